@@ -1,0 +1,3 @@
+"""WaddleBot: a self-hosted, multi-platform community bot."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,70 @@
+"""Compose services into one ASGI app: all of them for ``waddlebot up``, one for ``serve``."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from waddlebot import __version__
+from waddlebot.collectors.playground.service import PlaygroundService
+from waddlebot.kernel.observability.logging import Category, get_logger, log_event
+from waddlebot.kernel.runtime import Runtime
+from waddlebot.kernel.service import Service
+from waddlebot.kernel.settings import Settings
+from waddlebot.kernel.web import health_api
+from waddlebot.router.service import RouterService
+
+logger = get_logger(__name__)
+
+SERVICES: dict[str, Callable[[], Service]] = {
+    "router": RouterService,
+    "playground": PlaygroundService,
+}
+
+
+def create_app(
+    settings: Settings,
+    services: list[str] | None = None,
+    *,
+    instances: list[Service] | None = None,
+    migrate: bool = True,
+) -> FastAPI:
+    """An app mounting ``services`` (default: all). ``instances`` overrides construction (tests)."""
+    chosen = instances or [SERVICES[name]() for name in services or SERVICES]
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        runtime = await Runtime.open(settings)
+        runtime.local_app = app
+        runtime.local_services = {service.name for service in chosen}
+        app.state.runtime = runtime
+        app.state.services = chosen
+        started: list[Service] = []
+        try:
+            if migrate:
+                await runtime.db.migrate()
+            for service in chosen:
+                await service.start(runtime)
+                started.append(service)
+            log_event(
+                logger,
+                Category.SYSTEM,
+                "started",
+                "ok",
+                services=sorted(runtime.local_services),
+                version=__version__,
+            )
+            yield
+        finally:
+            for service in reversed(started):
+                await service.stop()
+            await runtime.close()
+            log_event(logger, Category.SYSTEM, "stopped", "ok")
+
+    app = FastAPI(title="WaddleBot", version=__version__, lifespan=lifespan)
+    app.include_router(health_api())
+    for service in chosen:
+        app.include_router(service.api())
+    return app

@@ -1,0 +1,1 @@
+"""The ``waddlebot`` command line."""

@@ -1,0 +1,73 @@
+"""The terminal chat: a REPL over the playground API of a running or embedded WaddleBot."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx
+
+from waddlebot.kernel.settings import Settings
+
+PROMPT = "> "
+PATH = "/api/playground/v1/messages"
+
+
+@asynccontextmanager
+async def _connect(settings: Settings, url: str | None) -> AsyncIterator[httpx.AsyncClient]:
+    """A client for a running server, or for an embedded one started just for this chat."""
+    target = url or f"http://{settings.host}:{settings.port}"
+    async with httpx.AsyncClient(base_url=target, timeout=30.0) as client:
+        try:
+            await client.get("/healthz")
+        except httpx.TransportError:
+            if url is not None:
+                raise SystemExit(f"no WaddleBot answers at {url}") from None
+        else:
+            yield client
+            return
+    from waddlebot.app import create_app
+
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 0))
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://127.0.0.1", timeout=30.0
+        ) as client:
+            yield client
+
+
+async def _read_line() -> str | None:
+    line = await asyncio.to_thread(sys.stdin.readline)
+    return line if line else None
+
+
+async def run_chat(
+    settings: Settings, *, user: str, role: str, channel: str, url: str | None
+) -> int:
+    """Read lines, send each as ``user`` with ``role`` in ``channel``, print the replies."""
+    interactive = sys.stdin.isatty()
+    async with _connect(settings, url) as client:
+        if interactive:
+            print(f"Chatting in #{channel} as {user} ({role}). Try !help. Ctrl-D to leave.")
+        while True:
+            if interactive:
+                print(PROMPT, end="", flush=True)
+            line = await _read_line()
+            if line is None:
+                return 0
+            text = line.strip()
+            if not text:
+                continue
+            answer = await client.post(
+                PATH, json={"channel": channel, "user": user, "role": role, "text": text}
+            )
+            if answer.status_code != 200:
+                detail = answer.json().get("detail", answer.text)
+                print(f"! {detail}", flush=True)
+                continue
+            for reply in answer.json()["replies"]:
+                marker = "(whisper) " if reply["type"] == "whisper" else ""
+                print(f"bot: {marker}{reply['text']}", flush=True)

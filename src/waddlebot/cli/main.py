@@ -1,0 +1,205 @@
+"""``waddlebot``: run everything (``up``), one service (``serve``), migrate, chat, keys."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import timedelta
+from typing import Annotated
+
+import typer
+
+from waddlebot import __version__
+from waddlebot.kernel.observability.logging import configure_logging
+from waddlebot.kernel.settings import Settings
+
+app = typer.Typer(
+    name="waddlebot",
+    help="WaddleBot: a self-hosted community bot for Twitch, Discord and Slack.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+admin = typer.Typer(help="Operator tasks: API keys.", no_args_is_help=True)
+app.add_typer(admin, name="admin")
+
+HostOption = Annotated[str | None, typer.Option(help="Interface to bind (default 127.0.0.1).")]
+PortOption = Annotated[int | None, typer.Option(help="Port to listen on (default 8000).")]
+
+
+def _settings(host: str | None = None, port: int | None = None) -> Settings:
+    overrides: dict[str, object] = {}
+    if host is not None:
+        overrides["host"] = host
+    if port is not None:
+        overrides["port"] = port
+    settings = Settings(**overrides)  # type: ignore[arg-type]
+    configure_logging(settings.log_level, settings.log_format)
+    return settings
+
+
+def _serve(settings: Settings, services: list[str] | None) -> None:
+    import uvicorn
+
+    from waddlebot.app import create_app
+
+    uvicorn.run(
+        create_app(settings, services),
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        access_log=False,
+    )
+
+
+@app.command()
+def up(host: HostOption = None, port: PortOption = None) -> None:
+    """Start every service in one process (embedded: SQLite and in-memory queues by default)."""
+    settings = _settings(host, port)
+    asyncio.run(_migrate(settings))
+    url = f"http://{settings.host}:{settings.port}"
+    typer.echo(
+        f"WaddleBot {__version__} is starting on {url}\n"
+        f"  data directory : {settings.data_dir.resolve()}\n"
+        f"  database       : {_redact(settings.resolved_database_url)}\n"
+        f"  cache/queues   : {'redis' if settings.redis_url else 'in-memory'}\n"
+        "Next:\n"
+        "  waddlebot chat                      chat with the bot in this terminal\n"
+        f"  curl -s {url}/api/playground/v1/messages -H 'content-type: application/json' \\\n"
+        '       -d \'{"channel": "lobby", "user": "alice", "text": "!ping"}\'\n'
+        f"  {url}/docs                 the API, {url}/metrics the metrics"
+    )
+    _serve(settings, None)
+
+
+@app.command()
+def serve(
+    service: Annotated[str, typer.Argument(help="router | playground")],
+    host: HostOption = None,
+    port: PortOption = None,
+) -> None:
+    """Run one service (distributed mode); point the others at it with WADDLEBOT_<NAME>_URL."""
+    from waddlebot.app import SERVICES
+
+    if service not in SERVICES:
+        raise typer.BadParameter(f"unknown service {service!r}; choose from {', '.join(SERVICES)}")
+    _serve(_settings(host, port), [service])
+
+
+async def _migrate(settings: Settings) -> None:
+    from waddlebot.kernel.storage import Database
+
+    db = Database(settings.resolved_database_url)
+    try:
+        await db.migrate()
+    finally:
+        await db.close()
+
+
+@app.command()
+def migrate() -> None:
+    """Create or upgrade the database schema to the latest version."""
+    settings = _settings()
+    asyncio.run(_migrate(settings))
+    typer.echo(f"database is up to date: {_redact(settings.resolved_database_url)}")
+
+
+@app.command()
+def chat(
+    user: Annotated[str, typer.Option(help="Who you chat as.")] = "you",
+    role: Annotated[
+        str, typer.Option(help="everyone | subscriber | vip | moderator | broadcaster")
+    ] = "everyone",
+    channel: Annotated[str, typer.Option(help="Playground channel to chat in.")] = "lobby",
+    url: Annotated[
+        str | None,
+        typer.Option(
+            help="A running WaddleBot; default: the configured host/port if it answers, "
+            "otherwise an embedded instance started for this chat."
+        ),
+    ] = None,
+) -> None:
+    """Chat with the bot in this terminal as a playground user (!ping, !help, !commands)."""
+    from waddlebot.cli.chat import run_chat
+    from waddlebot.kernel.contracts import Role
+
+    try:
+        Role.parse(role)
+    except ValueError as error:
+        raise typer.BadParameter(str(error)) from None
+    settings = _settings()
+    settings.log_level = "WARNING"
+    configure_logging("WARNING", settings.log_format)
+    raise typer.Exit(
+        asyncio.run(run_chat(settings, user=user, role=role, channel=channel, url=url))
+    )
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    typer.echo(f"waddlebot {__version__}")
+
+
+@app.command()
+def contracts() -> None:
+    """Print the JSON Schema of every v1 contract."""
+    from waddlebot.kernel.contracts.schema import json_schemas
+
+    typer.echo(json.dumps(json_schemas(), indent=2))
+
+
+@admin.command("create-api-key")
+def create_api_key(
+    name: Annotated[str, typer.Option(help="What the key is for.")],
+    scope: Annotated[
+        list[str], typer.Option(help="Scope to grant; repeat for more (admin = all).")
+    ],
+    expires_in_days: Annotated[int | None, typer.Option(min=1, help="Expiry in days.")] = None,
+) -> None:
+    """Create an API key. It is printed once; only its hash is stored."""
+    settings = _settings()
+
+    async def create() -> str:
+        from waddlebot.kernel.security.api_keys import create_api_key as create_key
+        from waddlebot.kernel.storage import Database
+
+        db = Database(settings.resolved_database_url)
+        try:
+            await db.migrate()
+            expires = timedelta(days=expires_in_days) if expires_in_days else None
+            key, row = await create_key(db, name=name, scopes=scope, expires_in=expires)
+            typer.echo(f"id: {row.id}", err=True)
+            return key
+        finally:
+            await db.close()
+
+    key = asyncio.run(create())
+    typer.echo("Store this key now; it will not be shown again:", err=True)
+    typer.echo(key)
+
+
+@admin.command("revoke-api-key")
+def revoke_api_key(key_id: Annotated[str, typer.Argument(help="The key's id.")]) -> None:
+    """Revoke an API key by id."""
+    settings = _settings()
+
+    async def revoke() -> bool:
+        from waddlebot.kernel.security.api_keys import revoke_api_key as revoke_key
+        from waddlebot.kernel.storage import Database
+
+        db = Database(settings.resolved_database_url)
+        try:
+            return await revoke_key(db, key_id)
+        finally:
+            await db.close()
+
+    if not asyncio.run(revoke()):
+        typer.echo(f"no live key with id {key_id}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"revoked {key_id}")
+
+
+def _redact(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)

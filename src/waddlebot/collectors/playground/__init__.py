@@ -1,0 +1,1 @@
+"""The playground collector: chat with the bot over HTTP or in a terminal, no platform needed."""

@@ -1,0 +1,37 @@
+"""Request and response bodies of the playground API."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from waddlebot.kernel.contracts import Role
+from waddlebot.kernel.contracts.v1 import MAX_TEXT, Identifier
+
+
+class PlaygroundMessage(BaseModel):
+    """A chat line typed in the playground, as whom and where."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    channel: Identifier = "lobby"
+    user: Identifier = "guest"
+    role: Role = Role.everyone
+    text: str = Field(min_length=1, max_length=MAX_TEXT)
+
+    @field_validator("role", mode="before")
+    @classmethod
+    def _role_by_name(cls, value: object) -> object:
+        return Role.parse(value) if isinstance(value, str) else value
+
+
+class Reply(BaseModel):
+    type: Literal["chat", "whisper"]
+    text: str
+
+
+class PlaygroundResult(BaseModel):
+    event_id: str
+    status: str
+    replies: list[Reply]

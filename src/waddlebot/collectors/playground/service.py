@@ -1,0 +1,142 @@
+"""Playground collector: a real collector whose "platform" is an HTTP call or a terminal.
+
+The message goes the full way: collector → router ingress (HTTP, through the same client in
+both modes) → queue → worker → module → outbound queue → this collector's sender, which
+publishes each reply on a per-event channel the waiting request listens to. Works with many
+replicas: whichever one sends, the one holding the request hears it over pub/sub.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import time
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Request, status
+
+from waddlebot.collectors.playground.models import PlaygroundMessage, PlaygroundResult, Reply
+from waddlebot.collectors.sender import OutboundSender
+from waddlebot.kernel.contracts import Event, EventOutcome, OutboundMessage, Platform, UserRef
+from waddlebot.kernel.observability.logging import Category, get_logger, log_event
+from waddlebot.kernel.runtime import Runtime
+from waddlebot.kernel.security.api_keys import ADMIN_SCOPE
+from waddlebot.kernel.security.http import require_scope
+from waddlebot.kernel.service import Service
+from waddlebot.kernel.web import get_runtime
+from waddlebot.router.worker import outcome_channel
+
+logger = get_logger(__name__)
+SERVER_ID = "playground"
+
+
+def replies_channel(event_id: str) -> str:
+    return f"playground:replies:{event_id}"
+
+
+class PlaygroundSender(OutboundSender):
+    platform = Platform.playground.value
+
+    async def deliver(self, message: OutboundMessage) -> None:
+        await self.backend.pubsub.publish(
+            replies_channel(message.event_id), message.model_dump_json()
+        )
+
+
+def _is_loopback(host: str | None) -> bool:
+    if host is None:
+        return False
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+async def authorise_playground(request: Request) -> None:
+    """Open on a loopback bind to loopback callers; otherwise an admin API key is required,
+    because the caller chooses the role it chats as."""
+    settings = get_runtime(request).settings
+    if settings.playground == "off":
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "the playground is switched off")
+    client = request.client.host if request.client else None
+    if settings.playground == "auto" and settings.is_loopback_bind and _is_loopback(client):
+        return
+    await require_scope(ADMIN_SCOPE)(request)
+
+
+def playground_api() -> APIRouter:
+    api = APIRouter(prefix="/api/playground/v1", tags=["playground"])
+
+    @api.post("/messages", response_model=PlaygroundResult)
+    async def post_message(
+        body: PlaygroundMessage,
+        request: Request,
+        _: Annotated[None, Depends(authorise_playground)],
+    ) -> PlaygroundResult:
+        runtime = get_runtime(request)
+        event = Event(
+            platform=Platform.playground,
+            server_id=SERVER_ID,
+            channel_id=body.channel,
+            channel_name=body.channel,
+            user=UserRef(id=body.user, name=body.user, role=body.role),
+            text=body.text,
+        )
+        return await converse(runtime, event)
+
+    return api
+
+
+async def converse(runtime: Runtime, event: Event) -> PlaygroundResult:
+    """Submit ``event`` to the router and wait (bounded) for its outcome and every reply."""
+    timeout = runtime.settings.playground_reply_timeout
+    channels = (outcome_channel(event.id), replies_channel(event.id))
+    async with runtime.backend.pubsub.subscribe(*channels) as subscription:
+        client = runtime.client("router", caller="playground")
+        answer = await client.post(
+            "/api/router/v1/events",
+            content=event.model_dump_json(),
+            headers={"content-type": "application/json"},
+        )
+        if answer.status_code != status.HTTP_202_ACCEPTED:
+            log_event(
+                logger,
+                Category.ERROR,
+                "playground_submit",
+                "refused",
+                level="warning",
+                status=answer.status_code,
+                body=answer.text[:500],
+            )
+            raise HTTPException(answer.status_code, answer.json().get("detail", "router refused"))
+        replies: list[Reply] = []
+        outcome: EventOutcome | None = None
+        deadline = time.monotonic() + timeout
+        while outcome is None or len(replies) < outcome.outbound:
+            left = deadline - time.monotonic()
+            received = await subscription.get(timeout=left) if left > 0 else None
+            if received is None:
+                raise HTTPException(
+                    status.HTTP_504_GATEWAY_TIMEOUT,
+                    f"no answer within {timeout:g}s; the message is queued and will still be "
+                    "processed",
+                )
+            channel, payload = received
+            if channel == channels[0]:
+                outcome = EventOutcome.model_validate_json(payload)
+            else:
+                message = OutboundMessage.model_validate_json(payload)
+                replies.append(Reply(type=message.kind, text=message.text))
+    return PlaygroundResult(event_id=event.id, status=outcome.status, replies=replies)
+
+
+class PlaygroundService(Service):
+    name = "playground"
+
+    def api(self) -> APIRouter:
+        return playground_api()
+
+    async def start(self, runtime: Runtime) -> None:
+        if runtime.settings.playground == "off":
+            return
+        sender = PlaygroundSender(runtime.backend)
+        self.spawn("sender", sender.run())

@@ -1,0 +1,95 @@
+"""The outbound loop every collector runs: drain the platform's queue, deliver, acknowledge.
+
+A platform collector subclasses :class:`OutboundSender` and implements :meth:`deliver`.
+Delivery failures are retried through the queue's redelivery (the item is not acknowledged);
+a message that keeps failing is given up after ``max_attempts``, logged and counted.
+"""
+
+from __future__ import annotations
+
+import abc
+import uuid
+
+from pydantic import ValidationError
+
+from waddlebot.kernel.backends import Backend, Delivery
+from waddlebot.kernel.contracts import OutboundMessage
+from waddlebot.kernel.observability.logging import Category, get_logger, log_event
+from waddlebot.kernel.observability.metrics import OUTBOUND
+from waddlebot.router.dispatch import OUTBOUND_GROUP, outbound_queue
+
+logger = get_logger(__name__)
+
+
+class PermanentDeliveryError(Exception):
+    """The platform refused the message for good (e.g. unknown channel): do not retry."""
+
+
+class OutboundSender(abc.ABC):
+    platform: str
+    max_attempts: int = 5
+    batch: int = 20
+
+    def __init__(self, backend: Backend, *, visibility_timeout: float = 30.0) -> None:
+        self.backend = backend
+        self.visibility_timeout = visibility_timeout
+        self.queue = outbound_queue(self.platform)
+        self.consumer = f"{self.platform}-{uuid.uuid4().hex[:8]}"
+
+    @abc.abstractmethod
+    async def deliver(self, message: OutboundMessage) -> None:
+        """Send one message; raise to retry later, PermanentDeliveryError to give up."""
+
+    async def run(self) -> None:
+        """Drain the queue until cancelled."""
+        while True:
+            deliveries = await self.backend.queues.take(
+                self.queue,
+                OUTBOUND_GROUP,
+                self.consumer,
+                count=self.batch,
+                block=1.0,
+                visibility_timeout=self.visibility_timeout,
+            )
+            for delivery in deliveries:
+                await self._send(delivery)
+
+    async def _send(self, delivery: Delivery) -> None:
+        try:
+            message = OutboundMessage.model_validate_json(delivery.payload)
+        except ValidationError as error:
+            self._failed("unreadable", str(error), delivery)
+            await self._ack(delivery)
+            return
+        try:
+            await self.deliver(message)
+        except PermanentDeliveryError as error:
+            self._failed("rejected", str(error), delivery)
+            await self._ack(delivery)
+            return
+        except Exception as error:
+            if delivery.attempts >= self.max_attempts:
+                self._failed("gave_up", repr(error), delivery)
+                await self._ack(delivery)
+            else:
+                OUTBOUND.labels(self.platform, "retry").inc()
+            return
+        OUTBOUND.labels(self.platform, "sent").inc()
+        await self._ack(delivery)
+
+    async def _ack(self, delivery: Delivery) -> None:
+        await self.backend.queues.ack(self.queue, OUTBOUND_GROUP, delivery.id)
+
+    def _failed(self, result: str, reason: str, delivery: Delivery) -> None:
+        OUTBOUND.labels(self.platform, result).inc()
+        log_event(
+            logger,
+            Category.ERROR,
+            "outbound_failed",
+            result,
+            level="error",
+            platform=self.platform,
+            delivery=delivery.id,
+            attempts=delivery.attempts,
+            reason=reason,
+        )

@@ -1,0 +1,1 @@
+"""The shared kernel: settings, storage, cache and queues, contracts, security, observability."""

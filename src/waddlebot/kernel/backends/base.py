@@ -1,0 +1,148 @@
+"""The one interface for cache, rate limits, durable work queues and pub/sub.
+
+Two implementations honour it: :mod:`.memory` (embedded mode, one process) and :mod:`.redis`
+(distributed mode: Redis strings, sorted sets, Streams consumer groups and pub/sub). A single
+contract test suite runs against both, so code written against this module behaves the same
+whichever backend the settings select.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+
+
+class QueueFull(Exception):
+    """The queue is at its bound: the producer must back off (HTTP 429/503)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RateDecision:
+    """Result of a sliding-window rate-limit hit."""
+
+    allowed: bool
+    remaining: int
+    retry_after: float  # seconds until one more hit would be allowed (0 when allowed)
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One work item handed to a consumer; it must be acknowledged or it is redelivered."""
+
+    id: str
+    payload: bytes
+    attempts: int  # 1 on first delivery, +1 on each redelivery
+
+
+class KeyValue(abc.ABC):
+    """Strings with optional TTL, atomic counters and sliding-window rate limits."""
+
+    @abc.abstractmethod
+    async def get(self, key: str) -> bytes | None: ...
+
+    @abc.abstractmethod
+    async def set(
+        self,
+        key: str,
+        value: bytes | str,
+        *,
+        ttl: float | None = None,
+        only_if_absent: bool = False,
+    ) -> bool:
+        """Store ``value``; with ``only_if_absent`` return False (and change nothing) if present."""
+
+    @abc.abstractmethod
+    async def delete(self, *keys: str) -> int:
+        """Remove keys; return how many existed."""
+
+    @abc.abstractmethod
+    async def incr(self, key: str, amount: int = 1, *, ttl: float | None = None) -> int:
+        """Atomically add ``amount``; ``ttl`` is set when the key is created."""
+
+    @abc.abstractmethod
+    async def ttl(self, key: str) -> float | None:
+        """Seconds left to live, or None when the key is missing or has no expiry."""
+
+    @abc.abstractmethod
+    async def hit_rate_limit(self, key: str, *, limit: int, window: float) -> RateDecision:
+        """Record one hit in a sliding window of ``window`` seconds allowing ``limit`` hits.
+
+        A refused hit is not recorded, so a caller that keeps retrying is not locked out forever.
+        """
+
+
+class WorkQueue(abc.ABC):
+    """Durable, bounded work queues with consumer groups, acknowledgement and redelivery."""
+
+    @abc.abstractmethod
+    async def put(self, queue: str, payloads: Sequence[bytes], *, max_length: int) -> list[str]:
+        """Append all ``payloads`` or none: raise :class:`QueueFull` if they would not fit."""
+
+    @abc.abstractmethod
+    async def take(
+        self,
+        queue: str,
+        group: str,
+        consumer: str,
+        *,
+        count: int = 1,
+        block: float = 1.0,
+        visibility_timeout: float = 30.0,
+    ) -> list[Delivery]:
+        """Hand up to ``count`` items to ``consumer``.
+
+        Items delivered to any consumer of ``group`` and not acknowledged within
+        ``visibility_timeout`` seconds are handed out again first. Waits up to ``block``
+        seconds when nothing is ready, then returns an empty list.
+        """
+
+    @abc.abstractmethod
+    async def ack(self, queue: str, group: str, *ids: str) -> None:
+        """Acknowledge items: they are done and will never be delivered again."""
+
+    @abc.abstractmethod
+    async def depth(self, queue: str) -> int:
+        """Items in the queue that are not yet acknowledged (waiting or in flight)."""
+
+
+class Subscription(abc.ABC):
+    """An open subscription; iterate for messages, close when done."""
+
+    @abc.abstractmethod
+    def __aiter__(self) -> AsyncIterator[tuple[str, bytes]]:
+        """Yield ``(channel, message)`` pairs as they are published."""
+
+    @abc.abstractmethod
+    async def get(self, timeout: float) -> tuple[str, bytes] | None:
+        """The next message, or None after ``timeout`` seconds."""
+
+    @abc.abstractmethod
+    async def close(self) -> None: ...
+
+
+class PubSub(abc.ABC):
+    """Fire-and-forget fan-out to every subscriber in every process."""
+
+    @abc.abstractmethod
+    async def publish(self, channel: str, message: bytes | str) -> None: ...
+
+    @abc.abstractmethod
+    def subscribe(self, *channels: str) -> AbstractAsyncContextManager[Subscription]:
+        """Subscribe to ``channels``; messages published after entry are delivered."""
+
+
+class Backend(abc.ABC):
+    """The bundle a process opens once: key-value, work queues and pub/sub."""
+
+    kv: KeyValue
+    queues: WorkQueue
+    pubsub: PubSub
+
+    @abc.abstractmethod
+    async def ping(self) -> bool:
+        """True when the backend is reachable (used by /readyz)."""
+
+    @abc.abstractmethod
+    async def close(self) -> None: ...

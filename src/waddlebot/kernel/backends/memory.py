@@ -1,0 +1,459 @@
+"""In-process backend for the embedded single-process mode.
+
+Everything lives in plain dicts on the running event loop: no threads, no locks, no blocking
+calls. Because asyncio is single-threaded, every method body that does not ``await`` is atomic,
+which gives the same all-or-nothing guarantees the Redis backend gets from Lua scripts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+from waddlebot.kernel.backends.base import (
+    Backend,
+    Delivery,
+    KeyValue,
+    PubSub,
+    QueueFull,
+    RateDecision,
+    Subscription,
+    WorkQueue,
+)
+
+DEFAULT_SWEEP_INTERVAL = 60.0
+DEFAULT_SUBSCRIBER_BUFFER = 1000
+
+
+def _to_bytes(value: bytes | str) -> bytes:
+    return value.encode() if isinstance(value, str) else value
+
+
+def _check_ttl(ttl: float | None) -> None:
+    """Reject non-positive TTLs so both backends fail the same way (Redis refuses PX 0)."""
+    if ttl is not None and ttl <= 0:
+        raise ValueError(f"ttl must be positive, got {ttl}")
+
+
+# --------------------------------------------------------------------------- key-value
+
+
+@dataclass(slots=True)
+class _Entry:
+    value: bytes
+    expires_at: float | None  # time.monotonic() deadline, None for no expiry
+
+
+@dataclass(slots=True)
+class _Window:
+    """Hit timestamps of one rate-limit key; ``window`` is kept so the sweep knows its age."""
+
+    window: float
+    hits: deque[float] = field(default_factory=deque)
+
+
+class MemoryKeyValue(KeyValue):
+    """Dict-backed strings with lazy expiry plus a periodic sweep.
+
+    Lazy expiry alone would leak keys that are written once and never read again, so every
+    write also sweeps the whole dict at most once per ``sweep_interval`` seconds. Rate-limit
+    windows live in their own dict (as they live in their own key space on Redis), so
+    :meth:`delete` does not reset them.
+    """
+
+    def __init__(self, *, sweep_interval: float = DEFAULT_SWEEP_INTERVAL) -> None:
+        self._data: dict[str, _Entry] = {}
+        self._windows: dict[str, _Window] = {}
+        self._sweep_interval = sweep_interval
+        self._next_sweep = time.monotonic() + sweep_interval
+
+    async def get(self, key: str) -> bytes | None:
+        entry = self._live(key, time.monotonic())
+        return entry.value if entry else None
+
+    async def set(
+        self,
+        key: str,
+        value: bytes | str,
+        *,
+        ttl: float | None = None,
+        only_if_absent: bool = False,
+    ) -> bool:
+        _check_ttl(ttl)
+        now = self._maybe_sweep()
+        if only_if_absent and self._live(key, now) is not None:
+            return False
+        self._data[key] = _Entry(_to_bytes(value), None if ttl is None else now + ttl)
+        return True
+
+    async def delete(self, *keys: str) -> int:
+        now = time.monotonic()
+        removed = 0
+        for key in keys:
+            if self._live(key, now) is not None:
+                del self._data[key]
+                removed += 1
+        return removed
+
+    async def incr(self, key: str, amount: int = 1, *, ttl: float | None = None) -> int:
+        _check_ttl(ttl)
+        now = self._maybe_sweep()
+        entry = self._live(key, now)
+        if entry is None:
+            entry = _Entry(b"0", None if ttl is None else now + ttl)
+            self._data[key] = entry
+        try:
+            current = int(entry.value)
+        except ValueError:
+            raise ValueError(f"value of {key!r} is not an integer") from None
+        entry.value = str(current + amount).encode()
+        return current + amount
+
+    async def ttl(self, key: str) -> float | None:
+        now = time.monotonic()
+        entry = self._live(key, now)
+        if entry is None or entry.expires_at is None:
+            return None
+        return entry.expires_at - now
+
+    async def hit_rate_limit(self, key: str, *, limit: int, window: float) -> RateDecision:
+        now = self._maybe_sweep()
+        state = self._windows.get(key)
+        if state is None:
+            state = self._windows[key] = _Window(window)
+        state.window = window
+        hits = state.hits
+        while hits and hits[0] <= now - window:
+            hits.popleft()
+        if len(hits) < limit:
+            hits.append(now)
+            return RateDecision(allowed=True, remaining=limit - len(hits), retry_after=0.0)
+        retry_after = hits[0] + window - now if hits else window
+        return RateDecision(allowed=False, remaining=0, retry_after=retry_after)
+
+    def _live(self, key: str, now: float) -> _Entry | None:
+        """The entry if present and unexpired; an expired one is dropped on the spot."""
+        entry = self._data.get(key)
+        if entry is None:
+            return None
+        if entry.expires_at is not None and entry.expires_at <= now:
+            del self._data[key]
+            return None
+        return entry
+
+    def _maybe_sweep(self) -> float:
+        """Return the current time, sweeping expired keys first when the interval has passed."""
+        now = time.monotonic()
+        if now >= self._next_sweep:
+            self.sweep(now)
+        return now
+
+    def sweep(self, now: float | None = None) -> None:
+        """Drop every expired key and every rate-limit window whose hits have all aged out."""
+        now = time.monotonic() if now is None else now
+        self._next_sweep = now + self._sweep_interval
+        expired = [
+            k for k, e in self._data.items() if e.expires_at is not None and e.expires_at <= now
+        ]
+        for key in expired:
+            del self._data[key]
+        idle = [k for k, w in self._windows.items() if not w.hits or w.hits[-1] <= now - w.window]
+        for key in idle:
+            del self._windows[key]
+
+
+# --------------------------------------------------------------------------- work queues
+
+
+@dataclass(slots=True)
+class _InFlight:
+    consumer: str
+    delivered_at: float
+    attempts: int
+
+
+@dataclass(slots=True)
+class _Group:
+    """Per-group delivery state, the in-memory twin of a Redis Streams consumer group.
+
+    ``waiting`` holds ids never delivered to this group (ids acknowledged meanwhile are skipped
+    when popped). ``in_flight`` is kept in delivery order, so the oldest delivery is first.
+    """
+
+    waiting: deque[int]
+    in_flight: dict[int, _InFlight] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class _Queue:
+    items: dict[int, bytes] = field(default_factory=dict)
+    groups: dict[str, _Group] = field(default_factory=dict)
+    last_id: int = 0
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def notify(self) -> None:
+        """Wake every waiting ``take``; waiters hold the old event, so swap in a fresh one."""
+        self.changed.set()
+        self.changed = asyncio.Event()
+
+
+class MemoryWorkQueue(WorkQueue):
+    """FIFO queues with Redis-Streams-like consumer groups, acks and redelivery.
+
+    As on Redis (XACK + XDEL), storage is shared by the groups of a queue: an acknowledgement
+    removes the item for good, and :meth:`depth` counts items nobody has acknowledged yet. Each
+    group still sees every item, but in practice each queue has exactly one group.
+    Ids are decimal strings of a per-queue counter, increasing with every put.
+    """
+
+    def __init__(self) -> None:
+        self._queues: dict[str, _Queue] = {}
+        self._closed = False
+
+    async def put(self, queue: str, payloads: Sequence[bytes], *, max_length: int) -> list[str]:
+        if not payloads:
+            return []
+        q = self._queue(queue)
+        if len(q.items) + len(payloads) > max_length:
+            raise QueueFull(f"queue {queue!r} holds {len(q.items)} of {max_length} items")
+        ids: list[int] = []
+        for payload in payloads:
+            q.last_id += 1
+            q.items[q.last_id] = payload
+            ids.append(q.last_id)
+        for group in q.groups.values():
+            group.waiting.extend(ids)
+        q.notify()
+        return [str(i) for i in ids]
+
+    async def take(
+        self,
+        queue: str,
+        group: str,
+        consumer: str,
+        *,
+        count: int = 1,
+        block: float = 1.0,
+        visibility_timeout: float = 30.0,
+    ) -> list[Delivery]:
+        if count <= 0:
+            return []
+        q = self._queue(queue)
+        deadline = time.monotonic() + block
+        while True:
+            now = time.monotonic()
+            state = self._group(q, group)
+            got = self._redeliver(q, state, consumer, count, visibility_timeout, now)
+            got += self._deliver_new(q, state, consumer, count - len(got), now)
+            if got or self._closed or now >= deadline:
+                return got
+            await self._wait(q, self._wait_time(state, deadline, visibility_timeout, now))
+
+    async def ack(self, queue: str, group: str, *ids: str) -> None:
+        q = self._queues.get(queue)
+        state = q.groups.get(group) if q else None
+        if q is None or state is None:
+            return
+        for raw in ids:
+            item_id = _parse_id(raw)
+            if item_id is not None and state.in_flight.pop(item_id, None) is not None:
+                q.items.pop(item_id, None)
+                for other in q.groups.values():
+                    other.in_flight.pop(item_id, None)
+
+    async def depth(self, queue: str) -> int:
+        q = self._queues.get(queue)
+        return len(q.items) if q else 0
+
+    def close(self) -> None:
+        """Wake every blocked ``take`` so it returns at once."""
+        self._closed = True
+        for q in self._queues.values():
+            q.notify()
+
+    def _queue(self, name: str) -> _Queue:
+        q = self._queues.get(name)
+        if q is None:
+            q = self._queues[name] = _Queue()
+        return q
+
+    @staticmethod
+    def _group(q: _Queue, name: str) -> _Group:
+        """The group's state; a new group starts at the head, like ``XGROUP CREATE ... 0``."""
+        state = q.groups.get(name)
+        if state is None:
+            state = q.groups[name] = _Group(waiting=deque(q.items))
+        return state
+
+    @staticmethod
+    def _redeliver(
+        q: _Queue, state: _Group, consumer: str, count: int, timeout: float, now: float
+    ) -> list[Delivery]:
+        """Hand over in-flight items older than ``timeout``, oldest delivery first."""
+        expired: list[int] = []
+        for item_id, flight in state.in_flight.items():
+            if len(expired) >= count or now - flight.delivered_at < timeout:
+                break
+            expired.append(item_id)
+        got: list[Delivery] = []
+        for item_id in expired:
+            flight = state.in_flight.pop(item_id)
+            if item_id not in q.items:
+                continue
+            attempts = flight.attempts + 1
+            state.in_flight[item_id] = _InFlight(consumer, now, attempts)
+            got.append(Delivery(str(item_id), q.items[item_id], attempts))
+        return got
+
+    @staticmethod
+    def _deliver_new(
+        q: _Queue, state: _Group, consumer: str, count: int, now: float
+    ) -> list[Delivery]:
+        got: list[Delivery] = []
+        while state.waiting and len(got) < count:
+            item_id = state.waiting.popleft()
+            payload = q.items.get(item_id)
+            if payload is None:  # acknowledged through another group meanwhile
+                continue
+            state.in_flight[item_id] = _InFlight(consumer, now, 1)
+            got.append(Delivery(str(item_id), payload, 1))
+        return got
+
+    @staticmethod
+    def _wait_time(state: _Group, deadline: float, timeout: float, now: float) -> float:
+        """Sleep until the deadline, or earlier when the oldest in-flight item times out."""
+        wait = deadline - now
+        oldest = next(iter(state.in_flight.values()), None)
+        if oldest is not None:
+            wait = min(wait, oldest.delivered_at + timeout - now)
+        return max(wait, 0.0)
+
+    @staticmethod
+    async def _wait(q: _Queue, seconds: float) -> None:
+        event = q.changed
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await event.wait()
+
+
+def _parse_id(raw: str) -> int | None:
+    try:
+        return int(raw)
+    except ValueError:
+        return None
+
+
+# --------------------------------------------------------------------------- pub/sub
+
+
+class MemorySubscription(Subscription):
+    """A bounded inbox; a slow reader loses its oldest messages instead of stalling publishers."""
+
+    def __init__(self, hub: MemoryPubSub, channels: tuple[str, ...], buffer: int) -> None:
+        self._hub = hub
+        self.channels = channels
+        self._inbox: asyncio.Queue[tuple[str, bytes] | None] = asyncio.Queue(maxsize=buffer)
+        self._closed = False
+        self.dropped = 0
+
+    def deliver(self, channel: str, message: bytes) -> None:
+        """Enqueue without ever blocking: on overflow the oldest message is discarded."""
+        if self._closed:
+            return
+        if self._inbox.full():
+            self._inbox.get_nowait()
+            self.dropped += 1
+        self._inbox.put_nowait((channel, message))
+
+    async def get(self, timeout: float) -> tuple[str, bytes] | None:
+        if self._closed:
+            return None
+        try:
+            async with asyncio.timeout(timeout):
+                item = await self._inbox.get()
+        except TimeoutError:
+            return None
+        if item is None:  # close() sentinel: pass it on to any other waiter
+            self._inbox.put_nowait(None)
+        return item
+
+    async def __aiter__(self) -> AsyncIterator[tuple[str, bytes]]:
+        while not self._closed:
+            item = await self._inbox.get()
+            if item is None:
+                self._inbox.put_nowait(None)
+                return
+            yield item
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._hub.unregister(self)
+        while not self._inbox.empty():
+            self._inbox.get_nowait()
+        self._inbox.put_nowait(None)
+
+
+class MemoryPubSub(PubSub):
+    """Exact-name channels fanned out to every live subscription in this process."""
+
+    def __init__(self, *, buffer: int = DEFAULT_SUBSCRIBER_BUFFER) -> None:
+        self._subscribers: dict[str, set[MemorySubscription]] = {}
+        self._buffer = buffer
+
+    async def publish(self, channel: str, message: bytes | str) -> None:
+        data = _to_bytes(message)
+        for subscription in list(self._subscribers.get(channel, ())):
+            subscription.deliver(channel, data)
+
+    @asynccontextmanager
+    async def subscribe(self, *channels: str) -> AsyncIterator[Subscription]:
+        subscription = MemorySubscription(self, channels, self._buffer)
+        for channel in channels:
+            self._subscribers.setdefault(channel, set()).add(subscription)
+        try:
+            yield subscription
+        finally:
+            await subscription.close()
+
+    def unregister(self, subscription: MemorySubscription) -> None:
+        for channel in subscription.channels:
+            members = self._subscribers.get(channel)
+            if members is not None:
+                members.discard(subscription)
+                if not members:
+                    del self._subscribers[channel]
+
+    async def close(self) -> None:
+        """Close every subscription so blocked readers return."""
+        for subscription in {s for members in self._subscribers.values() for s in members}:
+            await subscription.close()
+
+
+# --------------------------------------------------------------------------- bundle
+
+
+class MemoryBackend(Backend):
+    """Key-value, queues and pub/sub for one process; nothing survives a restart."""
+
+    kv: MemoryKeyValue
+    queues: MemoryWorkQueue
+    pubsub: MemoryPubSub
+
+    def __init__(self, *, sweep_interval: float = DEFAULT_SWEEP_INTERVAL) -> None:
+        self.kv = MemoryKeyValue(sweep_interval=sweep_interval)
+        self.queues = MemoryWorkQueue()
+        self.pubsub = MemoryPubSub()
+
+    async def ping(self) -> bool:
+        return True
+
+    async def close(self) -> None:
+        self.queues.close()
+        await self.pubsub.close()

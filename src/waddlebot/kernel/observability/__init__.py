@@ -1,0 +1,1 @@
+"""Structured logs with AAA categories, Prometheus metrics, health endpoints."""

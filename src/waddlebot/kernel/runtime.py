@@ -1,0 +1,67 @@
+"""What a process opens once and every service shares: settings, database, backend, clients."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from waddlebot.kernel.backends import Backend, open_backend
+from waddlebot.kernel.security.service_tokens import service_token
+from waddlebot.kernel.settings import Settings
+from waddlebot.kernel.storage import Database
+
+
+@dataclass
+class Runtime:
+    """Shared resources of one process. Services receive it at start-up."""
+
+    settings: Settings
+    db: Database
+    backend: Backend
+    local_app: Any = None  # the ASGI app of this process, for in-process service calls
+    local_services: set[str] = field(default_factory=set)
+    _clients: dict[str, httpx.AsyncClient] = field(default_factory=dict)
+
+    @classmethod
+    async def open(cls, settings: Settings) -> Runtime:
+        db = Database(settings.resolved_database_url, settings.database_replica_urls)
+        backend = await open_backend(settings.redis_url, namespace=settings.redis_namespace)
+        return cls(settings=settings, db=db, backend=backend)
+
+    def client(self, service: str, *, caller: str) -> httpx.AsyncClient:
+        """An HTTP client for ``service``, authenticated as ``caller``.
+
+        The same client code runs in both modes: a configured ``<service>_url`` sends real HTTP;
+        a service mounted in this process is reached through an in-process ASGI transport.
+        """
+        key = f"{caller}->{service}"
+        if key in self._clients:
+            return self._clients[key]
+        headers = {
+            "Authorization": f"Bearer {service_token(self.settings.resolved_secret_key, caller)}"
+        }
+        url = getattr(self.settings, f"{service}_url", None)
+        if url:
+            client = httpx.AsyncClient(base_url=url, headers=headers, timeout=10.0)
+        elif service in self.local_services and self.local_app is not None:
+            client = httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=self.local_app),
+                base_url="http://waddlebot.internal",
+                headers=headers,
+                timeout=10.0,
+            )
+        else:
+            raise RuntimeError(
+                f"service {service!r} is not in this process: set WADDLEBOT_{service.upper()}_URL"
+            )
+        self._clients[key] = client
+        return client
+
+    async def close(self) -> None:
+        for client in self._clients.values():
+            await client.aclose()
+        self._clients.clear()
+        await self.backend.close()
+        await self.db.close()

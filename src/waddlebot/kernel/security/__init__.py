@@ -1,0 +1,1 @@
+"""Credentials for machines: internal service tokens and hashed, scoped API keys."""

@@ -1,0 +1,57 @@
+"""FastAPI dependencies that authenticate callers and authorise them by scope."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from fastapi import HTTPException, Request, status
+
+from waddlebot.kernel.observability.logging import Category, get_logger, log_event
+from waddlebot.kernel.security.api_keys import Principal, verify_api_key
+from waddlebot.kernel.security.service_tokens import verify_service_token
+from waddlebot.kernel.web import get_runtime
+
+logger = get_logger(__name__)
+
+
+def presented_key(request: Request) -> str | None:
+    """The credential from ``Authorization: Bearer …`` or ``X-API-Key``."""
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip()
+    return request.headers.get("x-api-key") or None
+
+
+async def authenticate(request: Request) -> Principal | None:
+    """The caller's principal, or None when no valid credential was presented."""
+    key = presented_key(request)
+    if key is None:
+        return None
+    runtime = get_runtime(request)
+    service = verify_service_token(runtime.settings.resolved_secret_key, key)
+    if service is not None:
+        return Principal(name=service, scopes=frozenset(), kind="service")
+    return await verify_api_key(runtime.db, key)
+
+
+def require_scope(scope: str) -> Callable[[Request], Awaitable[Principal]]:
+    """A dependency that admits only callers holding ``scope`` (401 unknown, 403 not allowed)."""
+
+    async def dependency(request: Request) -> Principal:
+        principal = await authenticate(request)
+        if principal is None:
+            log_event(logger, Category.AUTH, request.url.path, "denied", reason="no valid key")
+            raise HTTPException(
+                status.HTTP_401_UNAUTHORIZED,
+                "a valid API key is required (Authorization: Bearer … or X-API-Key)",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        if not principal.allows(scope):
+            log_event(
+                logger, Category.AUTHZ, request.url.path, "denied", user=principal.name, scope=scope
+            )
+            raise HTTPException(status.HTTP_403_FORBIDDEN, f"this key lacks the {scope!r} scope")
+        return principal
+
+    return dependency

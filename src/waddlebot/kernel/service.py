@@ -1,0 +1,60 @@
+"""The shape every service has, so ``up`` can mount them all and ``serve`` just one."""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import contextlib
+from collections.abc import Coroutine
+from typing import Any
+
+from fastapi import APIRouter
+
+from waddlebot.kernel.observability.logging import Category, get_logger, log_event
+from waddlebot.kernel.runtime import Runtime
+
+logger = get_logger(__name__)
+
+
+class Service(abc.ABC):
+    """A named API plus the background work it runs (workers, senders, listeners)."""
+
+    name: str
+
+    def __init__(self) -> None:
+        self._tasks: list[asyncio.Task[None]] = []
+
+    @abc.abstractmethod
+    def api(self) -> APIRouter:
+        """The HTTP routes this service mounts."""
+
+    async def start(self, runtime: Runtime) -> None:  # noqa: B027 - optional hook
+        """Open resources and spawn background tasks (see :meth:`spawn`)."""
+
+    async def stop(self) -> None:
+        """Cancel background tasks; subclasses flush their own state first."""
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks.clear()
+
+    def spawn(self, name: str, work: Coroutine[Any, Any, None]) -> None:
+        """Run ``work`` for the life of the service; a crash is logged, not silent."""
+        task = asyncio.create_task(work, name=f"{self.name}:{name}")
+        task.add_done_callback(self._report_crash)
+        self._tasks.append(task)
+
+    def _report_crash(self, task: asyncio.Task[None]) -> None:
+        if task.cancelled() or task.exception() is None:
+            return
+        log_event(
+            logger,
+            Category.ERROR,
+            "background_task_crashed",
+            "error",
+            level="error",
+            task=task.get_name(),
+            exc_info=task.exception(),
+        )

@@ -1,0 +1,106 @@
+"""Configuration from ``WADDLEBOT_*`` environment variables.
+
+One settings object drives both ways of running: unset URLs select the embedded backends
+(SQLite in the data directory, in-memory cache and queues); set URLs select PostgreSQL and
+Redis. Business logic never branches on "embedded".
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from functools import cached_property
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+SECRET_KEY_FILE = "secret.key"  # noqa: S105 - a file name, not a secret
+
+
+class Settings(BaseSettings):
+    """Every knob WaddleBot reads. See the configuration table in the README."""
+
+    model_config = SettingsConfigDict(env_prefix="WADDLEBOT_", extra="ignore")
+
+    data_dir: Path = Path(".waddlebot")
+    database_url: str | None = None
+    database_replica_urls: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    redis_url: str | None = None
+    redis_namespace: str = Field(default="wb", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    secret_key: str | None = None
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    log_level: str = "INFO"
+    log_format: Literal["json", "console"] = "json"
+
+    # Where other services live in distributed mode. Unset: the service is mounted in this
+    # process and calls go through an in-process (ASGI) transport with the same client.
+    router_url: str | None = None
+
+    # Playground collector: "auto" = open to loopback callers on a loopback bind and admin
+    # API key otherwise; "key" = admin API key always; "off" = not served.
+    playground: Literal["auto", "key", "off"] = "auto"
+    playground_reply_timeout: float = Field(default=5.0, gt=0, le=60)
+
+    # Router tuning.
+    router_workers: int = Field(default=8, ge=1, le=256)
+    router_queue_max: int = Field(default=10_000, ge=1)
+    router_visibility_timeout: float = Field(default=30.0, gt=0)
+    module_timeout: float = Field(default=5.0, gt=0)
+    session_ttl: int = Field(default=3600, ge=1)
+    outbound_queue_max: int = Field(default=10_000, ge=1)
+    rate_limit_user: int = Field(default=20, ge=1, description="commands per user per window")
+    rate_limit_entity: int = Field(default=100, ge=1, description="commands per channel per window")
+    rate_limit_window: float = Field(default=30.0, gt=0)
+
+    @field_validator("database_replica_urls", mode="before")
+    @classmethod
+    def _split_urls(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @cached_property
+    def resolved_database_url(self) -> str:
+        """The primary database URL; SQLite in the data directory by default."""
+        if self.database_url:
+            return normalise_database_url(self.database_url)
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'waddlebot.db').resolve()}"
+
+    @cached_property
+    def resolved_secret_key(self) -> str:
+        """The secret key, generated once and kept in the data directory when unset."""
+        if self.secret_key:
+            return self.secret_key
+        return load_or_create_secret(self.data_dir / SECRET_KEY_FILE)
+
+    @property
+    def is_loopback_bind(self) -> bool:
+        return self.host in LOOPBACK_HOSTS
+
+
+def normalise_database_url(url: str) -> str:
+    """Pick the async driver for plain ``postgresql://`` and ``sqlite://`` URLs."""
+    for plain, driver in (
+        ("postgresql://", "postgresql+asyncpg://"),
+        ("postgres://", "postgresql+asyncpg://"),
+        ("sqlite://", "sqlite+aiosqlite://"),
+    ):
+        if url.startswith(plain):
+            return driver + url[len(plain) :]
+    return url
+
+
+def load_or_create_secret(path: Path) -> str:
+    """Read the secret from ``path``, creating it (mode 0600) on first use."""
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    secret = secrets.token_urlsafe(48)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(secret)
+    return secret

@@ -1,0 +1,12 @@
+"""Built-in interaction modules, each written with the public SDK like any third-party one."""
+
+from __future__ import annotations
+
+from waddlebot.sdk import Module
+
+
+def builtin_modules() -> list[Module]:
+    """Every module that ships with WaddleBot, freshly imported."""
+    from waddlebot.modules.core import module as core
+
+    return [core]

@@ -1,0 +1,5 @@
+"""The ``core`` module: ``!ping``, ``!help``, ``!commands``, ``!about``, ``!reload``."""
+
+from waddlebot.modules.core.commands import module
+
+__all__ = ["module"]

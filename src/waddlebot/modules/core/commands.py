@@ -1,0 +1,70 @@
+"""Commands every community has: liveness, discovery and what this bot is."""
+
+from __future__ import annotations
+
+from waddlebot import __version__
+from waddlebot.kernel.contracts import Role
+from waddlebot.sdk import CommandError, Context, Module
+
+module = Module(
+    "core",
+    version=__version__,
+    description="Built-in basics: ping, help, command list and about.",
+)
+
+MAX_LISTING = 450  # stays inside the smallest platform message limit once prefixed
+
+
+@module.command("ping", description="Check that the bot is alive.")
+async def ping(ctx: Context) -> None:
+    ctx.reply("pong")
+
+
+@module.command(
+    "help",
+    usage="!help [command]",
+    description="Explain a command, or list what you can use.",
+)
+async def help_(ctx: Context) -> None:
+    commands = await ctx.host.list_commands(ctx.request.community_id, ctx.role)
+    if not ctx.args:
+        names = ", ".join(f"{c.prefix}{c.trigger}" for c in commands)
+        ctx.reply(_fit(f"You can use: {names}. Type !help <command> for details."))
+        return
+    wanted = ctx.args[0].lstrip("!#").lower()
+    for command in commands:
+        if command.trigger == wanted:
+            about = command.description or "No description."
+            ctx.reply(f"{command.prefix}{command.trigger}: {about} Usage: {command.usage}")
+            return
+    raise CommandError(f"There is no command !{wanted} you can use here. Try !commands.")
+
+
+@module.command("commands", description="List the commands you can use here.")
+async def commands_(ctx: Context) -> None:
+    commands = await ctx.host.list_commands(ctx.request.community_id, ctx.role)
+    names = ", ".join(f"{c.prefix}{c.trigger}" for c in commands)
+    ctx.reply(_fit(f"Commands: {names}"))
+
+
+@module.command("about", description="What this bot is.")
+async def about(ctx: Context) -> None:
+    ctx.reply(
+        f"WaddleBot {__version__}: a self-hosted community bot for Twitch, Discord and Slack. "
+        "Type !commands to see what you can do."
+    )
+
+
+@module.command(
+    "reload",
+    min_role=Role.moderator,
+    description="Reload the command table on every router (after editing commands).",
+)
+async def reload(ctx: Context) -> None:
+    count = await ctx.host.reload_commands()
+    ctx.reply(f"Command table reloaded: {count} commands.")
+
+
+def _fit(text: str) -> str:
+    """Trim a listing to one chat message, marking the cut."""
+    return text if len(text) <= MAX_LISTING else text[: MAX_LISTING - 1].rstrip(", ") + "…"

@@ -1,0 +1,1 @@
+"""The router: ingress, workers, command parsing, permissions, limits and module execution."""

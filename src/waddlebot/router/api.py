@@ -1,0 +1,87 @@
+"""Router ingress: ``POST /api/router/v1/events`` takes one event or a batch of up to 100.
+
+It validates, enqueues and answers 202 with the ids; it never waits for module work. A batch
+is accepted or refused whole: 422 names every invalid field, 429 says the queue is full.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, HTTPException, Request, status
+from fastapi.responses import JSONResponse
+from pydantic import TypeAdapter, ValidationError
+
+from waddlebot.kernel.backends import QueueFull
+from waddlebot.kernel.contracts import Event, EventBatch, IngressAccepted
+from waddlebot.kernel.observability.metrics import EVENTS_IN, EVENTS_REJECTED
+from waddlebot.kernel.security.api_keys import Principal
+from waddlebot.kernel.security.http import require_scope
+from waddlebot.kernel.web import get_runtime
+from waddlebot.router.worker import EVENTS_QUEUE
+
+EVENTS_SCOPE = "events:write"
+RETRY_AFTER_SECONDS = 1
+
+_one_or_many: TypeAdapter[Event | EventBatch] = TypeAdapter(Event | EventBatch)
+
+
+def parse_events(payload: Any) -> list[Event]:
+    """Validate an event or a batch; HTTP 422 with every problem when invalid."""
+    try:
+        parsed = (
+            _one_or_many.validate_python(payload, strict=False)
+            if isinstance(payload, dict | list)
+            else None
+        )
+    except ValidationError as error:
+        EVENTS_REJECTED.labels("invalid").inc()
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            [
+                {"loc": list(item["loc"]), "msg": item["msg"], "type": item["type"]}
+                for item in error.errors(include_url=False, include_context=False)
+            ],
+        ) from None
+    if parsed is None:
+        EVENTS_REJECTED.labels("invalid").inc()
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT, "expected an event object or a list of events"
+        )
+    return parsed.root if isinstance(parsed, EventBatch) else [parsed]
+
+
+def router_api() -> APIRouter:
+    api = APIRouter(prefix="/api/router/v1", tags=["router"])
+
+    @api.post(
+        "/events",
+        status_code=status.HTTP_202_ACCEPTED,
+        response_model=IngressAccepted,
+        responses={422: {"description": "invalid event"}, 429: {"description": "queue full"}},
+    )
+    async def ingest(
+        request: Request,
+        payload: Annotated[Any, Body(description="an Event or a list of up to 100 Events")],
+        _: Annotated[Principal, Depends(require_scope(EVENTS_SCOPE))],
+    ) -> IngressAccepted | JSONResponse:
+        events = parse_events(payload)
+        runtime = get_runtime(request)
+        try:
+            await runtime.backend.queues.put(
+                EVENTS_QUEUE,
+                [event.model_dump_json().encode() for event in events],
+                max_length=runtime.settings.router_queue_max,
+            )
+        except QueueFull:
+            EVENTS_REJECTED.labels("queue_full").inc(len(events))
+            return JSONResponse(
+                {"detail": "the router queue is full; retry shortly"},
+                status_code=status.HTTP_429_TOO_MANY_REQUESTS,
+                headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+            )
+        for event in events:
+            EVENTS_IN.labels(event.platform.value).inc()
+        return IngressAccepted(accepted=[event.id for event in events])
+
+    return api

@@ -1,0 +1,173 @@
+"""Who and where: entity → community, platform account → user, and the community role.
+
+Every answer is cached in the shared key-value store with a TTL, so the database is touched
+once per new channel or new chatter, not once per message. Unknown entities and users are
+registered on first sight; concurrent first sightings converge on one row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from waddlebot.kernel.backends import KeyValue
+from waddlebot.kernel.contracts import Event, UserRef
+from waddlebot.kernel.observability.logging import Category, get_logger, log_event
+from waddlebot.kernel.storage import Database
+from waddlebot.kernel.storage.models import (
+    Community,
+    Entity,
+    Membership,
+    PlatformIdentity,
+    User,
+)
+
+logger = get_logger(__name__)
+T = TypeVar("T")
+
+ENTITY_TTL = 3600.0
+IDENTITY_TTL = 600.0
+ROLE_TTL = 60.0
+NO_ROLE = "-"
+
+
+@dataclass(frozen=True, slots=True)
+class Place:
+    entity_id: str
+    community_id: str
+
+
+def identity_cache_key(platform: str, platform_user_id: str) -> str:
+    """Cache key of the account → user mapping; identity linking deletes it on change."""
+    return f"identity:{platform}:{platform_user_id}"
+
+
+def role_cache_key(community_id: str, user_id: str) -> str:
+    """Cache key of a member's community role; role changes delete it."""
+    return f"member-role:{community_id}:{user_id}"
+
+
+class Directory:
+    def __init__(self, db: Database, kv: KeyValue) -> None:
+        self.db = db
+        self.kv = kv
+
+    async def place(self, event: Event) -> Place:
+        """The entity and community of the event's channel, registering them if new."""
+        key = f"entity:{event.platform.value}:{event.server_id}:{event.channel_id}"
+        cached = await self.kv.get(key)
+        if cached is not None:
+            entity_id, _, community_id = cached.decode().partition("|")
+            return Place(entity_id, community_id)
+        place = await _first_sight(
+            lambda: self._find_entity(event), lambda: self._add_entity(event)
+        )
+        await self.kv.set(key, f"{place.entity_id}|{place.community_id}", ttl=ENTITY_TTL)
+        return place
+
+    async def user_id(self, platform: str, user: UserRef) -> str:
+        """The WaddleBot user behind a platform account, registering them if new."""
+        key = identity_cache_key(platform, user.id)
+        cached = await self.kv.get(key)
+        if cached is not None:
+            return cached.decode()
+        user_id = await _first_sight(
+            lambda: self._find_user(platform, user.id), lambda: self._add_user(platform, user)
+        )
+        await self.kv.set(key, user_id, ttl=IDENTITY_TTL)
+        return user_id
+
+    async def community_role(self, community_id: str, user_id: str) -> str | None:
+        """The member's community role (owner/admin/moderator/member), or None."""
+        key = role_cache_key(community_id, user_id)
+        cached = await self.kv.get(key)
+        if cached is not None:
+            name = cached.decode()
+            return None if name == NO_ROLE else name
+        async with self.db.read_session() as session:
+            role: str | None = await session.scalar(
+                select(Membership.role).where(
+                    Membership.community_id == community_id, Membership.user_id == user_id
+                )
+            )
+        await self.kv.set(key, role or NO_ROLE, ttl=ROLE_TTL)
+        return role
+
+    async def _find_entity(self, event: Event) -> Place | None:
+        async with self.db.session() as session:
+            row = await session.scalar(
+                select(Entity).where(
+                    Entity.platform == event.platform.value,
+                    Entity.server_id == event.server_id,
+                    Entity.channel_id == event.channel_id,
+                )
+            )
+        return Place(row.id, row.community_id) if row else None
+
+    async def _add_entity(self, event: Event) -> Place:
+        name = event.channel_name or event.channel_id
+        async with self.db.session() as session:
+            community = Community(name=name)
+            session.add(community)
+            await session.flush()
+            entity = Entity(
+                platform=event.platform.value,
+                server_id=event.server_id,
+                channel_id=event.channel_id,
+                name=name,
+                community_id=community.id,
+            )
+            session.add(entity)
+        log_event(
+            logger,
+            Category.AUDIT,
+            "entity_registered",
+            "ok",
+            community=community.id,
+            platform=event.platform.value,
+            server=event.server_id,
+            channel=event.channel_id,
+        )
+        return Place(entity.id, community.id)
+
+    async def _find_user(self, platform: str, platform_user_id: str) -> str | None:
+        async with self.db.session() as session:
+            found: str | None = await session.scalar(
+                select(PlatformIdentity.user_id).where(
+                    PlatformIdentity.platform == platform,
+                    PlatformIdentity.platform_user_id == platform_user_id,
+                )
+            )
+        return found
+
+    async def _add_user(self, platform: str, user: UserRef) -> str:
+        async with self.db.session() as session:
+            row = User(display_name=user.display_name or user.name)
+            session.add(row)
+            await session.flush()
+            session.add(
+                PlatformIdentity(
+                    user_id=row.id, platform=platform, platform_user_id=user.id, username=user.name
+                )
+            )
+        return row.id
+
+
+async def _first_sight(
+    find: Callable[[], Awaitable[T | None]], add: Callable[[], Awaitable[T]]
+) -> T:
+    """Find a row, or add it; if a concurrent worker added it first, find theirs."""
+    found = await find()
+    if found is not None:
+        return found
+    try:
+        return await add()
+    except IntegrityError:
+        found = await find()
+        if found is None:
+            raise
+        return found

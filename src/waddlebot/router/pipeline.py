@@ -1,0 +1,242 @@
+"""One event, start to finish: where, who, what command, may they, run it, answer.
+
+The worker calls :meth:`Pipeline.handle` for every event it takes from the queue. Nothing in
+here blocks the event loop, and nothing a module does can crash it: failures become a short
+reply plus an ERROR log.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+from waddlebot.kernel.backends import KeyValue
+from waddlebot.kernel.contracts import (
+    Action,
+    ChatAction,
+    Event,
+    EventOutcome,
+    ModuleRequest,
+    UserRef,
+)
+from waddlebot.kernel.observability.logging import Category, get_logger, log_event
+from waddlebot.kernel.observability.metrics import EXECUTION_SECONDS
+from waddlebot.router.directory import Directory, Place
+from waddlebot.router.dispatch import ActionDispatcher
+from waddlebot.router.executions import ExecutionLog
+from waddlebot.router.executors import Executor, ModuleTimeout
+from waddlebot.router.limits import Limiter, Refusal
+from waddlebot.router.parser import parse_command
+from waddlebot.router.permissions import effective_role
+from waddlebot.router.registry import CommandEntry, CommandTable
+
+logger = get_logger(__name__)
+
+
+class Pipeline:
+    def __init__(
+        self,
+        *,
+        kv: KeyValue,
+        directory: Directory,
+        table: CommandTable,
+        executors: dict[str, Executor],
+        subscribers: dict[str, list[str]],
+        limiter: Limiter,
+        dispatcher: ActionDispatcher,
+        executions: ExecutionLog,
+        module_timeout: float,
+        session_ttl: int,
+    ) -> None:
+        self.kv = kv
+        self.directory = directory
+        self.table = table
+        self.executors = executors
+        self.subscribers = subscribers
+        self.limiter = limiter
+        self.dispatcher = dispatcher
+        self.executions = executions
+        self.module_timeout = module_timeout
+        self.session_ttl = session_ttl
+
+    async def handle(self, event: Event) -> EventOutcome:
+        started = time.perf_counter()
+        place = await self.directory.place(event)
+        session_id = await self._session(place.entity_id)
+        parsed = parse_command(event.text) if event.type.value in ("message", "command") else None
+        if parsed is None:
+            return await self._fan_out(event, place, session_id)
+        command = self.table.lookup(place.community_id, parsed.prefix, parsed.trigger)
+        if command is None or event.user is None:
+            return EventOutcome(event_id=event.id, status="ignored", detail="no such command")
+
+        user_id = await self.directory.user_id(event.platform.value, event.user)
+        community_role = await self.directory.community_role(place.community_id, user_id)
+        role = effective_role(event.user, community_role)
+        user = event.user.model_copy(update={"role": role})
+        name = f"{command.prefix}{command.trigger}"
+        record = {
+            "event_id": event.id,
+            "community_id": place.community_id,
+            "entity_id": place.entity_id,
+            "user_id": user_id,
+            "trigger": name,
+            "module": command.module,
+            "queued_ms": _ms_since_received(event),
+        }
+
+        if role < command.min_role:
+            log_event(
+                logger,
+                Category.AUTHZ,
+                name,
+                "denied",
+                community=place.community_id,
+                user=user_id,
+                role=role.name,
+                required=command.min_role.name,
+            )
+            text = f"@{user.name} {name} is for {command.min_role.name}s and above."
+            return await self._finish(
+                event, place, [ChatAction(text=text)], "refused", record, started
+            )
+
+        refusal = await self.limiter.check(command, place.entity_id, user_id, role)
+        if refusal is not None:
+            actions: list[Action] = []
+            if await self.limiter.first_notice(refusal, place.entity_id, user_id):
+                actions.append(ChatAction(text=_limit_text(user, name, refusal)))
+            record["detail"] = refusal.scope
+            return await self._finish(event, place, actions, "limited", record, started)
+
+        request = ModuleRequest(
+            session_id=session_id,
+            community_id=place.community_id,
+            entity_id=place.entity_id,
+            platform=event.platform,
+            user=user,
+            command=parsed.trigger,
+            prefix=command.prefix,
+            args=parsed.args,
+            raw_text=event.text,
+            event=event,
+        )
+        actions, status, detail, module_ms = await self._run(command, request, user)
+        record.update(detail=detail, module_ms=module_ms)
+        return await self._finish(event, place, actions, status, record, started)
+
+    async def _run(
+        self, command: CommandEntry, request: ModuleRequest, user: UserRef
+    ) -> tuple[list[Action], str, str | None, float]:
+        """Call the module; turn every failure into a friendly reply and an ERROR log."""
+        name = f"{command.prefix}{command.trigger}"
+        executor = self.executors.get(command.module)
+        module_started = time.perf_counter()
+        status, detail = "ok", None
+        actions: list[Action] = []
+        try:
+            if executor is None:
+                raise LookupError(f"module {command.module!r} is not available")
+            response = await executor.execute(request, self.module_timeout)
+            actions = list(response.actions)
+            if response.error:
+                status, detail = "failed", response.error
+        except ModuleTimeout as error:
+            status, detail = "timeout", str(error)
+        except Exception as error:
+            status, detail = "failed", f"{type(error).__name__}: {error}"
+        module_ms = (time.perf_counter() - module_started) * 1000
+        EXECUTION_SECONDS.labels(command.module, status).observe(module_ms / 1000)
+        if status != "ok":
+            log_event(
+                logger,
+                Category.ERROR,
+                name,
+                status,
+                level="error",
+                community=request.community_id,
+                user=request.user.id if request.user else None,
+                module=command.module,
+                detail=detail,
+            )
+            verb = "took too long to answer" if status == "timeout" else "failed"
+            actions = [ChatAction(text=f"@{user.name} sorry, {name} {verb}. Try again later.")]
+        return actions, status, detail, module_ms
+
+    async def _fan_out(self, event: Event, place: Place, session_id: str) -> EventOutcome:
+        """Hand a non-command event to every module subscribed to its type."""
+        modules = self.subscribers.get(event.type.value, [])
+        if not modules:
+            return EventOutcome(event_id=event.id, status="ignored")
+        user = event.user
+        outbound = 0
+        for module in modules:
+            executor = self.executors.get(module)
+            if executor is None:
+                continue
+            request = ModuleRequest(
+                session_id=session_id,
+                community_id=place.community_id,
+                entity_id=place.entity_id,
+                platform=event.platform,
+                user=user,
+                raw_text=event.text,
+                event=event,
+            )
+            try:
+                response = await executor.execute(request, self.module_timeout)
+            except Exception as error:
+                log_event(
+                    logger,
+                    Category.ERROR,
+                    f"event:{event.type.value}",
+                    "failed",
+                    level="error",
+                    community=place.community_id,
+                    module=module,
+                    detail=str(error),
+                )
+                continue
+            outbound += await self.dispatcher.dispatch(event, place.community_id, response.actions)
+        return EventOutcome(event_id=event.id, status="ok", outbound=outbound)
+
+    async def _finish(
+        self,
+        event: Event,
+        place: Place,
+        actions: list[Action],
+        status: str,
+        record: dict[str, object],
+        started: float,
+    ) -> EventOutcome:
+        outbound = await self.dispatcher.dispatch(event, place.community_id, actions)
+        record["total_ms"] = (time.perf_counter() - started) * 1000
+        await self.executions.record(status=status, **record)
+        outcome_status = (
+            "ok" if status == "ok" else "refused" if status in ("refused", "limited") else "failed"
+        )
+        return EventOutcome(
+            event_id=event.id,
+            status=outcome_status,
+            outbound=outbound,
+            detail=None if status == "ok" else status,
+        )
+
+    async def _session(self, entity_id: str) -> str:
+        """The entity's chat session id, opened on first message and kept alive by traffic."""
+        key = f"session:{entity_id}"
+        current = await self.kv.get(key)
+        session_id = current.decode() if current else uuid.uuid4().hex
+        await self.kv.set(key, session_id, ttl=self.session_ttl)
+        return session_id
+
+
+def _ms_since_received(event: Event) -> float:
+    return max(0.0, (time.time() - event.received_at.timestamp()) * 1000)
+
+
+def _limit_text(user: UserRef, name: str, refusal: Refusal) -> str:
+    wait = max(1, round(refusal.retry_after))
+    if refusal.scope.endswith("cooldown"):
+        return f"@{user.name} {name} is on cooldown, try again in {wait}s."
+    return f"@{user.name} slow down, try again in {wait}s."

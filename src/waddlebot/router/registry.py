@@ -1,0 +1,133 @@
+"""The command table: every trigger in a dictionary, looked up in O(1) per message.
+
+Loaded from the ``commands`` table at start-up and reloaded whenever anyone publishes on
+:data:`COMMANDS_CHANGED` (the marketplace will, when modules are installed), so every router
+process sees a change at once without a restart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from sqlalchemy import select
+
+from waddlebot.kernel.contracts import CommandInfo, Role
+from waddlebot.kernel.storage import Database
+from waddlebot.kernel.storage.models import Command
+from waddlebot.sdk import Module
+
+COMMANDS_CHANGED = "router:commands-changed"
+
+Key = tuple[str | None, str, str]  # (community id or None for global, prefix, trigger)
+
+
+@dataclass(frozen=True, slots=True)
+class CommandEntry:
+    community_id: str | None
+    prefix: str
+    trigger: str
+    module: str
+    usage: str
+    description: str
+    min_role: Role
+    user_cooldown: float
+    global_cooldown: float
+    enabled: bool
+
+    def info(self) -> CommandInfo:
+        return CommandInfo.model_validate(
+            {
+                "prefix": self.prefix,
+                "trigger": self.trigger,
+                "module": self.module,
+                "usage": self.usage,
+                "description": self.description,
+                "min_role": self.min_role,
+            }
+        )
+
+
+def _entry(row: Command) -> CommandEntry:
+    return CommandEntry(
+        community_id=row.community_id,
+        prefix=row.prefix,
+        trigger=row.trigger,
+        module=row.module,
+        usage=row.usage,
+        description=row.description,
+        min_role=Role(row.min_role) if row.min_role in Role._value2member_map_ else Role.everyone,
+        user_cooldown=row.user_cooldown,
+        global_cooldown=row.global_cooldown,
+        enabled=row.enabled,
+    )
+
+
+class CommandTable:
+    """All commands, keyed for direct lookup; community rows override global ones."""
+
+    def __init__(self, entries: Iterable[CommandEntry] = ()) -> None:
+        self._by_key: dict[Key, CommandEntry] = {}
+        self.replace(entries)
+
+    def __len__(self) -> int:
+        return len(self._by_key)
+
+    def replace(self, entries: Iterable[CommandEntry]) -> None:
+        """Swap in a new set of commands in one assignment (safe for concurrent readers)."""
+        self._by_key = {(e.community_id, e.prefix, e.trigger): e for e in entries}
+
+    def lookup(self, community_id: str, prefix: str, trigger: str) -> CommandEntry | None:
+        """The enabled command for this community, or None."""
+        entry = self._by_key.get((community_id, prefix, trigger)) or self._by_key.get(
+            (None, prefix, trigger)
+        )
+        return entry if entry is not None and entry.enabled else None
+
+    def available(self, community_id: str, role: Role) -> list[CommandInfo]:
+        """Commands ``role`` may run in the community, sorted for listings."""
+        merged: dict[tuple[str, str], CommandEntry] = {}
+        for (owner, prefix, trigger), entry in self._by_key.items():
+            if owner is None:
+                merged.setdefault((prefix, trigger), entry)
+            elif owner == community_id:
+                merged[(prefix, trigger)] = entry
+        return [
+            entry.info()
+            for _, entry in sorted(merged.items())
+            if entry.enabled and entry.min_role <= role
+        ]
+
+    async def load(self, db: Database) -> None:
+        async with db.read_session() as session:
+            rows = (await session.scalars(select(Command))).all()
+        self.replace(_entry(row) for row in rows)
+
+
+async def sync_module_commands(db: Database, modules: Iterable[Module]) -> None:
+    """Make the global command rows match the commands built-in modules declare.
+
+    Usage, description and minimum role follow the code; ``enabled`` and cooldowns an admin
+    changed in the database are kept.
+    """
+    async with db.session() as session:
+        rows = (await session.scalars(select(Command).where(Command.community_id.is_(None)))).all()
+        existing = {(row.prefix, row.trigger): row for row in rows}
+        for module in modules:
+            for spec in module.commands.values():
+                row = existing.get((spec.prefix, spec.trigger))
+                if row is None:
+                    row = Command(
+                        community_id=None,
+                        prefix=spec.prefix,
+                        trigger=spec.trigger,
+                        user_cooldown=spec.user_cooldown,
+                        global_cooldown=spec.global_cooldown,
+                        enabled=True,
+                    )
+                    session.add(row)
+                    existing[(spec.prefix, spec.trigger)] = row
+                row.module = module.name
+                row.usage = spec.usage or f"{spec.prefix}{spec.trigger}"
+                row.description = spec.description
+                row.min_role = int(spec.min_role)

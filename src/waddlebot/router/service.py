@@ -1,0 +1,93 @@
+"""The router service: mounts ingress and runs the workers, the command table and its reload."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from waddlebot.kernel.observability.logging import Category, get_logger, log_event
+from waddlebot.kernel.runtime import Runtime
+from waddlebot.kernel.service import Service
+from waddlebot.modules import builtin_modules
+from waddlebot.router.api import router_api
+from waddlebot.router.directory import Directory
+from waddlebot.router.dispatch import ActionDispatcher
+from waddlebot.router.executions import ExecutionLog
+from waddlebot.router.executors import Executor, InProcessExecutor, RouterHost
+from waddlebot.router.limits import Limiter, LimitPolicy
+from waddlebot.router.pipeline import Pipeline
+from waddlebot.router.registry import COMMANDS_CHANGED, CommandTable, sync_module_commands
+from waddlebot.router.worker import WorkerPool
+from waddlebot.sdk import Module
+
+logger = get_logger(__name__)
+
+
+class RouterService(Service):
+    name = "router"
+
+    def __init__(self, modules: list[Module] | None = None) -> None:
+        super().__init__()
+        self.modules = modules if modules is not None else builtin_modules()
+        self.table = CommandTable()
+        self.executions: ExecutionLog | None = None
+
+    def api(self) -> APIRouter:
+        return router_api()
+
+    async def start(self, runtime: Runtime) -> None:
+        settings = runtime.settings
+        await sync_module_commands(runtime.db, self.modules)
+        await self.table.load(runtime.db)
+        host = RouterHost(self.table, runtime.db, runtime.backend.pubsub)
+        executors: dict[str, Executor] = {m.name: InProcessExecutor(m, host) for m in self.modules}
+        subscribers: dict[str, list[str]] = {}
+        for module in self.modules:
+            for event_type in module.event_handlers:
+                subscribers.setdefault(event_type.value, []).append(module.name)
+        self.executions = ExecutionLog(runtime.db)
+        self.executions.start()
+        pipeline = Pipeline(
+            kv=runtime.backend.kv,
+            directory=Directory(runtime.db, runtime.backend.kv),
+            table=self.table,
+            executors=executors,
+            subscribers=subscribers,
+            limiter=Limiter(
+                runtime.backend.kv,
+                LimitPolicy(
+                    user_limit=settings.rate_limit_user,
+                    entity_limit=settings.rate_limit_entity,
+                    window=settings.rate_limit_window,
+                ),
+            ),
+            dispatcher=ActionDispatcher(runtime.backend, outbound_max=settings.outbound_queue_max),
+            executions=self.executions,
+            module_timeout=settings.module_timeout,
+            session_ttl=settings.session_ttl,
+        )
+        workers = WorkerPool(
+            runtime.backend,
+            pipeline,
+            concurrency=settings.router_workers,
+            visibility_timeout=settings.router_visibility_timeout,
+        )
+        self.spawn("workers", workers.run())
+        self.spawn("command-reload", self._reload_on_change(runtime))
+        log_event(
+            logger,
+            Category.SYSTEM,
+            "router_started",
+            "ok",
+            commands=len(self.table),
+            workers=settings.router_workers,
+        )
+
+    async def stop(self) -> None:
+        await super().stop()
+        if self.executions is not None:
+            await self.executions.stop()
+
+    async def _reload_on_change(self, runtime: Runtime) -> None:
+        async with runtime.backend.pubsub.subscribe(COMMANDS_CHANGED) as subscription:
+            async for _ in subscription:
+                await self.table.load(runtime.db)

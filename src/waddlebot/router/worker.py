@@ -1,0 +1,152 @@
+"""Router workers: take events from the durable queue, run the pipeline, acknowledge.
+
+At most ``concurrency`` events are in flight. An event is acknowledged only after its outcome
+is published, so a process that dies mid-event leaves it to be redelivered; a finished-event
+marker makes that redelivery a no-op instead of a second reply.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+
+from pydantic import ValidationError
+
+from waddlebot.kernel.backends import Backend, Delivery
+from waddlebot.kernel.contracts import Event, EventOutcome
+from waddlebot.kernel.observability.logging import Category, get_logger, log_event
+from waddlebot.kernel.observability.metrics import EVENT_SECONDS, EVENTS_PROCESSED, QUEUE_DEPTH
+from waddlebot.router.pipeline import Pipeline
+
+logger = get_logger(__name__)
+
+EVENTS_QUEUE = "router:events"
+EVENTS_GROUP = "router"
+MAX_ATTEMPTS = 5
+DONE_TTL = 3600.0
+
+
+def outcome_channel(event_id: str) -> str:
+    """Where the outcome of one event is announced (the playground waits on it)."""
+    return f"router:outcome:{event_id}"
+
+
+class WorkerPool:
+    def __init__(
+        self,
+        backend: Backend,
+        pipeline: Pipeline,
+        *,
+        concurrency: int,
+        visibility_timeout: float,
+    ) -> None:
+        self.backend = backend
+        self.pipeline = pipeline
+        self.concurrency = concurrency
+        self.visibility_timeout = visibility_timeout
+        self.consumer = f"worker-{uuid.uuid4().hex[:8]}"
+        self._free = asyncio.Semaphore(concurrency)
+        self._running: set[asyncio.Task[None]] = set()
+
+    async def run(self) -> None:
+        """Take events while slots are free; runs until cancelled."""
+        queues = self.backend.queues
+        try:
+            while True:
+                await self._free.acquire()
+                slots = 1
+                while slots < self.concurrency and not self._free.locked():
+                    await self._free.acquire()
+                    slots += 1
+                deliveries = await queues.take(
+                    EVENTS_QUEUE,
+                    EVENTS_GROUP,
+                    self.consumer,
+                    count=slots,
+                    block=1.0,
+                    visibility_timeout=self.visibility_timeout,
+                )
+                for _ in range(slots - len(deliveries)):
+                    self._free.release()
+                for delivery in deliveries:
+                    task = asyncio.create_task(self._process(delivery))
+                    self._running.add(task)
+                    task.add_done_callback(self._running.discard)
+                if not deliveries:
+                    QUEUE_DEPTH.labels(EVENTS_QUEUE).set(await queues.depth(EVENTS_QUEUE))
+        finally:
+            for task in list(self._running):
+                task.cancel()
+
+    async def _process(self, delivery: Delivery) -> None:
+        try:
+            await self._handle(delivery)
+        finally:
+            self._free.release()
+
+    async def _handle(self, delivery: Delivery) -> None:
+        queues, kv = self.backend.queues, self.backend.kv
+        try:
+            event = Event.model_validate_json(delivery.payload)
+        except ValidationError as error:
+            log_event(
+                logger,
+                Category.ERROR,
+                "event_unreadable",
+                "dropped",
+                level="error",
+                delivery=delivery.id,
+                error=str(error),
+            )
+            await queues.ack(EVENTS_QUEUE, EVENTS_GROUP, delivery.id)
+            return
+        done_key = f"router:done:{event.id}"
+        if await kv.get(done_key) is not None:
+            await queues.ack(EVENTS_QUEUE, EVENTS_GROUP, delivery.id)
+            return
+        if delivery.attempts > MAX_ATTEMPTS:
+            await self._give_up(event, delivery)
+            return
+        started = time.perf_counter()
+        try:
+            outcome = await self.pipeline.handle(event)
+        except Exception as error:
+            # Left unacknowledged: it is redelivered after the visibility timeout.
+            log_event(
+                logger,
+                Category.ERROR,
+                "event_failed",
+                "retry",
+                level="error",
+                event=event.id,
+                attempt=delivery.attempts,
+                error=repr(error),
+                exc_info=True,
+            )
+            return
+        await kv.set(done_key, outcome.status, ttl=DONE_TTL)
+        await self._announce(outcome)
+        await queues.ack(EVENTS_QUEUE, EVENTS_GROUP, delivery.id)
+        EVENTS_PROCESSED.labels(event.platform.value, outcome.status).inc()
+        EVENT_SECONDS.observe(time.perf_counter() - started)
+
+    async def _give_up(self, event: Event, delivery: Delivery) -> None:
+        log_event(
+            logger,
+            Category.ERROR,
+            "event_abandoned",
+            "failed",
+            level="error",
+            event=event.id,
+            attempts=delivery.attempts,
+        )
+        outcome = EventOutcome(event_id=event.id, status="failed", detail="gave up after retries")
+        await self._announce(outcome)
+        await self.backend.queues.ack(EVENTS_QUEUE, EVENTS_GROUP, delivery.id)
+        EVENTS_PROCESSED.labels(event.platform.value, "failed").inc()
+
+    async def _announce(self, outcome: EventOutcome) -> None:
+        await self.backend.pubsub.publish(
+            outcome_channel(outcome.event_id), outcome.model_dump_json()
+        )

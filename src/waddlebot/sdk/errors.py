@@ -1,0 +1,11 @@
+"""Errors a module raises on purpose: their message is shown to the user as the reply."""
+
+from __future__ import annotations
+
+
+class CommandError(Exception):
+    """Stop the command and tell the user why (e.g. "usage: !roll <sides>")."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message

@@ -1,0 +1,122 @@
+"""Test support: a real HTTP server on loopback and a module exercising every router path."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import uvicorn
+from fastapi import FastAPI
+
+from waddlebot.app import create_app
+from waddlebot.collectors.playground.service import PlaygroundService
+from waddlebot.kernel.contracts import EventType, Role
+from waddlebot.kernel.settings import Settings
+from waddlebot.modules.core import module as core
+from waddlebot.router.service import RouterService
+from waddlebot.sdk import CommandError, Context, Module
+
+testkit = Module("testkit", description="Commands that exercise the router's paths.")
+
+
+@testkit.command("modonly", min_role=Role.moderator, description="Moderators only.")
+async def modonly(ctx: Context) -> None:
+    ctx.reply("secret moderator stuff")
+
+
+@testkit.command("boom", description="Always fails.")
+async def boom(ctx: Context) -> None:
+    raise RuntimeError("kaboom")
+
+
+@testkit.command("slow", description="Never answers in time.")
+async def slow(ctx: Context) -> None:
+    await asyncio.sleep(30)
+
+
+@testkit.command("refuse", description="Refuses politely.")
+async def refuse(ctx: Context) -> None:
+    raise CommandError("usage: !refuse <nothing>")
+
+
+@testkit.command("cool", user_cooldown=60, description="Has a 60 s user cooldown.")
+async def cool(ctx: Context) -> None:
+    ctx.reply("cool")
+
+
+@testkit.command("echo", description="Echo arguments separated by |.")
+async def echo(ctx: Context) -> None:
+    ctx.reply("|".join(ctx.args) or "(nothing)")
+
+
+@testkit.command("whisperme", description="Whisper and reply.")
+async def whisperme(ctx: Context) -> None:
+    ctx.whisper("psst")
+    ctx.reply("sent you a whisper")
+
+
+@testkit.command("show", description="Push an overlay ticker.")
+async def show(ctx: Context) -> None:
+    ctx.overlay("ticker", {"text": " ".join(ctx.args)})
+    ctx.reply("shown")
+
+
+@testkit.on_event(EventType.follow)
+async def followed(ctx: Context) -> None:
+    user = ctx.request.event.user
+    ctx.reply(f"thanks for the follow, {user.name if user else 'friend'}!")
+
+
+def build_app(settings: Settings, *, with_testkit: bool = True) -> FastAPI:
+    modules = [core, testkit] if with_testkit else [core]
+    return create_app(
+        settings, instances=[RouterService(modules=modules), PlaygroundService()]
+    )
+
+
+@dataclass
+class LiveServer:
+    """A WaddleBot app served by uvicorn on a free loopback port, in this event loop."""
+
+    app: FastAPI
+    url: str
+    client: httpx.AsyncClient
+
+    async def say(
+        self, text: str, *, user: str = "alice", role: str = "everyone", channel: str = "lobby"
+    ) -> dict[str, Any]:
+        answer = await self.client.post(
+            "/api/playground/v1/messages",
+            json={"channel": channel, "user": user, "role": role, "text": text},
+        )
+        assert answer.status_code == 200, answer.text
+        body: dict[str, Any] = answer.json()
+        return body
+
+    async def texts(self, text: str, **who: str) -> list[str]:
+        return [reply["text"] for reply in (await self.say(text, **who))["replies"]]
+
+
+@asynccontextmanager
+async def live_server(app: FastAPI) -> AsyncIterator[LiveServer]:
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, lifespan="on")
+    server = uvicorn.Server(config)
+    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    task = asyncio.create_task(server.serve())
+    try:
+        while not server.started:
+            if task.done():
+                task.result()
+                raise RuntimeError("server stopped during start-up")
+            await asyncio.sleep(0.02)
+        port = server.servers[0].sockets[0].getsockname()[1]
+        url = f"http://127.0.0.1:{port}"
+        async with httpx.AsyncClient(base_url=url, timeout=30.0) as client:
+            yield LiveServer(app=app, url=url, client=client)
+    finally:
+        server.should_exit = True
+        await task
