@@ -19,6 +19,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from waddlebot.kernel.backends import Backend, open_backend
+from waddlebot.kernel.backends.redis import RedisBackend
 from waddlebot.kernel.settings import Settings, normalise_database_url
 from waddlebot.kernel.storage import Database
 
@@ -47,7 +48,14 @@ async def backend(request: pytest.FixtureRequest) -> AsyncIterator[Backend]:
     try:
         yield opened
     finally:
+        await drop_test_keys(opened)
         await opened.close()
+
+
+async def drop_test_keys(backend: Backend) -> None:
+    """Delete what a test left in its Redis namespace (the memory backend needs nothing)."""
+    if isinstance(backend, RedisBackend):
+        await backend.drop_namespace()
 
 
 @asynccontextmanager
@@ -94,9 +102,7 @@ async def database(database_url: str) -> AsyncIterator[Database]:
 
 
 @pytest.fixture(params=["embedded", "distributed"])
-async def stack_settings(
-    request: pytest.FixtureRequest, tmp_path: Path
-) -> AsyncIterator[Settings]:
+async def stack_settings(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Settings]:
     """Settings for both ways of running: SQLite + in-memory, or PostgreSQL + Redis."""
     base = {"data_dir": tmp_path / "data", "secret_key": "test-secret", "log_format": "console"}
     if request.param == "embedded":
@@ -104,10 +110,11 @@ async def stack_settings(
         return
     redis_url = require_service(REDIS_URL, "Redis", "WADDLEBOT_TEST_REDIS_URL")
     db_url = require_service(DATABASE_URL, "PostgreSQL", "WADDLEBOT_TEST_DATABASE_URL")
+    namespace = f"wbtest-{uuid.uuid4().hex[:12]}"
     async with fresh_postgres_database(db_url) as fresh:
         yield Settings(  # type: ignore[arg-type]
-            **base,
-            database_url=fresh,
-            redis_url=redis_url,
-            redis_namespace=f"wbtest-{uuid.uuid4().hex[:12]}",
+            **base, database_url=fresh, redis_url=redis_url, redis_namespace=namespace
         )
+    cleanup = await open_backend(redis_url, namespace=namespace)
+    await drop_test_keys(cleanup)
+    await cleanup.close()

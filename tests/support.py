@@ -14,6 +14,7 @@ from fastapi import FastAPI
 
 from waddlebot.app import create_app
 from waddlebot.collectors.playground.service import PlaygroundService
+from waddlebot.kernel.backends import Backend
 from waddlebot.kernel.contracts import EventType, Role
 from waddlebot.kernel.settings import Settings
 from waddlebot.modules.core import module as core
@@ -71,10 +72,14 @@ async def followed(ctx: Context) -> None:
     ctx.reply(f"thanks for the follow, {user.name if user else 'friend'}!")
 
 
-def build_app(settings: Settings, *, with_testkit: bool = True) -> FastAPI:
+def build_app(
+    settings: Settings, *, with_testkit: bool = True, backend: Backend | None = None
+) -> FastAPI:
     modules = [core, testkit] if with_testkit else [core]
     return create_app(
-        settings, instances=[RouterService(modules=modules), PlaygroundService()]
+        settings,
+        instances=[RouterService(modules=modules), PlaygroundService()],
+        backend=backend,
     )
 
 

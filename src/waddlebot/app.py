@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from waddlebot import __version__
 from waddlebot.collectors.playground.service import PlaygroundService
+from waddlebot.kernel.backends import Backend
 from waddlebot.kernel.observability.logging import Category, get_logger, log_event
 from waddlebot.kernel.runtime import Runtime
 from waddlebot.kernel.service import Service
@@ -29,14 +30,19 @@ def create_app(
     services: list[str] | None = None,
     *,
     instances: list[Service] | None = None,
+    backend: Backend | None = None,
     migrate: bool = True,
 ) -> FastAPI:
-    """An app mounting ``services`` (default: all). ``instances`` overrides construction (tests)."""
+    """An app mounting ``services`` (default: all).
+
+    ``instances`` overrides how services are built and ``backend`` shares an already open
+    backend between apps; tests use both to run several "processes" on one machine.
+    """
     chosen = instances or [SERVICES[name]() for name in services or SERVICES]
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        runtime = await Runtime.open(settings)
+        runtime = await Runtime.open(settings, backend)
         runtime.local_app = app
         runtime.local_services = {service.name for service in chosen}
         app.state.runtime = runtime

@@ -20,15 +20,19 @@ class Runtime:
     settings: Settings
     db: Database
     backend: Backend
+    owns_backend: bool = True
     local_app: Any = None  # the ASGI app of this process, for in-process service calls
     local_services: set[str] = field(default_factory=set)
     _clients: dict[str, httpx.AsyncClient] = field(default_factory=dict)
 
     @classmethod
-    async def open(cls, settings: Settings) -> Runtime:
+    async def open(cls, settings: Settings, backend: Backend | None = None) -> Runtime:
+        """Open the configured database and backend (or share ``backend``, left open on close)."""
         db = Database(settings.resolved_database_url, settings.database_replica_urls)
-        backend = await open_backend(settings.redis_url, namespace=settings.redis_namespace)
-        return cls(settings=settings, db=db, backend=backend)
+        if backend is not None:
+            return cls(settings=settings, db=db, backend=backend, owns_backend=False)
+        opened = await open_backend(settings.redis_url, namespace=settings.redis_namespace)
+        return cls(settings=settings, db=db, backend=opened)
 
     def client(self, service: str, *, caller: str) -> httpx.AsyncClient:
         """An HTTP client for ``service``, authenticated as ``caller``.
@@ -63,5 +67,6 @@ class Runtime:
         for client in self._clients.values():
             await client.aclose()
         self._clients.clear()
-        await self.backend.close()
+        if self.owns_backend:
+            await self.backend.close()
         await self.db.close()

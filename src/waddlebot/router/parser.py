@@ -23,7 +23,7 @@ class ParsedCommand:
 def parse_command(text: str) -> ParsedCommand | None:
     """The command in ``text``, or None when it is ordinary chat."""
     text = text.strip()
-    if len(text) < 2 or text[0] not in PREFIXES:
+    if len(text) < 2 or text[0] not in PREFIXES or text[1].isspace():
         return None
     head, *rest = text[1:].split(maxsplit=1)
     trigger = head.lower()

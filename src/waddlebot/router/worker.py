@@ -108,11 +108,19 @@ class WorkerPool:
         if delivery.attempts > MAX_ATTEMPTS:
             await self._give_up(event, delivery)
             return
+        # One worker at a time per event id: a duplicate delivered meanwhile stays unacknowledged
+        # and, redelivered after the visibility timeout, finds the finished marker.
+        claim_key = f"router:claim:{event.id}"
+        if not await kv.set(
+            claim_key, self.consumer, ttl=self.visibility_timeout, only_if_absent=True
+        ):
+            return
         started = time.perf_counter()
         try:
             outcome = await self.pipeline.handle(event)
         except Exception as error:
             # Left unacknowledged: it is redelivered after the visibility timeout.
+            await kv.delete(claim_key)
             log_event(
                 logger,
                 Category.ERROR,

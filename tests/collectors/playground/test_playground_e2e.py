@@ -70,7 +70,7 @@ async def test_command_error_becomes_the_reply(bot: LiveServer) -> None:
 
 
 async def test_quoted_arguments_stay_together(bot: LiveServer) -> None:
-    assert await bot.texts('!echo "two words" one \'three more words\'') == [
+    assert await bot.texts("!echo \"two words\" one 'three more words'") == [
         "two words|one|three more words"
     ]
     assert await bot.texts('!echo "unbalanced quote') == ['"unbalanced|quote']

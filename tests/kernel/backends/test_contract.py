@@ -9,20 +9,10 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator
 
 import pytest
 
 from waddlebot.kernel.backends import Backend, QueueFull
-from waddlebot.kernel.backends.redis import RedisBackend
-
-
-@pytest.fixture(autouse=True)
-async def _clean_namespace(backend: Backend) -> AsyncIterator[None]:
-    """Leave nothing behind in the shared Redis: drop the test's namespace afterwards."""
-    yield
-    if isinstance(backend, RedisBackend):
-        await backend.drop_namespace()
 
 
 def unique(prefix: str) -> str:
@@ -385,6 +375,26 @@ async def test_subscription_async_iteration(backend: Backend) -> None:
     assert received == [(channel, b"m0"), (channel, b"m1"), (channel, b"m2")]
 
 
+async def test_close_ends_iteration_in_another_task(backend: Backend) -> None:
+    channel = unique("ch")
+    async with backend.pubsub.subscribe(channel) as subscription:
+        received: list[tuple[str, bytes]] = []
+
+        async def collect() -> None:
+            async for message in subscription:
+                received.append(message)
+
+        reader = asyncio.create_task(collect())
+        await backend.pubsub.publish(channel, b"only")
+        for _ in range(100):
+            if received:
+                break
+            await asyncio.sleep(0.02)
+        await subscription.close()
+        await asyncio.wait_for(reader, timeout=3)
+    assert received == [(channel, b"only")]
+
+
 async def test_messages_before_subscribe_are_not_delivered(backend: Backend) -> None:
     channel = unique("ch")
     await backend.pubsub.publish(channel, b"too early")
@@ -397,3 +407,11 @@ async def test_messages_before_subscribe_are_not_delivered(backend: Backend) -> 
 
 async def test_ping(backend: Backend) -> None:
     assert await backend.ping() is True
+
+
+async def test_close_wakes_blocked_take(backend: Backend) -> None:
+    queue = unique("q")
+    waiter = asyncio.create_task(backend.queues.take(queue, "g", "c", block=10))
+    await asyncio.sleep(0.2)
+    await backend.close()  # the fixture closes again: close must be idempotent
+    assert await asyncio.wait_for(waiter, timeout=3) == []

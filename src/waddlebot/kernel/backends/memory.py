@@ -205,9 +205,10 @@ class _Queue:
 class MemoryWorkQueue(WorkQueue):
     """FIFO queues with Redis-Streams-like consumer groups, acks and redelivery.
 
-    As on Redis (XACK + XDEL), storage is shared by the groups of a queue: an acknowledgement
-    removes the item for good, and :meth:`depth` counts items nobody has acknowledged yet. Each
-    group still sees every item, but in practice each queue has exactly one group.
+    As on Redis (XACK + XDEL), storage is shared by the groups of a queue: each group sees
+    every item, but an acknowledgement by any group removes it for good, and :meth:`depth`
+    counts items nobody has acknowledged yet. In practice each queue has exactly one group.
+    Only ids in flight for the acking group are removed, so a stray ack drops nothing.
     Ids are decimal strings of a per-queue counter, increasing with every put.
     """
 

@@ -219,8 +219,8 @@ class RedisWorkQueue(WorkQueue):
     """One Redis Stream per queue (``ns:q:<name>``), consumer groups for delivery.
 
     Acknowledged entries are deleted, so XLEN is the number of unacknowledged items and the
-    bound in :meth:`put` counts waiting and in-flight items alike. Storage is shared by the
-    groups of a stream, so in practice each queue has exactly one group.
+    bound in :meth:`put` counts waiting and in-flight items alike. Each group sees every
+    entry, but an ack by any group deletes it for all: use exactly one group per queue.
     """
 
     def __init__(self, client: aioredis.Redis, namespace: str) -> None:
@@ -395,11 +395,16 @@ class RedisSubscription(Subscription):
         deadline = time.monotonic() + timeout
         while True:
             remaining = max(0.0, deadline - time.monotonic())
-            message = await self._connection.get_message(
-                ignore_subscribe_messages=True, timeout=remaining
-            )
+            try:
+                message = await self._connection.get_message(
+                    ignore_subscribe_messages=True, timeout=remaining
+                )
+            except (RedisError, RuntimeError):
+                if self._closed:  # closed from another task while we were reading
+                    return None
+                raise
             found = self._unwrap(message)
-            if found is not None or remaining <= 0:
+            if found is not None or remaining <= 0 or self._closed:
                 return found
 
     async def __aiter__(self) -> AsyncIterator[tuple[str, bytes]]:

@@ -1,0 +1,78 @@
+"""Delivery guarantees: nothing accepted is lost when a worker dies, nothing is answered twice."""
+
+from __future__ import annotations
+
+import asyncio
+
+from tests.support import build_app, live_server
+from waddlebot.kernel.backends import open_backend
+from waddlebot.kernel.contracts import Event, EventOutcome, OutboundMessage, Platform, UserRef
+from waddlebot.kernel.settings import Settings
+from waddlebot.router.dispatch import outbound_queue
+from waddlebot.router.worker import EVENTS_GROUP, EVENTS_QUEUE, outcome_channel
+
+
+def ping(event_id: str) -> Event:
+    return Event(
+        id=event_id,
+        platform=Platform.twitch,  # no twitch sender runs here: replies stay in its queue
+        server_id="s1",
+        channel_id="c1",
+        user=UserRef(id="u1", name="alice"),
+        text="!ping",
+    )
+
+
+async def test_event_taken_by_a_dead_worker_is_redelivered_once(stack_settings: Settings) -> None:
+    settings = stack_settings.model_copy(update={"router_visibility_timeout": 0.5})
+    backend = await open_backend(settings.redis_url, namespace=settings.redis_namespace)
+    event = ping("dies-mid-flight")
+    # A worker takes the event and dies before acknowledging it; then a new router starts.
+    await backend.queues.put(EVENTS_QUEUE, [event.model_dump_json().encode()], max_length=10)
+    taken = await backend.queues.take(EVENTS_QUEUE, EVENTS_GROUP, "crashing-worker", count=1)
+    assert [d.payload for d in taken] == [event.model_dump_json().encode()]
+    async with (
+        backend.pubsub.subscribe(outcome_channel(event.id)) as outcomes,
+        live_server(build_app(settings, backend=backend)),
+    ):
+        received = await outcomes.get(timeout=10)
+        assert received is not None
+        outcome = EventOutcome.model_validate_json(received[1])
+        assert (outcome.status, outcome.outbound) == ("ok", 1)
+        queued = await backend.queues.take(
+            outbound_queue("twitch"), "sender", "t", count=10, block=0.1
+        )
+        assert [OutboundMessage.model_validate_json(d.payload).text for d in queued] == ["pong"]
+        assert await backend.queues.depth(EVENTS_QUEUE) == 0
+    await backend.close()
+
+
+async def test_same_event_delivered_twice_is_answered_once(stack_settings: Settings) -> None:
+    app = build_app(stack_settings.model_copy(update={"router_visibility_timeout": 0.5}))
+    async with live_server(app) as server:
+        backend = server.app.state.runtime.backend
+        event = ping("sent-twice")
+        async with backend.pubsub.subscribe(outcome_channel(event.id)) as outcomes:
+            for _ in range(2):
+                await backend.queues.put(
+                    EVENTS_QUEUE, [event.model_dump_json().encode()], max_length=10
+                )
+            assert await outcomes.get(timeout=10) is not None
+        for _ in range(100):
+            if await backend.queues.depth(EVENTS_QUEUE) == 0:
+                break
+            await asyncio.sleep(0.05)
+        assert await backend.queues.depth(EVENTS_QUEUE) == 0
+        queued = await backend.queues.take(
+            outbound_queue("twitch"), "sender", "t", count=10, block=0.1
+        )
+        assert len(queued) == 1
+
+
+async def test_unreadable_queue_item_is_dropped_not_fatal(stack_settings: Settings) -> None:
+    app = build_app(stack_settings)
+    async with live_server(app) as server:
+        backend = server.app.state.runtime.backend
+        await backend.queues.put(EVENTS_QUEUE, [b"{garbage"], max_length=10)
+        assert await server.texts("!ping") == ["pong"]
+        assert await backend.queues.depth(EVENTS_QUEUE) == 0
