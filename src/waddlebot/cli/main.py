@@ -86,7 +86,10 @@ def serve(
 
 
 async def _migrate(settings: Settings) -> None:
+    """Prepare the data directory (secret key) and bring the schema up to date."""
     from waddlebot.kernel.storage import Database
+
+    _ = settings.resolved_secret_key
 
     db = Database(settings.resolved_database_url)
     try:

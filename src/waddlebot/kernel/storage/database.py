@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import (
 from waddlebot.kernel.settings import normalise_database_url
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+MIGRATION_LOCK = 0x5741_4444_4C45  # "WADDLE"
 
 
 def _enable_sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -92,6 +93,11 @@ class Database:
     async def migrate(self, revision: str = "head") -> None:
         """Bring the schema to ``revision`` (Alembic upgrade on the primary)."""
         async with self.engine.begin() as connection:
+            if self.dialect == "postgresql":
+                # Several services may start at once: one migrates, the others wait, then no-op.
+                await connection.execute(
+                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK}
+                )
             await connection.run_sync(_upgrade, revision)
 
     async def ping(self) -> bool:

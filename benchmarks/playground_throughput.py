@@ -1,0 +1,330 @@
+"""Playground throughput: drive ``!ping`` through the full pipeline of a real WaddleBot process.
+
+Each message goes playground HTTP → router ingress → queue → worker → ``core`` module →
+outbound queue → playground sender → reply, exactly as a user of ``waddlebot up`` sees it.
+The server runs as a separate process on a free loopback port with a fresh data directory
+(and, for ``--backend distributed``, a fresh PostgreSQL database and Redis namespace that are
+removed afterwards). Run on demand; never part of the test suite::
+
+    .venv/bin/python benchmarks/playground_throughput.py [--backend distributed] [--json PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import os
+import platform
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager, suppress
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+WADDLEBOT = ROOT / ".venv" / "bin" / "waddlebot"
+HOST = "127.0.0.1"
+POSTGRES_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+REDIS_URL = "redis://127.0.0.1:6379/14"
+EXPECTED_REPLIES = [{"type": "chat", "text": "pong"}]
+USERS = 50  # distinct users, so per-user limits and cooldowns never interfere
+GENEROUS_LIMIT = "1000000"
+STARTUP_TIMEOUT = 60.0
+REQUEST_TIMEOUT = 30.0
+STOP_TIMEOUT = 15.0
+MAX_MESSAGES = 1_000_000
+MAX_CONCURRENCY = 1_000
+
+
+@dataclass(frozen=True)
+class Result:
+    """What one measured phase (one backend, one concurrency) achieved."""
+
+    backend: str
+    concurrency: int
+    messages: int
+    seconds: float
+    messages_per_second: float
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+    errors: int
+    cpu_seconds: float
+    cpu_seconds_per_message: float
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((HOST, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process ``pid`` (all its threads), from ``/proc/<pid>/stat``."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    fields = stat[stat.rindex(")") + 2 :].split()  # the command name may contain spaces
+    utime, stime = int(fields[11]), int(fields[12])  # fields 14 and 15 of proc(5)
+    return (utime + stime) / os.sysconf("SC_CLK_TCK")
+
+
+def percentile(sorted_values: list[float], fraction: float) -> float:
+    """Nearest-rank percentile of an ascending list (0.0 when empty)."""
+    if not sorted_values:
+        return 0.0
+    rank = max(1, math.ceil(fraction * len(sorted_values)))
+    return sorted_values[rank - 1]
+
+
+@asynccontextmanager
+async def distributed_env() -> AsyncIterator[dict[str, str]]:
+    """A fresh PostgreSQL database and Redis namespace, dropped and cleared on exit."""
+    import asyncpg
+
+    from waddlebot.kernel.backends.redis import RedisBackend
+
+    suffix = uuid.uuid4().hex[:12]
+    database = f"wb_bench_{suffix}"
+    namespace = f"wb-bench-{suffix}"
+    admin = await asyncpg.connect(POSTGRES_ADMIN_URL, timeout=10)
+    try:
+        await admin.execute(f'CREATE DATABASE "{database}"')
+        try:
+            yield {
+                "WADDLEBOT_DATABASE_URL": f"postgresql://postgres@127.0.0.1:5432/{database}",
+                "WADDLEBOT_REDIS_URL": REDIS_URL,
+                "WADDLEBOT_REDIS_NAMESPACE": namespace,
+            }
+        finally:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+            redis = RedisBackend.from_url(REDIS_URL, namespace=namespace)
+            try:
+                await asyncio.wait_for(redis.drop_namespace(), timeout=30)
+            finally:
+                await redis.close()
+    finally:
+        await admin.close()
+
+
+@contextmanager
+def server_process(
+    port: int, data_dir: Path, extra_env: dict[str, str]
+) -> Iterator[subprocess.Popen[bytes]]:
+    """Run ``waddlebot up`` on ``port``; yield the process; always terminate and reap it."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("WADDLEBOT_")}
+    env.update(
+        {
+            "WADDLEBOT_DATA_DIR": str(data_dir),
+            "WADDLEBOT_LOG_LEVEL": "WARNING",
+            "WADDLEBOT_RATE_LIMIT_USER": GENEROUS_LIMIT,
+            "WADDLEBOT_RATE_LIMIT_ENTITY": GENEROUS_LIMIT,
+            **extra_env,
+        }
+    )
+    log_path = data_dir / "server.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [str(WADDLEBOT), "up", "--host", HOST, "--port", str(port)],
+            env=env,
+            cwd=data_dir,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            yield process
+        except BaseException:
+            tail = log_path.read_text(errors="replace")[-4000:]
+            print(f"--- server log (tail) ---\n{tail}\n---", file=sys.stderr)
+            raise
+        finally:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+                try:
+                    process.wait(timeout=STOP_TIMEOUT)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait(timeout=STOP_TIMEOUT)
+
+
+async def wait_healthy(client: httpx.AsyncClient, process: subprocess.Popen[bytes]) -> None:
+    """Poll ``/healthz`` until it answers 200 (bounded by ``STARTUP_TIMEOUT``)."""
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the server exited during start-up (code {process.returncode})")
+        with suppress(httpx.TransportError):
+            if (await client.get("/healthz", timeout=2.0)).status_code == 200:
+                return
+        await asyncio.sleep(0.1)
+    raise TimeoutError(f"/healthz did not answer within {STARTUP_TIMEOUT:g}s")
+
+
+async def drive(
+    client: httpx.AsyncClient, count: int, concurrency: int, offset: int
+) -> tuple[list[float], int]:
+    """Send ``count`` ``!ping`` messages from ``concurrency`` senders; latencies (s) and errors."""
+    latencies: list[float] = []
+    errors = 0
+    next_index = 0
+
+    async def sender() -> None:
+        nonlocal next_index, errors
+        while next_index < count:
+            index = offset + next_index
+            next_index += 1
+            body = {"channel": "bench", "user": f"bench{index % USERS}", "text": "!ping"}
+            started = time.perf_counter()
+            try:
+                answer = await client.post("/api/playground/v1/messages", json=body)
+                ok = answer.status_code == 200 and answer.json().get("replies") == EXPECTED_REPLIES
+            except (httpx.HTTPError, ValueError):
+                ok = False
+            if ok:
+                latencies.append(time.perf_counter() - started)
+            else:
+                errors += 1
+
+    async with asyncio.TaskGroup() as group:
+        for _ in range(concurrency):
+            group.create_task(sender())
+    return latencies, errors
+
+
+async def measure(
+    client: httpx.AsyncClient, pid: int, backend: str, concurrency: int, args: argparse.Namespace
+) -> Result:
+    """Warm up, then time ``args.messages`` messages at ``concurrency`` and read server CPU."""
+    _, warmup_errors = await drive(client, args.warmup, concurrency, offset=0)
+    if warmup_errors:
+        print(f"warning: {warmup_errors} errors during warm-up", file=sys.stderr)
+    cpu_before = cpu_seconds(pid)
+    started = time.perf_counter()
+    latencies, errors = await drive(client, args.messages, concurrency, offset=args.warmup)
+    elapsed = time.perf_counter() - started
+    cpu_used = cpu_seconds(pid) - cpu_before
+    latencies.sort()
+    return Result(
+        backend=backend,
+        concurrency=concurrency,
+        messages=args.messages,
+        seconds=round(elapsed, 3),
+        messages_per_second=round(len(latencies) / elapsed, 1) if elapsed > 0 else 0.0,
+        p50_ms=round(percentile(latencies, 0.50) * 1000, 2),
+        p95_ms=round(percentile(latencies, 0.95) * 1000, 2),
+        p99_ms=round(percentile(latencies, 0.99) * 1000, 2),
+        errors=errors,
+        cpu_seconds=round(cpu_used, 3),
+        cpu_seconds_per_message=round(cpu_used / args.messages, 6),
+    )
+
+
+async def run(args: argparse.Namespace) -> list[Result]:
+    """Start the server for ``args.backend`` and measure every requested concurrency."""
+    concurrencies = [args.concurrency] if args.concurrency else [1, 10]
+    results: list[Result] = []
+    async with _backend_env(args.backend) as extra_env:
+        port = free_port()
+        with (
+            tempfile.TemporaryDirectory(prefix="waddlebot-bench-") as tmp,
+            server_process(port, Path(tmp), extra_env) as process,
+        ):
+            limits = httpx.Limits(max_connections=max(concurrencies), max_keepalive_connections=100)
+            async with httpx.AsyncClient(
+                base_url=f"http://{HOST}:{port}", timeout=REQUEST_TIMEOUT, limits=limits
+            ) as client:
+                await wait_healthy(client, process)
+                for concurrency in concurrencies:
+                    result = await measure(client, process.pid, args.backend, concurrency, args)
+                    results.append(result)
+    return results
+
+
+@asynccontextmanager
+async def _backend_env(backend: str) -> AsyncIterator[dict[str, str]]:
+    if backend == "distributed":
+        async with distributed_env() as env:
+            yield env
+    else:
+        yield {}
+
+
+def markdown(results: list[Result]) -> str:
+    """The results as a Markdown table for the README."""
+    lines = [
+        "| backend | concurrency | messages | msg/s | p50 ms | p95 ms | p99 ms | errors "
+        "| server CPU ms/msg |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in results:
+        lines.append(
+            f"| {r.backend} | {r.concurrency} | {r.messages} | {r.messages_per_second:.1f} "
+            f"| {r.p50_ms:.2f} | {r.p95_ms:.2f} | {r.p99_ms:.2f} | {r.errors} "
+            f"| {r.cpu_seconds_per_message * 1000:.2f} |"
+        )
+    return "\n".join(lines)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--messages", type=int, default=2000, help="measured messages per mode")
+    parser.add_argument(
+        "--concurrency", type=int, default=None, help="in-flight requests (default: 1 and 10)"
+    )
+    parser.add_argument("--warmup", type=int, default=50, help="unmeasured messages per mode")
+    parser.add_argument("--backend", choices=["embedded", "distributed"], default="embedded")
+    parser.add_argument("--json", type=Path, default=None, help="also write results here")
+    parser.add_argument(
+        "--timeout", type=float, default=600.0, help="hard limit for the whole run, in seconds"
+    )
+    args = parser.parse_args(argv)
+    if not 1 <= args.messages <= MAX_MESSAGES:
+        parser.error(f"--messages must be between 1 and {MAX_MESSAGES}")
+    if args.concurrency is not None and not 1 <= args.concurrency <= MAX_CONCURRENCY:
+        parser.error(f"--concurrency must be between 1 and {MAX_CONCURRENCY}")
+    if not 0 <= args.warmup <= MAX_MESSAGES:
+        parser.error(f"--warmup must be between 0 and {MAX_MESSAGES}")
+    if not 0 < args.timeout <= 3600:
+        parser.error("--timeout must be in (0, 3600]")
+    return args
+
+
+async def main_async(args: argparse.Namespace) -> list[Result]:
+    async with asyncio.timeout(args.timeout):
+        return await run(args)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark, print the table, optionally write JSON; non-zero exit on errors."""
+    args = parse_args(argv)
+    if not WADDLEBOT.exists():
+        print(f"{WADDLEBOT} not found: run `make run` or install the venv first", file=sys.stderr)
+        return 2
+    results = asyncio.run(main_async(args))
+    print(markdown(results))
+    if args.json is not None:
+        payload: dict[str, Any] = {
+            "python": platform.python_version(),
+            "machine": platform.machine(),
+            "cpus": os.cpu_count(),
+            "warmup": args.warmup,
+            "results": [asdict(r) for r in results],
+        }
+        args.json.write_text(json.dumps(payload, indent=2) + "\n")
+    return 1 if any(r.errors for r in results) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,115 @@
+"""The ``waddlebot`` command line, run as real processes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.cli.processes import run, start, stop, wait_healthy
+
+
+@pytest.fixture
+def running(env: dict[str, str]) -> Iterator[str]:
+    """``waddlebot up`` as its own process on a free loopback port."""
+    process = start(["up"], env)
+    url = f"http://127.0.0.1:{env['WADDLEBOT_PORT']}"
+    try:
+        wait_healthy(url, process)
+        yield url
+    finally:
+        stop(process)
+
+
+def test_version(env: dict[str, str]) -> None:
+    result = run("version", env=env)
+    assert result.returncode == 0
+    assert result.stdout.startswith("waddlebot 0.")
+
+
+@pytest.mark.parametrize("command", ["up", "serve", "migrate", "chat", "version", "admin"])
+def test_every_command_has_help(env: dict[str, str], command: str) -> None:
+    result = run(command, "--help", env=env)
+    assert result.returncode == 0, result.stderr
+    assert "Usage" in result.stdout
+
+
+def test_serve_rejects_unknown_service(env: dict[str, str]) -> None:
+    result = run("serve", "nonsense", env=env)
+    assert result.returncode != 0
+    assert "unknown service 'nonsense'" in result.stdout + result.stderr
+
+
+def test_migrate_creates_the_embedded_database(env: dict[str, str]) -> None:
+    result = run("migrate", env=env)
+    assert result.returncode == 0, result.stderr
+    assert (Path(env["WADDLEBOT_DATA_DIR"]) / "waddlebot.db").exists()
+    assert (Path(env["WADDLEBOT_DATA_DIR"]) / "secret.key").stat().st_mode & 0o777 == 0o600
+    assert run("migrate", env=env).returncode == 0  # idempotent
+
+
+def test_chat_embedded_ping_help_and_refusal(env: dict[str, str]) -> None:
+    """No server running: ``chat`` starts an embedded instance for the conversation."""
+    result = run("chat", "--user", "alice", env=env, stdin="!ping\n!help\n!reload\nhello\n")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "bot: pong"
+    assert lines[1].startswith("bot: You can use: !about, !commands, !help, !ping.")
+    assert "!reload" not in lines[1]
+    assert lines[2] == "bot: @alice !reload is for moderators and above."
+    assert len(lines) == 3  # plain chat gets no answer
+
+
+def test_chat_as_moderator_sees_moderator_commands(env: dict[str, str]) -> None:
+    result = run("chat", "--role", "moderator", env=env, stdin="!commands\n!reload\n")
+    assert result.returncode == 0, result.stderr
+    listing, reloaded = result.stdout.splitlines()
+    assert "!reload" in listing
+    assert reloaded.startswith("bot: Command table reloaded: ")
+
+
+def test_chat_rejects_unknown_role(env: dict[str, str]) -> None:
+    result = run("chat", "--role", "emperor", env=env)
+    assert result.returncode != 0
+    assert "unknown role 'emperor'" in result.stdout + result.stderr
+
+
+def test_up_serves_the_playground_and_chat_talks_to_it(env: dict[str, str], running: str) -> None:
+    answer = httpx.post(
+        f"{running}/api/playground/v1/messages",
+        json={"channel": "lobby", "user": "alice", "role": "moderator", "text": "!ping"},
+        timeout=10,
+    )
+    assert answer.status_code == 200
+    assert answer.json()["replies"] == [{"type": "chat", "text": "pong"}]
+    result = run("chat", "--url", running, "--user", "bob", env=env, stdin="!reload\n!about\n")
+    assert result.returncode == 0, result.stderr
+    refusal, about = result.stdout.splitlines()
+    assert refusal == "bot: @bob !reload is for moderators and above."
+    assert about.startswith("bot: WaddleBot 0.")
+    assert httpx.get(f"{running}/readyz", timeout=5).json()["status"] == "ready"
+    assert "waddlebot_events_in_total" in httpx.get(f"{running}/metrics", timeout=5).text
+
+
+def test_admin_key_opens_the_playground_off_loopback(env: dict[str, str]) -> None:
+    created = run("admin", "create-api-key", "--name", "ops", "--scope", "admin", env=env)
+    assert created.returncode == 0, created.stderr
+    key = created.stdout.strip().splitlines()[-1]
+    assert key.startswith("wbk_")
+    env = {**env, "WADDLEBOT_HOST": "0.0.0.0"}
+    process = start(["up"], env)
+    url = f"http://127.0.0.1:{env['WADDLEBOT_PORT']}"
+    body = {"channel": "lobby", "user": "alice", "role": "broadcaster", "text": "!ping"}
+    try:
+        wait_healthy(url, process)
+        refused = httpx.post(f"{url}/api/playground/v1/messages", json=body, timeout=10)
+        assert refused.status_code == 401
+        allowed = httpx.post(
+            f"{url}/api/playground/v1/messages", json=body, timeout=10, headers={"X-API-Key": key}
+        )
+        assert allowed.status_code == 200
+        assert allowed.json()["replies"] == [{"type": "chat", "text": "pong"}]
+    finally:
+        stop(process)

@@ -1,0 +1,315 @@
+"""Database: Alembic migrations, constraints and transactions, replica routing, ping.
+
+Everything that takes the ``database`` / ``database_url`` fixture runs on real SQLite and on
+real PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import delete, func, inspect, select, text
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
+
+from waddlebot.kernel.storage import Database
+from waddlebot.kernel.storage.database import alembic_config
+from waddlebot.kernel.storage.models import Base, Community, Entity, PlatformIdentity, User
+
+CORE_TABLES = {
+    "communities",
+    "entities",
+    "users",
+    "platform_identities",
+    "memberships",
+    "commands",
+    "command_executions",
+    "api_keys",
+}
+
+
+def head_revision() -> str:
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    assert head is not None
+    return head
+
+
+async def table_names(db: Database) -> set[str]:
+    async with db.engine.connect() as connection:
+        names: list[str] = await connection.run_sync(
+            lambda sync: inspect(sync).get_table_names()
+        )
+    return set(names)
+
+
+async def alembic_versions(db: Database) -> list[str]:
+    async with db.engine.connect() as connection:
+        rows = await connection.execute(text("SELECT version_num FROM alembic_version"))
+        return [row[0] for row in rows]
+
+
+async def count(db: Database, model: type[Base]) -> int:
+    async with db.session() as session:
+        total = await session.scalar(select(func.count()).select_from(model))
+    assert total is not None
+    return total
+
+
+# --- migrations -----------------------------------------------------------------------------
+
+
+async def test_migrate_creates_every_core_table_at_head(database_url: str) -> None:
+    db = Database(database_url)
+    try:
+        assert await table_names(db) == set()
+        await db.migrate()
+        assert await table_names(db) == CORE_TABLES | {"alembic_version"}
+        assert await alembic_versions(db) == [head_revision()]
+    finally:
+        await db.close()
+
+
+async def test_second_migrate_is_a_noop(database: Database) -> None:
+    async with database.session() as session:
+        session.add(Community(id="c1", name="Penguins"))
+    before = await table_names(database)
+
+    await database.migrate()
+
+    assert await table_names(database) == before
+    assert await alembic_versions(database) == [head_revision()]
+    async with database.read_session() as session:
+        assert await session.scalar(select(Community.name).where(Community.id == "c1")) == (
+            "Penguins"
+        )
+
+
+async def test_migrations_match_the_models(database: Database) -> None:
+    """Autogenerate finds nothing to add: the migration and the ORM models agree."""
+
+    def diff(connection: Connection) -> list[object]:
+        context = MigrationContext.configure(connection)
+        return list(compare_metadata(context, Base.metadata))
+
+    async with database.engine.connect() as connection:
+        differences = await connection.run_sync(diff)
+    assert differences == []
+
+
+# --- rows and constraints -------------------------------------------------------------------
+
+
+async def test_community_and_entity_round_trip(database: Database) -> None:
+    async with database.session() as session:
+        community = Community(name="Penguins")
+        session.add(community)
+        await session.flush()
+        session.add(
+            Entity(
+                platform="twitch",
+                server_id="123",
+                channel_id="123",
+                name="#penguins",
+                community_id=community.id,
+            )
+        )
+    community_id = community.id
+    assert len(community_id) == 32
+
+    async with database.read_session() as session:
+        entity = await session.scalar(select(Entity).where(Entity.server_id == "123"))
+        assert entity is not None
+        assert (entity.platform, entity.channel_id, entity.name) == ("twitch", "123", "#penguins")
+        assert entity.community_id == community_id
+        assert entity.created_at is not None
+        loaded = await session.get(Community, community_id)
+        assert loaded is not None
+        assert loaded.name == "Penguins"
+
+
+async def test_duplicate_entity_raises_and_rolls_back_the_whole_session(
+    database: Database,
+) -> None:
+    async with database.session() as session:
+        session.add(Community(id="c1", name="First"))
+        session.add(Entity(platform="discord", server_id="g", channel_id="ch", community_id="c1"))
+
+    with pytest.raises(IntegrityError):
+        async with database.session() as session:
+            session.add(Community(id="c2", name="Second"))
+            await session.flush()
+            session.add(
+                Entity(platform="discord", server_id="g", channel_id="ch", community_id="c2")
+            )
+
+    async with database.session() as session:
+        assert await session.get(Community, "c2") is None  # nothing half-written
+        entities = (await session.scalars(select(Entity))).all()
+        assert [(e.community_id, e.channel_id) for e in entities] == [("c1", "ch")]
+
+
+async def test_same_channel_on_another_platform_or_server_is_allowed(database: Database) -> None:
+    async with database.session() as session:
+        session.add(Community(id="c1", name="Penguins"))
+        await session.flush()
+        session.add_all(
+            [
+                Entity(platform="discord", server_id="g", channel_id="ch", community_id="c1"),
+                Entity(platform="slack", server_id="g", channel_id="ch", community_id="c1"),
+                Entity(platform="discord", server_id="g2", channel_id="ch", community_id="c1"),
+                Entity(platform="discord", server_id="g", channel_id="ch2", community_id="c1"),
+            ]
+        )
+    assert await count(database, Entity) == 4
+
+
+async def test_foreign_keys_are_enforced(database: Database) -> None:
+    with pytest.raises(IntegrityError):
+        async with database.session() as session:
+            session.add(
+                Entity(platform="twitch", server_id="s", channel_id="c", community_id="missing")
+            )
+    assert await count(database, Entity) == 0
+
+
+async def test_deleting_a_community_cascades_to_its_entities(database: Database) -> None:
+    async with database.session() as session:
+        session.add_all([Community(id="c1", name="Gone"), Community(id="c2", name="Stays")])
+        await session.flush()
+        session.add_all(
+            [
+                Entity(platform="twitch", server_id="1", channel_id="1", community_id="c1"),
+                Entity(platform="twitch", server_id="2", channel_id="2", community_id="c2"),
+            ]
+        )
+    async with database.session() as session:
+        await session.execute(delete(Community).where(Community.id == "c1"))
+
+    async with database.session() as session:
+        remaining = (await session.scalars(select(Entity.community_id))).all()
+    assert remaining == ["c2"]
+
+
+async def test_platform_identity_is_unique_per_platform(database: Database) -> None:
+    async with database.session() as session:
+        session.add_all([User(id="u1", display_name="Alice"), User(id="u2", display_name="Bob")])
+        await session.flush()
+        session.add(
+            PlatformIdentity(
+                user_id="u1", platform="twitch", platform_user_id="42", username="alice"
+            )
+        )
+    with pytest.raises(IntegrityError):
+        async with database.session() as session:
+            session.add(
+                PlatformIdentity(
+                    user_id="u2", platform="twitch", platform_user_id="42", username="bob"
+                )
+            )
+    assert await count(database, PlatformIdentity) == 1
+
+
+async def test_session_commits_on_success_and_rolls_back_on_error(database: Database) -> None:
+    with pytest.raises(RuntimeError, match="abort"):
+        async with database.session() as session:
+            session.add(Community(id="nope", name="Rolled back"))
+            await session.flush()
+            raise RuntimeError("abort")
+    assert await count(database, Community) == 0
+
+    async with database.session() as session:
+        session.add(Community(id="yes", name="Committed"))
+    assert await count(database, Community) == 1
+
+
+# --- replicas -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+async def sqlite_files(tmp_path: Path) -> AsyncIterator[dict[str, str]]:
+    """Three migrated SQLite files: a primary and two 'replicas', each with its own marker row."""
+    urls = {name: f"sqlite+aiosqlite:///{tmp_path / f'{name}.db'}" for name in ("p", "r1", "r2")}
+    for name, url in urls.items():
+        direct = Database(url)
+        try:
+            await direct.migrate()
+            async with direct.session() as session:
+                session.add(Community(id="marker", name=name))
+        finally:
+            await direct.close()
+    yield urls
+
+
+async def marker(db: Database, *, read: bool) -> str | None:
+    opener = db.read_session if read else db.session
+    async with opener() as session:
+        return await session.scalar(select(Community.name).where(Community.id == "marker"))
+
+
+async def test_read_sessions_go_to_the_replicas_in_turn(sqlite_files: dict[str, str]) -> None:
+    db = Database(sqlite_files["p"], replica_urls=[sqlite_files["r1"], sqlite_files["r2"]])
+    try:
+        seen = [await marker(db, read=True) for _ in range(5)]
+        assert seen == ["r1", "r2", "r1", "r2", "r1"]
+        assert await marker(db, read=False) == "p"
+    finally:
+        await db.close()
+
+
+async def test_writes_go_to_the_primary_only(sqlite_files: dict[str, str]) -> None:
+    db = Database(sqlite_files["p"], replica_urls=[sqlite_files["r1"]])
+    try:
+        async with db.session() as session:
+            session.add(Community(id="new", name="written"))
+        async with db.read_session() as session:  # the replica never saw the write
+            assert await session.get(Community, "new") is None
+        async with db.session() as session:
+            found = await session.get(Community, "new")
+            assert found is not None
+            assert found.name == "written"
+    finally:
+        await db.close()
+
+
+async def test_without_replicas_reads_use_the_primary(sqlite_files: dict[str, str]) -> None:
+    db = Database(sqlite_files["p"])
+    try:
+        assert [await marker(db, read=True) for _ in range(3)] == ["p", "p", "p"]
+    finally:
+        await db.close()
+
+
+async def test_plain_urls_are_normalised_for_primary_and_replicas(tmp_path: Path) -> None:
+    db = Database(f"sqlite:///{tmp_path / 'p.db'}", replica_urls=[f"sqlite:///{tmp_path / 'r.db'}"])
+    try:
+        assert db.url.startswith("sqlite+aiosqlite:///")
+        assert db.dialect == "sqlite"
+        assert [replica.url.drivername for replica in db.replicas] == ["sqlite+aiosqlite"]
+        assert await db.ping()
+    finally:
+        await db.close()
+
+
+# --- ping -----------------------------------------------------------------------------------
+
+
+async def test_ping_is_true_for_a_reachable_database(database_url: str) -> None:
+    db = Database(database_url)
+    try:
+        assert await db.ping() is True
+    finally:
+        await db.close()
+
+
+async def test_ping_is_false_for_an_unreachable_postgres() -> None:
+    db = Database("postgresql+asyncpg://postgres@127.0.0.1:1/x")
+    try:
+        assert db.dialect == "postgresql"
+        assert await db.ping() is False
+    finally:
+        await db.close()
