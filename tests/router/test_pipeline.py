@@ -1,0 +1,106 @@
+"""Pipeline paths beyond the playground basics: timeouts, rate limits, events, overlays."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from tests.support import LiveServer, build_app, live_server
+from waddlebot.kernel.contracts import Event, EventType, OutboundMessage, Platform, UserRef
+from waddlebot.kernel.settings import Settings
+from waddlebot.kernel.storage.models import Entity, Membership, PlatformIdentity
+from waddlebot.router.directory import role_cache_key
+from waddlebot.router.dispatch import outbound_queue, overlay_channel
+from waddlebot.router.worker import outcome_channel
+
+
+async def lobby_community(bot: LiveServer) -> str:
+    """The community the playground's lobby channel was registered into."""
+    await bot.texts("!ping")
+    async with bot.app.state.runtime.db.session() as session:
+        community_id = await session.scalar(
+            select(Entity.community_id).where(Entity.channel_id == "lobby")
+        )
+    assert community_id is not None
+    return str(community_id)
+
+
+async def test_slow_module_times_out_with_a_friendly_reply(stack_settings: Settings) -> None:
+    settings = stack_settings.model_copy(update={"module_timeout": 0.3})
+    async with live_server(build_app(settings)) as bot:
+        body = await bot.say("!slow")
+        assert body["status"] == "failed"
+        assert body["replies"] == [
+            {
+                "type": "chat",
+                "text": "@alice sorry, !slow took too long to answer. Try again later.",
+            }
+        ]
+        assert await bot.texts("!ping") == ["pong"]
+
+
+async def test_user_rate_limit_refuses_once_then_stays_quiet(stack_settings: Settings) -> None:
+    settings = stack_settings.model_copy(update={"rate_limit_user": 3, "rate_limit_window": 60})
+    async with live_server(build_app(settings)) as bot:
+        for _ in range(3):
+            assert await bot.texts("!ping") == ["pong"]
+        [notice] = await bot.texts("!ping")
+        assert notice.startswith("@alice slow down, try again in ")
+        assert await bot.texts("!ping") == []
+        assert await bot.texts("!ping", user="bob") == ["pong"]  # other users unaffected
+        assert await bot.texts("!ping", role="broadcaster") == ["pong"]  # broadcasters exempt
+
+
+async def test_entity_rate_limit_covers_everyone_in_the_channel(stack_settings: Settings) -> None:
+    settings = stack_settings.model_copy(update={"rate_limit_entity": 2, "rate_limit_window": 60})
+    async with live_server(build_app(settings)) as bot:
+        assert await bot.texts("!ping", user="a") == ["pong"]
+        assert await bot.texts("!ping", user="b") == ["pong"]
+        assert (await bot.say("!ping", user="c"))["status"] == "refused"
+        assert await bot.texts("!ping", user="d", channel="elsewhere") == ["pong"]
+
+
+async def test_community_role_raises_the_platform_role(stack_settings: Settings) -> None:
+    async with live_server(build_app(stack_settings)) as bot:
+        assert (await bot.say("!modonly", user="dana"))["status"] == "refused"
+        runtime = bot.app.state.runtime
+        community_id = await lobby_community(bot)
+        async with runtime.db.session() as session:
+            user_id = await session.scalar(
+                select(PlatformIdentity.user_id).where(PlatformIdentity.platform_user_id == "dana")
+            )
+            assert user_id is not None
+            session.add(Membership(community_id=community_id, user_id=user_id, role="moderator"))
+        await runtime.backend.kv.delete(role_cache_key(community_id, user_id))
+        assert await bot.texts("!modonly", user="dana") == ["secret moderator stuff"]
+
+
+async def test_subscribed_modules_receive_non_command_events(stack_settings: Settings) -> None:
+    async with live_server(build_app(stack_settings)) as bot:
+        backend = bot.app.state.runtime.backend
+        follow = Event(
+            type=EventType.follow,
+            platform=Platform.twitch,
+            server_id="s",
+            channel_id="c",
+            user=UserRef(id="42", name="newfan"),
+        )
+        async with backend.pubsub.subscribe(outcome_channel(follow.id)) as outcomes:
+            client = bot.app.state.runtime.client("router", caller="test")
+            answer = await client.post("/api/router/v1/events", json=follow.model_dump(mode="json"))
+            assert answer.status_code == 202
+            assert await outcomes.get(timeout=10) is not None
+        [queued] = await backend.queues.take(outbound_queue("twitch"), "sender", "t", count=5)
+        message = OutboundMessage.model_validate_json(queued.payload)
+        assert message.text == "thanks for the follow, newfan!"
+        assert (message.channel_id, message.kind) == ("c", "chat")
+
+
+async def test_overlay_actions_are_published_for_the_community(stack_settings: Settings) -> None:
+    async with live_server(build_app(stack_settings)) as bot:
+        backend = bot.app.state.runtime.backend
+        community_id = await lobby_community(bot)
+        async with backend.pubsub.subscribe(overlay_channel(community_id)) as overlays:
+            assert await bot.texts("!show hello world") == ["shown"]
+            received = await overlays.get(timeout=5)
+        assert received is not None
+        assert b'"kind":"ticker"' in received[1] and b"hello world" in received[1]
