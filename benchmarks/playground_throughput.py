@@ -312,7 +312,11 @@ def main(argv: list[str] | None = None) -> int:
     if not WADDLEBOT.exists():
         print(f"{WADDLEBOT} not found: run `make run` or install the venv first", file=sys.stderr)
         return 2
-    results = asyncio.run(main_async(args))
+    try:
+        results = asyncio.run(main_async(args))
+    except TimeoutError:
+        print(f"benchmark did not finish within --timeout {args.timeout:g}s", file=sys.stderr)
+        return 3
     print(markdown(results))
     if args.json is not None:
         payload: dict[str, Any] = {

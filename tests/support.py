@@ -10,14 +10,16 @@ from typing import Any
 
 import httpx
 import uvicorn
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 
 from waddlebot.app import create_app
 from waddlebot.collectors.playground.service import PlaygroundService
 from waddlebot.kernel.backends import Backend
 from waddlebot.kernel.contracts import EventType, Role
+from waddlebot.kernel.service import Service
 from waddlebot.kernel.settings import Settings
 from waddlebot.modules.core import module as core
+from waddlebot.router.api import router_api
 from waddlebot.router.service import RouterService
 from waddlebot.sdk import CommandError, Context, Module
 
@@ -70,6 +72,15 @@ async def show(ctx: Context) -> None:
 async def followed(ctx: Context) -> None:
     user = ctx.request.event.user
     ctx.reply(f"thanks for the follow, {user.name if user else 'friend'}!")
+
+
+class IngressOnly(Service):
+    """The router's HTTP surface without its workers, so the queue only fills."""
+
+    name = "router"
+
+    def api(self) -> APIRouter:
+        return router_api()
 
 
 def build_app(

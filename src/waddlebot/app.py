@@ -42,6 +42,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        _ = settings.resolved_secret_key  # create it now: fail at start, not on first use
         runtime = await Runtime.open(settings, backend)
         runtime.local_app = app
         runtime.local_services = {service.name for service in chosen}

@@ -6,27 +6,14 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from fastapi import APIRouter
 
-from tests.support import live_server
+from tests.support import IngressOnly, live_server
 from waddlebot.app import create_app
 from waddlebot.kernel.runtime import Runtime
 from waddlebot.kernel.security.api_keys import create_api_key
 from waddlebot.kernel.security.service_tokens import service_token
-from waddlebot.kernel.service import Service
 from waddlebot.kernel.settings import Settings
-from waddlebot.router.api import router_api
 from waddlebot.router.worker import EVENTS_QUEUE
-
-
-class IngressOnly(Service):
-    """The router's HTTP surface without its workers, so the queue only fills."""
-
-    name = "router"
-
-    def api(self) -> APIRouter:
-        return router_api()
-
 
 Ingress = tuple[httpx.AsyncClient, Runtime]
 

@@ -55,7 +55,6 @@ def _serve(settings: Settings, services: list[str] | None) -> None:
 def up(host: HostOption = None, port: PortOption = None) -> None:
     """Start every service in one process (embedded: SQLite and in-memory queues by default)."""
     settings = _settings(host, port)
-    asyncio.run(_migrate(settings))
     url = f"http://{settings.host}:{settings.port}"
     typer.echo(
         f"WaddleBot {__version__} is starting on {url}\n"

@@ -16,6 +16,8 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from waddlebot.kernel.security.secrets_box import SecretBox
+
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 SECRET_KEY_FILE = "secret.key"  # noqa: S105 - a file name, not a secret
 
@@ -31,6 +33,10 @@ class Settings(BaseSettings):
     redis_url: str | None = None
     redis_namespace: str = Field(default="wb", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
     secret_key: str | None = None
+    # Fernet keys for secrets at rest, newest first; unset: derived from the secret key.
+    encryption_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # The base URL platforms (webhooks, OAuth redirects) and browsers reach this install at.
+    public_url: str = "http://127.0.0.1:8000"
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     log_level: str = "INFO"
@@ -56,7 +62,7 @@ class Settings(BaseSettings):
     rate_limit_entity: int = Field(default=100, ge=1, description="commands per channel per window")
     rate_limit_window: float = Field(default=30.0, gt=0)
 
-    @field_validator("database_replica_urls", mode="before")
+    @field_validator("database_replica_urls", "encryption_keys", mode="before")
     @classmethod
     def _split_urls(cls, value: object) -> object:
         if isinstance(value, str):
@@ -76,6 +82,11 @@ class Settings(BaseSettings):
         if self.secret_key:
             return self.secret_key
         return load_or_create_secret(self.data_dir / SECRET_KEY_FILE)
+
+    @cached_property
+    def secret_box(self) -> SecretBox:
+        """Encrypts and decrypts secrets stored in the database."""
+        return SecretBox.from_settings(self.resolved_secret_key, self.encryption_keys)
 
     @property
     def is_loopback_bind(self) -> bool:

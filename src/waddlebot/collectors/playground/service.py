@@ -14,6 +14,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Request, status
 
+from waddlebot.collectors.ingress import IngressRefused, RouterIngress
 from waddlebot.collectors.playground.models import PlaygroundMessage, PlaygroundResult, Reply
 from waddlebot.collectors.sender import OutboundSender
 from waddlebot.kernel.contracts import Event, EventOutcome, OutboundMessage, Platform, UserRef
@@ -91,23 +92,19 @@ async def converse(runtime: Runtime, event: Event) -> PlaygroundResult:
     timeout = runtime.settings.playground_reply_timeout
     channels = (outcome_channel(event.id), replies_channel(event.id))
     async with runtime.backend.pubsub.subscribe(*channels) as subscription:
-        client = runtime.client("router", caller="playground")
-        answer = await client.post(
-            "/api/router/v1/events",
-            content=event.model_dump_json(),
-            headers={"content-type": "application/json"},
-        )
-        if answer.status_code != status.HTTP_202_ACCEPTED:
+        try:
+            await RouterIngress(runtime, collector="playground").submit([event])
+        except IngressRefused as refused:
             log_event(
                 logger,
                 Category.ERROR,
                 "playground_submit",
                 "refused",
                 level="warning",
-                status=answer.status_code,
-                body=answer.text[:500],
+                status=refused.status,
+                detail=refused.detail[:500],
             )
-            raise HTTPException(answer.status_code, answer.json().get("detail", "router refused"))
+            raise HTTPException(refused.status, refused.detail) from None
         replies: list[Reply] = []
         outcome: EventOutcome | None = None
         deadline = time.monotonic() + timeout

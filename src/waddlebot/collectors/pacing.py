@@ -1,0 +1,44 @@
+"""Outbound pacing: wait for room in a platform's rate window before sending.
+
+Built on the backend's sliding-window limiter, so limits hold across every sender process
+sharing Redis (per channel, per account), not just within one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from waddlebot.kernel.backends import KeyValue
+
+
+class PacingTimeout(Exception):
+    """No room in the window within the allowed wait."""
+
+
+async def wait_for_slot(
+    kv: KeyValue, key: str, *, limit: int, window: float, max_wait: float = 60.0
+) -> None:
+    """Take one slot of ``limit`` per ``window`` seconds under ``key``, waiting if needed."""
+    waited = 0.0
+    while True:
+        decision = await kv.hit_rate_limit(f"pace:{key}", limit=limit, window=window)
+        if decision.allowed:
+            return
+        pause = max(decision.retry_after, 0.01)
+        if waited + pause > max_wait:
+            raise PacingTimeout(f"no slot for {key} within {max_wait:g}s")
+        await asyncio.sleep(pause)
+        waited += pause
+
+
+async def hold_until(kv: KeyValue, key: str, seconds: float) -> None:
+    """Record that the platform asked us to back off ``key`` for ``seconds`` (429/Retry-After)."""
+    if seconds > 0:
+        await kv.set(f"hold:{key}", "1", ttl=seconds)
+
+
+async def wait_if_held(kv: KeyValue, key: str) -> None:
+    """Sleep out a back-off recorded by :func:`hold_until` (any process may have recorded it)."""
+    left = await kv.ttl(f"hold:{key}")
+    if left:
+        await asyncio.sleep(left)

@@ -1,0 +1,52 @@
+"""Secrets at rest (platform OAuth tokens): Fernet with key rotation.
+
+Keys come from ``WADDLEBOT_ENCRYPTION_KEYS`` (comma-separated Fernet keys, newest first) or,
+when unset, are derived from the secret key. New data is encrypted with the first key; any key
+in the list decrypts, so rotating means prepending a new key and re-encrypting at leisure
+(:meth:`SecretBox.rotate`).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+
+
+class SecretUnreadable(Exception):
+    """The ciphertext was not made by any configured key (or was tampered with)."""
+
+
+def derived_key(secret_key: str) -> bytes:
+    """A Fernet key derived from the installation's secret key."""
+    digest = hashlib.sha256(b"waddlebot-secrets-at-rest:" + secret_key.encode()).digest()
+    return base64.urlsafe_b64encode(digest)
+
+
+class SecretBox:
+    def __init__(self, keys: list[bytes]) -> None:
+        if not keys:
+            raise ValueError("at least one encryption key is required")
+        self._fernet = MultiFernet([Fernet(key) for key in keys])
+
+    @classmethod
+    def from_settings(cls, secret_key: str, encryption_keys: list[str]) -> SecretBox:
+        keys = [key.encode() for key in encryption_keys] or [derived_key(secret_key)]
+        return cls(keys)
+
+    def encrypt(self, plaintext: str) -> str:
+        return self._fernet.encrypt(plaintext.encode()).decode()
+
+    def decrypt(self, ciphertext: str) -> str:
+        try:
+            return self._fernet.decrypt(ciphertext.encode()).decode()
+        except InvalidToken:
+            raise SecretUnreadable("secret cannot be decrypted with the configured keys") from None
+
+    def rotate(self, ciphertext: str) -> str:
+        """Re-encrypt under the newest key."""
+        try:
+            return self._fernet.rotate(ciphertext.encode()).decode()
+        except InvalidToken:
+            raise SecretUnreadable("secret cannot be decrypted with the configured keys") from None

@@ -1,0 +1,129 @@
+"""Structured logging: one JSON line per AAA event, console rendering, level filtering."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import structlog
+
+from waddlebot.kernel.observability.logging import (
+    Category,
+    configure_logging,
+    get_logger,
+    log_event,
+)
+
+
+@pytest.fixture(autouse=True)
+def restore_logging() -> Iterator[None]:
+    """configure_logging changes process-wide state: put it back for the other tests."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    structlog_config = structlog.get_config()
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    structlog.configure(**structlog_config)
+
+
+def json_lines(text: str) -> list[dict[str, Any]]:
+    lines = [line for line in text.splitlines() if line.strip()]
+    return [json.loads(line) for line in lines]
+
+
+def test_log_event_emits_one_json_line_with_the_aaa_fields(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    configure_logging("INFO", "json")
+    logger = get_logger("tests.logging.json")
+
+    log_event(
+        logger,
+        Category.AUTHZ,
+        "command_denied",
+        "denied",
+        community="c-1",
+        user="alice",
+        scope="router:write",
+    )
+
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    records = json_lines(captured.err)
+    assert len(records) == 1
+    record = records[0]
+    assert record["event"] == "command_denied"
+    assert record["category"] == "AUTHZ"
+    assert record["action"] == "command_denied"
+    assert record["result"] == "denied"
+    assert record["community"] == "c-1"
+    assert record["user"] == "alice"
+    assert record["scope"] == "router:write"
+    assert record["level"] == "info"
+    assert record["timestamp"].endswith("Z")
+
+
+def test_missing_community_and_user_are_still_present(capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging("INFO", "json")
+    log_event(get_logger("tests.logging.none"), Category.SYSTEM, "started", "ok")
+    (record,) = json_lines(capsys.readouterr().err)
+    assert record["category"] == "SYSTEM"
+    assert record["community"] is None
+    assert record["user"] is None
+
+
+@pytest.mark.parametrize("category", list(Category))
+def test_every_category_is_rendered_by_name(
+    capsys: pytest.CaptureFixture[str], category: Category
+) -> None:
+    configure_logging("DEBUG", "json")
+    log_event(get_logger("tests.logging.cat"), category, "act", "ok")
+    (record,) = json_lines(capsys.readouterr().err)
+    assert record["category"] == category.value == category.name
+
+
+def test_level_argument_and_threshold(capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging("WARNING", "json")
+    logger = get_logger("tests.logging.level")
+
+    log_event(logger, Category.AUDIT, "quiet", "ok")  # info: below the threshold
+    log_event(logger, Category.ERROR, "loud", "failed", level="error")
+
+    records = json_lines(capsys.readouterr().err)
+    assert [(r["event"], r["level"]) for r in records] == [("loud", "error")]
+
+
+def test_stdlib_logging_goes_through_the_same_renderer(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    configure_logging("INFO", "json")
+    logging.getLogger("tests.logging.stdlib").warning("plain %s", "stdlib")
+    (record,) = json_lines(capsys.readouterr().err)
+    assert record["event"] == "plain stdlib"
+    assert record["level"] == "warning"
+    assert "timestamp" in record
+
+
+def test_noisy_libraries_are_quietened() -> None:
+    configure_logging("DEBUG", "json")
+    for name in ("uvicorn.access", "httpx", "aiosqlite", "asyncio"):
+        assert logging.getLogger(name).level == logging.WARNING
+
+
+def test_console_format_is_human_readable(capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging("INFO", "console")
+    log_event(get_logger("tests.logging.console"), Category.AUTH, "login", "ok", user="bob")
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1
+    line = lines[0]
+    assert "login" in line
+    assert "category=AUTH" in line
+    assert "user=bob" in line
+    with pytest.raises(json.JSONDecodeError):
+        json.loads(line)
+    assert "\x1b[" not in line  # stderr is not a terminal: no colours
