@@ -90,8 +90,12 @@ class Database:
         async with next(self._next_reader)() as session:
             yield session
 
-    async def migrate(self, revision: str = "head") -> None:
-        """Bring the schema to ``revision`` (Alembic upgrade on the primary)."""
+    async def migrate(self, revision: str = "heads") -> None:
+        """Bring the schema to ``revision`` (Alembic upgrade on the primary).
+
+        ``heads``: features add their tables on their own branch off the core revision, so
+        every branch head is applied.
+        """
         async with self.engine.begin() as connection:
             if self.dialect == "postgresql":
                 # Several services may start at once: one migrates, the others wait, then no-op.
