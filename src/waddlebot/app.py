@@ -38,7 +38,11 @@ def create_app(
     ``instances`` overrides how services are built and ``backend`` shares an already open
     backend between apps; tests use both to run several "processes" on one machine.
     """
-    chosen = instances or [SERVICES[name]() for name in services or SERVICES]
+    chosen = (
+        instances
+        if instances is not None
+        else [SERVICES[name]() for name in services or SERVICES]
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

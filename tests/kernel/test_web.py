@@ -42,21 +42,11 @@ async def test_metrics_are_prometheus_text(stack_settings: Settings) -> None:
     assert "# TYPE waddlebot_module_execution_seconds histogram" in body
 
 
-@pytest.mark.xfail(
-    reason=(
-        "src/waddlebot/app.py create_app: `chosen = instances or [...]` treats "
-        "instances=[] as 'not given' and mounts every service; RouterService.start then "
-        "needs the database, so start-up fails when it is unreachable"
-    ),
-    strict=True,
-)
 async def test_readyz_is_503_when_the_database_is_unreachable(tmp_path: Path) -> None:
     settings = Settings(
         data_dir=tmp_path, secret_key="s", log_format="console", database_url=UNREACHABLE_POSTGRES
     )
     app = create_app(settings, instances=[], migrate=False)
-    # Fail cleanly here while the bug exists: starting the server would make uvicorn call
-    # sys.exit() from inside the event loop when the router cannot reach the database.
     assert set(app.openapi()["paths"]) == {"/healthz", "/readyz", "/metrics"}
     async with live_server(app) as server:
         assert (await server.client.get("/healthz")).status_code == 200

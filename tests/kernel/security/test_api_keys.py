@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-import pytest
 from sqlalchemy import text, update
 
 from waddlebot.kernel.security.api_keys import (
@@ -141,14 +140,6 @@ async def test_expired_keys_are_refused(database: Database) -> None:
     assert await verify_api_key(database, key) is None
 
 
-@pytest.mark.xfail(
-    reason=(
-        "src/waddlebot/kernel/security/api_keys.py create_api_key: "
-        "`expires_at=... if expires_in else None` treats timedelta(0) as falsy, "
-        "so a key asked to expire immediately never expires"
-    ),
-    strict=True,
-)
 async def test_zero_lifetime_key_is_already_expired(database: Database) -> None:
     key, _ = await create_api_key(database, name="zero", scopes=[], expires_in=timedelta(0))
     assert await verify_api_key(database, key) is None

@@ -55,7 +55,7 @@ async def create_api_key(
         key_hash=_hash(key),
         scopes=sorted(set(scopes)),
         user_id=user_id,
-        expires_at=datetime.now(UTC) + expires_in if expires_in else None,
+        expires_at=datetime.now(UTC) + expires_in if expires_in is not None else None,
     )
     async with db.session() as session:
         session.add(row)
