@@ -39,9 +39,7 @@ def create_app(
     backend between apps; tests use both to run several "processes" on one machine.
     """
     chosen = (
-        instances
-        if instances is not None
-        else [SERVICES[name]() for name in services or SERVICES]
+        instances if instances is not None else [SERVICES[name]() for name in services or SERVICES]
     )
 
     @asynccontextmanager
