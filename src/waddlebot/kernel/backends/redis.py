@@ -14,13 +14,14 @@ import math
 import re
 import time
 import uuid
-from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from typing import Any, cast
 
 import redis.asyncio as aioredis
 from redis.asyncio.client import PubSub as RedisPubSubConnection
+from redis.asyncio.connection import Connection
 from redis.exceptions import RedisError, ResponseError
 
 from waddlebot.kernel.backends.base import (
@@ -40,7 +41,13 @@ PING_TIMEOUT = 5.0
 SUBSCRIBE_TIMEOUT = 5.0
 MAX_BLOCK_SLICE = 2.0  # stay well below redis-py's default 5 s socket timeout
 MIN_BLOCK_SLICE = 0.05  # do not spin when visibility_timeout is tiny
-ITER_POLL = 1.0  # how often an ``async for`` over a subscription notices close()
+SUBSCRIBER_BUFFER = 1000  # per-subscription inbox; a slow reader loses its oldest messages
+READ_SLICE = 5.0  # the pub/sub reader wakes at least this often to look after the connection
+KEEPALIVE_INTERVAL = 30.0  # PING the shared pub/sub connection after this long without traffic
+KEEPALIVE_TIMEOUT = 10.0  # ...and replace it when the PING stays unanswered this long
+RECONNECT_MIN = 0.1  # backoff before reconnecting the shared pub/sub connection...
+RECONNECT_MAX = 2.0  # ...doubling up to this while reconnecting keeps failing
+STABLE_CONNECTION = 5.0  # a connection that lasted this long resets the backoff
 _STREAM_ID = re.compile(r"^\d+-\d+$")
 
 # KEYS[1] counter; ARGV[1] amount, ARGV[2] ttl in ms (0: none). TTL only when newly created.
@@ -148,6 +155,10 @@ def _check_ttl(ttl: float | None) -> None:
 
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
+
+
+def _bytes(value: bytes | str) -> bytes:
+    return value.encode() if isinstance(value, str) else bytes(value)
 
 
 def _is_error(exc: ResponseError, code: str) -> bool:
@@ -363,102 +374,414 @@ def _block_slice_cap(client: aioredis.Redis) -> float:
 # --------------------------------------------------------------------------- pub/sub
 
 
+@dataclass(eq=False, slots=True)
+class _Channel:
+    """One Redis channel on the shared pub/sub connection, as this process sees it.
+
+    ``subscribed`` says whether the last command sent for the channel on the current
+    connection was SUBSCRIBE. ``unconfirmed`` counts SUBSCRIBEs sent on it that Redis has not
+    confirmed yet: replies for one channel come back in command order, so each confirmation
+    settles the oldest one, and a confirmation meant for an earlier SUBSCRIBE (whose
+    subscriber has left again) can never pass for the latest one. The entry is kept while it
+    has subscribers or confirmations are still due.
+    """
+
+    subscribers: set[RedisSubscription] = field(default_factory=set)
+    subscribed: bool = False
+    unconfirmed: int = 0
+    confirmed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def ready(self) -> bool:
+        """Redis has confirmed the latest SUBSCRIBE: whatever is published now arrives."""
+        return self.subscribed and self.unconfirmed == 0
+
+    @property
+    def idle(self) -> bool:
+        return not self.subscribers and not self.subscribed and self.unconfirmed == 0
+
+
 class RedisSubscription(Subscription):
-    """A dedicated pub/sub connection; channel names are handed back without the namespace."""
+    """One local subscriber on the backend's shared pub/sub connection.
 
-    def __init__(self, connection: RedisPubSubConnection, prefix: str) -> None:
-        self._connection = connection
-        self._prefix = prefix
-        self._early: deque[tuple[str, bytes]] = deque()
+    The reader task of :class:`RedisPubSub` fans messages into a bounded inbox; a slow reader
+    loses its oldest messages instead of stalling the others. Channel names are handed back
+    without the namespace.
+    """
+
+    def __init__(self, hub: RedisPubSub, names: tuple[str, ...], buffer: int) -> None:
+        self._hub = hub
+        self.names = names  # full Redis channel names, namespace included
+        self._inbox: asyncio.Queue[tuple[str, bytes] | None] = asyncio.Queue(maxsize=buffer)
         self._closed = False
+        self.dropped = 0
 
-    async def open(self, channels: Sequence[str]) -> None:
-        """Subscribe and wait for every confirmation, so a publish right after entry arrives."""
-        names = {self._prefix + channel for channel in channels}
-        await self._connection.subscribe(*names)
-        confirmed = 0
-        async with asyncio.timeout(SUBSCRIBE_TIMEOUT):
-            while confirmed < len(names):
-                message = await self._connection.get_message(timeout=SUBSCRIBE_TIMEOUT)
-                if message is None:
-                    continue
-                if message["type"] == "subscribe":
-                    confirmed += 1
-                else:
-                    self._keep(message, self._early)
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def deliver(self, channel: str, message: bytes) -> None:
+        """Enqueue without ever blocking: on overflow the oldest message is discarded."""
+        if self._closed:
+            return
+        if self._inbox.full():
+            self._inbox.get_nowait()
+            self.dropped += 1
+        self._inbox.put_nowait((channel, message))
 
     async def get(self, timeout: float) -> tuple[str, bytes] | None:
-        if self._early:
-            return self._early.popleft()
         if self._closed:
             return None
-        deadline = time.monotonic() + timeout
-        while True:
-            remaining = max(0.0, deadline - time.monotonic())
-            try:
-                message = await self._connection.get_message(
-                    ignore_subscribe_messages=True, timeout=remaining
-                )
-            except (RedisError, RuntimeError):
-                if self._closed:  # closed from another task while we were reading
-                    return None
-                raise
-            found = self._unwrap(message)
-            if found is not None or remaining <= 0 or self._closed:
-                return found
+        try:
+            async with asyncio.timeout(timeout):
+                item = await self._inbox.get()
+        except TimeoutError:
+            return None
+        if item is None:  # close() sentinel: pass it on to any other waiter
+            self._inbox.put_nowait(None)
+        return item
 
     async def __aiter__(self) -> AsyncIterator[tuple[str, bytes]]:
         while not self._closed:
-            message = await self.get(ITER_POLL)
-            if message is not None:
-                yield message
+            item = await self._inbox.get()
+            if item is None:
+                self._inbox.put_nowait(None)
+                return
+            yield item
 
     async def close(self) -> None:
         if self._closed:
             return
+        self.end()
+        await self._hub.unregister(self)
+
+    def end(self) -> None:
+        """Stop delivery and wake every reader; the hub is told separately."""
         self._closed = True
-        aclose = cast("Callable[[], Awaitable[None]]", self._connection.aclose)  # untyped upstream
-        await aclose()
-
-    def _unwrap(self, message: dict[str, Any] | None) -> tuple[str, bytes] | None:
-        if message is None or message.get("type") != "message":
-            return None
-        channel = _text(message["channel"]).removeprefix(self._prefix)
-        return channel, bytes(message["data"])
-
-    def _keep(self, message: dict[str, Any], into: deque[tuple[str, bytes]]) -> None:
-        found = self._unwrap(message)
-        if found is not None:
-            into.append(found)
+        while not self._inbox.empty():
+            self._inbox.get_nowait()
+        self._inbox.put_nowait(None)
 
 
 class RedisPubSub(PubSub):
-    """PUBLISH/SUBSCRIBE on ``ns:ch:<channel>``; delivery is at-most-once, as Redis gives it."""
+    """PUBLISH/SUBSCRIBE on ``ns:ch:<channel>``; delivery is at-most-once, as Redis gives it.
 
-    def __init__(self, client: aioredis.Redis, namespace: str) -> None:
+    Every subscription of one backend shares ONE Redis pub/sub connection, opened on the first
+    subscribe. SUBSCRIBE goes out only for the first local subscriber of a channel and
+    UNSUBSCRIBE when the last one leaves; commands are serialised by a lock, and one reader
+    task fans incoming messages out to the local subscriptions. Entering :meth:`subscribe`
+    waits until Redis has confirmed every channel, so a message published afterwards arrives.
+
+    When the connection drops the reader reconnects with a short backoff and resubscribes every
+    channel that still has subscribers; messages published during the outage are lost.
+    """
+
+    def __init__(
+        self, client: aioredis.Redis, namespace: str, *, buffer: int = SUBSCRIBER_BUFFER
+    ) -> None:
         self._client = client
         self._prefix = f"{namespace}:ch:"
-        self._open: set[RedisSubscription] = set()
+        self._buffer = buffer
+        self.connection_name = re.sub(r"[^!-~]", "_", f"waddlebot-pubsub:{namespace}")
+        self.connections_opened = 0  # pub/sub connections made so far, reconnections included
+        self.client_id: int | None = None  # CLIENT ID of the current connection, when known
+        self._channels: dict[str, _Channel] = {}
+        self._lock = asyncio.Lock()  # serialises (UN)SUBSCRIBE, connecting and dropping
+        self._connection: RedisPubSubConnection | None = None
+        self._connected_at = 0.0
+        self._stale = False  # the connection failed or was silently re-established: replace it
+        self._last_traffic = 0.0
+        self._pinged_at = 0.0
+        self._reader: asyncio.Task[None] | None = None
+        self._background: set[asyncio.Task[None]] = set()
+        self._closed = False
 
     async def publish(self, channel: str, message: bytes | str) -> None:
         await self._client.publish(self._prefix + channel, message)
 
     @asynccontextmanager
     async def subscribe(self, *channels: str) -> AsyncIterator[Subscription]:
-        subscription = RedisSubscription(self._client.pubsub(), self._prefix)
-        self._open.add(subscription)
+        if self._closed:
+            raise RuntimeError("the Redis pub/sub is closed")
+        names = tuple(dict.fromkeys(self._prefix + channel for channel in channels))
+        subscription = RedisSubscription(self, names, self._buffer)
         try:
-            await subscription.open(channels)
+            await self._register(subscription)
             yield subscription
         finally:
-            self._open.discard(subscription)
             await subscription.close()
 
+    async def unregister(self, subscription: RedisSubscription) -> None:
+        """Forget a closed subscription; UNSUBSCRIBE channels nobody here listens to any more.
+
+        The bookkeeping is done at once and the command runs shielded, so a cancelled caller
+        cannot leave Redis subscribed to a channel without local subscribers.
+        """
+        emptied: list[str] = []
+        for name in subscription.names:
+            state = self._channels.get(name)
+            if state is None or subscription not in state.subscribers:
+                continue
+            state.subscribers.discard(subscription)
+            if state.idle:
+                del self._channels[name]
+            elif not state.subscribers and state.subscribed:
+                emptied.append(name)
+        if emptied and not self._closed:
+            await self._sync_shielded(emptied)
+
     async def close(self) -> None:
-        """Close subscriptions still open, before the pool under them goes away."""
-        for subscription in list(self._open):
-            await subscription.close()
-        self._open.clear()
+        """End every subscription, stop the reader and close the shared connection."""
+        self._closed = True
+        subscriptions = {s for state in self._channels.values() for s in state.subscribers}
+        for subscription in subscriptions:
+            subscription.end()
+        for state in self._channels.values():
+            state.subscribers.clear()
+            state.confirmed.set()  # wake anyone still waiting to enter
+        reader, self._reader = self._reader, None
+        if reader is not None:
+            reader.cancel()
+            await asyncio.wait([reader])
+        if self._background:  # commands still queued are no-ops now
+            await asyncio.wait(set(self._background))
+        async with self._lock:
+            connection, self._connection = self._connection, None
+            self._channels.clear()
+        if connection is not None:
+            await self._discard(connection)
+
+    # ----------------------------------------------------------------- subscribing
+
+    async def _register(self, subscription: RedisSubscription) -> None:
+        for name in subscription.names:
+            self._channels.setdefault(name, _Channel()).subscribers.add(subscription)
+        await self._sync_shielded(subscription.names)
+        try:
+            async with asyncio.timeout(SUBSCRIBE_TIMEOUT):
+                for name in subscription.names:
+                    while not (self._closed or subscription.closed):
+                        state = self._channels.get(name)
+                        if state is None or state.ready:
+                            break
+                        await state.confirmed.wait()
+        except TimeoutError:
+            raise TimeoutError(
+                f"Redis did not confirm the subscription within {SUBSCRIBE_TIMEOUT:g}s"
+            ) from None
+
+    async def _sync_shielded(self, names: Sequence[str]) -> None:
+        """Run :meth:`_sync` under the lock in its own task: a caller cancelled meanwhile
+        cannot cut a command in half (redis-py would drop the connection) or skip it."""
+        task = asyncio.create_task(self._sync_locked(names))
+        self._background.add(task)
+        task.add_done_callback(self._settled)
+        await asyncio.shield(task)
+
+    def _settled(self, task: asyncio.Task[None]) -> None:
+        self._background.discard(task)
+        if not task.cancelled():
+            task.exception()  # retrieved here too, in case its caller was cancelled
+
+    async def _sync_locked(self, names: Sequence[str]) -> None:
+        async with self._lock:
+            await self._sync(names)
+
+    async def _sync(self, names: Sequence[str]) -> None:
+        """Bring Redis in line with the local subscribers of ``names`` (lock held)."""
+        if self._closed:
+            return
+        connection = self._connection
+        if connection is None:
+            if self._reader is not None and not self._reader.done():
+                return  # reconnecting: the reader resubscribes every channel in use
+            if any(name in self._channels and self._channels[name].subscribers for name in names):
+                await self._connect()  # the first subscription: open the shared connection
+            return
+        subscribe: list[str] = []
+        unsubscribe: list[str] = []
+        for name in names:
+            state = self._channels.get(name)
+            if state is None:
+                continue
+            if state.subscribers and not state.subscribed:
+                state.subscribed = True
+                state.unconfirmed += 1
+                state.confirmed.clear()
+                subscribe.append(name)
+            elif not state.subscribers and state.subscribed:
+                state.subscribed = False
+                unsubscribe.append(name)
+                if state.idle:
+                    del self._channels[name]
+        try:
+            if unsubscribe:
+                await connection.execute_command("UNSUBSCRIBE", *unsubscribe)
+            if subscribe:
+                await connection.execute_command("SUBSCRIBE", *subscribe)
+        except (RedisError, OSError) as exc:
+            # The connection broke under the command: the reader replaces it and subscribes
+            # every channel still in use from scratch; subscribers just wait for that.
+            logger.warning("redis pub/sub command failed, reconnecting: %s", _describe(exc))
+            self._stale = True
+
+    # ----------------------------------------------------------------- the shared connection
+
+    async def _connect(self) -> None:
+        """Open the shared connection and subscribe every channel in use (lock held)."""
+        connection = self._client.pubsub()
+        try:
+            connect = cast("Callable[[], Awaitable[None]]", connection.connect)  # untyped upstream
+            await connect()
+            raw = cast("Connection", connection.connection)
+            self.client_id = await self._identify(raw)
+            live: list[str] = []
+            for name, state in list(self._channels.items()):
+                state.subscribed = False
+                state.unconfirmed = 0
+                state.confirmed.clear()
+                if state.subscribers:
+                    live.append(name)
+                else:
+                    del self._channels[name]
+            if live:
+                await connection.execute_command("SUBSCRIBE", *live)
+            # Nothing reads this connection yet, so no confirmation can have been missed.
+            for name in live:
+                self._channels[name].subscribed = True
+                self._channels[name].unconfirmed = 1
+            # Any later (re)connect of this socket was made by redis-py behind our back and
+            # lost the subscriptions: notice it, and replace the connection.
+            _callbacks(raw.register_connect_callback)(self._on_reconnect)
+        except BaseException:
+            await self._discard(connection)
+            raise
+        self._connection = connection
+        self._stale = False
+        self.connections_opened += 1
+        self._connected_at = self._last_traffic = time.monotonic()
+        if self._reader is None or self._reader.done():
+            self._reader = asyncio.create_task(self._read_loop(), name="redis-pubsub-reader")
+
+    async def _identify(self, raw: Connection) -> int | None:
+        """Name the connection (for CLIENT LIST) and learn its id; both best-effort."""
+        await raw.send_command("CLIENT", "SETNAME", self.connection_name)
+        await raw.send_command("CLIENT", "ID")
+        replies: list[Any] = []
+        for _ in range(2):
+            try:
+                replies.append(await raw.read_response())
+            except ResponseError:  # e.g. an ACL forbidding CLIENT: names are a convenience
+                replies.append(None)
+        return replies[1] if isinstance(replies[1], int) else None
+
+    def _on_reconnect(self, _connection: Any) -> None:
+        self._stale = True
+
+    async def _drop(self, connection: RedisPubSubConnection) -> None:
+        """Forget a broken connection: every channel needs subscribing again."""
+        async with self._lock:
+            if self._connection is not connection:
+                return
+            self._connection = None
+            self.client_id = None
+            for name, state in list(self._channels.items()):
+                state.subscribed = False
+                state.unconfirmed = 0
+                state.confirmed.clear()
+                if not state.subscribers:
+                    del self._channels[name]
+        await self._discard(connection)
+
+    async def _discard(self, connection: RedisPubSubConnection) -> None:
+        raw = cast("Connection | None", connection.connection)
+        if raw is not None:
+            _callbacks(raw.deregister_connect_callback)(self._on_reconnect)
+        try:
+            aclose = cast("Callable[[], Awaitable[None]]", connection.aclose)  # untyped upstream
+            await aclose()
+        except (RedisError, OSError) as exc:  # broken already: nothing more to release
+            logger.debug("closing the redis pub/sub connection failed: %s", _describe(exc))
+
+    async def _read_loop(self) -> None:
+        """Read the shared connection, fan messages out, reconnect when it breaks."""
+        delay = RECONNECT_MIN
+        while True:
+            connection = self._connection
+            if connection is None:
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RECONNECT_MAX)
+                async with self._lock:
+                    if self._connection is None and not self._closed:
+                        try:
+                            await self._connect()
+                        except (RedisError, OSError) as exc:
+                            logger.warning("redis pub/sub reconnect failed: %s", _describe(exc))
+                continue
+            try:
+                message = await connection.get_message(timeout=READ_SLICE)
+                if message is None and not self._stale and await self._keepalive(connection):
+                    raise ConnectionError("no reply to the keepalive PING")
+            except Exception as exc:  # whatever broke, a fresh connection is the cure
+                if connection is self._connection:
+                    logger.warning(
+                        "redis pub/sub connection lost, reconnecting: %s", _describe(exc)
+                    )
+                    self._stale = True
+                message = None
+            if self._stale and connection is self._connection:
+                if time.monotonic() - self._connected_at >= STABLE_CONNECTION:
+                    delay = RECONNECT_MIN
+                await self._drop(connection)
+                continue
+            if message is not None:
+                self._last_traffic = time.monotonic()
+                self._dispatch(message)
+
+    async def _keepalive(self, connection: RedisPubSubConnection) -> bool:
+        """PING an idle connection; True when an earlier PING went unanswered too long."""
+        now = time.monotonic()
+        if now - self._last_traffic < KEEPALIVE_INTERVAL:
+            return False
+        if self._pinged_at > self._last_traffic:
+            return now - self._pinged_at >= KEEPALIVE_TIMEOUT
+        self._pinged_at = now
+        async with self._lock:
+            if self._connection is connection:
+                await connection.execute_command("PING")
+        return False
+
+    def _dispatch(self, message: dict[str, Any]) -> None:
+        raw_name = message.get("channel")
+        if raw_name is None:  # pong
+            return
+        name = _text(raw_name)
+        state = self._channels.get(name)
+        if state is None:
+            return
+        kind = message.get("type")
+        if kind == "message":
+            channel = name.removeprefix(self._prefix)
+            data = _bytes(message["data"])
+            for subscription in list(state.subscribers):
+                subscription.deliver(channel, data)
+        elif kind == "subscribe" and state.unconfirmed > 0:
+            state.unconfirmed -= 1
+            if state.unconfirmed == 0:
+                if state.subscribed:
+                    state.confirmed.set()
+                elif state.idle:
+                    del self._channels[name]
+
+
+def _describe(exc: BaseException) -> str:
+    """``Type: message``; redis-py's own repr hides the message."""
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _callbacks(method: Any) -> Callable[[Callable[[Any], None]], None]:
+    """Type redis-py's untyped (de)register_connect_callback."""
+    return cast("Callable[[Callable[[Any], None]], None]", method)
 
 
 # --------------------------------------------------------------------------- bundle
