@@ -62,6 +62,16 @@ class Settings(BaseSettings):
     rate_limit_entity: int = Field(default=100, ge=1, description="commands per channel per window")
     rate_limit_window: float = Field(default=30.0, gt=0)
 
+    # Module execution engines (marketplace modules).
+    module_max_concurrency: int = Field(default=32, ge=1, le=10_000, description="per module")
+    module_breaker_failures: int = Field(default=5, ge=1, description="failures that open it")
+    module_breaker_reset: float = Field(default=30.0, gt=0, description="seconds until a retry")
+    aws_endpoint_url: str | None = None  # e.g. a LocalStack/moto URL; unset: AWS itself
+    aws_region: str = "us-east-1"
+    openwhisk_api_host: str | None = None  # https://openwhisk.example.com
+    openwhisk_auth: str | None = None  # the namespace's API key, "uuid:key"
+    openwhisk_namespace: str = "_"
+
     @field_validator("database_replica_urls", "encryption_keys", mode="before")
     @classmethod
     def _split_urls(cls, value: object) -> object:

@@ -7,8 +7,10 @@ reply plus an ERROR log.
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
+from collections.abc import Awaitable, Callable, Mapping
 
 from waddlebot.kernel.backends import KeyValue
 from waddlebot.kernel.contracts import (
@@ -24,11 +26,11 @@ from waddlebot.kernel.observability.metrics import EXECUTION_SECONDS
 from waddlebot.router.directory import Directory, Place
 from waddlebot.router.dispatch import ActionDispatcher
 from waddlebot.router.executions import ExecutionLog
-from waddlebot.router.executors import Executor, ModuleTimeout
+from waddlebot.router.executors import CircuitOpen, Executor, ModuleTimeout
 from waddlebot.router.limits import Limiter, Refusal
 from waddlebot.router.parser import parse_command
 from waddlebot.router.permissions import effective_role
-from waddlebot.router.registry import CommandEntry, CommandTable
+from waddlebot.router.registry import COMMANDS_VERSION, CommandEntry, CommandTable
 
 logger = get_logger(__name__)
 
@@ -40,13 +42,14 @@ class Pipeline:
         kv: KeyValue,
         directory: Directory,
         table: CommandTable,
-        executors: dict[str, Executor],
-        subscribers: dict[str, list[str]],
+        executors: Mapping[str, Executor],
+        subscribers: Mapping[str, list[str]],
         limiter: Limiter,
         dispatcher: ActionDispatcher,
         executions: ExecutionLog,
         module_timeout: float,
         session_ttl: int,
+        refresh: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.kv = kv
         self.directory = directory
@@ -58,16 +61,25 @@ class Pipeline:
         self.executions = executions
         self.module_timeout = module_timeout
         self.session_ttl = session_ttl
+        self.refresh = refresh
+        self._loaded_version: bytes | None = None
+        self._refresh_lock = asyncio.Lock()
 
     async def handle(self, event: Event) -> EventOutcome:
         started = time.perf_counter()
         place = await self.directory.place(event)
         session_id = await self._session(place.entity_id)
         parsed = parse_command(event.text) if event.type.value in ("message", "command") else None
+        if parsed is not None or event.type.value not in ("message", "command"):
+            await self._ensure_fresh()
         if parsed is None:
             return await self._fan_out(event, place, session_id)
         command = self.table.lookup(place.community_id, parsed.prefix, parsed.trigger)
         if command is None or event.user is None:
+            if event.user is not None:
+                disabled = self.table.find(place.community_id, parsed.prefix, parsed.trigger)
+                if disabled is not None:
+                    return await self._refuse_disabled(event, place, disabled)
             return EventOutcome(event_id=event.id, status="ignored", detail="no such command")
 
         user_id = await self.directory.user_id(event.platform.value, event.user)
@@ -120,6 +132,7 @@ class Pipeline:
             args=parsed.args,
             raw_text=event.text,
             event=event,
+            config=self.table.config(place.community_id, command.module),
         )
         actions, status, detail, module_ms = await self._run(command, request, user)
         record.update(detail=detail, module_ms=module_ms)
@@ -143,6 +156,8 @@ class Pipeline:
                 status, detail = "failed", response.error
         except ModuleTimeout as error:
             status, detail = "timeout", str(error)
+        except CircuitOpen as error:
+            status, detail = "unavailable", str(error)
         except Exception as error:
             status, detail = "failed", f"{type(error).__name__}: {error}"
         module_ms = (time.perf_counter() - module_started) * 1000
@@ -159,7 +174,10 @@ class Pipeline:
                 module=command.module,
                 detail=detail,
             )
-            verb = "took too long to answer" if status == "timeout" else "failed"
+            verb = {
+                "timeout": "took too long to answer",
+                "unavailable": "is unavailable right now",
+            }.get(status, "failed")
             actions = [ChatAction(text=f"@{user.name} sorry, {name} {verb}. Try again later.")]
         return actions, status, detail, module_ms
 
@@ -174,6 +192,8 @@ class Pipeline:
             executor = self.executors.get(module)
             if executor is None:
                 continue
+            if module in self.table.remote and not self.table.installed(place.community_id, module):
+                continue  # marketplace modules hear only the communities that installed them
             request = ModuleRequest(
                 session_id=session_id,
                 community_id=place.community_id,
@@ -182,6 +202,7 @@ class Pipeline:
                 user=user,
                 raw_text=event.text,
                 event=event,
+                config=self.table.config(place.community_id, module),
             )
             try:
                 response = await executor.execute(request, self.module_timeout)
@@ -199,6 +220,20 @@ class Pipeline:
                 continue
             outbound += await self.dispatcher.dispatch(event, place.community_id, response.actions)
         return EventOutcome(event_id=event.id, status="ok", outbound=outbound)
+
+    async def _refuse_disabled(
+        self, event: Event, place: Place, command: CommandEntry
+    ) -> EventOutcome:
+        """A command switched off in this community: say so once, plainly."""
+        name = f"{command.prefix}{command.trigger}"
+        user = event.user.name if event.user else "someone"
+        text = f"@{user} {name} is disabled in this community."
+        outbound = await self.dispatcher.dispatch(
+            event, place.community_id, [ChatAction(text=text)]
+        )
+        return EventOutcome(
+            event_id=event.id, status="refused", outbound=outbound, detail="disabled"
+        )
 
     async def _finish(
         self,
@@ -221,6 +256,18 @@ class Pipeline:
             outbound=outbound,
             detail=None if status == "ok" else status,
         )
+
+    async def _ensure_fresh(self) -> None:
+        """Reload the command table (and executors) when someone changed commands since."""
+        if self.refresh is None:
+            return
+        version = await self.kv.get(COMMANDS_VERSION)
+        if version == self._loaded_version:
+            return
+        async with self._refresh_lock:
+            if version != self._loaded_version:
+                await self.refresh()
+                self._loaded_version = version
 
     async def _session(self, entity_id: str) -> str:
         """The entity's chat session id, opened on first message and kept alive by traffic."""

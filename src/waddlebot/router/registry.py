@@ -1,23 +1,28 @@
 """The command table: every trigger in a dictionary, looked up in O(1) per message.
 
 Loaded from the ``commands`` table at start-up and reloaded whenever anyone publishes on
-:data:`COMMANDS_CHANGED` (the marketplace will, when modules are installed), so every router
-process sees a change at once without a restart.
+:data:`COMMANDS_CHANGED` (the marketplace does, when modules are installed) or bumps
+:data:`COMMANDS_VERSION`, so every router process sees a change at once without a restart.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import select
 
-from waddlebot.kernel.contracts import CommandInfo, Role
+from waddlebot.kernel.contracts import CommandInfo, Manifest, Role
 from waddlebot.kernel.storage import Database
 from waddlebot.kernel.storage.models import Command
 from waddlebot.sdk import Module
 
 COMMANDS_CHANGED = "router:commands-changed"
+# Bumped (kv.incr) by whoever changes commands, before publishing COMMANDS_CHANGED: a worker
+# that sees a version it has not loaded reloads before looking a command up, so a change is in
+# effect for the very next message, whatever the pub/sub delivery timing.
+COMMANDS_VERSION = "router:commands-version"
 
 Key = tuple[str | None, str, str]  # (community id or None for global, prefix, trigger)
 
@@ -68,6 +73,8 @@ class CommandTable:
 
     def __init__(self, entries: Iterable[CommandEntry] = ()) -> None:
         self._by_key: dict[Key, CommandEntry] = {}
+        self._configs: dict[tuple[str, str], dict[str, Any]] = {}
+        self.remote: dict[str, Manifest] = {}
         self.replace(entries)
 
     def __len__(self) -> int:
@@ -84,6 +91,26 @@ class CommandTable:
         )
         return entry if entry is not None and entry.enabled else None
 
+    def find(self, community_id: str, prefix: str, trigger: str) -> CommandEntry | None:
+        """The command for this community whether enabled or not (for clear refusals)."""
+        return self._by_key.get((community_id, prefix, trigger)) or self._by_key.get(
+            (None, prefix, trigger)
+        )
+
+    def config(self, community_id: str, module: str) -> dict[str, Any]:
+        """The community's configuration of ``module`` (empty when it has none)."""
+        return self._configs.get((community_id, module), {})
+
+    def installed(self, community_id: str, module: str) -> bool:
+        """True when ``module`` is installed and enabled in the community."""
+        return (community_id, module) in self._configs
+
+    def replace_installs(
+        self, configs: dict[tuple[str, str], dict[str, Any]], remote: dict[str, Manifest]
+    ) -> None:
+        """Swap in enabled installs (with their configuration) and the remote modules' manifests."""
+        self._configs, self.remote = configs, remote
+
     def available(self, community_id: str, role: Role) -> list[CommandInfo]:
         """Commands ``role`` may run in the community, sorted for listings."""
         merged: dict[tuple[str, str], CommandEntry] = {}
@@ -99,9 +126,38 @@ class CommandTable:
         ]
 
     async def load(self, db: Database) -> None:
+        from waddlebot.marketplace.models import ModuleInstall, ModuleVersion
+
         async with db.read_session() as session:
             rows = (await session.scalars(select(Command))).all()
+            installs = (
+                await session.execute(
+                    select(ModuleInstall, ModuleVersion.manifest).join(
+                        ModuleVersion,
+                        (ModuleVersion.module_name == ModuleInstall.module_name)
+                        & (ModuleVersion.version == ModuleInstall.version),
+                    )
+                )
+            ).all()
+        configs: dict[tuple[str, str], dict[str, Any]] = {}
+        remote: dict[str, Manifest] = {}
+        for install, raw in installs:
+            manifest = Manifest.model_validate(raw)
+            if manifest.runtime != "builtin":
+                current = remote.get(manifest.name)
+                if current is None or _version_key(manifest.version) > _version_key(
+                    current.version
+                ):
+                    remote[manifest.name] = manifest
+            if install.enabled:
+                configs[(install.community_id, install.module_name)] = dict(install.config or {})
         self.replace(_entry(row) for row in rows)
+        self.replace_installs(configs, remote)
+
+
+def _version_key(version: str) -> tuple[int, ...]:
+    core = version.split("-", 1)[0].split("+", 1)[0]
+    return tuple(int(part) for part in core.split(".") if part.isdigit())
 
 
 async def sync_module_commands(db: Database, modules: Iterable[Module]) -> None:
@@ -128,6 +184,6 @@ async def sync_module_commands(db: Database, modules: Iterable[Module]) -> None:
                     session.add(row)
                     existing[(spec.prefix, spec.trigger)] = row
                 row.module = module.name
-                row.usage = spec.usage or f"{spec.prefix}{spec.trigger}"
+                row.usage = spec.display_usage
                 row.description = spec.description
                 row.min_role = int(spec.min_role)

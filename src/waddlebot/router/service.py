@@ -12,7 +12,7 @@ from waddlebot.router.api import router_api
 from waddlebot.router.directory import Directory
 from waddlebot.router.dispatch import ActionDispatcher
 from waddlebot.router.executions import ExecutionLog
-from waddlebot.router.executors import Executor, InProcessExecutor, RouterHost
+from waddlebot.router.executors import ExecutorFactory, GuardedExecutor, RouterHost
 from waddlebot.router.limits import Limiter, LimitPolicy
 from waddlebot.router.pipeline import Pipeline
 from waddlebot.router.registry import COMMANDS_CHANGED, CommandTable, sync_module_commands
@@ -30,6 +30,9 @@ class RouterService(Service):
         self.modules = modules if modules is not None else builtin_modules()
         self.table = CommandTable()
         self.executions: ExecutionLog | None = None
+        self.factory: ExecutorFactory | None = None
+        self.executors: dict[str, GuardedExecutor] = {}
+        self.subscribers: dict[str, list[str]] = {}
 
     def api(self) -> APIRouter:
         return router_api()
@@ -38,20 +41,18 @@ class RouterService(Service):
         settings = runtime.settings
         await sync_module_commands(runtime.db, self.modules)
         await self.table.load(runtime.db)
-        host = RouterHost(self.table, runtime.db, runtime.backend.pubsub)
-        executors: dict[str, Executor] = {m.name: InProcessExecutor(m, host) for m in self.modules}
-        subscribers: dict[str, list[str]] = {}
-        for module in self.modules:
-            for event_type in module.event_handlers:
-                subscribers.setdefault(event_type.value, []).append(module.name)
+        host = RouterHost(self.table, runtime.db, runtime.backend.pubsub, runtime.backend.kv)
+        self.factory = ExecutorFactory(settings, host)
+        self.executors = {m.name: self.factory.builtin(m) for m in self.modules}
+        await self._sync_executors()
         self.executions = ExecutionLog(runtime.db)
         self.executions.start()
         pipeline = Pipeline(
             kv=runtime.backend.kv,
             directory=Directory(runtime.db, runtime.backend.kv),
             table=self.table,
-            executors=executors,
-            subscribers=subscribers,
+            executors=self.executors,
+            subscribers=self.subscribers,
             limiter=Limiter(
                 runtime.backend.kv,
                 LimitPolicy(
@@ -64,6 +65,7 @@ class RouterService(Service):
             executions=self.executions,
             module_timeout=settings.module_timeout,
             session_ttl=settings.session_ttl,
+            refresh=lambda: self._refresh(runtime),
         )
         workers = WorkerPool(
             runtime.backend,
@@ -86,8 +88,56 @@ class RouterService(Service):
         await super().stop()
         if self.executions is not None:
             await self.executions.stop()
+        if self.factory is not None:
+            await self.factory.aclose()
 
     async def _reload_on_change(self, runtime: Runtime) -> None:
         async with runtime.backend.pubsub.subscribe(COMMANDS_CHANGED) as subscription:
             async for _ in subscription:
-                await self.table.load(runtime.db)
+                await self._refresh(runtime)
+
+    async def _refresh(self, runtime: Runtime) -> None:
+        await self.table.load(runtime.db)
+        await self._sync_executors()
+
+    async def _sync_executors(self) -> None:
+        """Match executors and event subscriptions to the installed marketplace modules.
+
+        Mutated in place (the pipeline holds these dicts); an unchanged module keeps its
+        executor, so its circuit breaker and concurrency slots survive reloads.
+        """
+        assert self.factory is not None
+        builtin = {module.name for module in self.modules}
+        for name, manifest in self.table.remote.items():
+            if name in builtin:
+                continue
+            current = self.executors.get(name)
+            if current is not None and current.signature == self.factory.signature(manifest):
+                continue
+            try:
+                self.executors[name] = self.factory.remote(manifest)
+                if manifest.runtime == "lambda":
+                    await self.factory.lambdas.client()  # boot it now, not inside a call's budget
+            except ValueError as error:
+                log_event(
+                    logger,
+                    Category.ERROR,
+                    "executor",
+                    "unavailable",
+                    level="error",
+                    module=name,
+                    detail=str(error),
+                )
+                self.executors.pop(name, None)
+        for name in [n for n in self.executors if n not in builtin and n not in self.table.remote]:
+            del self.executors[name]
+        subscribers: dict[str, list[str]] = {}
+        for module in self.modules:
+            for event_type in module.event_handlers:
+                subscribers.setdefault(event_type.value, []).append(module.name)
+        for name, manifest in self.table.remote.items():
+            if name in self.executors and name not in builtin:
+                for event_type in manifest.events:
+                    subscribers.setdefault(event_type.value, []).append(name)
+        self.subscribers.clear()
+        self.subscribers.update(subscribers)

@@ -127,7 +127,7 @@ class WorkerPool:
                 "event_failed",
                 "retry",
                 level="error",
-                event=event.id,
+                event_id=event.id,
                 attempt=delivery.attempts,
                 error=repr(error),
                 exc_info=True,
@@ -146,7 +146,7 @@ class WorkerPool:
             "event_abandoned",
             "failed",
             level="error",
-            event=event.id,
+            event_id=event.id,
             attempts=delivery.attempts,
         )
         outcome = EventOutcome(event_id=event.id, status="failed", detail="gave up after retries")

@@ -4,13 +4,26 @@ from waddlebot.sdk import Context, Module
 
 module = Module("greeter", version="1.0.0", description="Says hello")
 
-@module.command("hello", usage="!hello [name]", description="Greets someone")
-async def hello(ctx: Context) -> None:
-    ctx.reply(f"Hello {ctx.args[0] if ctx.args else ctx.user_name}!")
+@module.command("hello", description="Greets someone")
+async def hello(ctx: Context, name: str | None = None) -> None:
+    ctx.reply(f"Hello {name or ctx.user_name}!")
+
+Test it with :class:`waddlebot.sdk.testing.ModuleHarness`; serve it with
+``waddlebot module serve greeter:module`` or the adapters in :mod:`waddlebot.sdk.adapters`.
 """
 
 from waddlebot.sdk.context import Context, Host
-from waddlebot.sdk.errors import CommandError
-from waddlebot.sdk.module import CommandSpec, Module
+from waddlebot.sdk.errors import CommandError, UsageError
+from waddlebot.sdk.module import CommandSpec, Module, SubcommandSpec
+from waddlebot.sdk.storage import ModuleStorage
 
-__all__ = ["CommandError", "CommandSpec", "Context", "Host", "Module"]
+__all__ = [
+    "CommandError",
+    "CommandSpec",
+    "Context",
+    "Host",
+    "Module",
+    "ModuleStorage",
+    "SubcommandSpec",
+    "UsageError",
+]

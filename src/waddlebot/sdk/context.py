@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import Any, Protocol
 
 from waddlebot.kernel.contracts import (
     Action,
     ChatAction,
     CommandInfo,
+    Event,
     ModuleRequest,
     OverlayAction,
+    Platform,
     Role,
+    UserRef,
     WhisperAction,
 )
+from waddlebot.sdk.storage import ModuleStorage
 
 
 class Host(Protocol):
@@ -26,22 +31,61 @@ class Host(Protocol):
         """Reload the command table everywhere; return how many commands this router has."""
         ...
 
+    def storage(self, module: str, community_id: str) -> ModuleStorage:
+        """Key-value storage of ``module`` scoped to one community."""
+        ...
+
 
 class Context:
     """One invocation: the request, helpers to answer, and the host's services."""
 
-    def __init__(self, request: ModuleRequest, host: Host) -> None:
+    def __init__(
+        self,
+        request: ModuleRequest,
+        host: Host,
+        *,
+        module: str = "",
+        config_defaults: dict[str, Any] | None = None,
+    ) -> None:
         self.request = request
         self.host = host
+        self.module = module
         self.actions: list[Action] = []
+        self._config_defaults = config_defaults or {}
+
+    # --- who, where, what ---------------------------------------------------------------
 
     @property
     def args(self) -> list[str]:
         return self.request.args
 
     @property
+    def command(self) -> str | None:
+        return self.request.command
+
+    @property
+    def community_id(self) -> str:
+        return self.request.community_id
+
+    @property
+    def platform(self) -> Platform:
+        return self.request.platform
+
+    @property
+    def event(self) -> Event:
+        return self.request.event
+
+    @property
+    def user(self) -> UserRef | None:
+        return self.request.user
+
+    @property
     def role(self) -> Role:
         return self.request.user.role if self.request.user else Role.everyone
+
+    @property
+    def labels(self) -> list[str]:
+        return self.request.user_labels
 
     @property
     def user_name(self) -> str:
@@ -50,9 +94,17 @@ class Context:
             return "someone"
         return user.display_name or user.name
 
-    @property
+    @cached_property
     def config(self) -> dict[str, Any]:
-        return self.request.config
+        """The community's configuration of this module, over the schema's defaults."""
+        return {**self._config_defaults, **self.request.config}
+
+    @cached_property
+    def storage(self) -> ModuleStorage:
+        """This module's storage for this community."""
+        return self.host.storage(self.module or "module", self.request.community_id)
+
+    # --- answers ------------------------------------------------------------------------
 
     def reply(self, text: str) -> None:
         """Answer in the channel the command came from."""

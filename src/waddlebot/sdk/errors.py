@@ -9,3 +9,11 @@ class CommandError(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+
+
+class UsageError(CommandError):
+    """The arguments did not fit the command; the reply shows its usage."""
+
+
+class ModuleUnavailable(Exception):
+    """A host service the module asked for is not offered where the module runs."""

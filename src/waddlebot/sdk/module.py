@@ -1,22 +1,40 @@
-"""A module: named commands and event handlers behind one ``handle`` entry point."""
+"""A module: named commands (with subcommands and typed arguments) and event handlers
+behind one ``handle`` entry point, and the manifest that describes them."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from waddlebot.kernel.contracts import (
     ChatAction,
     CommandInfo,
     EventType,
+    Manifest,
     ModuleRequest,
     ModuleResponse,
     Role,
 )
+from waddlebot.kernel.contracts.v1 import SERVERLESS_RUNTIMES, ModuleRuntime
+from waddlebot.sdk.arguments import Parameter, bind, signature_parameters, usage_for
 from waddlebot.sdk.context import Context, Host
 from waddlebot.sdk.errors import CommandError
 
-Handler = Callable[[Context], Awaitable[None]]
+Handler = Callable[..., Awaitable[None]]
+EventHandler = Callable[[Context], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class SubcommandSpec:
+    """``!<parent> <name> …``: its own handler, arguments and minimum role."""
+
+    name: str
+    handler: Handler
+    parameters: list[Parameter]
+    usage: str
+    description: str = ""
+    min_role: Role = Role.everyone
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,13 +42,24 @@ class CommandSpec:
     """A command a module offers; the router's table is built from these."""
 
     trigger: str
-    handler: Handler
+    handler: Handler | None
     prefix: str = "!"
     usage: str = ""
     description: str = ""
     min_role: Role = Role.everyone
     user_cooldown: float = 0.0
     global_cooldown: float = 0.0
+    parameters: list[Parameter] = field(default_factory=list)
+    subcommands: dict[str, SubcommandSpec] = field(default_factory=dict)
+
+    @property
+    def display_usage(self) -> str:
+        if self.usage:
+            return self.usage
+        name = f"{self.prefix}{self.trigger}"
+        if self.subcommands and self.handler is None:
+            return f"{name} <{'|'.join(self.subcommands)}>"
+        return usage_for(name, self.parameters)
 
     def info(self, module: str) -> CommandInfo:
         return CommandInfo.model_validate(
@@ -38,7 +67,7 @@ class CommandSpec:
                 "prefix": self.prefix,
                 "trigger": self.trigger,
                 "module": module,
-                "usage": self.usage or f"{self.prefix}{self.trigger}",
+                "usage": self.display_usage,
                 "description": self.description,
                 "min_role": self.min_role,
             }
@@ -48,12 +77,30 @@ class CommandSpec:
 class Module:
     """Collects handlers through decorators and dispatches requests to them."""
 
-    def __init__(self, name: str, *, version: str = "0.1.0", description: str = "") -> None:
+    def __init__(
+        self,
+        name: str,
+        *,
+        version: str = "0.1.0",
+        description: str = "",
+        author: str = "",
+        categories: list[str] | None = None,
+        config_schema: dict[str, Any] | None = None,
+        scopes: list[str] | None = None,
+        homepage: str | None = None,
+    ) -> None:
         self.name = name
         self.version = version
         self.description = description
+        self.author = author
+        self.categories = categories or []
+        self.config_schema = config_schema or {}
+        self.scopes = scopes or []
+        self.homepage = homepage
         self.commands: dict[str, CommandSpec] = {}
-        self.event_handlers: dict[EventType, Handler] = {}
+        self.event_handlers: dict[EventType, EventHandler] = {}
+
+    # --- registration -------------------------------------------------------------------
 
     def command(
         self,
@@ -66,11 +113,16 @@ class Module:
         global_cooldown: float = 0.0,
         prefix: str = "!",
     ) -> Callable[[Handler], Handler]:
-        """Register ``handler`` for ``<prefix><trigger>`` (trigger matched case-insensitively)."""
+        """Register ``handler`` for ``<prefix><trigger>`` (trigger matched case-insensitively).
+
+        Parameters after ``ctx`` are the command's typed arguments (see
+        :mod:`waddlebot.sdk.arguments`); without them the handler reads ``ctx.args``.
+        """
 
         def register(handler: Handler) -> Handler:
             key = trigger.lower()
-            if key in self.commands:
+            existing = self.commands.get(key)
+            if existing is not None and existing.handler is not None:
                 raise ValueError(f"module {self.name!r} already has a command {key!r}")
             self.commands[key] = CommandSpec(
                 trigger=key,
@@ -81,33 +133,150 @@ class Module:
                 min_role=min_role,
                 user_cooldown=user_cooldown,
                 global_cooldown=global_cooldown,
+                parameters=signature_parameters(handler),
+                subcommands=existing.subcommands if existing else {},
             )
             return handler
 
         return register
 
-    def on_event(self, *types: EventType) -> Callable[[Handler], Handler]:
-        """Register ``handler`` for non-command events (follow, raid, …)."""
+    def subcommand(
+        self,
+        parent: str,
+        name: str,
+        *,
+        usage: str = "",
+        description: str = "",
+        min_role: Role = Role.everyone,
+    ) -> Callable[[Handler], Handler]:
+        """Register ``handler`` for ``!<parent> <name> …``.
+
+        The parent command is created (answering with the list of subcommands) unless it is
+        registered with :meth:`command` too, before or after.
+        """
 
         def register(handler: Handler) -> Handler:
+            key, sub = parent.lower(), name.lower()
+            spec = self.commands.get(key)
+            if spec is None:
+                spec = CommandSpec(trigger=key, handler=None)
+                self.commands[key] = spec
+            if sub in spec.subcommands:
+                raise ValueError(f"!{key} already has a subcommand {sub!r}")
+            parameters = signature_parameters(handler)
+            spec.subcommands[sub] = SubcommandSpec(
+                name=sub,
+                handler=handler,
+                parameters=parameters,
+                usage=usage or usage_for(f"{spec.prefix}{key} {sub}", parameters),
+                description=description,
+                min_role=min_role,
+            )
+            return handler
+
+        return register
+
+    def on_event(self, *types: EventType) -> Callable[[EventHandler], EventHandler]:
+        """Register ``handler`` for non-command events (follow, raid, …)."""
+
+        def register(handler: EventHandler) -> EventHandler:
             for event_type in types:
                 self.event_handlers[event_type] = handler
             return handler
 
         return register
 
+    # --- running ------------------------------------------------------------------------
+
+    def config_defaults(self) -> dict[str, Any]:
+        properties = self.config_schema.get("properties", {})
+        return {
+            key: value["default"]
+            for key, value in properties.items()
+            if isinstance(value, dict) and "default" in value
+        }
+
     async def handle(self, request: ModuleRequest, host: Host) -> ModuleResponse:
         """Run the handler the request names; a :class:`CommandError` becomes the reply."""
-        if request.command is not None:
-            spec = self.commands.get(request.command)
-            handler = spec.handler if spec else None
-        else:
-            handler = self.event_handlers.get(request.event.type)
-        if handler is None:
-            return ModuleResponse(error=f"{self.name} has no handler for this request")
-        ctx = Context(request, host)
+        ctx = Context(request, host, module=self.name, config_defaults=self.config_defaults())
         try:
-            await handler(ctx)
+            if request.command is not None:
+                spec = self.commands.get(request.command)
+                if spec is None:
+                    return ModuleResponse(error=f"{self.name} has no command {request.command!r}")
+                await self._run_command(spec, ctx)
+            else:
+                handler = self.event_handlers.get(request.event.type)
+                if handler is None:
+                    return ModuleResponse(error=f"{self.name} has no handler for this request")
+                await handler(ctx)
         except CommandError as refusal:
             return ModuleResponse(actions=[ChatAction(text=refusal.message)])
         return ModuleResponse(actions=ctx.actions)
+
+    async def _run_command(self, spec: CommandSpec, ctx: Context) -> None:
+        args = ctx.request.args
+        if spec.subcommands and args and args[0].lower() in spec.subcommands:
+            sub = spec.subcommands[args[0].lower()]
+            if ctx.role < sub.min_role:
+                raise CommandError(
+                    f"{spec.prefix}{spec.trigger} {sub.name} is for {sub.min_role.name}s and above."
+                )
+            ctx.request = ctx.request.model_copy(update={"args": args[1:]})
+            await sub.handler(ctx, *bind(sub.parameters, args[1:], sub.usage))
+            return
+        if spec.handler is None:
+            choices = ", ".join(
+                name for name, sub in spec.subcommands.items() if ctx.role >= sub.min_role
+            )
+            raise CommandError(f"Usage: {spec.display_usage} (you can use: {choices or 'none'})")
+        await spec.handler(ctx, *bind(spec.parameters, args, spec.display_usage))
+
+    # --- description --------------------------------------------------------------------
+
+    def manifest(
+        self,
+        *,
+        runtime: ModuleRuntime = "builtin",
+        endpoint: str | None = None,
+        timeout: float | None = None,
+    ) -> Manifest:
+        """The manifest describing this module as it would run on ``runtime``.
+
+        Serverless runtimes answer ``#`` commands, so their commands take that prefix.
+        """
+        serverless = runtime in SERVERLESS_RUNTIMES
+        return Manifest.model_validate(
+            {
+                "name": self.name,
+                "version": self.version,
+                "description": self.description,
+                "author": self.author,
+                "categories": self.categories,
+                "runtime": runtime,
+                "endpoint": endpoint,
+                "timeout": timeout,
+                "commands": [
+                    {
+                        "trigger": spec.trigger,
+                        "prefix": "#" if serverless else spec.prefix,
+                        "usage": _usage(spec, serverless),
+                        "description": spec.description,
+                        "min_role": spec.min_role,
+                        "user_cooldown": spec.user_cooldown,
+                        "global_cooldown": spec.global_cooldown,
+                        "subcommands": list(spec.subcommands),
+                    }
+                    for spec in self.commands.values()
+                ],
+                "events": list(self.event_handlers),
+                "config_schema": self.config_schema,
+                "scopes": self.scopes,
+                "homepage": self.homepage,
+            }
+        )
+
+
+def _usage(spec: CommandSpec, serverless: bool) -> str:
+    usage = spec.display_usage
+    return "#" + usage[1:] if serverless and usage.startswith("!") else usage

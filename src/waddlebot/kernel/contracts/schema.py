@@ -16,6 +16,8 @@ EXPORTED: dict[str, Any] = {
     "ModuleResponse": v1.ModuleResponse,
     "OutboundMessage": v1.OutboundMessage,
     "EventOutcome": v1.EventOutcome,
+    "Manifest": v1.Manifest,
+    "OverlayMessage": v1.OverlayMessage,
 }
 
 

@@ -13,7 +13,16 @@ from datetime import UTC, datetime
 from enum import IntEnum, StrEnum
 from typing import Annotated, Any, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, RootModel, StringConstraints
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    RootModel,
+    StringConstraints,
+    field_serializer,
+    model_validator,
+)
 
 CONTRACT_VERSION: Final = "v1"
 MAX_BATCH = 100
@@ -210,3 +219,104 @@ class EventOutcome(Strict):
     status: Literal["ok", "ignored", "refused", "failed"]
     outbound: int = 0
     detail: str | None = None
+
+
+OverlayKind = Literal["ticker", "media", "general", "alert"]
+
+
+class OverlayMessage(Strict):
+    """What the overlay hub sends an OBS browser source over its WebSocket (and what the page
+    may send back: ``ping``/``pong``).
+
+    ``ticker``/``media``/``general``/``alert`` carry sanitised ``content`` (plain text fields,
+    escaped by the page; ``general`` may hold ``html`` already reduced to a safe subset) and
+    ``duration`` (seconds left to show; None = until replaced or cleared). ``clear`` empties
+    ``content["kind"]`` (or everything when absent). ``hello`` opens every connection with the
+    overlay's kind and limits; ``revoked`` precedes a close when the URL stops being valid.
+    """
+
+    version: Literal["v1"] = CONTRACT_VERSION
+    type: Literal[
+        "hello", "ticker", "media", "general", "alert", "clear", "ping", "pong", "revoked"
+    ]
+    id: str = Field(default_factory=_new_id)
+    content: dict[str, Any] = Field(default_factory=dict)
+    duration: float | None = Field(default=None, ge=0, le=3600)
+    sent_at: datetime = Field(default_factory=_now)
+
+
+ModuleRuntime = Literal["builtin", "http", "lambda", "openwhisk"]
+SERVERLESS_RUNTIMES: Final = frozenset({"lambda", "openwhisk"})
+MODULE_NAME_PATTERN: Final = r"^[a-z][a-z0-9_-]{1,63}$"
+TRIGGER_PATTERN: Final = r"^[a-z0-9][a-z0-9_-]{0,99}$"
+VERSION_PATTERN: Final = r"^\d+\.\d+\.\d+([-+][0-9A-Za-z.-]+)?$"
+
+
+def _role(value: Any) -> Any:
+    return Role.parse(value) if isinstance(value, str) else value
+
+
+class ManifestCommand(Strict):
+    """A command a module offers, as its manifest declares it."""
+
+    trigger: str = Field(pattern=TRIGGER_PATTERN, description="lowercase, without prefix")
+    prefix: Literal["!", "#"] | None = Field(
+        default=None, description="default: '#' for lambda/openwhisk modules, '!' otherwise"
+    )
+    usage: str = Field(default="", max_length=300)
+    description: str = Field(default="", max_length=500)
+    min_role: Annotated[Role, BeforeValidator(_role)] = Field(
+        default=Role.everyone, description="a role name (everyone … broadcaster) or its value"
+    )
+    user_cooldown: float = Field(default=0.0, ge=0, le=86_400)
+    global_cooldown: float = Field(default=0.0, ge=0, le=86_400)
+    subcommands: list[str] = Field(default_factory=list, max_length=50)
+
+    @field_serializer("min_role")
+    def _role_name(self, role: Role) -> str:
+        return role.name
+
+
+class Manifest(Strict):
+    """Everything the marketplace and the router need to know about a module (v1)."""
+
+    manifest_version: Literal["v1"] = CONTRACT_VERSION
+    name: str = Field(pattern=MODULE_NAME_PATTERN)
+    version: str = Field(pattern=VERSION_PATTERN, description="semantic version, e.g. 1.2.0")
+    description: str = Field(default="", max_length=1000)
+    author: str = Field(default="", max_length=200)
+    categories: list[Annotated[str, StringConstraints(min_length=1, max_length=50)]] = Field(
+        default_factory=list, max_length=10
+    )
+    runtime: ModuleRuntime = "http"
+    endpoint: str | None = Field(
+        default=None,
+        max_length=500,
+        description="http: the URL to POST requests to; lambda: function name or ARN "
+        "(optionally name:qualifier); openwhisk: [package/]action",
+    )
+    timeout: float | None = Field(default=None, gt=0, le=300, description="seconds per call")
+    commands: list[ManifestCommand] = Field(default_factory=list, max_length=100)
+    events: list[EventType] = Field(default_factory=list)
+    config_schema: dict[str, Any] = Field(
+        default_factory=dict, description="JSON Schema of the per-community configuration"
+    )
+    scopes: list[str] = Field(default_factory=list, max_length=50)
+    homepage: str | None = Field(default=None, max_length=500)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Manifest:
+        if self.runtime != "builtin" and not self.endpoint:
+            raise ValueError(f"{self.runtime} modules need an endpoint")
+        if self.runtime == "http" and not self.endpoint.startswith(("http://", "https://")):  # type: ignore[union-attr]
+            raise ValueError("an http module's endpoint must be an http:// or https:// URL")
+        default: Literal["!", "#"] = "#" if self.runtime in SERVERLESS_RUNTIMES else "!"
+        seen: set[tuple[str, str]] = set()
+        for command in self.commands:
+            if command.prefix is None:
+                command.prefix = default
+            key = (command.prefix or default, command.trigger)
+            if key in seen:
+                raise ValueError(f"command {command.prefix}{command.trigger} is declared twice")
+            seen.add(key)
+        return self

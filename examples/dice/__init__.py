@@ -1,0 +1,1 @@
+"""An example third-party module: dice rolls and coin flips (see README.md)."""

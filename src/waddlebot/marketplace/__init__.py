@@ -1,0 +1,1 @@
+"""The marketplace: a catalogue of modules, their versions, and per-community installs."""
