@@ -1,0 +1,1 @@
+"""Twitch collector: EventSub webhooks in, Helix chat and whispers out."""

@@ -1,0 +1,92 @@
+"""``waddlebot twitch``: connect, reconcile, disconnect, status, login-url.
+
+Each command opens the database and talks to Helix directly (no running server needed), with
+the same settings a server would use.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Annotated, TypeVar
+
+import typer
+from pydantic import BaseModel
+
+from waddlebot.collectors.twitch.auth import HelixError, TwitchAuthError, TwitchNotConfigured
+from waddlebot.collectors.twitch.components import Twitch
+from waddlebot.collectors.twitch.oauth import login_url
+from waddlebot.collectors.twitch.settings import TwitchSettings
+from waddlebot.collectors.twitch.subscriptions import ChannelNotFound
+from waddlebot.kernel.observability.logging import configure_logging
+from waddlebot.kernel.settings import Settings
+from waddlebot.kernel.storage import Database
+
+T = TypeVar("T")
+twitch_app = typer.Typer(help="Twitch: connect channels, repair EventSub.", no_args_is_help=True)
+
+
+def _run(work: Callable[[Twitch], Awaitable[T]]) -> T:
+    """Open settings, database and Helix; run ``work``; turn known failures into exit 1."""
+    core = Settings()
+    configure_logging(core.log_level, core.log_format)
+
+    async def main() -> T:
+        db = Database(core.resolved_database_url, core.database_replica_urls)
+        twitch = Twitch.build(TwitchSettings(), core, db)
+        try:
+            await db.migrate()
+            return await work(twitch)
+        finally:
+            await twitch.close()
+            await db.close()
+
+    try:
+        return asyncio.run(main())
+    except (ChannelNotFound, ValueError, TwitchNotConfigured, TwitchAuthError, HelixError) as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(1) from None
+
+
+def _print(model: BaseModel) -> None:
+    typer.echo(model.model_dump_json(indent=2))
+
+
+@twitch_app.command()
+def connect(
+    login: Annotated[str, typer.Argument(help="The channel's Twitch login.")],
+    moderator: Annotated[
+        bool, typer.Option("--moderator", help="The bot moderates this channel (100 msg/30 s).")
+    ] = False,
+) -> None:
+    """Connect a channel: record it and create its EventSub subscriptions."""
+    _print(_run(lambda t: t.subscriptions.connect(login, bot_is_moderator=moderator)))
+
+
+@twitch_app.command()
+def reconcile() -> None:
+    """List EventSub subscriptions at Twitch and repair missing or revoked ones."""
+    _print(_run(lambda t: t.subscriptions.reconcile()))
+
+
+@twitch_app.command()
+def disconnect(login: Annotated[str, typer.Argument(help="The channel's Twitch login.")]) -> None:
+    """Delete the channel's EventSub subscriptions and forget it."""
+    deleted = _run(lambda t: t.subscriptions.disconnect(login))
+    typer.echo(f"disconnected {login}: {deleted} subscriptions deleted")
+
+
+@twitch_app.command()
+def status(login: Annotated[str, typer.Argument(help="The channel's Twitch login.")]) -> None:
+    """Show a connected channel and the state of each of its subscriptions."""
+    _print(_run(lambda t: t.subscriptions.status(login)))
+
+
+@twitch_app.command("login-url")
+def login_url_command() -> None:
+    """Print a link that authorises the bot account (valid for the state lifetime)."""
+
+    async def url(twitch: Twitch) -> str:
+        return login_url(twitch)
+
+    typer.echo(_run(url))

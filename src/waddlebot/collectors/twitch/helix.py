@@ -1,0 +1,145 @@
+"""A thin Helix client over httpx: the right token and Client-Id on every call, one renewal
+on 401, and typed errors for what callers must tell apart (rate limited, transient, refused).
+
+Every URL is built from ``WADDLEBOT_TWITCH_API_BASE``, so tests and proxies redirect it all.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+
+from waddlebot.collectors.twitch.auth import HelixError, TwitchAuth
+from waddlebot.collectors.twitch.settings import TwitchSettings
+
+
+def error_from(answer: httpx.Response) -> HelixError:
+    """A HelixError carrying Twitch's message and, for 429, the seconds until the reset."""
+    try:
+        message = str(answer.json().get("message") or answer.text)
+    except ValueError:
+        message = answer.text
+    retry_after = None
+    if answer.status_code == httpx.codes.TOO_MANY_REQUESTS:
+        retry_after = reset_delay(answer.headers.get("ratelimit-reset"))
+    return HelixError(answer.status_code, message[:300], retry_after=retry_after)
+
+
+def reset_delay(header: str | None, *, default: float = 1.0) -> float:
+    """Seconds until ``Ratelimit-Reset`` (epoch seconds); ``default`` when absent or odd."""
+    try:
+        return max(float(header) - time.time(), 0.0) if header else default
+    except ValueError:
+        return default
+
+
+class HelixClient:
+    def __init__(self, settings: TwitchSettings, auth: TwitchAuth, http: httpx.AsyncClient) -> None:
+        self.settings = settings
+        self.auth = auth
+        self.http = http
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        user: bool = False,
+        params: dict[str, Any] | None = None,
+        json: dict[str, Any] | None = None,
+    ) -> httpx.Response:
+        """Call Helix with the app token (or the bot's user token); renew once on 401."""
+        token = await self._token(user, stale=None)
+        answer = await self._send(method, path, token, params, json)
+        if answer.status_code == httpx.codes.UNAUTHORIZED:
+            token = await self._token(user, stale=token)
+            answer = await self._send(method, path, token, params, json)
+        return answer
+
+    async def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        user: bool = False,
+        params: dict[str, Any] | None = None,
+        json: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """:meth:`request` that raises HelixError unless 2xx; the JSON body (or {})."""
+        answer = await self.request(method, path, user=user, params=params, json=json)
+        if not answer.is_success:
+            raise error_from(answer)
+        if not answer.content:
+            return {}
+        body: dict[str, Any] = answer.json()
+        return body
+
+    async def _token(self, user: bool, *, stale: str | None) -> str:
+        if user:
+            return (await self.auth.user_token(stale=stale)).access_token
+        return await self.auth.app_token(stale=stale)
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        token: str,
+        params: dict[str, Any] | None,
+        json: dict[str, Any] | None,
+    ) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {token}", "Client-Id": self.auth.client_id}
+        try:
+            return await self.http.request(
+                method,
+                f"{self.settings.api_base}{path}",
+                params=params,
+                json=json,
+                headers=headers,
+            )
+        except httpx.TransportError as error:
+            raise HelixError(0, f"Twitch unreachable: {error!r}") from error
+
+    async def user_by_login(self, login: str) -> dict[str, Any] | None:
+        """``GET /users?login=``: the account, or None when Twitch knows no such login."""
+        body = await self.call("GET", "/users", params={"login": login})
+        data = body.get("data") or []
+        return dict(data[0]) if data else None
+
+    async def subscriptions(self) -> AsyncIterator[dict[str, Any]]:
+        """Every EventSub subscription of this app (follows the pagination cursor)."""
+        cursor: str | None = None
+        while True:
+            params = {"after": cursor} if cursor else None
+            body = await self.call("GET", "/eventsub/subscriptions", params=params)
+            for item in body.get("data") or []:
+                yield dict(item)
+            cursor = (body.get("pagination") or {}).get("cursor")
+            if not cursor:
+                return
+
+    async def create_subscription(
+        self, kind: str, version: str, condition: dict[str, str], callback: str, secret: str
+    ) -> dict[str, Any]:
+        """``POST /eventsub/subscriptions`` (webhook transport); the created subscription."""
+        body = await self.call(
+            "POST",
+            "/eventsub/subscriptions",
+            json={
+                "type": kind,
+                "version": version,
+                "condition": condition,
+                "transport": {"method": "webhook", "callback": callback, "secret": secret},
+            },
+        )
+        return dict((body.get("data") or [{}])[0])
+
+    async def delete_subscription(self, subscription_id: str) -> None:
+        """``DELETE /eventsub/subscriptions?id=``; already gone (404) counts as deleted."""
+        answer = await self.request(
+            "DELETE", "/eventsub/subscriptions", params={"id": subscription_id}
+        )
+        if not answer.is_success and answer.status_code != httpx.codes.NOT_FOUND:
+            raise error_from(answer)

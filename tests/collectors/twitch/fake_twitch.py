@@ -1,0 +1,298 @@
+"""A fake Twitch (Helix + OAuth) on loopback: the only thing our Twitch tests fake.
+
+It checks credentials like Twitch does (Client-Id must match, tokens must be live), records
+every request, keeps EventSub subscriptions, and answers scripted failures on demand
+(``fail(path, 429, headers={"Ratelimit-Reset": …})``, 5xx, …).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import time
+import uuid
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl
+
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+
+CLIENT_ID = "fake-client-id"
+CLIENT_SECRET = "fake-client-secret"
+BOT = {"id": "2914196", "login": "botuser", "display_name": "BotUser"}
+STREAMER = {"id": "1971641", "login": "streamer", "display_name": "Streamer"}
+
+
+@dataclass
+class Recorded:
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]
+    body: Any
+    at: float
+    status: int = 0
+
+
+@dataclass
+class Failure:
+    status: int
+    headers: dict[str, str]
+    body: dict[str, Any]
+
+
+@dataclass
+class FakeTwitch:
+    url: str = ""
+    requests: list[Recorded] = field(default_factory=list)
+    failures: dict[str, deque[Failure]] = field(default_factory=dict)
+    app_tokens: set[str] = field(default_factory=set)
+    user_tokens: dict[str, tuple[dict[str, str], float]] = field(default_factory=dict)
+    refresh_tokens: dict[str, dict[str, str]] = field(default_factory=dict)
+    codes: dict[str, dict[str, str]] = field(default_factory=dict)
+    users: dict[str, dict[str, str]] = field(
+        default_factory=lambda: {u["login"]: dict(u) for u in (BOT, STREAMER)}
+    )
+    subscriptions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    user_token_ttl: int = 14_400
+    drop_reason: dict[str, str] | None = None
+    page_size: int = 4
+    _counter: itertools.count[int] = field(default_factory=itertools.count)
+
+    # ---- scripting -------------------------------------------------------------------
+    def fail(
+        self,
+        path: str,
+        status: int,
+        *,
+        times: int = 1,
+        headers: dict[str, str] | None = None,
+        message: str = "scripted failure",
+        method: str | None = None,
+        skip: int = 0,
+    ) -> None:
+        """Let ``skip`` requests to ``path`` (of ``method``) through, then answer the next
+        ``times`` with ``status``."""
+        queue = self.failures.setdefault(f"{method} {path}" if method else path, deque())
+        queue.extend(Failure(0, {}, {}) for _ in range(skip))
+        for _ in range(times):
+            queue.append(Failure(status, headers or {}, {"message": message}))
+
+    def expire_app_tokens(self) -> None:
+        self.app_tokens.clear()
+
+    def grant_code(self, code: str, user: dict[str, str] = BOT) -> None:
+        self.codes[code] = dict(user)
+
+    def calls(self, method: str, path: str) -> list[Recorded]:
+        return [r for r in self.requests if r.method == method and r.path == path]
+
+    @property
+    def chat(self) -> list[Recorded]:
+        return self.calls("POST", "/helix/chat/messages")
+
+    def chat_texts(self) -> list[str]:
+        """Texts of the chat messages Helix accepted (refused attempts left out)."""
+        return [r.body["message"] for r in self.chat if r.body and 200 <= r.status < 300]
+
+    def _next(self, prefix: str) -> str:
+        return f"{prefix}-{next(self._counter)}-{uuid.uuid4().hex[:6]}"
+
+    # ---- the ASGI app ----------------------------------------------------------------
+    def app(self) -> FastAPI:
+        app = FastAPI()
+
+        @app.middleware("http")
+        async def record(request: Request, call_next: Any) -> Response:
+            raw = await request.body()
+            body: Any = None
+            if raw:
+                if request.headers.get("content-type", "").startswith("application/json"):
+                    body = json.loads(raw)
+                else:
+                    body = dict(parse_qsl(raw.decode()))
+            recorded = Recorded(
+                request.method,
+                request.url.path,
+                dict(request.query_params),
+                {k.lower(): v for k, v in request.headers.items()},
+                body,
+                time.monotonic(),
+            )
+            self.requests.append(recorded)
+            path = request.url.path
+            queue = self.failures.get(f"{request.method} {path}") or self.failures.get(path)
+            failure = queue.popleft() if queue else None
+            if failure is not None and failure.status:
+                recorded.status = failure.status
+                return JSONResponse(failure.body, failure.status, headers=failure.headers)
+            response: Response = await call_next(request)
+            recorded.status = response.status_code
+            return response
+
+        self._oauth_routes(app)
+        self._helix_routes(app)
+        return app
+
+    def _oauth_routes(self, app: FastAPI) -> None:
+        @app.post("/oauth2/token")
+        async def token(request: Request) -> JSONResponse:
+            form = dict(parse_qsl((await request.body()).decode()))
+            if form.get("client_id") != CLIENT_ID or form.get("client_secret") != CLIENT_SECRET:
+                return JSONResponse({"status": 403, "message": "invalid client secret"}, 403)
+            grant = form.get("grant_type")
+            if grant == "client_credentials":
+                token = self._next("app")
+                self.app_tokens.add(token)
+                return JSONResponse(
+                    {"access_token": token, "expires_in": 5011271, "token_type": "bearer"}
+                )
+            if grant == "authorization_code":
+                user = self.codes.pop(str(form.get("code")), None)
+                if user is None:
+                    return JSONResponse(
+                        {"status": 400, "message": "Invalid authorization code"}, 400
+                    )
+                return self._user_grant(user)
+            if grant == "refresh_token":
+                user = self.refresh_tokens.pop(str(form.get("refresh_token")), None)
+                if user is None:
+                    return JSONResponse({"status": 400, "message": "Invalid refresh token"}, 400)
+                return self._user_grant(user)
+            return JSONResponse({"status": 400, "message": "unsupported grant"}, 400)
+
+        @app.get("/oauth2/validate")
+        async def validate(request: Request) -> JSONResponse:
+            token = request.headers.get("authorization", "").removeprefix("OAuth ")
+            live = self.user_tokens.get(token)
+            if live is None or live[1] < time.time():
+                return JSONResponse({"status": 401, "message": "invalid access token"}, 401)
+            user = live[0]
+            return JSONResponse(
+                {
+                    "client_id": CLIENT_ID,
+                    "login": user["login"],
+                    "user_id": user["id"],
+                    "scopes": ["user:write:chat"],
+                    "expires_in": int(live[1] - time.time()),
+                }
+            )
+
+    def _user_grant(self, user: dict[str, str]) -> JSONResponse:
+        access, refresh = self._next("user"), self._next("refresh")
+        self.user_tokens[access] = (user, time.time() + self.user_token_ttl)
+        self.refresh_tokens[refresh] = user
+        return JSONResponse(
+            {
+                "access_token": access,
+                "refresh_token": refresh,
+                "expires_in": self.user_token_ttl,
+                "scope": ["user:read:chat", "user:write:chat"],
+                "token_type": "bearer",
+            }
+        )
+
+    def _caller(self, request: Request, *, app_only: bool = False) -> str | None:
+        """The kind of a valid bearer token ("app" / user id), None when refused."""
+        if request.headers.get("client-id") != CLIENT_ID:
+            return None
+        token = request.headers.get("authorization", "").removeprefix("Bearer ")
+        if token in self.app_tokens:
+            return "app"
+        live = self.user_tokens.get(token)
+        if live is None or live[1] < time.time() or app_only:
+            return None
+        return live[0]["id"]
+
+    def _helix_routes(self, app: FastAPI) -> None:
+        unauthorised = JSONResponse({"status": 401, "message": "Invalid OAuth token"}, 401)
+
+        @app.get("/helix/users")
+        async def users(request: Request) -> JSONResponse:
+            if self._caller(request) is None:
+                return unauthorised
+            logins = request.query_params.getlist("login")
+            data = [self.users[login] for login in logins if login in self.users]
+            return JSONResponse({"data": data})
+
+        @app.post("/helix/chat/messages")
+        async def chat(request: Request) -> JSONResponse:
+            caller = self._caller(request)
+            if caller is None:
+                return unauthorised
+            body = await request.json()
+            if len(body.get("message", "")) > 500:
+                return JSONResponse({"status": 400, "message": "message too long"}, 400)
+            if caller != "app" and caller != body.get("sender_id"):
+                return JSONResponse({"status": 403, "message": "sender_id mismatch"}, 403)
+            sent = self.drop_reason is None
+            return JSONResponse(
+                {
+                    "data": [
+                        {
+                            "message_id": self._next("msg"),
+                            "is_sent": sent,
+                            "drop_reason": self.drop_reason,
+                        }
+                    ]
+                }
+            )
+
+        @app.post("/helix/whispers")
+        async def whispers(request: Request) -> Response:
+            caller = self._caller(request)
+            if caller is None or caller == "app":
+                return unauthorised
+            if caller != request.query_params.get("from_user_id"):
+                return JSONResponse({"status": 403, "message": "from_user_id mismatch"}, 403)
+            return Response(status_code=204)
+
+        @app.get("/helix/eventsub/subscriptions")
+        async def list_subscriptions(request: Request) -> JSONResponse:
+            if self._caller(request, app_only=True) is None:
+                return unauthorised
+            items = list(self.subscriptions.values())
+            start = int(request.query_params.get("after") or 0)
+            page = items[start : start + self.page_size]
+            more = start + self.page_size < len(items)
+            return JSONResponse(
+                {
+                    "data": page,
+                    "total": len(items),
+                    "pagination": {"cursor": str(start + self.page_size)} if more else {},
+                }
+            )
+
+        @app.post("/helix/eventsub/subscriptions")
+        async def create_subscription(request: Request) -> JSONResponse:
+            if self._caller(request, app_only=True) is None:
+                return unauthorised
+            body = await request.json()
+            secret = body["transport"].get("secret", "")
+            if not 10 <= len(secret) <= 100:
+                return JSONResponse({"status": 400, "message": "bad secret"}, 400)
+            for existing in self.subscriptions.values():
+                if existing["type"] == body["type"] and existing["condition"] == body["condition"]:
+                    return JSONResponse({"status": 409, "message": "subscription exists"}, 409)
+            subscription = {
+                "id": str(uuid.uuid4()),
+                "status": "webhook_callback_verification_pending",
+                "type": body["type"],
+                "version": body["version"],
+                "condition": body["condition"],
+                "transport": {"method": "webhook", "callback": body["transport"]["callback"]},
+                "created_at": "2024-03-01T12:00:00.000000000Z",
+                "cost": 0,
+            }
+            self.subscriptions[subscription["id"]] = subscription
+            return JSONResponse({"data": [subscription], "total": len(self.subscriptions)}, 202)
+
+        @app.delete("/helix/eventsub/subscriptions")
+        async def delete_subscription(request: Request) -> Response:
+            if self._caller(request, app_only=True) is None:
+                return unauthorised
+            if self.subscriptions.pop(request.query_params.get("id", ""), None) is None:
+                return JSONResponse({"status": 404, "message": "not found"}, 404)
+            return Response(status_code=204)
