@@ -1,0 +1,57 @@
+"""Discord settings, read from ``WADDLEBOT_DISCORD_*`` (the kernel settings stay untouched)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from waddlebot.kernel.contracts import Role
+
+
+def parse_role_map(value: object) -> object:
+    """``"Mods=moderator, 1234=vip"`` → ``{"mods": Role.moderator, "1234": Role.vip}``.
+
+    Keys are Discord role names (case-insensitive) or role ids."""
+    if not isinstance(value, str):
+        return value
+    mapping: dict[str, Role] = {}
+    for part in value.split(","):
+        if not part.strip():
+            continue
+        key, sep, role = part.rpartition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"expected ROLE=role, got {part.strip()!r}")
+        mapping[key.strip().lower()] = Role.parse(role)
+    return mapping
+
+
+class DiscordSettings(BaseSettings):
+    """How WaddleBot talks to Discord. See docs/discord.md."""
+
+    model_config = SettingsConfigDict(env_prefix="WADDLEBOT_DISCORD_", extra="ignore")
+
+    bot_token: str | None = None
+    application_id: str | None = None
+    public_key: str | None = None
+    api_base: str = "https://discord.com/api/v10"
+    # Discord role name or id → role, e.g. "Moderators=moderator,VIP=vip".
+    role_map: Annotated[dict[str, Role], NoDecode] = Field(default_factory=dict)
+    replay_window: int = Field(default=300, ge=1, le=3600)
+    # How long an interaction waits for the module before answering "thinking…" (type 5).
+    inline_wait: float = Field(default=1.0, ge=0, le=2.0)
+    global_rate: int = Field(default=50, ge=1, description="REST requests per second")
+    max_retry_after: float = Field(default=60.0, gt=0)
+    # The gateway worker asks for member join/leave (GUILD_MEMBERS, a privileged intent).
+    member_events: bool = True
+
+    @field_validator("role_map", mode="before")
+    @classmethod
+    def _roles(cls, value: object) -> object:
+        return parse_role_map(value)
+
+    @field_validator("api_base")
+    @classmethod
+    def _no_slash(cls, value: str) -> str:
+        return value.rstrip("/")

@@ -1,0 +1,123 @@
+"""The gateway worker (``waddlebot serve discord-gateway``): ``!`` messages, member join/leave
+and guild join from Discord's gateway, normalised and handed to the router.
+
+:class:`GatewayHandler` knows nothing of py-cord: it takes the plain dataclasses of
+:mod:`.normalise`. The py-cord client lives in :mod:`.adapter`, which converts its objects.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+from fastapi import APIRouter
+
+from waddlebot.collectors.dedupe import first_delivery, forget_delivery
+from waddlebot.collectors.discord.config import DiscordSettings
+from waddlebot.collectors.discord.metrics import DISCORD_EVENTS
+from waddlebot.collectors.discord.normalise import (
+    Author,
+    GatewayMessage,
+    guild_join_event,
+    member_event,
+    message_event,
+)
+from waddlebot.collectors.ingress import IngressRefused, RouterIngress
+from waddlebot.kernel.contracts import Event, EventType
+from waddlebot.kernel.observability.logging import Category, get_logger, log_event
+from waddlebot.kernel.runtime import Runtime
+from waddlebot.kernel.service import Service
+
+logger = get_logger(__name__)
+PLATFORM = "discord"
+
+
+class GatewayHandler:
+    def __init__(self, runtime: Runtime, settings: DiscordSettings) -> None:
+        self.runtime = runtime
+        self.settings = settings
+
+    async def message(self, message: GatewayMessage) -> None:
+        event = message_event(message, self.settings.role_map)
+        if event is None:
+            return
+        await self._submit(event, f"message:{message.id}")
+
+    async def member(
+        self, kind: EventType, *, guild_id: str, channel_id: str | None, author: Author, key: str
+    ) -> None:
+        event = member_event(
+            kind,
+            guild_id=guild_id,
+            channel_id=channel_id,
+            author=author,
+            mapping=self.settings.role_map,
+            event_id=key,
+        )
+        await self._submit(event, key)
+
+    async def guild_join(
+        self, *, guild_id: str, guild_name: str, channel_id: str | None, owner_id: str | None
+    ) -> None:
+        event = guild_join_event(
+            guild_id=guild_id, guild_name=guild_name, channel_id=channel_id, owner_id=owner_id
+        )
+        await self._submit(event, event.id)
+
+    async def _submit(self, event: Event, key: str) -> None:
+        kv = self.runtime.backend.kv
+        if not await first_delivery(kv, PLATFORM, key):
+            DISCORD_EVENTS.labels("gateway", "duplicate").inc()
+            return
+        try:
+            await RouterIngress(self.runtime, collector=PLATFORM).submit([event])
+        except (IngressRefused, OSError) as error:
+            await forget_delivery(kv, PLATFORM, key)
+            DISCORD_EVENTS.labels("gateway", "refused").inc()
+            log_event(
+                logger,
+                Category.ERROR,
+                "discord_gateway",
+                "refused",
+                level="warning",
+                event=event.type.value,
+                reason=str(error),
+            )
+            return
+        DISCORD_EVENTS.labels("gateway", event.type.value).inc()
+
+
+class DiscordGatewayService(Service):
+    """Runs the py-cord gateway client for the life of the process."""
+
+    name = "discord-gateway"
+
+    def __init__(self, settings: DiscordSettings | None = None) -> None:
+        super().__init__()
+        self.settings = settings or DiscordSettings()
+        self.client: Any = None
+
+    def api(self) -> APIRouter:
+        return APIRouter()
+
+    async def start(self, runtime: Runtime) -> None:
+        from waddlebot.collectors.discord.adapter import build_client
+
+        if not self.settings.bot_token:
+            log_event(
+                logger,
+                Category.SYSTEM,
+                "discord_gateway",
+                "disabled",
+                level="warning",
+                reason="WADDLEBOT_DISCORD_BOT_TOKEN is not set",
+            )
+            return
+        self.client = build_client(self.settings, GatewayHandler(runtime, self.settings))
+        self.spawn("gateway", self.client.start(self.settings.bot_token))
+
+    async def stop(self) -> None:
+        if self.client is not None:
+            with contextlib.suppress(Exception):
+                await self.client.close()
+        await super().stop()
