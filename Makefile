@@ -20,8 +20,8 @@ test: $(BIN)/waddlebot
 	bash scripts/test.sh
 
 lint: $(BIN)/waddlebot
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks examples
+	$(BIN)/ruff format --check src tests benchmarks examples
 	$(BIN)/mypy
 
 ## bench: the playground throughput benchmark (results in the README)

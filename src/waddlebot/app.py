@@ -8,13 +8,19 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from waddlebot import __version__
+from waddlebot.collectors.discord.gateway import DiscordGatewayService
+from waddlebot.collectors.discord.service import DiscordService
 from waddlebot.collectors.playground.service import PlaygroundService
+from waddlebot.collectors.slack.service import SlackService
+from waddlebot.collectors.twitch.service import TwitchService
 from waddlebot.kernel.backends import Backend
 from waddlebot.kernel.observability.logging import Category, get_logger, log_event
 from waddlebot.kernel.runtime import Runtime
 from waddlebot.kernel.service import Service
 from waddlebot.kernel.settings import Settings
 from waddlebot.kernel.web import health_api
+from waddlebot.marketplace.service import MarketplaceService
+from waddlebot.overlays.service import OverlayService
 from waddlebot.router.service import RouterService
 
 logger = get_logger(__name__)
@@ -22,6 +28,12 @@ logger = get_logger(__name__)
 SERVICES: dict[str, Callable[[], Service]] = {
     "router": RouterService,
     "playground": PlaygroundService,
+    "slack": SlackService,
+    "discord": DiscordService,
+    "discord-gateway": DiscordGatewayService,
+    "marketplace": MarketplaceService,
+    "twitch": TwitchService,
+    "overlays": OverlayService,
 }
 
 

@@ -10,8 +10,13 @@ from typing import Annotated
 import typer
 
 from waddlebot import __version__
+from waddlebot.cli.module import module_app
+from waddlebot.collectors.discord.cli import discord_app
+from waddlebot.collectors.slack.cli import slack_app
+from waddlebot.collectors.twitch.cli import twitch_app
 from waddlebot.kernel.observability.logging import configure_logging
 from waddlebot.kernel.settings import Settings
+from waddlebot.overlays.cli import overlays_app
 
 app = typer.Typer(
     name="waddlebot",
@@ -21,6 +26,11 @@ app = typer.Typer(
 )
 admin = typer.Typer(help="Operator tasks: API keys.", no_args_is_help=True)
 app.add_typer(admin, name="admin")
+app.add_typer(slack_app, name="slack")
+app.add_typer(discord_app, name="discord")
+app.add_typer(module_app, name="module")
+app.add_typer(overlays_app, name="overlays")
+app.add_typer(twitch_app, name="twitch")
 
 HostOption = Annotated[str | None, typer.Option(help="Interface to bind (default 127.0.0.1).")]
 PortOption = Annotated[int | None, typer.Option(help="Port to listen on (default 8000).")]
@@ -72,7 +82,13 @@ def up(host: HostOption = None, port: PortOption = None) -> None:
 
 @app.command()
 def serve(
-    service: Annotated[str, typer.Argument(help="router | playground")],
+    service: Annotated[
+        str,
+        typer.Argument(
+            help="router, playground, marketplace, twitch, slack, discord, discord-gateway, "
+            "overlays"
+        ),
+    ],
     host: HostOption = None,
     port: PortOption = None,
 ) -> None:

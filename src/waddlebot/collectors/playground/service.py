@@ -8,7 +8,6 @@ replicas: whichever one sends, the one holding the request hears it over pub/sub
 
 from __future__ import annotations
 
-import ipaddress
 import time
 from typing import Annotated
 
@@ -21,7 +20,7 @@ from waddlebot.kernel.contracts import Event, EventOutcome, OutboundMessage, Pla
 from waddlebot.kernel.observability.logging import Category, get_logger, log_event
 from waddlebot.kernel.runtime import Runtime
 from waddlebot.kernel.security.api_keys import ADMIN_SCOPE
-from waddlebot.kernel.security.http import require_scope
+from waddlebot.kernel.security.http import is_local_operator, require_scope
 from waddlebot.kernel.service import Service
 from waddlebot.kernel.web import get_runtime
 from waddlebot.router.worker import outcome_channel
@@ -43,23 +42,13 @@ class PlaygroundSender(OutboundSender):
         )
 
 
-def _is_loopback(host: str | None) -> bool:
-    if host is None:
-        return False
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return host == "localhost"
-
-
 async def authorise_playground(request: Request) -> None:
     """Open on a loopback bind to loopback callers; otherwise an admin API key is required,
     because the caller chooses the role it chats as."""
     settings = get_runtime(request).settings
     if settings.playground == "off":
         raise HTTPException(status.HTTP_404_NOT_FOUND, "the playground is switched off")
-    client = request.client.host if request.client else None
-    if settings.playground == "auto" and settings.is_loopback_bind and _is_loopback(client):
+    if settings.playground == "auto" and is_local_operator(request):
         return
     await require_scope(ADMIN_SCOPE)(request)
 

@@ -9,6 +9,7 @@ whichever backend the settings select.
 from __future__ import annotations
 
 import abc
+import asyncio
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
@@ -120,6 +121,70 @@ class Subscription(abc.ABC):
 
     @abc.abstractmethod
     async def close(self) -> None: ...
+
+
+class InboxSubscription(Subscription):
+    """A subscription backed by a bounded local inbox, shared by both backends.
+
+    Publishers (or the Redis reader task) call :meth:`deliver`, which never blocks: on overflow
+    the oldest message is discarded and counted, so a slow reader cannot stall the others.
+    Subclasses implement :meth:`_detach` to leave their hub.
+    """
+
+    def __init__(self, buffer: int) -> None:
+        self._inbox: asyncio.Queue[tuple[str, bytes] | None] = asyncio.Queue(maxsize=buffer)
+        self._closed = False
+        self.dropped = 0
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def deliver(self, channel: str, message: bytes) -> None:
+        """Enqueue without ever blocking: on overflow the oldest message is discarded."""
+        if self._closed:
+            return
+        if self._inbox.full():
+            self._inbox.get_nowait()
+            self.dropped += 1
+        self._inbox.put_nowait((channel, message))
+
+    async def get(self, timeout: float) -> tuple[str, bytes] | None:
+        if self._closed:
+            return None
+        try:
+            async with asyncio.timeout(timeout):
+                item = await self._inbox.get()
+        except TimeoutError:
+            return None
+        if item is None:  # end() sentinel: pass it on to any other waiter
+            self._inbox.put_nowait(None)
+        return item
+
+    async def __aiter__(self) -> AsyncIterator[tuple[str, bytes]]:
+        while not self._closed:
+            item = await self._inbox.get()
+            if item is None:
+                self._inbox.put_nowait(None)
+                return
+            yield item
+
+    def end(self) -> None:
+        """Stop delivery and wake every reader."""
+        self._closed = True
+        while not self._inbox.empty():
+            self._inbox.get_nowait()
+        self._inbox.put_nowait(None)
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self.end()
+        await self._detach()
+
+    @abc.abstractmethod
+    async def _detach(self) -> None:
+        """Leave the hub that delivers to this subscription."""
 
 
 class PubSub(abc.ABC):

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from waddlebot.kernel.backends.base import (
     Backend,
     Delivery,
+    InboxSubscription,
     KeyValue,
     PubSub,
     QueueFull,
@@ -352,53 +353,16 @@ def _parse_id(raw: str) -> int | None:
 # --------------------------------------------------------------------------- pub/sub
 
 
-class MemorySubscription(Subscription):
+class MemorySubscription(InboxSubscription):
     """A bounded inbox; a slow reader loses its oldest messages instead of stalling publishers."""
 
     def __init__(self, hub: MemoryPubSub, channels: tuple[str, ...], buffer: int) -> None:
+        super().__init__(buffer)
         self._hub = hub
         self.channels = channels
-        self._inbox: asyncio.Queue[tuple[str, bytes] | None] = asyncio.Queue(maxsize=buffer)
-        self._closed = False
-        self.dropped = 0
 
-    def deliver(self, channel: str, message: bytes) -> None:
-        """Enqueue without ever blocking: on overflow the oldest message is discarded."""
-        if self._closed:
-            return
-        if self._inbox.full():
-            self._inbox.get_nowait()
-            self.dropped += 1
-        self._inbox.put_nowait((channel, message))
-
-    async def get(self, timeout: float) -> tuple[str, bytes] | None:
-        if self._closed:
-            return None
-        try:
-            async with asyncio.timeout(timeout):
-                item = await self._inbox.get()
-        except TimeoutError:
-            return None
-        if item is None:  # close() sentinel: pass it on to any other waiter
-            self._inbox.put_nowait(None)
-        return item
-
-    async def __aiter__(self) -> AsyncIterator[tuple[str, bytes]]:
-        while not self._closed:
-            item = await self._inbox.get()
-            if item is None:
-                self._inbox.put_nowait(None)
-                return
-            yield item
-
-    async def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
+    async def _detach(self) -> None:
         self._hub.unregister(self)
-        while not self._inbox.empty():
-            self._inbox.get_nowait()
-        self._inbox.put_nowait(None)
 
 
 class MemoryPubSub(PubSub):

@@ -27,6 +27,7 @@ from redis.exceptions import RedisError, ResponseError
 from waddlebot.kernel.backends.base import (
     Backend,
     Delivery,
+    InboxSubscription,
     KeyValue,
     PubSub,
     QueueFull,
@@ -401,66 +402,20 @@ class _Channel:
         return not self.subscribers and not self.subscribed and self.unconfirmed == 0
 
 
-class RedisSubscription(Subscription):
+class RedisSubscription(InboxSubscription):
     """One local subscriber on the backend's shared pub/sub connection.
 
-    The reader task of :class:`RedisPubSub` fans messages into a bounded inbox; a slow reader
-    loses its oldest messages instead of stalling the others. Channel names are handed back
-    without the namespace.
+    The reader task of :class:`RedisPubSub` fans messages into the bounded inbox. Channel names
+    are handed back without the namespace.
     """
 
     def __init__(self, hub: RedisPubSub, names: tuple[str, ...], buffer: int) -> None:
+        super().__init__(buffer)
         self._hub = hub
         self.names = names  # full Redis channel names, namespace included
-        self._inbox: asyncio.Queue[tuple[str, bytes] | None] = asyncio.Queue(maxsize=buffer)
-        self._closed = False
-        self.dropped = 0
 
-    @property
-    def closed(self) -> bool:
-        return self._closed
-
-    def deliver(self, channel: str, message: bytes) -> None:
-        """Enqueue without ever blocking: on overflow the oldest message is discarded."""
-        if self._closed:
-            return
-        if self._inbox.full():
-            self._inbox.get_nowait()
-            self.dropped += 1
-        self._inbox.put_nowait((channel, message))
-
-    async def get(self, timeout: float) -> tuple[str, bytes] | None:
-        if self._closed:
-            return None
-        try:
-            async with asyncio.timeout(timeout):
-                item = await self._inbox.get()
-        except TimeoutError:
-            return None
-        if item is None:  # close() sentinel: pass it on to any other waiter
-            self._inbox.put_nowait(None)
-        return item
-
-    async def __aiter__(self) -> AsyncIterator[tuple[str, bytes]]:
-        while not self._closed:
-            item = await self._inbox.get()
-            if item is None:
-                self._inbox.put_nowait(None)
-                return
-            yield item
-
-    async def close(self) -> None:
-        if self._closed:
-            return
-        self.end()
+    async def _detach(self) -> None:
         await self._hub.unregister(self)
-
-    def end(self) -> None:
-        """Stop delivery and wake every reader; the hub is told separately."""
-        self._closed = True
-        while not self._inbox.empty():
-            self._inbox.get_nowait()
-        self._inbox.put_nowait(None)
 
 
 class RedisPubSub(PubSub):

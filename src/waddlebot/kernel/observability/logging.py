@@ -77,7 +77,13 @@ def log_event(
     level: str = "info",
     **fields: Any,
 ) -> None:
-    """Emit one AAA log line with the fields every category shares."""
+    """Emit one AAA log line with the fields every category shares.
+
+    ``event`` is structlog's name for the message itself, so a field of that name is renamed
+    ``event_id`` instead of breaking the call.
+    """
+    if "event" in fields:
+        fields["event_id"] = fields.pop("event")
     getattr(logger, level)(
         action,
         category=category.value,
