@@ -13,6 +13,7 @@ from waddlebot.collectors.discord.service import DiscordService
 from waddlebot.collectors.playground.service import PlaygroundService
 from waddlebot.collectors.slack.service import SlackService
 from waddlebot.collectors.twitch.service import TwitchService
+from waddlebot.identity.service import IdentityService
 from waddlebot.kernel.backends import Backend
 from waddlebot.kernel.observability.logging import Category, get_logger, log_event
 from waddlebot.kernel.runtime import Runtime
@@ -34,6 +35,7 @@ SERVICES: dict[str, Callable[[], Service]] = {
     "marketplace": MarketplaceService,
     "twitch": TwitchService,
     "overlays": OverlayService,
+    "identity": IdentityService,
 }
 
 

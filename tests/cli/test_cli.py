@@ -56,7 +56,9 @@ def test_chat_embedded_ping_help_and_refusal(env: dict[str, str]) -> None:
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0] == "bot: pong"
-    assert lines[1].startswith("bot: You can use: !about, !commands, !help, !ping.")
+    assert lines[1].startswith(
+        "bot: You can use: !about, !commands, !help, !identity, !ping, !verify, !whoami."
+    )
     assert "!reload" not in lines[1]
     assert lines[2] == "bot: @alice !reload is for moderators and above."
     assert len(lines) == 3  # plain chat gets no answer

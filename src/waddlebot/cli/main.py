@@ -85,8 +85,8 @@ def serve(
     service: Annotated[
         str,
         typer.Argument(
-            help="router, playground, marketplace, twitch, slack, discord, discord-gateway, "
-            "overlays"
+            help="router, playground, identity, marketplace, twitch, slack, discord, "
+            "discord-gateway, overlays"
         ),
     ],
     host: HostOption = None,

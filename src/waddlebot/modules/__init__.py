@@ -8,6 +8,7 @@ from waddlebot.sdk import Module
 def builtin_modules() -> list[Module]:
     """Every module that ships with WaddleBot, freshly imported."""
     from waddlebot.modules.core import module as core
+    from waddlebot.modules.identity import module as identity
     from waddlebot.modules.stream_alerts import module as stream_alerts
 
-    return [core, stream_alerts]
+    return [core, identity, stream_alerts]

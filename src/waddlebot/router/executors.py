@@ -33,6 +33,7 @@ from waddlebot.kernel.settings import Settings
 from waddlebot.kernel.storage import Database
 from waddlebot.router.registry import COMMANDS_CHANGED, COMMANDS_VERSION, CommandTable
 from waddlebot.sdk import Module, ModuleStorage, signing
+from waddlebot.sdk.identity import IdentityOperations
 
 logger = get_logger(__name__)
 
@@ -75,12 +76,19 @@ class RouterHost:
     """What the router offers modules it hosts: the live command table and storage."""
 
     def __init__(
-        self, table: CommandTable, db: Database, pubsub: PubSub, kv: KeyValue | None = None
+        self,
+        table: CommandTable,
+        db: Database,
+        pubsub: PubSub,
+        kv: KeyValue | None = None,
+        *,
+        identity: IdentityOperations | None = None,
     ) -> None:
         self.table = table
         self.db = db
         self.pubsub = pubsub
         self.kv = kv
+        self._identity = identity
 
     async def list_commands(self, community_id: str, role: Role) -> list[CommandInfo]:
         return self.table.available(community_id, role)
@@ -96,6 +104,9 @@ class RouterHost:
         if self.kv is None:
             raise RuntimeError("this router host has no key-value store")
         return ModuleStorage(self.kv, module, community_id)
+
+    def identity(self) -> IdentityOperations | None:
+        return self._identity
 
 
 class InProcessExecutor:

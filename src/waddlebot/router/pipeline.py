@@ -73,6 +73,9 @@ class Pipeline:
         if parsed is not None or event.type.value not in ("message", "command"):
             await self._ensure_fresh()
         if parsed is None:
+            if event.user is not None and event.type.value == "message":
+                # every chatter becomes known (cached), so identity linking finds them by name
+                await self.directory.user_id(event.platform.value, event.user)
             return await self._fan_out(event, place, session_id)
         command = self.table.lookup(place.community_id, parsed.prefix, parsed.trigger)
         if command is None or event.user is None:

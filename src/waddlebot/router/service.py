@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from waddlebot.identity.manager import IdentityManager
 from waddlebot.kernel.observability.logging import Category, get_logger, log_event
 from waddlebot.kernel.runtime import Runtime
 from waddlebot.kernel.service import Service
@@ -41,7 +42,15 @@ class RouterService(Service):
         settings = runtime.settings
         await sync_module_commands(runtime.db, self.modules)
         await self.table.load(runtime.db)
-        host = RouterHost(self.table, runtime.db, runtime.backend.pubsub, runtime.backend.kv)
+        identity = IdentityManager(
+            runtime.db,
+            runtime.backend,
+            secret=settings.resolved_secret_key,
+            outbound_max=settings.outbound_queue_max,
+        )
+        host = RouterHost(
+            self.table, runtime.db, runtime.backend.pubsub, runtime.backend.kv, identity=identity
+        )
         self.factory = ExecutorFactory(settings, host)
         self.executors = {m.name: self.factory.builtin(m) for m in self.modules}
         await self._sync_executors()

@@ -17,6 +17,7 @@ from waddlebot.kernel.contracts import (
     UserRef,
     WhisperAction,
 )
+from waddlebot.sdk.identity import IdentityOperations
 from waddlebot.sdk.storage import ModuleStorage
 
 
@@ -33,6 +34,10 @@ class Host(Protocol):
 
     def storage(self, module: str, community_id: str) -> ModuleStorage:
         """Key-value storage of ``module`` scoped to one community."""
+        ...
+
+    def identity(self) -> IdentityOperations | None:
+        """Cross-platform identity operations, or None where the host has none."""
         ...
 
 

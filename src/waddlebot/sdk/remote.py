@@ -6,6 +6,7 @@ from waddlebot.kernel.backends import KeyValue
 from waddlebot.kernel.backends.memory import MemoryKeyValue
 from waddlebot.kernel.contracts import CommandInfo, Role
 from waddlebot.sdk.errors import CommandError
+from waddlebot.sdk.identity import IdentityOperations
 from waddlebot.sdk.storage import ModuleStorage
 
 
@@ -24,3 +25,6 @@ class RemoteHost:
 
     def storage(self, module: str, community_id: str) -> ModuleStorage:
         return ModuleStorage(self.kv, module, community_id)
+
+    def identity(self) -> IdentityOperations | None:
+        return None
