@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from waddlebot.kernel.contracts import Role, UserRef
-from waddlebot.router.permissions import effective_role
+from waddlebot.router.permissions import effective_role, parse_role_map
 
 
 def user(role: Role = Role.everyone, badges: list[str] | None = None) -> UserRef:
@@ -32,3 +32,18 @@ def test_role_parse_names_the_valid_roles() -> None:
         assert "broadcaster" in str(error)
     else:
         raise AssertionError("expected ValueError")
+
+
+def test_role_maps_from_settings() -> None:
+    assert parse_role_map("Mods=moderator, VIP = vip ,") == {
+        "Mods": Role.moderator,
+        "VIP": Role.vip,
+    }
+    assert parse_role_map("Mods=moderator", fold_case=True) == {"mods": Role.moderator}
+    assert parse_role_map({"a": Role.vip}) == {"a": Role.vip}
+    for bad in ("moderator", "=vip", "x=king"):
+        try:
+            parse_role_map(bad)
+        except ValueError:
+            continue
+        raise AssertionError(f"{bad!r} was accepted")

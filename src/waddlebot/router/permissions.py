@@ -33,3 +33,23 @@ def effective_role(user: UserRef | None, community_role: str | None) -> Role:
     if community_role is not None:
         role = max(role, COMMUNITY_ROLES.get(community_role, Role.everyone))
     return role
+
+
+def parse_role_map(value: object, *, fold_case: bool = False) -> object:
+    """Parse a ``"KEY=role, KEY2=role"`` setting into ``{KEY: Role}`` for settings validators.
+
+    Platform collectors use it to map their groups (Discord role names or ids, Slack user
+    groups) onto the ladder; ``fold_case`` lowercases keys that compare case-insensitively.
+    Non-strings pass through for pydantic to validate.
+    """
+    if not isinstance(value, str):
+        return value
+    mapping: dict[str, Role] = {}
+    for part in value.split(","):
+        if not part.strip():
+            continue
+        key, sep, role = part.rpartition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"expected KEY=role, got {part.strip()!r}")
+        mapping[key.strip().lower() if fold_case else key.strip()] = Role.parse(role)
+    return mapping

@@ -8,23 +8,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from waddlebot.kernel.contracts import Role
-
-
-def parse_role_map(value: object) -> object:
-    """``"Mods=moderator, 1234=vip"`` → ``{"mods": Role.moderator, "1234": Role.vip}``.
-
-    Keys are Discord role names (case-insensitive) or role ids."""
-    if not isinstance(value, str):
-        return value
-    mapping: dict[str, Role] = {}
-    for part in value.split(","):
-        if not part.strip():
-            continue
-        key, sep, role = part.rpartition("=")
-        if not sep or not key.strip():
-            raise ValueError(f"expected ROLE=role, got {part.strip()!r}")
-        mapping[key.strip().lower()] = Role.parse(role)
-    return mapping
+from waddlebot.router.permissions import parse_role_map
 
 
 class DiscordSettings(BaseSettings):
@@ -49,7 +33,7 @@ class DiscordSettings(BaseSettings):
     @field_validator("role_map", mode="before")
     @classmethod
     def _roles(cls, value: object) -> object:
-        return parse_role_map(value)
+        return parse_role_map(value, fold_case=True)
 
     @field_validator("api_base")
     @classmethod

@@ -8,26 +8,12 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from waddlebot.kernel.contracts import Role
+from waddlebot.router.permissions import parse_role_map
 
 DEFAULT_SCOPES = (
     "app_mentions:read,channels:history,groups:history,im:history,mpim:history,chat:write,"
     "commands,im:write,users:read,usergroups:read"
 )
-
-
-def parse_role_map(value: object) -> object:
-    """``"S0MODS=moderator, S0VIPS=vip"`` → ``{"S0MODS": Role.moderator, ...}``."""
-    if not isinstance(value, str):
-        return value
-    mapping: dict[str, Role] = {}
-    for part in value.split(","):
-        if not part.strip():
-            continue
-        key, sep, role = part.rpartition("=")
-        if not sep or not key.strip():
-            raise ValueError(f"expected KEY=role, got {part.strip()!r}")
-        mapping[key.strip()] = Role.parse(role)
-    return mapping
 
 
 class SlackSettings(BaseSettings):
