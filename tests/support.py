@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 import uvicorn
@@ -117,9 +118,27 @@ class LiveServer:
         return [reply["text"] for reply in (await self.say(text, **who))["replies"]]
 
 
+def free_port() -> int:
+    """A loopback port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
 @asynccontextmanager
-async def live_server(app: FastAPI) -> AsyncIterator[LiveServer]:
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, lifespan="on")
+async def serve_asgi(
+    app: Any, *, port: int = 0, lifespan: Literal["on", "off"] = "off"
+) -> AsyncIterator[str]:
+    """Serve ``app`` with uvicorn on 127.0.0.1 in this event loop; yields its base URL."""
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_config=None,
+        lifespan=lifespan,
+        timeout_graceful_shutdown=5,
+    )
     server = uvicorn.Server(config)
     server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
     task = asyncio.create_task(server.serve())
@@ -128,11 +147,19 @@ async def live_server(app: FastAPI) -> AsyncIterator[LiveServer]:
             if task.done():
                 task.result()
                 raise RuntimeError("server stopped during start-up")
-            await asyncio.sleep(0.02)
-        port = server.servers[0].sockets[0].getsockname()[1]
-        url = f"http://127.0.0.1:{port}"
-        async with httpx.AsyncClient(base_url=url, timeout=30.0) as client:
-            yield LiveServer(app=app, url=url, client=client)
+            await asyncio.sleep(0.01)
+        bound = server.servers[0].sockets[0].getsockname()[1]
+        yield f"http://127.0.0.1:{bound}"
     finally:
         server.should_exit = True
         await task
+
+
+@asynccontextmanager
+async def live_server(app: FastAPI, *, port: int = 0) -> AsyncIterator[LiveServer]:
+    """A WaddleBot app (lifespan on) over real HTTP on loopback, with a client for it."""
+    async with (
+        serve_asgi(app, port=port, lifespan="on") as url,
+        httpx.AsyncClient(base_url=url, timeout=30.0) as client,
+    ):
+        yield LiveServer(app=app, url=url, client=client)

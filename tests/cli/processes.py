@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import httpx
+
+from tests.support import free_port
 
 WADDLEBOT = str(Path(sys.executable).with_name("waddlebot"))
 
@@ -26,13 +27,6 @@ def run(
         timeout=timeout,
         check=False,
     )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def clean_env(tmp_path: Path) -> dict[str, str]:

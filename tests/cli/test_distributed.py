@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.cli.processes import free_port, start, stop, wait_healthy
+from tests.cli.processes import start, stop, wait_healthy
 from tests.conftest import (
     DATABASE_URL,
     REDIS_URL,
@@ -17,6 +17,7 @@ from tests.conftest import (
     fresh_postgres_database,
     require_service,
 )
+from tests.support import free_port
 from waddlebot.kernel.backends import open_backend
 
 

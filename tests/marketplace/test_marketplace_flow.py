@@ -15,7 +15,7 @@ from typing import Any
 from examples.dice.dice import module as dice
 
 from tests.marketplace.conftest import API, Market
-from tests.module_support import free_port, serve_asgi
+from tests.support import free_port, serve_asgi
 from waddlebot.sdk.adapters import http_app
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "dice" / "manifest.json"

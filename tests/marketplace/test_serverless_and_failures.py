@@ -16,7 +16,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from tests.marketplace.conftest import Market
-from tests.module_support import FakeLambda, FakeOpenWhisk, serve_asgi
+from tests.module_support import FakeLambda, FakeOpenWhisk
+from tests.support import serve_asgi
 from waddlebot.kernel.settings import Settings
 from waddlebot.kernel.storage.models import CommandExecution
 from waddlebot.sdk import Context, Module

@@ -10,9 +10,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI
 from sqlalchemy import select
 from websockets.asyncio.client import ClientConnection, connect
@@ -125,27 +123,6 @@ async def keys(server: LiveServer) -> tuple[str, str]:
 
 
 @asynccontextmanager
-async def serve_on(app: FastAPI, port: int) -> AsyncIterator[LiveServer]:
-    """Like ``tests.support.live_server`` but on a chosen port (to restart "the same" server)."""
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on")
-    server = uvicorn.Server(config)
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
-    task = asyncio.create_task(server.serve())
-    try:
-        while not server.started:
-            if task.done():
-                task.result()
-                raise RuntimeError("server stopped during start-up")
-            await asyncio.sleep(0.02)
-        url = f"http://127.0.0.1:{port}"
-        async with httpx.AsyncClient(base_url=url, timeout=30.0) as client:
-            yield LiveServer(app=app, url=url, client=client)
-    finally:
-        server.should_exit = True
-        await task
-
-
-@asynccontextmanager
 async def overlay_bot(
     settings: Settings,
     config: OverlaySettings | None = None,
@@ -154,7 +131,7 @@ async def overlay_bot(
     port: int | None = None,
 ) -> AsyncIterator[OverlayBot]:
     app = overlay_app(settings, config)
-    serving = live_server(app) if port is None else serve_on(app, port)
+    serving = live_server(app, port=port or 0)
     async with serving as server:
         community = community_id or await lobby_community(server)
         manage, write = await keys(server)

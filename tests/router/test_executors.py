@@ -19,7 +19,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from tests.module_support import FakeLambda, FakeOpenWhisk, module_request, serve_asgi
+from tests.module_support import FakeLambda, FakeOpenWhisk, module_request
+from tests.support import serve_asgi
 from waddlebot.kernel.contracts import ChatAction, ModuleRequest, ModuleResponse
 from waddlebot.kernel.observability.metrics import REGISTRY
 from waddlebot.kernel.settings import Settings

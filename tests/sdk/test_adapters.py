@@ -13,7 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.module_support import free_port, module_request, serve_asgi
+from tests.module_support import module_request
+from tests.support import free_port, serve_asgi
 from waddlebot.kernel.contracts import ChatAction, ModuleResponse
 from waddlebot.router.executors import HttpExecutor, ModuleFailure
 from waddlebot.sdk import Context, Module, signing
