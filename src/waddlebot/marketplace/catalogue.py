@@ -411,6 +411,8 @@ async def _write_commands(
                 usage=command.usage or f"{prefix}{command.trigger}",
                 description=command.description,
                 min_role=int(command.min_role),
+                permission=command.permission,
+                subcommand_permissions=dict(command.subcommand_permissions),
                 user_cooldown=command.user_cooldown,
                 global_cooldown=command.global_cooldown,
                 enabled=enabled,

@@ -39,6 +39,17 @@ class CommandEntry:
     user_cooldown: float
     global_cooldown: float
     enabled: bool
+    permission: str | None = None
+    subcommand_permissions: tuple[tuple[str, str], ...] = ()
+
+    def required_permission(self, args: list[str]) -> str | None:
+        """The permission this invocation needs: its subcommand's, else the command's."""
+        if args and self.subcommand_permissions:
+            wanted = args[0].lower()
+            for name, permission in self.subcommand_permissions:
+                if name == wanted:
+                    return permission
+        return self.permission
 
     def info(self) -> CommandInfo:
         return CommandInfo.model_validate(
@@ -49,6 +60,7 @@ class CommandEntry:
                 "usage": self.usage,
                 "description": self.description,
                 "min_role": self.min_role,
+                "permission": self.permission,
             }
         )
 
@@ -65,6 +77,8 @@ def _entry(row: Command) -> CommandEntry:
         user_cooldown=row.user_cooldown,
         global_cooldown=row.global_cooldown,
         enabled=row.enabled,
+        permission=row.permission,
+        subcommand_permissions=tuple(sorted((row.subcommand_permissions or {}).items())),
     )
 
 
@@ -187,3 +201,5 @@ async def sync_module_commands(db: Database, modules: Iterable[Module]) -> None:
                 row.usage = spec.display_usage
                 row.description = spec.description
                 row.min_role = int(spec.min_role)
+                row.permission = spec.permission
+                row.subcommand_permissions = spec.subcommand_permissions

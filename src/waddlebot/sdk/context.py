@@ -90,7 +90,17 @@ class Context:
 
     @property
     def labels(self) -> list[str]:
+        """Names of the labels the user carries in this community."""
         return self.request.user_labels
+
+    @property
+    def permissions(self) -> frozenset[str]:
+        """The user's permissions in this community (see the README's roles section)."""
+        return frozenset(self.request.user_permissions)
+
+    def can(self, permission: str) -> bool:
+        """True when the user holds ``permission`` here (e.g. ``calendar.autoapprove``)."""
+        return permission in self.request.user_permissions
 
     @property
     def user_name(self) -> str:

@@ -35,6 +35,7 @@ class SubcommandSpec:
     usage: str
     description: str = ""
     min_role: Role = Role.everyone
+    permission: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +50,7 @@ class CommandSpec:
     min_role: Role = Role.everyone
     user_cooldown: float = 0.0
     global_cooldown: float = 0.0
+    permission: str | None = None
     parameters: list[Parameter] = field(default_factory=list)
     subcommands: dict[str, SubcommandSpec] = field(default_factory=dict)
 
@@ -70,8 +72,13 @@ class CommandSpec:
                 "usage": self.display_usage,
                 "description": self.description,
                 "min_role": self.min_role,
+                "permission": self.permission,
             }
         )
+
+    @property
+    def subcommand_permissions(self) -> dict[str, str]:
+        return {name: sub.permission for name, sub in self.subcommands.items() if sub.permission}
 
 
 class Module:
@@ -112,11 +119,14 @@ class Module:
         user_cooldown: float = 0.0,
         global_cooldown: float = 0.0,
         prefix: str = "!",
+        permission: str | None = None,
     ) -> Callable[[Handler], Handler]:
         """Register ``handler`` for ``<prefix><trigger>`` (trigger matched case-insensitively).
 
         Parameters after ``ctx`` are the command's typed arguments (see
         :mod:`waddlebot.sdk.arguments`); without them the handler reads ``ctx.args``.
+        ``permission`` names a community permission (e.g. ``commands.manage``) the caller
+        needs; the router checks it before the module is called.
         """
 
         def register(handler: Handler) -> Handler:
@@ -133,6 +143,7 @@ class Module:
                 min_role=min_role,
                 user_cooldown=user_cooldown,
                 global_cooldown=global_cooldown,
+                permission=permission,
                 parameters=signature_parameters(handler),
                 subcommands=existing.subcommands if existing else {},
             )
@@ -148,8 +159,9 @@ class Module:
         usage: str = "",
         description: str = "",
         min_role: Role = Role.everyone,
+        permission: str | None = None,
     ) -> Callable[[Handler], Handler]:
-        """Register ``handler`` for ``!<parent> <name> …``.
+        """Register ``handler`` for ``!<parent> <name> …`` (``permission``: as for commands).
 
         The parent command is created (answering with the list of subcommands) unless it is
         registered with :meth:`command` too, before or after.
@@ -171,6 +183,7 @@ class Module:
                 usage=usage or usage_for(f"{spec.prefix}{key} {sub}", parameters),
                 description=description,
                 min_role=min_role,
+                permission=permission,
             )
             return handler
 
@@ -222,12 +235,19 @@ class Module:
                 raise CommandError(
                     f"{spec.prefix}{spec.trigger} {sub.name} is for {sub.min_role.name}s and above."
                 )
+            if sub.permission and sub.permission not in ctx.permissions:
+                raise CommandError(
+                    f"{spec.prefix}{spec.trigger} {sub.name} needs the {sub.permission} permission."
+                )
             ctx.request = ctx.request.model_copy(update={"args": args[1:]})
             await sub.handler(ctx, *bind(sub.parameters, args[1:], sub.usage))
             return
         if spec.handler is None:
             choices = ", ".join(
-                name for name, sub in spec.subcommands.items() if ctx.role >= sub.min_role
+                name
+                for name, sub in spec.subcommands.items()
+                if ctx.role >= sub.min_role
+                and (sub.permission is None or sub.permission in ctx.permissions)
             )
             raise CommandError(f"Usage: {spec.display_usage} (you can use: {choices or 'none'})")
         await spec.handler(ctx, *bind(spec.parameters, args, spec.display_usage))
@@ -266,6 +286,8 @@ class Module:
                         "user_cooldown": spec.user_cooldown,
                         "global_cooldown": spec.global_cooldown,
                         "subcommands": list(spec.subcommands),
+                        "permission": spec.permission,
+                        "subcommand_permissions": spec.subcommand_permissions,
                     }
                     for spec in self.commands.values()
                 ],

@@ -167,6 +167,7 @@ class CommandInfo(Strict):
     usage: str = ""
     description: str = ""
     min_role: Role = Role.everyone
+    permission: str | None = None
 
 
 class ModuleRequest(Strict):
@@ -180,6 +181,9 @@ class ModuleRequest(Strict):
     platform: Platform
     user: UserRef | None = None
     user_labels: list[str] = Field(default_factory=list)
+    user_permissions: list[str] = Field(
+        default_factory=list, description="the user's permissions in this community"
+    )
     command: str | None = Field(default=None, description="trigger without prefix, lowercased")
     prefix: Literal["!", "#"] | None = None
     args: list[str] = Field(default_factory=list)
@@ -249,6 +253,7 @@ ModuleRuntime = Literal["builtin", "http", "lambda", "openwhisk"]
 SERVERLESS_RUNTIMES: Final = frozenset({"lambda", "openwhisk"})
 MODULE_NAME_PATTERN: Final = r"^[a-z][a-z0-9_-]{1,63}$"
 TRIGGER_PATTERN: Final = r"^[a-z0-9][a-z0-9_-]{0,99}$"
+PERMISSION_PATTERN: Final = r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$"
 VERSION_PATTERN: Final = r"^\d+\.\d+\.\d+([-+][0-9A-Za-z.-]+)?$"
 
 
@@ -271,6 +276,14 @@ class ManifestCommand(Strict):
     user_cooldown: float = Field(default=0.0, ge=0, le=86_400)
     global_cooldown: float = Field(default=0.0, ge=0, le=86_400)
     subcommands: list[str] = Field(default_factory=list, max_length=50)
+    permission: str | None = Field(
+        default=None,
+        pattern=PERMISSION_PATTERN,
+        description="a community permission needed to run it, e.g. commands.manage",
+    )
+    subcommand_permissions: dict[
+        str, Annotated[str, StringConstraints(pattern=PERMISSION_PATTERN)]
+    ] = Field(default_factory=dict, description="subcommand → permission it needs")
 
     @field_serializer("min_role")
     def _role_name(self, role: Role) -> str:

@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 
 from waddlebot.kernel.storage import Database
-from waddlebot.kernel.storage.models import ApiKey
+from waddlebot.kernel.storage.models import ApiKey, User
 
 PREFIX = "wbk_"
 ADMIN_SCOPE = "admin"
@@ -24,14 +24,32 @@ ADMIN_SCOPE = "admin"
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """Who is calling: a service of ours or the holder of an API key, with their scopes."""
+    """Who is calling, with their scopes.
+
+    ``kind`` is ``service`` (our own services), ``api_key`` (a key; ``user_id`` set when a user
+    or service account owns it), ``session`` (a logged-in user) or ``kong`` (a consumer Kong
+    authenticated, when trusted). Scopes gate which APIs a caller may use at all; inside a
+    community, a principal with a ``user_id`` is further limited by that user's permissions
+    there (:mod:`waddlebot.kernel.security.rbac`), unless ``superuser``.
+    """
 
     name: str
     scopes: frozenset[str]
-    kind: str  # "service" | "api_key" | "local"
+    kind: str
+    user_id: str | None = None
+    superuser: bool = False
+
+    @property
+    def installation_wide(self) -> bool:
+        """True for callers not bound to any community's permissions."""
+        return self.kind == "service" or self.superuser or ADMIN_SCOPE in self.scopes
 
     def allows(self, scope: str) -> bool:
-        return self.kind == "service" or ADMIN_SCOPE in self.scopes or scope in self.scopes
+        if self.installation_wide or scope in self.scopes:
+            return True
+        # A logged-in person may use every API (their community permissions still apply),
+        # but never an admin-only one.
+        return self.kind == "session" and scope != ADMIN_SCOPE
 
 
 def _hash(key: str) -> str:
@@ -74,9 +92,18 @@ async def verify_api_key(db: Database, key: str) -> Principal | None:
         now = datetime.now(UTC)
         if row.revoked_at is not None or (row.expires_at and _aware(row.expires_at) <= now):
             return None
+        owner = await session.get(User, row.user_id) if row.user_id else None
+        if owner is not None and not owner.is_active:
+            return None
         if row.last_used_at is None or now - _aware(row.last_used_at) > timedelta(minutes=1):
             row.last_used_at = now
-        return Principal(name=row.name, scopes=frozenset(row.scopes), kind="api_key")
+        return Principal(
+            name=row.name,
+            scopes=frozenset(row.scopes),
+            kind="api_key",
+            user_id=row.user_id,
+            superuser=bool(owner and owner.is_superuser),
+        )
 
 
 async def revoke_api_key(db: Database, key_id: str) -> bool:

@@ -9,6 +9,7 @@ from fastapi import HTTPException, Request, status
 
 from waddlebot.kernel.observability.logging import Category, get_logger, log_event
 from waddlebot.kernel.security.api_keys import ADMIN_SCOPE, Principal, verify_api_key
+from waddlebot.kernel.security.rbac import Actor, Authorizer
 from waddlebot.kernel.security.service_tokens import verify_service_token
 from waddlebot.kernel.web import get_runtime
 
@@ -56,6 +57,46 @@ def require_scope(scope: str) -> Callable[[Request], Awaitable[Principal]]:
         return principal
 
     return dependency
+
+
+def require_permission(permission: str, *, scope: str) -> Callable[[Request], Awaitable[Principal]]:
+    """A dependency for routes under ``{community_id}``: the caller needs ``scope`` and, when
+    they are a user (session, or a key a user owns), ``permission`` in that community.
+
+    Installation-wide callers (our services, admin keys, superusers) and operator keys without
+    an owner pass on the scope alone. Every decision is logged (AUTHZ) by the authorizer.
+    """
+
+    async def dependency(request: Request) -> Principal:
+        principal = await require_scope(scope)(request)
+        community_id = request.path_params.get("community_id")
+        if not isinstance(community_id, str):
+            raise RuntimeError("require_permission is for routes with a {community_id}")
+        await authorize_principal(request, principal, community_id, permission)
+        return principal
+
+    return dependency
+
+
+async def authorize_principal(
+    request: Request, principal: Principal, community_id: str, permission: str
+) -> None:
+    """Raise 403 unless ``principal`` holds ``permission`` in the community."""
+    runtime = get_runtime(request)
+    actor = Actor(
+        user_id=principal.user_id,
+        superuser=principal.installation_wide or principal.user_id is None,
+        via="rest",
+    )
+    action = f"{request.method} {request.url.path}"
+    decision = await Authorizer(runtime.db, runtime.backend.kv).check(
+        actor, community_id, action, permission=permission
+    )
+    if not decision.allowed:
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN,
+            f"you need the {permission!r} permission in this community",
+        )
 
 
 def is_loopback(host: str | None) -> bool:

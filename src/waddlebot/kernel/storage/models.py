@@ -74,6 +74,12 @@ class User(Base):
     display_name: Mapped[str] = mapped_column(String(200))
     email: Mapped[str | None] = mapped_column(String(320), unique=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Accounts (portal login). NULL password: no password login (chat-only or OAuth users).
+    password_hash: Mapped[str | None] = mapped_column(String(200))
+    is_superuser: Mapped[bool] = mapped_column(Boolean, default=False)
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # "person", or "service" for service accounts (collectors, modules) that hold API keys.
+    kind: Mapped[str] = mapped_column(String(20), default="person")
 
 
 class PlatformIdentity(Base):
@@ -116,6 +122,9 @@ class Command(Base):
     usage: Mapped[str] = mapped_column(String(300), default="")
     description: Mapped[str] = mapped_column(String(500), default="")
     min_role: Mapped[int] = mapped_column(Integer, default=0)
+    # A named permission (rbac.PERMISSIONS) needed to run the command, and per subcommand.
+    permission: Mapped[str | None] = mapped_column(String(64))
+    subcommand_permissions: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     user_cooldown: Mapped[float] = mapped_column(Float, default=0.0)
     global_cooldown: Mapped[float] = mapped_column(Float, default=0.0)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
@@ -158,3 +167,49 @@ class ApiKey(Base):
     expires_at: Mapped[datetime | None] = mapped_column()
     revoked_at: Mapped[datetime | None] = mapped_column()
     last_used_at: Mapped[datetime | None] = mapped_column()
+
+
+class CommunityRoleGrant(Base):
+    """The permissions one community gives one of its roles (overrides the defaults)."""
+
+    __tablename__ = "community_role_grants"
+    __table_args__ = (UniqueConstraint("community_id", "role"),)
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    community_id: Mapped[str] = mapped_column(ForeignKey("communities.id", ondelete="CASCADE"))
+    role: Mapped[str] = mapped_column(String(20))
+    permissions: Mapped[list[str]] = mapped_column(JSON, default=list)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Label(Base):
+    """A community's label; applying it to a user may grant permissions."""
+
+    __tablename__ = "labels"
+    __table_args__ = (UniqueConstraint("community_id", "name"),)
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    community_id: Mapped[str] = mapped_column(ForeignKey("communities.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(50))
+    colour: Mapped[str] = mapped_column(String(7), default="#808080")
+    description: Mapped[str] = mapped_column(String(300), default="")
+    system: Mapped[bool] = mapped_column(Boolean, default=False)
+    permissions: Mapped[list[str]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class LabelAssignment(Base):
+    """A label on a user, entity, module or item of the community, until ``expires_at``."""
+
+    __tablename__ = "label_assignments"
+    __table_args__ = (
+        UniqueConstraint("label_id", "target_type", "target_id"),
+        Index("ix_label_assignments_target", "community_id", "target_type", "target_id"),
+    )
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    label_id: Mapped[str] = mapped_column(ForeignKey("labels.id", ondelete="CASCADE"), index=True)
+    community_id: Mapped[str] = mapped_column(ForeignKey("communities.id", ondelete="CASCADE"))
+    target_type: Mapped[str] = mapped_column(String(20))  # user | entity | module | item
+    target_id: Mapped[str] = mapped_column(String(200))
+    extra: Mapped[dict[str, Any]] = mapped_column("metadata", JSON, default=dict)
+    expires_at: Mapped[datetime | None] = mapped_column()
+    created_by: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

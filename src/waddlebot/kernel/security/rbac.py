@@ -1,0 +1,304 @@
+"""Who may do what in a community: one decision function for chat commands and REST alike.
+
+A member's permissions in a community come from three places:
+
+- their community role (owner › admin › moderator › member), granted in WaddleBot, or derived
+  from the platform (a Twitch broadcaster acts as owner of their channel's community, a
+  platform moderator as moderator);
+- the permissions the community grants each role — the defaults below, overridable per
+  community — where a role also holds everything granted to the roles beneath it;
+- labels applied to the user that grant permissions (e.g. ``calendar.autoapprove``).
+
+Owners hold every permission, so a community can never lock itself out. Answers are cached in
+the shared key-value store under a per-community *access version*; anything that changes
+memberships, role grants or labels calls :func:`access_changed`, which bumps the version so
+every process sees the change on its next decision. Every decision is logged (AUTHZ).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import or_, select
+
+from waddlebot.kernel.backends import KeyValue
+from waddlebot.kernel.contracts import Role
+from waddlebot.kernel.observability.logging import Category, get_logger, log_event
+from waddlebot.kernel.storage import Database
+from waddlebot.kernel.storage.models import (
+    CommunityRoleGrant,
+    Label,
+    LabelAssignment,
+    Membership,
+)
+
+logger = get_logger(__name__)
+
+PERMISSIONS: dict[str, str] = {
+    "commands.manage": "enable, disable and tune commands; reload the command table",
+    "modules.install": "install, configure and remove marketplace modules",
+    "labels.manage": "create labels and apply them to members, channels, modules and items",
+    "members.manage": "grant and revoke community roles below your own",
+    "roles.manage": "change which permissions each community role holds",
+    "overlays.manage": "create, rotate and revoke OBS overlay URLs",
+    "calendar.approve": "approve or reject calendar events",
+    "calendar.autoapprove": "calendar events you create need no approval",
+}
+
+# Highest first. The index orders them; "owner" outranks everything.
+COMMUNITY_ROLES: tuple[str, ...] = ("owner", "admin", "moderator", "member")
+ROLE_RANK: dict[str, int] = {
+    role: len(COMMUNITY_ROLES) - i for i, role in enumerate(COMMUNITY_ROLES)
+}
+
+# What each role is granted by default (on top of what the roles beneath it hold).
+DEFAULT_GRANTS: dict[str, frozenset[str]] = {
+    "owner": frozenset(PERMISSIONS),
+    "admin": frozenset(
+        {
+            "commands.manage",
+            "modules.install",
+            "labels.manage",
+            "members.manage",
+            "overlays.manage",
+        }
+    ),
+    "moderator": frozenset({"calendar.approve"}),
+    "member": frozenset(),
+}
+
+# Community roles on the platform ladder (for commands with a minimum platform role).
+COMMUNITY_ROLE_LADDER: dict[str, Role] = {
+    "owner": Role.broadcaster,
+    "admin": Role.broadcaster,
+    "moderator": Role.moderator,
+    "member": Role.everyone,
+}
+
+# Platform ladder → the community role it confers while chatting.
+PLATFORM_COMMUNITY_ROLE: dict[Role, str] = {
+    Role.broadcaster: "owner",
+    Role.moderator: "moderator",
+}
+
+ACCESS_TTL = 60.0
+
+
+class UnknownPermission(ValueError):
+    """A permission name outside :data:`PERMISSIONS`."""
+
+
+def validate_permissions(names: list[str]) -> list[str]:
+    """Sorted, de-duplicated permission names; raises :class:`UnknownPermission` otherwise."""
+    unknown = sorted(set(names) - PERMISSIONS.keys())
+    if unknown:
+        raise UnknownPermission(
+            f"unknown permission(s): {', '.join(unknown)}; known: {', '.join(sorted(PERMISSIONS))}"
+        )
+    return sorted(set(names))
+
+
+def validate_role(name: str) -> str:
+    """A community role name, lowercased; ValueError for anything else."""
+    role = name.strip().lower()
+    if role not in ROLE_RANK:
+        raise ValueError(f"unknown role {name!r}; choose from {', '.join(COMMUNITY_ROLES)}")
+    return role
+
+
+def higher_role(a: str | None, b: str | None) -> str | None:
+    """The higher-ranked of two community roles (None ranks lowest)."""
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return a if ROLE_RANK[a] >= ROLE_RANK[b] else b
+
+
+def access_version_key(community_id: str) -> str:
+    return f"access-version:{community_id}"
+
+
+async def access_changed(kv: KeyValue, community_id: str) -> None:
+    """Call after changing memberships, role grants or labels of a community."""
+    await kv.incr(access_version_key(community_id))
+
+
+@dataclass(frozen=True, slots=True)
+class Access:
+    """What one user is in one community."""
+
+    membership_role: str | None  # the role granted in WaddleBot (None: not a member)
+    community_role: str | None  # that or the platform-derived role, whichever is higher
+    ladder: Role  # on the platform ladder, for ``min_role`` checks
+    permissions: frozenset[str]
+    labels: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who is asking: a WaddleBot user (chat or REST), or an installation-wide principal."""
+
+    user_id: str | None
+    platform_role: Role = Role.everyone  # what the platform says (chat); everyone over REST
+    superuser: bool = False  # superusers, admin keys and our own services
+    via: str = "chat"  # chat | rest
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    allowed: bool
+    reason: str
+    access: Access | None = None
+    missing: list[str] = field(default_factory=list)
+
+
+class Authorizer:
+    """The one place community permissions are decided."""
+
+    def __init__(self, db: Database, kv: KeyValue) -> None:
+        self.db = db
+        self.kv = kv
+
+    async def access(
+        self, community_id: str, user_id: str | None, platform_role: Role = Role.everyone
+    ) -> Access:
+        """Roles, permissions and labels of ``user_id`` in the community (cached)."""
+        version = await self.kv.get(access_version_key(community_id))
+        stamp = version.decode() if version else "0"
+        grants = await self._grants(community_id, stamp)
+        membership_role: str | None = None
+        label_names: list[str] = []
+        label_permissions: list[str] = []
+        if user_id is not None:
+            member = await self._member(community_id, user_id, stamp)
+            membership_role = member["role"]
+            label_names = member["labels"]
+            label_permissions = member["permissions"]
+        community_role = higher_role(
+            membership_role, PLATFORM_COMMUNITY_ROLE.get(_ladder_floor(platform_role))
+        )
+        ladder = max(
+            platform_role,
+            COMMUNITY_ROLE_LADDER.get(community_role or "", Role.everyone),
+        )
+        return Access(
+            membership_role=membership_role,
+            community_role=community_role,
+            ladder=ladder,
+            permissions=frozenset(role_permissions(community_role, grants))
+            | frozenset(label_permissions),
+            labels=tuple(label_names),
+        )
+
+    async def check(
+        self,
+        actor: Actor,
+        community_id: str,
+        action: str,
+        *,
+        permission: str | None = None,
+        min_role: Role = Role.everyone,
+    ) -> Decision:
+        """Decide whether ``actor`` may do ``action`` in the community, and log it (AUTHZ)."""
+        if actor.superuser:
+            decision = Decision(True, "superuser")
+        else:
+            access = await self.access(community_id, actor.user_id, actor.platform_role)
+            if access.ladder < min_role:
+                decision = Decision(False, f"needs {min_role.name}", access)
+            elif permission is not None and permission not in access.permissions:
+                decision = Decision(False, f"needs {permission}", access, [permission])
+            else:
+                decision = Decision(True, "granted", access)
+        log_event(
+            logger,
+            Category.AUTHZ,
+            action,
+            "allowed" if decision.allowed else "denied",
+            community=community_id,
+            user=actor.user_id,
+            via=actor.via,
+            permission=permission,
+            min_role=min_role.name if min_role > Role.everyone else None,
+            reason=decision.reason,
+        )
+        return decision
+
+    async def _grants(self, community_id: str, stamp: str) -> dict[str, list[str]]:
+        key = f"access-grants:{community_id}:{stamp}"
+        cached = await self.kv.get(key)
+        if cached is not None:
+            loaded: dict[str, list[str]] = json.loads(cached)
+            return loaded
+        async with self.db.read_session() as session:
+            rows = (
+                await session.scalars(
+                    select(CommunityRoleGrant).where(
+                        CommunityRoleGrant.community_id == community_id
+                    )
+                )
+            ).all()
+        grants = {row.role: list(row.permissions or []) for row in rows}
+        await self.kv.set(key, json.dumps(grants), ttl=ACCESS_TTL)
+        return grants
+
+    async def _member(self, community_id: str, user_id: str, stamp: str) -> dict[str, Any]:
+        key = f"access-member:{community_id}:{stamp}:{user_id}"
+        cached = await self.kv.get(key)
+        if cached is not None:
+            loaded: dict[str, Any] = json.loads(cached)
+            return loaded
+        now = datetime.now(UTC)
+        async with self.db.read_session() as session:
+            role = await session.scalar(
+                select(Membership.role).where(
+                    Membership.community_id == community_id, Membership.user_id == user_id
+                )
+            )
+            labels = (
+                await session.execute(
+                    select(Label.name, Label.permissions)
+                    .join(LabelAssignment, LabelAssignment.label_id == Label.id)
+                    .where(
+                        LabelAssignment.community_id == community_id,
+                        LabelAssignment.target_type == "user",
+                        LabelAssignment.target_id == user_id,
+                        or_(LabelAssignment.expires_at.is_(None), LabelAssignment.expires_at > now),
+                    )
+                    .order_by(Label.name)
+                )
+            ).all()
+        member = {
+            "role": role if role in ROLE_RANK else None,
+            "labels": [name for name, _ in labels],
+            "permissions": sorted({p for _, perms in labels for p in perms or []}),
+        }
+        # Short TTL: a label's expiry takes effect within a minute without any event.
+        await self.kv.set(key, json.dumps(member), ttl=ACCESS_TTL)
+        return member
+
+
+def role_permissions(role: str | None, overrides: dict[str, list[str]]) -> set[str]:
+    """Permissions of ``role``: its grant plus every lower role's; owners hold all."""
+    if role is None:
+        return set()
+    if role == "owner":
+        return set(PERMISSIONS)
+    held: set[str] = set()
+    for candidate in COMMUNITY_ROLES[COMMUNITY_ROLES.index(role) :]:
+        grant = overrides.get(candidate)
+        held |= set(grant) if grant is not None else set(DEFAULT_GRANTS[candidate])
+    return held
+
+
+def _ladder_floor(role: Role) -> Role:
+    """The platform roles that confer a community role (broadcaster, moderator), or everyone."""
+    if role >= Role.broadcaster:
+        return Role.broadcaster
+    if role >= Role.moderator:
+        return Role.moderator
+    return Role.everyone
