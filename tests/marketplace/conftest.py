@@ -28,10 +28,15 @@ class Market:
     bot: LiveServer
     publisher: dict[str, str]
     installer: dict[str, str]
+    reader: dict[str, str]
 
     @property
     def client(self) -> httpx.AsyncClient:
         return self.bot.client
+
+    async def get(self, path: str, **params: str) -> httpx.Response:
+        """Browse the catalogue with a ``marketplace:read`` key."""
+        return await self.client.get(path, params=params, headers=self.reader)
 
     async def publish(self, manifest: dict[str, Any]) -> httpx.Response:
         return await self.client.post(f"{API}/modules", json=manifest, headers=self.publisher)
@@ -79,6 +84,10 @@ async def market(market_settings: Settings) -> AsyncIterator[Market]:
         db = bot.app.state.runtime.db
         publish_key, _ = await create_api_key(db, name="author", scopes=["marketplace:publish"])
         install_key, _ = await create_api_key(db, name="admin", scopes=["marketplace:install"])
+        read_key, _ = await create_api_key(db, name="browser", scopes=["marketplace:read"])
         yield Market(
-            bot=bot, publisher={"X-API-Key": publish_key}, installer={"X-API-Key": install_key}
+            bot=bot,
+            publisher={"X-API-Key": publish_key},
+            installer={"X-API-Key": install_key},
+            reader={"Authorization": f"Bearer {read_key}"},
         )

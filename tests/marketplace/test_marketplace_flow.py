@@ -36,22 +36,22 @@ async def test_publish_browse_install_use_disable_uninstall(market: Market) -> N
     assert secret.startswith("wbm_")
 
     # browse, search, categories, details: the built-in core module is listed too
-    names = [m["name"] for m in (await market.client.get(f"{API}/modules")).json()]
+    names = [m["name"] for m in (await market.get(f"{API}/modules")).json()]
     assert names == ["core", "dice", "identity", "stream-alerts"]
-    found = (await market.client.get(f"{API}/modules", params={"q": "coin flips"})).json()
+    found = (await market.get(f"{API}/modules", q="coin flips")).json()
     assert [m["name"] for m in found] == ["dice"]
     assert found[0]["commands"] == ["!roll", "!flip", "!dice"]
-    assert (await market.client.get(f"{API}/modules", params={"q": "nothing-like-it"})).json() == []
-    games = (await market.client.get(f"{API}/modules", params={"category": "games"})).json()
+    assert (await market.get(f"{API}/modules", q="nothing-like-it")).json() == []
+    games = (await market.get(f"{API}/modules", category="games")).json()
     assert [m["name"] for m in games] == ["dice"]
-    categories = (await market.client.get(f"{API}/categories")).json()
+    categories = (await market.get(f"{API}/categories")).json()
     assert {"name": "games", "modules": 1} in categories
     assert {"name": "built-in", "modules": 3} in categories  # core, identity, stream-alerts
-    details = (await market.client.get(f"{API}/modules/dice")).json()
+    details = (await market.get(f"{API}/modules/dice")).json()
     assert details["versions"] == ["1.0.0"] and details["manifest"]["runtime"] == "http"
-    core = (await market.client.get(f"{API}/modules/core")).json()
+    core = (await market.get(f"{API}/modules/core")).json()
     assert core["builtin"] is True and "!ping" in core["commands"]
-    assert (await market.client.get(f"{API}/modules/nope")).status_code == 404
+    assert (await market.get(f"{API}/modules/nope")).status_code == 404
 
     community = await market.lobby()
     assert (await market.bot.say("!roll"))["status"] == "ignored"  # not installed yet
@@ -114,7 +114,7 @@ async def test_trigger_conflicts_and_version_rules(market: Market) -> None:
     assert again.status_code == 409
     assert "versions are immutable" in again.json()["detail"]["message"]
     assert (await market.publish(dice_manifest(port, version="1.1.0"))).status_code == 201
-    assert (await market.client.get(f"{API}/modules/dice")).json()["versions"] == [
+    assert (await market.get(f"{API}/modules/dice")).json()["versions"] == [
         "1.0.0",
         "1.1.0",
     ]
@@ -154,6 +154,8 @@ async def test_publishing_and_installing_need_their_scopes(market: Market) -> No
     port = free_port()
     anonymous = await market.client.post(f"{API}/modules", json=dice_manifest(port))
     assert anonymous.status_code == 401
+    assert (await market.client.get(f"{API}/modules")).status_code == 401  # browsing too
+    assert (await market.client.get(f"{API}/categories")).status_code == 401
     wrong = await market.client.post(
         f"{API}/modules", json=dice_manifest(port), headers=market.installer
     )

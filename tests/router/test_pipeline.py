@@ -6,9 +6,9 @@ from sqlalchemy import select
 
 from tests.support import LiveServer, build_app, live_server
 from waddlebot.kernel.contracts import Event, EventType, OutboundMessage, Platform, UserRef
+from waddlebot.kernel.security.rbac import access_changed
 from waddlebot.kernel.settings import Settings
 from waddlebot.kernel.storage.models import Entity, Membership, PlatformIdentity
-from waddlebot.router.directory import role_cache_key
 from waddlebot.router.dispatch import outbound_queue, overlay_channel
 from waddlebot.router.worker import outcome_channel
 
@@ -70,7 +70,7 @@ async def test_community_role_raises_the_platform_role(stack_settings: Settings)
             )
             assert user_id is not None
             session.add(Membership(community_id=community_id, user_id=user_id, role="moderator"))
-        await runtime.backend.kv.delete(role_cache_key(community_id, user_id))
+        await access_changed(runtime.backend.kv, community_id)
         assert await bot.texts("!modonly", user="dana") == ["secret moderator stuff"]
 
 

@@ -17,9 +17,10 @@ from sqlalchemy import func, select
 from waddlebot.kernel.backends import Backend
 from waddlebot.kernel.contracts import OutboundMessage, Platform
 from waddlebot.kernel.observability.logging import Category, get_logger, log_event
+from waddlebot.kernel.security.rbac import access_changed
 from waddlebot.kernel.storage import Database
 from waddlebot.kernel.storage.models import Membership, PlatformIdentity, User
-from waddlebot.router.directory import identity_cache_key, role_cache_key
+from waddlebot.router.directory import identity_cache_key
 from waddlebot.router.dispatch import outbound_queue
 from waddlebot.sdk.identity import IdentityError, LinkedAccount
 
@@ -266,9 +267,10 @@ class IdentityManager:
         self, accounts: list[tuple[str, str]], users: list[str], communities: set[str]
     ) -> None:
         keys = [identity_cache_key(platform, account) for platform, account in accounts]
-        keys += [role_cache_key(c, u) for c in communities for u in users]
         if keys:
             await self.kv.delete(*keys)
+        for community_id in sorted(communities):
+            await access_changed(self.kv, community_id)
 
     @staticmethod
     def _audit(

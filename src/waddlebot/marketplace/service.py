@@ -1,8 +1,10 @@
 """The marketplace service: ``/api/marketplace/v1``.
 
-Browsing is open; publishing needs the ``marketplace:publish`` scope and changing a
-community's modules the ``marketplace:install`` scope (``admin`` keys and our own services hold
-both). Refusals are JSON ``{"detail": {"message": …, …}}`` with 404, 409 (versions, trigger
+Browsing needs a session or a key with ``marketplace:read``; publishing needs the
+``marketplace:publish`` scope (installation-wide: operator keys, superusers); reading and
+changing a community's modules needs ``marketplace:install`` and, for people, the
+``modules.install`` permission in that community (``admin`` keys and our own services hold
+everything). Refusals are JSON ``{"detail": {"message": …, …}}`` with 404, 409 (versions, trigger
 conflicts) or 422 (manifest or configuration against the module's JSON Schema).
 """
 
@@ -16,8 +18,8 @@ from sqlalchemy import select
 from waddlebot.kernel.contracts import Manifest
 from waddlebot.kernel.observability.logging import Category, get_logger, log_event
 from waddlebot.kernel.runtime import Runtime
-from waddlebot.kernel.security.api_keys import ADMIN_SCOPE, Principal
-from waddlebot.kernel.security.http import require_scope
+from waddlebot.kernel.security.api_keys import Principal
+from waddlebot.kernel.security.http import require_permission, require_scope
 from waddlebot.kernel.service import Service
 from waddlebot.kernel.storage.models import Entity
 from waddlebot.kernel.web import get_runtime
@@ -43,8 +45,14 @@ logger = get_logger(__name__)
 PUBLISH_SCOPE = "marketplace:publish"
 INSTALL_SCOPE = "marketplace:install"
 
+READ_SCOPE = "marketplace:read"
+
+Reader = Annotated[Principal, Depends(require_scope(READ_SCOPE))]
 Publisher = Annotated[Principal, Depends(require_scope(PUBLISH_SCOPE))]
 Installer = Annotated[Principal, Depends(require_scope(INSTALL_SCOPE))]
+CommunityInstaller = Annotated[
+    Principal, Depends(require_permission("modules.install", scope=INSTALL_SCOPE))
+]
 
 
 def _catalogue(request: Request) -> Catalogue:
@@ -96,7 +104,7 @@ def marketplace_api() -> APIRouter:
             await _catalogue(request).publish(
                 manifest,
                 principal.name,
-                admin=principal.kind == "service" or ADMIN_SCOPE in principal.scopes,
+                admin=principal.installation_wide,
             )
         except MarketplaceError as error:
             raise _refuse(error) from None
@@ -120,6 +128,7 @@ def marketplace_api() -> APIRouter:
     @api.get("/modules", response_model=list[ModuleSummary])
     async def browse(
         request: Request,
+        _: Reader,
         q: Annotated[str | None, Query(max_length=200, description="words to search for")] = None,
         category: Annotated[str | None, Query(max_length=50)] = None,
         runtime: Annotated[str | None, Query(max_length=20)] = None,
@@ -127,12 +136,12 @@ def marketplace_api() -> APIRouter:
         return [_summary(e) for e in await _catalogue(request).search(q, category, runtime)]
 
     @api.get("/categories", response_model=list[CategoryOut])
-    async def categories(request: Request) -> list[CategoryOut]:
+    async def categories(request: Request, _: Reader) -> list[CategoryOut]:
         counts = await _catalogue(request).categories()
         return [CategoryOut(name=name, modules=count) for name, count in counts.items()]
 
     @api.get("/modules/{name}", response_model=ModuleDetails)
-    async def details(name: str, request: Request) -> ModuleDetails:
+    async def details(name: str, request: Request, _: Reader) -> ModuleDetails:
         try:
             entry, installs = await _catalogue(request).details(name)
         except MarketplaceError as error:
@@ -145,7 +154,7 @@ def marketplace_api() -> APIRouter:
         )
 
     @api.get("/modules/{name}/versions/{version}", response_model=Manifest)
-    async def version_manifest(name: str, version: str, request: Request) -> Manifest:
+    async def version_manifest(name: str, version: str, request: Request, _: Reader) -> Manifest:
         try:
             return await _catalogue(request).manifest(name, version)
         except MarketplaceError as error:
@@ -173,7 +182,9 @@ def marketplace_api() -> APIRouter:
         return CommunityRef(community_id=community)
 
     @api.get("/communities/{community_id}/modules", response_model=list[Install])
-    async def installed(community_id: str, request: Request, _: Installer) -> list[Install]:
+    async def installed(
+        community_id: str, request: Request, _: CommunityInstaller
+    ) -> list[Install]:
         try:
             rows = await _catalogue(request).installs(community_id)
         except MarketplaceError as error:
@@ -182,7 +193,11 @@ def marketplace_api() -> APIRouter:
 
     @api.put("/communities/{community_id}/modules/{name}", response_model=Install)
     async def install(
-        community_id: str, name: str, body: InstallRequest, request: Request, who: Installer
+        community_id: str,
+        name: str,
+        body: InstallRequest,
+        request: Request,
+        who: CommunityInstaller,
     ) -> Install:
         try:
             row, manifest = await _catalogue(request).install(
@@ -195,17 +210,23 @@ def marketplace_api() -> APIRouter:
         return _install(row, manifest)
 
     @api.post("/communities/{community_id}/modules/{name}/enable", response_model=Install)
-    async def enable(community_id: str, name: str, request: Request, who: Installer) -> Install:
+    async def enable(
+        community_id: str, name: str, request: Request, who: CommunityInstaller
+    ) -> Install:
         return await _toggle(request, community_id, name, True, who)
 
     @api.post("/communities/{community_id}/modules/{name}/disable", response_model=Install)
-    async def disable(community_id: str, name: str, request: Request, who: Installer) -> Install:
+    async def disable(
+        community_id: str, name: str, request: Request, who: CommunityInstaller
+    ) -> Install:
         return await _toggle(request, community_id, name, False, who)
 
     @api.delete(
         "/communities/{community_id}/modules/{name}", status_code=status.HTTP_204_NO_CONTENT
     )
-    async def uninstall(community_id: str, name: str, request: Request, who: Installer) -> Response:
+    async def uninstall(
+        community_id: str, name: str, request: Request, who: CommunityInstaller
+    ) -> Response:
         try:
             await _catalogue(request).uninstall(community_id, name)
         except MarketplaceError as error:

@@ -20,7 +20,7 @@ from starlette.websockets import WebSocketDisconnect, WebSocketState
 from waddlebot.kernel.contracts import OverlayAction, OverlayMessage
 from waddlebot.kernel.observability.logging import Category, get_logger, log_event
 from waddlebot.kernel.security.api_keys import Principal
-from waddlebot.kernel.security.http import require_scope
+from waddlebot.kernel.security.http import require_permission
 from waddlebot.overlays.hub import (
     CLOSE_REVOKED,
     CLOSE_TIMEOUT,
@@ -42,6 +42,7 @@ WRITE_SCOPE = "overlays:write"
 MAX_INCOMING = 1024
 _HOST = re.compile(r"[A-Za-z0-9.-]{1,253}(:[0-9]{1,5})?|\[[0-9A-Fa-f:.]{2,45}\](:[0-9]{1,5})?")
 MANAGE_SCOPE = "overlays:manage"
+MANAGE_PERMISSION = "overlays.manage"  # what a person needs in the community
 PAGE_HEADERS = {
     "Cache-Control": "no-store",
     "Referrer-Policy": "no-referrer",
@@ -131,7 +132,9 @@ def overlays_api(service: OverlayService) -> APIRouter:
     async def display(
         community_id: str,
         action: OverlayAction,
-        principal: Annotated[Principal, Depends(require_scope(WRITE_SCOPE))],
+        principal: Annotated[
+            Principal, Depends(require_permission(MANAGE_PERMISSION, scope=WRITE_SCOPE))
+        ],
     ) -> DisplayAccepted:
         """Push one overlay action to every browser source of the community."""
         if not await service.tokens.community_exists(community_id):
@@ -157,7 +160,7 @@ def overlays_api(service: OverlayService) -> APIRouter:
     @api.get(prefix + "/urls")
     async def urls(
         community_id: str,
-        _: Annotated[Principal, Depends(require_scope(MANAGE_SCOPE))],
+        _: Annotated[Principal, Depends(require_permission(MANAGE_PERMISSION, scope=MANAGE_SCOPE))],
     ) -> OverlayUrls:
         """The overlay URL of every kind (issued on first request)."""
         try:
@@ -170,7 +173,9 @@ def overlays_api(service: OverlayService) -> APIRouter:
     async def rotate(
         community_id: str,
         body: KindsBody,
-        principal: Annotated[Principal, Depends(require_scope(MANAGE_SCOPE))],
+        principal: Annotated[
+            Principal, Depends(require_permission(MANAGE_PERMISSION, scope=MANAGE_SCOPE))
+        ],
     ) -> OverlayUrls:
         """New URLs for ``kinds``; the old ones stop working and their pages disconnect."""
         try:
@@ -194,7 +199,9 @@ def overlays_api(service: OverlayService) -> APIRouter:
     async def revoke(
         community_id: str,
         body: KindsBody,
-        principal: Annotated[Principal, Depends(require_scope(MANAGE_SCOPE))],
+        principal: Annotated[
+            Principal, Depends(require_permission(MANAGE_PERMISSION, scope=MANAGE_SCOPE))
+        ],
     ) -> Revoked:
         """Kill the URLs of ``kinds`` without issuing new ones (a later ``urls`` issues them)."""
         try:

@@ -1,4 +1,4 @@
-"""Who and where: entity → community, platform account → user, and the community role.
+"""Who and where: entity → community, platform account → user.
 
 Every answer is cached in the shared key-value store with a TTL, so the database is touched
 once per new channel or new chatter, not once per message. Unknown entities and users are
@@ -21,7 +21,6 @@ from waddlebot.kernel.storage import Database
 from waddlebot.kernel.storage.models import (
     Community,
     Entity,
-    Membership,
     PlatformIdentity,
     User,
 )
@@ -31,8 +30,6 @@ T = TypeVar("T")
 
 ENTITY_TTL = 3600.0
 IDENTITY_TTL = 600.0
-ROLE_TTL = 60.0
-NO_ROLE = "-"
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,11 +41,6 @@ class Place:
 def identity_cache_key(platform: str, platform_user_id: str) -> str:
     """Cache key of the account → user mapping; identity linking deletes it on change."""
     return f"identity:{platform}:{platform_user_id}"
-
-
-def role_cache_key(community_id: str, user_id: str) -> str:
-    """Cache key of a member's community role; role changes delete it."""
-    return f"member-role:{community_id}:{user_id}"
 
 
 class Directory:
@@ -80,22 +72,6 @@ class Directory:
         )
         await self.kv.set(key, user_id, ttl=IDENTITY_TTL)
         return user_id
-
-    async def community_role(self, community_id: str, user_id: str) -> str | None:
-        """The member's community role (owner/admin/moderator/member), or None."""
-        key = role_cache_key(community_id, user_id)
-        cached = await self.kv.get(key)
-        if cached is not None:
-            name = cached.decode()
-            return None if name == NO_ROLE else name
-        async with self.db.read_session() as session:
-            role: str | None = await session.scalar(
-                select(Membership.role).where(
-                    Membership.community_id == community_id, Membership.user_id == user_id
-                )
-            )
-        await self.kv.set(key, role or NO_ROLE, ttl=ROLE_TTL)
-        return role
 
     async def _find_entity(self, event: Event) -> Place | None:
         async with self.db.session() as session:

@@ -23,6 +23,7 @@ from waddlebot.kernel.contracts import (
 )
 from waddlebot.kernel.observability.logging import Category, get_logger, log_event
 from waddlebot.kernel.observability.metrics import EXECUTION_SECONDS
+from waddlebot.kernel.security.rbac import Access, Actor, Authorizer, claim_first_owner
 from waddlebot.router.directory import Directory, Place
 from waddlebot.router.dispatch import ActionDispatcher
 from waddlebot.router.executions import ExecutionLog
@@ -62,6 +63,7 @@ class Pipeline:
         self.module_timeout = module_timeout
         self.session_ttl = session_ttl
         self.refresh = refresh
+        self.authorizer = Authorizer(directory.db, kv)
         self._loaded_version: bytes | None = None
         self._refresh_lock = asyncio.Lock()
 
@@ -86,10 +88,22 @@ class Pipeline:
             return EventOutcome(event_id=event.id, status="ignored", detail="no such command")
 
         user_id = await self.directory.user_id(event.platform.value, event.user)
-        community_role = await self.directory.community_role(place.community_id, user_id)
-        role = effective_role(event.user, community_role)
-        user = event.user.model_copy(update={"role": role})
+        platform_role = effective_role(event.user, None)
         name = f"{command.prefix}{command.trigger}"
+        permission = command.required_permission(parsed.args)
+        action = name if permission == command.permission else f"{name} {parsed.args[0].lower()}"
+        decision = await self.authorizer.check(
+            Actor(user_id=user_id, platform_role=platform_role, via="chat"),
+            place.community_id,
+            action,
+            permission=permission,
+            min_role=command.min_role,
+        )
+        access = decision.access
+        assert access is not None  # chat actors are never superusers
+        await self._claim_ownership(place.community_id, user_id, access)
+        role = access.ladder
+        user = event.user.model_copy(update={"role": role})
         record = {
             "event_id": event.id,
             "community_id": place.community_id,
@@ -100,18 +114,11 @@ class Pipeline:
             "queued_ms": _ms_since_received(event),
         }
 
-        if role < command.min_role:
-            log_event(
-                logger,
-                Category.AUTHZ,
-                name,
-                "denied",
-                community=place.community_id,
-                user=user_id,
-                role=role.name,
-                required=command.min_role.name,
-            )
-            text = f"@{user.name} {name} is for {command.min_role.name}s and above."
+        if not decision.allowed:
+            if decision.missing:
+                text = f"@{user.name} {action} needs the {permission} permission here."
+            else:
+                text = f"@{user.name} {name} is for {command.min_role.name}s and above."
             return await self._finish(
                 event, place, [ChatAction(text=text)], "refused", record, started
             )
@@ -130,6 +137,8 @@ class Pipeline:
             entity_id=place.entity_id,
             platform=event.platform,
             user=user,
+            user_labels=list(access.labels),
+            user_permissions=sorted(access.permissions),
             command=parsed.trigger,
             prefix=command.prefix,
             args=parsed.args,
@@ -259,6 +268,12 @@ class Pipeline:
             outbound=outbound,
             detail=None if status == "ok" else status,
         )
+
+    async def _claim_ownership(self, community_id: str, user_id: str, access: Access) -> None:
+        """A platform broadcaster of a community nobody owns yet becomes its owner, so they
+        can manage it over REST (e.g. after logging in with that platform) too."""
+        if access.membership_role is None and access.community_role == "owner":
+            await claim_first_owner(self.directory.db, self.kv, community_id, user_id)
 
     async def _ensure_fresh(self) -> None:
         """Reload the command table (and executors) when someone changed commands since."""

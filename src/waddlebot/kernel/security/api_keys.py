@@ -21,16 +21,35 @@ from waddlebot.kernel.storage.models import ApiKey, User
 PREFIX = "wbk_"
 ADMIN_SCOPE = "admin"
 
+# Scopes of APIs that check the caller's permissions in the community they touch. People
+# (sessions, and keys a person owns) can hold only these; every other scope (publishing to
+# the marketplace, platform connections, identity administration, event ingress, admin) is
+# installation-wide and needs an operator key, a service account or a superuser.
+COMMUNITY_SCOPES: frozenset[str] = frozenset(
+    {
+        "account",
+        "communities:read",
+        "communities:write",
+        "labels:read",
+        "labels:write",
+        "marketplace:read",
+        "marketplace:install",
+        "overlays:write",
+        "overlays:manage",
+    }
+)
+
 
 @dataclass(frozen=True, slots=True)
 class Principal:
     """Who is calling, with their scopes.
 
-    ``kind`` is ``service`` (our own services), ``api_key`` (a key; ``user_id`` set when a user
-    or service account owns it), ``session`` (a logged-in user) or ``kong`` (a consumer Kong
-    authenticated, when trusted). Scopes gate which APIs a caller may use at all; inside a
-    community, a principal with a ``user_id`` is further limited by that user's permissions
-    there (:mod:`waddlebot.kernel.security.rbac`), unless ``superuser``.
+    ``kind`` is ``service`` (our own services), ``api_key`` (a key; ``user_id`` set when a
+    person owns it), ``service_account`` (a key a service account owns: scope-limited like an
+    operator key, not bound to communities), ``session`` (a logged-in person) or ``kong`` (a
+    consumer Kong authenticated, when trusted). Scopes gate which APIs a caller may use at
+    all; inside a community, a person is further limited by their permissions there
+    (:mod:`waddlebot.kernel.security.rbac`), unless ``superuser``.
     """
 
     name: str
@@ -41,15 +60,26 @@ class Principal:
 
     @property
     def installation_wide(self) -> bool:
-        """True for callers not bound to any community's permissions."""
+        """True for callers with every scope, not bound to any community's permissions."""
         return self.kind == "service" or self.superuser or ADMIN_SCOPE in self.scopes
 
+    @property
+    def community_bound(self) -> bool:
+        """True for people: inside a community they may do only what their role there allows."""
+        return (
+            not self.installation_wide
+            and self.user_id is not None
+            and self.kind not in ("service", "service_account")
+        )
+
     def allows(self, scope: str) -> bool:
-        if self.installation_wide or scope in self.scopes:
+        if self.installation_wide:
             return True
-        # A logged-in person may use every API (their community permissions still apply),
-        # but never an admin-only one.
-        return self.kind == "session" and scope != ADMIN_SCOPE
+        if self.kind == "session":
+            return scope in COMMUNITY_SCOPES  # a logged-in person: every community API
+        if self.community_bound:
+            return scope in self.scopes and scope in COMMUNITY_SCOPES
+        return scope in self.scopes
 
 
 def _hash(key: str) -> str:
@@ -100,7 +130,7 @@ async def verify_api_key(db: Database, key: str) -> Principal | None:
         return Principal(
             name=row.name,
             scopes=frozenset(row.scopes),
-            kind="api_key",
+            kind="service_account" if owner is not None and owner.kind == "service" else "api_key",
             user_id=row.user_id,
             superuser=bool(owner and owner.is_superuser),
         )

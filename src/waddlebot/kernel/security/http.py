@@ -83,11 +83,7 @@ async def authorize_principal(
 ) -> None:
     """Raise 403 unless ``principal`` holds ``permission`` in the community."""
     runtime = get_runtime(request)
-    actor = Actor(
-        user_id=principal.user_id,
-        superuser=principal.installation_wide or principal.user_id is None,
-        via="rest",
-    )
+    actor = Actor(user_id=principal.user_id, superuser=not principal.community_bound, via="rest")
     action = f"{request.method} {request.url.path}"
     decision = await Authorizer(runtime.db, runtime.backend.kv).check(
         actor, community_id, action, permission=permission

@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import or_, select
+from sqlalchemy.exc import IntegrityError
 
 from waddlebot.kernel.backends import KeyValue
 from waddlebot.kernel.contracts import Role
@@ -156,6 +157,34 @@ class Decision:
     missing: list[str] = field(default_factory=list)
 
 
+async def claim_first_owner(db: Database, kv: KeyValue, community_id: str, user_id: str) -> bool:
+    """Make ``user_id`` the owner of a community that has none; True when they became it.
+
+    Called when the platform vouches for a broadcaster. Remembered in the cache so a community
+    with an owner costs one cache read, not a query, per broadcaster command.
+    """
+    flag = f"community-owned:{community_id}"
+    if await kv.get(flag) is not None:
+        return False
+    try:
+        async with db.session() as session:
+            owner = await session.scalar(
+                select(Membership.id).where(
+                    Membership.community_id == community_id, Membership.role == "owner"
+                )
+            )
+            if owner is None:
+                session.add(Membership(community_id=community_id, user_id=user_id, role="owner"))
+    except IntegrityError:
+        return False  # the same user, claiming concurrently from another worker
+    await kv.set(flag, "1", ttl=3600)
+    if owner is not None:
+        return False
+    await access_changed(kv, community_id)
+    log_event(logger, Category.AUDIT, "owner_claimed", "ok", community=community_id, user=user_id)
+    return True
+
+
 class Authorizer:
     """The one place community permissions are decided."""
 
@@ -210,7 +239,11 @@ class Authorizer:
             access = await self.access(community_id, actor.user_id, actor.platform_role)
             if access.ladder < min_role:
                 decision = Decision(False, f"needs {min_role.name}", access)
-            elif permission is not None and permission not in access.permissions:
+            elif (
+                permission is not None
+                and permission not in access.permissions
+                and access.community_role != "owner"  # owners hold every permission
+            ):
                 decision = Decision(False, f"needs {permission}", access, [permission])
             else:
                 decision = Decision(True, "granted", access)
