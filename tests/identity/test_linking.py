@@ -279,3 +279,56 @@ async def test_rest_lists_and_detaches_identities(stack_settings: Settings) -> N
             f"{API}/users/nobody/identities", headers={"X-API-Key": manage}
         )
         assert missing.status_code == 404
+
+
+async def submit(bot: LiveServer, event: Event) -> None:
+    """Hand ``event`` to router ingress and wait until the router has finished it."""
+    backend = bot.app.state.runtime.backend
+    async with backend.pubsub.subscribe(outcome_channel(event.id)) as outcomes:
+        client = bot.app.state.runtime.client("router", caller="test")
+        answer = await client.post("/api/router/v1/events", json=event.model_dump(mode="json"))
+        assert answer.status_code == 202
+        assert await outcomes.get(timeout=10) is not None
+
+
+async def test_a_renamed_account_is_found_by_its_new_name(stack_settings: Settings) -> None:
+    async with identity_bot(stack_settings) as bot:
+        await twitch_say(bot, "hello", name="OldName")
+        await twitch_say(bot, "new name, same account", name="NewName")
+        async with bot.app.state.runtime.db.session() as session:
+            stored = await session.scalar(
+                select(PlatformIdentity.username).where(PlatformIdentity.platform_user_id == "t-77")
+            )
+        assert stored == "NewName"
+        [refusal] = await bot.texts("!identity link twitch OldName")
+        assert refusal.startswith("I have never seen OldName on twitch")
+        code = await request_code(bot, target="newname")
+        assert await twitch_texts(bot, f"!verify {code}", name="NewName") == [
+            "Linked! Your accounts: playground:alice, twitch:NewName"
+        ]
+
+
+async def test_the_code_whisper_to_slack_names_the_accounts_workspace(
+    stack_settings: Settings,
+) -> None:
+    """Slack DMs need the workspace's token, so the whisper carries the account's team id."""
+    async with identity_bot(stack_settings) as bot:
+        await submit(
+            bot,
+            Event(
+                platform=Platform.slack,
+                server_id="T0TEAM",
+                channel_id="C0GENERAL",
+                user=UserRef(id="U0BOB", name="bob"),
+                text="hi",
+            ),
+        )
+        [reply] = await bot.texts("!identity link slack bob", user="bobby")
+        assert reply.startswith("I sent a code to bob on slack")
+        backend = bot.app.state.runtime.backend
+        taken = await backend.queues.take(
+            outbound_queue("slack"), "sender", "t", count=5, block=0.5
+        )
+        [whisper] = [OutboundMessage.model_validate_json(item.payload) for item in taken]
+        assert whisper.kind == "whisper"
+        assert (whisper.server_id, whisper.user_id) == ("T0TEAM", "U0BOB")

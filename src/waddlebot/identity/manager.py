@@ -145,7 +145,7 @@ class IdentityManager:
         message = OutboundMessage(
             platform=target_kind,
             kind="whisper",
-            server_id="",
+            server_id=target.server_id or "",  # Slack: the workspace whose token can DM them
             channel_id="",
             user_id=target.platform_user_id,
             text=(

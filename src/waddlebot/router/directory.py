@@ -7,6 +7,7 @@ registered on first sight; concurrent first sightings converge on one row.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
@@ -61,17 +62,27 @@ class Directory:
         await self.kv.set(key, f"{place.entity_id}|{place.community_id}", ttl=ENTITY_TTL)
         return place
 
-    async def user_id(self, platform: str, user: UserRef) -> str:
-        """The WaddleBot user behind a platform account, registering them if new."""
+    async def user_id(self, platform: str, user: UserRef, server_id: str | None = None) -> str:
+        """The WaddleBot user behind a platform account, registering them if new.
+
+        The stored username (and home server) follow the account: people rename themselves,
+        and linking finds accounts by their current name.
+        """
         key = identity_cache_key(platform, user.id)
+        seen = [user.name, server_id]
         cached = await self.kv.get(key)
         if cached is not None:
-            return cached.decode()
-        user_id = await _first_sight(
-            lambda: self._find_user(platform, user.id), lambda: self._add_user(platform, user)
-        )
-        await self.kv.set(key, user_id, ttl=IDENTITY_TTL)
-        return user_id
+            user_id, *remembered = json.loads(cached)
+            if remembered == seen:
+                return str(user_id)
+            await self._refresh_account(platform, user, server_id)
+        else:
+            user_id = await _first_sight(
+                lambda: self._find_user(platform, user, server_id),
+                lambda: self._add_user(platform, user, server_id),
+            )
+        await self.kv.set(key, json.dumps([user_id, *seen]), ttl=IDENTITY_TTL)
+        return str(user_id)
 
     async def _find_entity(self, event: Event) -> Place | None:
         async with self.db.session() as session:
@@ -110,24 +121,50 @@ class Directory:
         )
         return Place(entity.id, community.id)
 
-    async def _find_user(self, platform: str, platform_user_id: str) -> str | None:
+    async def _find_user(self, platform: str, user: UserRef, server_id: str | None) -> str | None:
+        found = await self._refresh_account(platform, user, server_id)
+        return found.user_id if found is not None else None
+
+    async def _refresh_account(
+        self, platform: str, user: UserRef, server_id: str | None
+    ) -> PlatformIdentity | None:
+        """The stored account, its username and home server brought up to date."""
         async with self.db.session() as session:
-            found: str | None = await session.scalar(
-                select(PlatformIdentity.user_id).where(
+            found = await session.scalar(
+                select(PlatformIdentity).where(
                     PlatformIdentity.platform == platform,
-                    PlatformIdentity.platform_user_id == platform_user_id,
+                    PlatformIdentity.platform_user_id == user.id,
                 )
             )
+            if found is not None and (found.username, found.server_id) != (user.name, server_id):
+                if found.username != user.name:
+                    log_event(
+                        logger,
+                        Category.AUDIT,
+                        "username_changed",
+                        "ok",
+                        user=found.user_id,
+                        platform=platform,
+                        platform_user=user.id,
+                        previous=found.username,
+                        current=user.name,
+                    )
+                found.username = user.name
+                found.server_id = server_id or found.server_id
         return found
 
-    async def _add_user(self, platform: str, user: UserRef) -> str:
+    async def _add_user(self, platform: str, user: UserRef, server_id: str | None) -> str:
         async with self.db.session() as session:
             row = User(display_name=user.display_name or user.name)
             session.add(row)
             await session.flush()
             session.add(
                 PlatformIdentity(
-                    user_id=row.id, platform=platform, platform_user_id=user.id, username=user.name
+                    user_id=row.id,
+                    platform=platform,
+                    platform_user_id=user.id,
+                    username=user.name,
+                    server_id=server_id,
                 )
             )
         return row.id

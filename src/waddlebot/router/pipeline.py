@@ -77,7 +77,7 @@ class Pipeline:
         if parsed is None:
             if event.user is not None and event.type.value == "message":
                 # every chatter becomes known (cached), so identity linking finds them by name
-                await self.directory.user_id(event.platform.value, event.user)
+                await self.directory.user_id(event.platform.value, event.user, event.server_id)
             return await self._fan_out(event, place, session_id)
         command = self.table.lookup(place.community_id, parsed.prefix, parsed.trigger)
         if command is None or event.user is None:
@@ -87,7 +87,7 @@ class Pipeline:
                     return await self._refuse_disabled(event, place, disabled)
             return EventOutcome(event_id=event.id, status="ignored", detail="no such command")
 
-        user_id = await self.directory.user_id(event.platform.value, event.user)
+        user_id = await self.directory.user_id(event.platform.value, event.user, event.server_id)
         platform_role = effective_role(event.user, None)
         name = f"{command.prefix}{command.trigger}"
         permission = command.required_permission(parsed.args)

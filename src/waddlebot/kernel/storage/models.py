@@ -91,7 +91,9 @@ class PlatformIdentity(Base):
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     platform: Mapped[str] = mapped_column(String(20))
     platform_user_id: Mapped[str] = mapped_column(String(200))
-    username: Mapped[str] = mapped_column(String(200))
+    username: Mapped[str] = mapped_column(String(200))  # the latest name seen (names change)
+    # Where the account was last seen (Slack team id: a DM needs the workspace's token).
+    server_id: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

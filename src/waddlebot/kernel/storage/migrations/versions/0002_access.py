@@ -1,4 +1,4 @@
-"""accounts, per-community role grants, labels, command permissions
+"""accounts, per-community role grants, labels, command permissions, account home server
 
 Revision ID: 0002_access
 Revises: 0001
@@ -28,6 +28,8 @@ def upgrade() -> None:
         batch_op.add_column(
             sa.Column("kind", sa.String(length=20), nullable=False, server_default="person")
         )
+    with op.batch_alter_table("platform_identities", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("server_id", sa.String(length=200), nullable=True))
     with op.batch_alter_table("commands", schema=None) as batch_op:
         batch_op.add_column(sa.Column("permission", sa.String(length=64), nullable=True))
         batch_op.add_column(
@@ -119,6 +121,8 @@ def downgrade() -> None:
     with op.batch_alter_table("commands", schema=None) as batch_op:
         batch_op.drop_column("subcommand_permissions")
         batch_op.drop_column("permission")
+    with op.batch_alter_table("platform_identities", schema=None) as batch_op:
+        batch_op.drop_column("server_id")
     with op.batch_alter_table("users", schema=None) as batch_op:
         batch_op.drop_column("kind")
         batch_op.drop_column("is_active")
