@@ -69,6 +69,26 @@ async def show(ctx: Context) -> None:
     ctx.reply("shown")
 
 
+@testkit.command("tune", permission="commands.manage", description="Needs commands.manage.")
+async def tune(ctx: Context) -> None:
+    ctx.reply("tuned")
+
+
+@testkit.command("mine", description="What the router told me about you here.")
+async def mine(ctx: Context) -> None:
+    ctx.reply(f"labels={','.join(ctx.labels)} perms={','.join(sorted(ctx.permissions))}")
+
+
+@testkit.subcommand("kit", "look", description="Anyone.")
+async def kit_look(ctx: Context) -> None:
+    ctx.reply("looked")
+
+
+@testkit.subcommand("kit", "fix", permission="labels.manage", description="Needs labels.manage.")
+async def kit_fix(ctx: Context) -> None:
+    ctx.reply("fixed")
+
+
 @testkit.on_event(EventType.follow)
 async def followed(ctx: Context) -> None:
     user = ctx.request.event.user

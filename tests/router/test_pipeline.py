@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import structlog
 from sqlalchemy import select
 
 from tests.support import LiveServer, build_app, live_server
@@ -104,3 +105,58 @@ async def test_overlay_actions_are_published_for_the_community(stack_settings: S
             received = await overlays.get(timeout=5)
         assert received is not None
         assert b'"kind":"ticker"' in received[1] and b"hello world" in received[1]
+
+
+async def member_id(bot: LiveServer, name: str) -> str:
+    async with bot.app.state.runtime.db.session() as session:
+        user_id = await session.scalar(
+            select(PlatformIdentity.user_id).where(PlatformIdentity.platform_user_id == name)
+        )
+    assert user_id is not None
+    return str(user_id)
+
+
+async def test_commands_and_subcommands_need_their_permission(stack_settings: Settings) -> None:
+    async with live_server(build_app(stack_settings)) as bot:
+        runtime = bot.app.state.runtime
+        community_id = await lobby_community(bot)
+        # the first broadcaster seen claims the unowned community
+        assert await bot.texts("!tune", user="streamer", role="broadcaster") == ["tuned"]
+        with structlog.testing.capture_logs() as logs:
+            assert await bot.texts("!tune", user="eve") == [
+                "@eve !tune needs the commands.manage permission here."
+            ]
+        [denied] = [e for e in logs if e.get("category") == "AUTHZ"]
+        assert (denied["action"], denied["result"], denied["community"]) == (
+            "!tune",
+            "denied",
+            community_id,
+        )
+        assert await bot.texts("!kit look", user="eve") == ["looked"]
+        # listings show only what the caller may run
+        [listing] = await bot.texts("!commands", user="eve")
+        assert "!kit" in listing and "!tune" not in listing
+        [listing] = await bot.texts("!commands", user="streamer", role="broadcaster")
+        assert "!tune" in listing
+        assert await bot.texts("!kit fix", user="eve") == [
+            "@eve !kit fix needs the labels.manage permission here."
+        ]
+        assert await bot.texts("!kit fix", user="mod", role="moderator") == [
+            "@mod !kit fix needs the labels.manage permission here."
+        ]
+
+        eve = await member_id(bot, "eve")
+        async with runtime.db.session() as session:
+            session.add(Membership(community_id=community_id, user_id=eve, role="admin"))
+            owner = await session.scalar(
+                select(Membership.user_id).where(
+                    Membership.community_id == community_id, Membership.role == "owner"
+                )
+            )
+        assert owner == await member_id(bot, "streamer")
+        await access_changed(runtime.backend.kv, community_id)
+        assert await bot.texts("!tune", user="eve") == ["tuned"]
+        assert await bot.texts("!kit fix", user="eve") == ["fixed"]
+        [mine] = await bot.texts("!mine", user="eve")
+        assert mine.startswith("labels= perms=calendar.approve,commands.manage,")
+        assert "roles.manage" not in mine

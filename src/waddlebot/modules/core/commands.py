@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from waddlebot import __version__
-from waddlebot.kernel.contracts import Role
+from waddlebot.kernel.contracts import CommandInfo, Role
 from waddlebot.sdk import CommandError, Context, Module
 
 module = Module(
@@ -26,7 +26,7 @@ async def ping(ctx: Context) -> None:
     description="Explain a command, or list what you can use.",
 )
 async def help_(ctx: Context) -> None:
-    commands = await ctx.host.list_commands(ctx.request.community_id, ctx.role)
+    commands = await _usable(ctx)
     if not ctx.args:
         names = ", ".join(f"{c.prefix}{c.trigger}" for c in commands)
         ctx.reply(_fit(f"You can use: {names}. Type !help <command> for details."))
@@ -42,7 +42,7 @@ async def help_(ctx: Context) -> None:
 
 @module.command("commands", description="List the commands you can use here.")
 async def commands_(ctx: Context) -> None:
-    commands = await ctx.host.list_commands(ctx.request.community_id, ctx.role)
+    commands = await _usable(ctx)
     names = ", ".join(f"{c.prefix}{c.trigger}" for c in commands)
     ctx.reply(_fit(f"Commands: {names}"))
 
@@ -63,6 +63,12 @@ async def about(ctx: Context) -> None:
 async def reload(ctx: Context) -> None:
     count = await ctx.host.reload_commands()
     ctx.reply(f"Command table reloaded: {count} commands.")
+
+
+async def _usable(ctx: Context) -> list[CommandInfo]:
+    """Commands the caller may run here: their role is high enough and they hold the permission."""
+    commands = await ctx.host.list_commands(ctx.request.community_id, ctx.role)
+    return [c for c in commands if c.permission is None or ctx.can(c.permission)]
 
 
 def _fit(text: str) -> str:
