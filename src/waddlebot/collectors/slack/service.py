@@ -4,9 +4,8 @@
   ``app_mention``), signed, deduplicated on ``event_id`` and on the message itself.
 - ``POST /webhooks/slack/commands``: the ``/waddlebot`` slash command; ephemeral ack at once,
   the answer through ``response_url``.
-- ``GET /auth/slack/install`` (the local operator, or a superuser / admin key) → Slack →
-  ``GET /auth/slack/callback``: a workspace installs the app; its bot token is stored
-  encrypted.
+- ``GET /auth/slack/install`` → Slack → ``GET /auth/slack/callback``: a workspace installs the
+  app; its bot token is stored encrypted.
 
 Acknowledgement is fast: the request only verifies, deduplicates, looks the member up
 (cached, bounded by ``WADDLEBOT_SLACK_LOOKUP_TIMEOUT``) and queues the event at the router;
@@ -23,7 +22,7 @@ import uuid
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
-from fastapi import APIRouter, Depends, Request, Response, status
+from fastapi import APIRouter, Request, Response, status
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from slack_sdk.errors import SlackApiError
 
@@ -43,7 +42,6 @@ from waddlebot.collectors.slack.verify import verify_slack
 from waddlebot.collectors.slack.workspace import SlackWorkspaces
 from waddlebot.kernel.observability.logging import Category, get_logger, log_event
 from waddlebot.kernel.runtime import Runtime
-from waddlebot.kernel.security.http import require_local_or_admin
 from waddlebot.kernel.security.signed_state import InvalidState, StateSigner
 from waddlebot.kernel.service import Service
 from waddlebot.kernel.web import get_runtime
@@ -194,11 +192,7 @@ def slack_api(service: SlackService) -> APIRouter:
             {"response_type": "ephemeral", "text": f"Running `{escape(command.text)}`…"}
         )
 
-    @api.get(
-        "/auth/slack/install",
-        include_in_schema=False,
-        dependencies=[Depends(require_local_or_admin)],  # the operator, or a superuser
-    )
+    @api.get("/auth/slack/install", include_in_schema=False)
     async def install(request: Request) -> Response:
         settings = service.settings
         if not settings.client_id or not settings.client_secret:
