@@ -35,6 +35,16 @@ async def test_get_set_delete(backend: Backend) -> None:
     assert await backend.kv.delete(key) == 0
 
 
+async def test_get_many_reads_several_keys_in_order(backend: Backend) -> None:
+    first, missing, expiring, last = unique("m"), unique("m"), unique("m"), unique("m")
+    await backend.kv.set(first, b"1")
+    await backend.kv.set(expiring, b"gone", ttl=0.05)
+    await backend.kv.set(last, "3")
+    await asyncio.sleep(0.1)
+    assert await backend.kv.get_many(first, missing, expiring, last) == [b"1", None, None, b"3"]
+    assert await backend.kv.get_many() == []
+
+
 async def test_ttl_expiry(backend: Backend) -> None:
     key = unique("ttl")
     await backend.kv.set(key, b"v", ttl=0.2)

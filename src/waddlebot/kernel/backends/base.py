@@ -44,6 +44,10 @@ class KeyValue(abc.ABC):
     async def get(self, key: str) -> bytes | None: ...
 
     @abc.abstractmethod
+    async def get_many(self, *keys: str) -> list[bytes | None]:
+        """Values of ``keys`` in order (None where missing), in one round trip."""
+
+    @abc.abstractmethod
     async def set(
         self,
         key: str,

@@ -77,6 +77,10 @@ class MemoryKeyValue(KeyValue):
         entry = self._live(key, time.monotonic())
         return entry.value if entry else None
 
+    async def get_many(self, *keys: str) -> list[bytes | None]:
+        now = time.monotonic()
+        return [entry.value if (entry := self._live(key, now)) else None for key in keys]
+
     async def set(
         self,
         key: str,

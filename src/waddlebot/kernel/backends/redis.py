@@ -190,6 +190,12 @@ class RedisKeyValue(KeyValue):
     async def get(self, key: str) -> bytes | None:
         return cast("bytes | None", await self._client.get(self._kv + key))
 
+    async def get_many(self, *keys: str) -> list[bytes | None]:
+        if not keys:
+            return []
+        values = await self._client.mget([self._kv + key for key in keys])
+        return cast("list[bytes | None]", list(values))
+
     async def set(
         self,
         key: str,

@@ -195,15 +195,30 @@ class Authorizer:
     async def access(
         self, community_id: str, user_id: str | None, platform_role: Role = Role.everyone
     ) -> Access:
-        """Roles, permissions and labels of ``user_id`` in the community (cached)."""
+        """Roles, permissions and labels of ``user_id`` in the community.
+
+        Two cache round trips when warm: the community's access version, then the role grants
+        and the member's record together.
+        """
         version = await self.kv.get(access_version_key(community_id))
         stamp = version.decode() if version else "0"
-        grants = await self._grants(community_id, stamp)
+        grants_key = f"access-grants:{community_id}:{stamp}"
+        member_key = f"access-member:{community_id}:{stamp}:{user_id}"
+        cached_grants, cached_member = await self.kv.get_many(grants_key, member_key)
+        grants: dict[str, list[str]] = (
+            json.loads(cached_grants)
+            if cached_grants is not None
+            else await self._grants(community_id, grants_key)
+        )
         membership_role: str | None = None
         label_names: list[str] = []
         label_permissions: list[str] = []
         if user_id is not None:
-            member = await self._member(community_id, user_id, stamp)
+            member: dict[str, Any] = (
+                json.loads(cached_member)
+                if cached_member is not None
+                else await self._member(community_id, user_id, member_key)
+            )
             membership_role = member["role"]
             label_names = member["labels"]
             label_permissions = member["permissions"]
@@ -261,12 +276,7 @@ class Authorizer:
         )
         return decision
 
-    async def _grants(self, community_id: str, stamp: str) -> dict[str, list[str]]:
-        key = f"access-grants:{community_id}:{stamp}"
-        cached = await self.kv.get(key)
-        if cached is not None:
-            loaded: dict[str, list[str]] = json.loads(cached)
-            return loaded
+    async def _grants(self, community_id: str, key: str) -> dict[str, list[str]]:
         async with self.db.read_session() as session:
             rows = (
                 await session.scalars(
@@ -279,12 +289,7 @@ class Authorizer:
         await self.kv.set(key, json.dumps(grants), ttl=ACCESS_TTL)
         return grants
 
-    async def _member(self, community_id: str, user_id: str, stamp: str) -> dict[str, Any]:
-        key = f"access-member:{community_id}:{stamp}:{user_id}"
-        cached = await self.kv.get(key)
-        if cached is not None:
-            loaded: dict[str, Any] = json.loads(cached)
-            return loaded
+    async def _member(self, community_id: str, user_id: str, key: str) -> dict[str, Any]:
         now = datetime.now(UTC)
         async with self.db.read_session() as session:
             role = await session.scalar(
