@@ -115,3 +115,13 @@ def test_admin_key_opens_the_playground_off_loopback(env: dict[str, str]) -> Non
         assert allowed.json()["replies"] == [{"type": "chat", "text": "pong"}]
     finally:
         stop(process)
+
+
+def test_rotate_secrets_runs_against_the_configured_database(env: dict[str, str]) -> None:
+    """The CLI wiring; what rotation does is tested in tests/kernel/security/test_rotation.py."""
+    from cryptography.fernet import Fernet
+
+    env = {**env, "WADDLEBOT_ENCRYPTION_KEYS": Fernet.generate_key().decode()}
+    rotated = run("admin", "rotate-secrets", env=env)
+    assert rotated.returncode == 0, rotated.stderr
+    assert "overlay_tokens: 0 row(s) re-encrypted" in rotated.stdout

@@ -217,6 +217,37 @@ def revoke_api_key(key_id: Annotated[str, typer.Argument(help="The key's id.")])
     typer.echo(f"revoked {key_id}")
 
 
+@admin.command("rotate-secrets")
+def rotate_secrets() -> None:
+    """Re-encrypt every stored secret under the newest WADDLEBOT_ENCRYPTION_KEYS key."""
+    settings = _settings()
+
+    async def rotate() -> dict[str, int]:
+        from waddlebot.kernel.security.rotation import rotate_secrets as rotate_all
+        from waddlebot.kernel.storage import Database
+
+        db = Database(settings.resolved_database_url)
+        try:
+            await db.migrate()
+            return await rotate_all(db, settings.secret_box)
+        finally:
+            await db.close()
+
+    from waddlebot.kernel.security.secrets_box import SecretUnreadable
+
+    try:
+        counts = asyncio.run(rotate())
+    except SecretUnreadable:
+        typer.echo(
+            "a stored secret cannot be read with the configured keys; nothing was changed "
+            "(keep the old key in WADDLEBOT_ENCRYPTION_KEYS, after the new one)",
+            err=True,
+        )
+        raise typer.Exit(1) from None
+    for table_name, rows in counts.items():
+        typer.echo(f"{table_name}: {rows} row(s) re-encrypted")
+
+
 def _redact(url: str) -> str:
     from sqlalchemy.engine import make_url
 
