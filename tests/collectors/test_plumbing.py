@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import pytest
@@ -11,9 +12,11 @@ from waddlebot.app import create_app
 from waddlebot.collectors.dedupe import first_delivery, forget_delivery
 from waddlebot.collectors.ingress import IngressRefused, RouterIngress
 from waddlebot.collectors.pacing import PacingTimeout, hold_until, wait_for_slot, wait_if_held
+from waddlebot.collectors.sender import OutboundSender
 from waddlebot.kernel.backends import Backend
-from waddlebot.kernel.contracts import Event, Platform
+from waddlebot.kernel.contracts import Event, OutboundMessage, Platform
 from waddlebot.kernel.settings import Settings
+from waddlebot.router.dispatch import OUTBOUND_GROUP
 from waddlebot.router.worker import EVENTS_QUEUE
 
 
@@ -60,3 +63,44 @@ async def test_ingress_client_submits_and_reports_refusals(stack_settings: Setti
         with pytest.raises(IngressRefused) as refused:
             await ingress.submit(events[:1])
         assert refused.value.status == 429
+
+
+class SlowChannelSender(OutboundSender):
+    """Channel "slow" takes 0.3 s per message; every other channel is instant."""
+
+    platform = "playground"
+
+    def __init__(self, backend: Backend) -> None:
+        super().__init__(backend)
+        self.sent: list[str] = []
+
+    async def deliver(self, message: OutboundMessage) -> None:
+        if message.channel_id == "slow":
+            await asyncio.sleep(0.3)
+        self.sent.append(message.text)
+
+
+async def test_a_slow_channel_does_not_hold_up_the_others(backend: Backend) -> None:
+    sender = SlowChannelSender(backend)
+
+    def message(channel: str, text: str) -> bytes:
+        return (
+            OutboundMessage(
+                platform=Platform.playground,
+                kind="chat",
+                server_id="s",
+                channel_id=channel,
+                text=text,
+                event_id="e",
+            )
+            .model_dump_json()
+            .encode()
+        )
+
+    payloads = [message("slow", "s1"), message("slow", "s2"), message("fast", "f1"), b"{not json"]
+    payloads.append(message("fast", "f2"))
+    await backend.queues.put(sender.queue, payloads, max_length=100)
+    deliveries = await backend.queues.take(sender.queue, OUTBOUND_GROUP, "c", count=10, block=0.1)
+    await sender.send_batch(deliveries)
+    # the fast lane finished first; within each lane the order is kept
+    assert sender.sent == ["f1", "f2", "s1", "s2"]

@@ -3,11 +3,16 @@
 A platform collector subclasses :class:`OutboundSender` and implements :meth:`deliver`.
 Delivery failures are retried through the queue's redelivery (the item is not acknowledged);
 a message that keeps failing is given up after ``max_attempts``, logged and counted.
+
+Each batch is split into lanes, one per channel (or per whisper recipient): messages of one
+lane go out in order, lanes go out concurrently, so a channel held back by the platform's
+pacing does not delay every other channel.
 """
 
 from __future__ import annotations
 
 import abc
+import asyncio
 import uuid
 
 from pydantic import ValidationError
@@ -51,16 +56,26 @@ class OutboundSender(abc.ABC):
                 block=1.0,
                 visibility_timeout=self.visibility_timeout,
             )
-            for delivery in deliveries:
-                await self._send(delivery)
+            await self.send_batch(deliveries)
 
-    async def _send(self, delivery: Delivery) -> None:
-        try:
-            message = OutboundMessage.model_validate_json(delivery.payload)
-        except ValidationError as error:
-            self._failed("unreadable", str(error), delivery)
-            await self._ack(delivery)
-            return
+    async def send_batch(self, deliveries: list[Delivery]) -> None:
+        """Deliver a batch: in order within each lane, lanes concurrently."""
+        lanes: dict[str, list[tuple[Delivery, OutboundMessage]]] = {}
+        for delivery in deliveries:
+            try:
+                message = OutboundMessage.model_validate_json(delivery.payload)
+            except ValidationError as error:
+                self._failed("unreadable", str(error), delivery)
+                await self._ack(delivery)
+                continue
+            lanes.setdefault(lane_of(message), []).append((delivery, message))
+        await asyncio.gather(*(self._send_lane(lane) for lane in lanes.values()))
+
+    async def _send_lane(self, lane: list[tuple[Delivery, OutboundMessage]]) -> None:
+        for delivery, message in lane:
+            await self._send(delivery, message)
+
+    async def _send(self, delivery: Delivery, message: OutboundMessage) -> None:
         try:
             await self.deliver(message)
         except PermanentDeliveryError as error:
@@ -93,3 +108,10 @@ class OutboundSender(abc.ABC):
             attempts=delivery.attempts,
             reason=reason,
         )
+
+
+def lane_of(message: OutboundMessage) -> str:
+    """Messages that must stay in order share a lane: one channel, or one whisper recipient."""
+    if message.kind == "whisper":
+        return f"whisper:{message.server_id}:{message.user_id}"
+    return f"chat:{message.server_id}:{message.channel_id}"
