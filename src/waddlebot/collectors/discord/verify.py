@@ -8,6 +8,8 @@ from collections.abc import Callable, Mapping
 from nacl.exceptions import BadSignatureError
 from nacl.signing import VerifyKey
 
+from waddlebot.collectors.signatures import timed_signature
+
 
 def verify_discord(
     public_key_hex: str,
@@ -18,14 +20,17 @@ def verify_discord(
     now: Callable[[], float] = time.time,
 ) -> bool:
     """True when Discord signed ``body`` with the application's key, recently."""
-    lowered = {key.lower(): value for key, value in headers.items()}
-    signature = lowered.get("x-signature-ed25519", "")
-    timestamp = lowered.get("x-signature-timestamp", "")
-    if not signature or not timestamp:
+    found = timed_signature(
+        headers,
+        signature_header="x-signature-ed25519",
+        timestamp_header="x-signature-timestamp",
+        window=window,
+        now=now,
+    )
+    if found is None:
         return False
+    signature, timestamp = found
     try:
-        if abs(now() - int(timestamp)) > window:
-            return False
         VerifyKey(bytes.fromhex(public_key_hex)).verify(
             timestamp.encode() + body, bytes.fromhex(signature)
         )

@@ -7,6 +7,8 @@ from collections.abc import Callable, Mapping
 
 from slack_sdk.signature import Clock, SignatureVerifier
 
+from waddlebot.collectors.signatures import timed_signature
+
 
 class _Clock(Clock):
     def __init__(self, now: Callable[[], float]) -> None:
@@ -25,17 +27,16 @@ def verify_slack(
     now: Callable[[], float] = time.time,
 ) -> bool:
     """True when ``body`` was signed by Slack with ``signing_secret`` within ``window`` s."""
-    lowered = {key.lower(): value for key, value in headers.items()}
-    timestamp = lowered.get("x-slack-request-timestamp", "")
-    signature = lowered.get("x-slack-signature", "")
-    if not timestamp or not signature:
+    found = timed_signature(
+        headers,
+        signature_header="x-slack-signature",
+        timestamp_header="x-slack-request-timestamp",
+        window=window,
+        now=now,
+    )
+    if found is None:
         return False
-    try:
-        sent = int(timestamp)
-    except ValueError:
-        return False
-    if abs(now() - sent) > window:
-        return False
+    signature, timestamp = found
     verifier = SignatureVerifier(signing_secret, clock=_Clock(now))
     try:
         return verifier.is_valid(body=body, timestamp=timestamp, signature=signature)
