@@ -139,6 +139,7 @@ class Pipeline:
             user=user,
             user_labels=list(access.labels),
             user_permissions=sorted(access.permissions),
+            community_role=access.community_role,
             command=parsed.trigger,
             prefix=command.prefix,
             args=parsed.args,

@@ -98,6 +98,11 @@ class Context:
         """The user's permissions in this community (see the README's roles section)."""
         return frozenset(self.request.user_permissions)
 
+    @property
+    def community_role(self) -> str | None:
+        """owner/admin/moderator/member in this community (granted or platform-derived)."""
+        return self.request.community_role
+
     def can(self, permission: str) -> bool:
         """True when the user holds ``permission`` here (e.g. ``calendar.autoapprove``)."""
         return permission in self.request.user_permissions

@@ -184,6 +184,10 @@ class ModuleRequest(Strict):
     user_permissions: list[str] = Field(
         default_factory=list, description="the user's permissions in this community"
     )
+    community_role: str | None = Field(
+        default=None,
+        description="owner/admin/moderator/member: granted here or derived from the platform",
+    )
     command: str | None = Field(default=None, description="trigger without prefix, lowercased")
     prefix: Literal["!", "#"] | None = None
     args: list[str] = Field(default_factory=list)

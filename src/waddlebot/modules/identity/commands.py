@@ -102,7 +102,8 @@ async def whoami(ctx: Context) -> None:
     operations = _operations(ctx)
     user_id = await _me(ctx, operations)
     accounts = await operations.accounts(user_id)
+    role = ctx.community_role or ctx.role.name
     ctx.reply(
-        f"You are {ctx.user_name} (user {user_id}), role here: {ctx.role.name}; "
+        f"You are {ctx.user_name} (user {user_id}), role here: {role}; "
         f"accounts: {_describe(accounts)}"
     )
