@@ -69,3 +69,35 @@ async def test_sync_is_idempotent_and_keeps_admin_changes(database: Database) ->
     assert global_row.description == "Check that the bot is alive."
     assert table.lookup("other", "!", "ping") is None
     assert table.lookup("c1", "!", "ping").module == "custom"  # type: ignore[union-attr]
+
+
+async def test_a_communitys_copy_of_a_builtin_follows_the_code_but_keeps_its_tuning(
+    database: Database,
+) -> None:
+    await sync_module_commands(database, [core])
+    async with database.session() as session:
+        community = Community(name="c")
+        session.add(community)
+        await session.flush()
+        session.add(
+            Command(
+                community_id=community.id,
+                prefix="!",
+                trigger="reload",
+                module="core",
+                usage="stale",
+                description="stale",
+                min_role=int(Role.vip),
+                permission=None,
+                user_cooldown=9.0,
+                enabled=False,
+            )
+        )
+    await sync_module_commands(database, [core])
+    async with database.session() as session:
+        row = await session.scalar(
+            select(Command).where(Command.community_id == community.id, Command.trigger == "reload")
+        )
+    assert row is not None
+    assert (row.usage, row.permission) == ("!reload", "commands.manage")
+    assert (row.enabled, row.user_cooldown, row.min_role) == (False, 9.0, int(Role.vip))

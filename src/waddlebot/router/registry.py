@@ -7,7 +7,7 @@ Loaded from the ``commands`` table at start-up and reloaded whenever anyone publ
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -174,11 +174,12 @@ def _version_key(version: str) -> tuple[int, ...]:
     return tuple(int(part) for part in core.split(".") if part.isdigit())
 
 
-async def sync_module_commands(db: Database, modules: Iterable[Module]) -> None:
+async def sync_module_commands(db: Database, modules: Sequence[Module]) -> None:
     """Make the global command rows match the commands built-in modules declare.
 
-    Usage, description and minimum role follow the code; ``enabled`` and cooldowns an admin
-    changed in the database are kept.
+    Usage, description, minimum role and permissions follow the code; ``enabled`` and
+    cooldowns an admin changed in the database are kept. Communities' own copies of built-in
+    commands get the code's usage, description and permissions, and keep their tuning.
     """
     async with db.session() as session:
         rows = (await session.scalars(select(Command).where(Command.community_id.is_(None)))).all()
@@ -203,3 +204,21 @@ async def sync_module_commands(db: Database, modules: Iterable[Module]) -> None:
                 row.min_role = int(spec.min_role)
                 row.permission = spec.permission
                 row.subcommand_permissions = spec.subcommand_permissions
+        # A community's own copy of a built-in command (made when it tuned the command)
+        # follows the code too, except for what the community tuned.
+        overrides = (
+            await session.scalars(
+                select(Command).where(
+                    Command.community_id.is_not(None),
+                    Command.module.in_([module.name for module in modules]),
+                )
+            )
+        ).all()
+        declared = {(c.prefix, c.trigger): c for m in modules for c in m.commands.values()}
+        for row in overrides:
+            found = declared.get((row.prefix, row.trigger))
+            if found is not None:
+                row.usage = found.display_usage
+                row.description = found.description
+                row.permission = found.permission
+                row.subcommand_permissions = found.subcommand_permissions

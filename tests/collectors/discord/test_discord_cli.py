@@ -21,7 +21,9 @@ def test_sync_commands_dry_run_lists_the_registry(
     assert result.exit_code == 0, result.output
     commands = {command["name"]: command for command in json.loads(result.stdout)}
     assert {"ping", "help", "commands", "about", "reload"} <= set(commands)
-    assert commands["reload"]["default_member_permissions"] == str(1 << 13)
+    # !reload needs commands.manage (the router checks it); Discord shows it to server managers
+    assert commands["reload"]["default_member_permissions"] == str(1 << 5)
+    assert "default_member_permissions" not in commands["ping"]
 
 
 def test_sync_commands_without_application_id_fails_clearly(

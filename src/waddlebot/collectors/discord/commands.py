@@ -25,8 +25,8 @@ def slash_commands(commands: list[CommandInfo]) -> list[dict[str, Any]]:
     """CHAT_INPUT definitions for the ``!`` commands whose trigger is a valid Discord name.
 
     Each takes one optional free-text ``args`` option; commands for moderators and
-    broadcasters are hidden from members lacking the matching permission by default
-    (the router still checks roles)."""
+    broadcasters, and commands needing a WaddleBot permission, are hidden from members lacking
+    the matching Discord permission by default (the router still checks everything)."""
     definitions: list[dict[str, Any]] = []
     for command in commands:
         if command.prefix != "!" or not NAME.match(command.trigger):
@@ -44,7 +44,9 @@ def slash_commands(commands: list[CommandInfo]) -> list[dict[str, Any]]:
                 }
             ],
         }
-        if command.min_role >= Role.broadcaster:
+        if command.min_role >= Role.broadcaster or command.permission is not None:
+            # management commands (a WaddleBot permission, granted to owners by default):
+            # shown to server managers; server admins can widen this in Discord's settings
             definition["default_member_permissions"] = str(MANAGE_GUILD)
         elif command.min_role >= Role.moderator:
             definition["default_member_permissions"] = str(MANAGE_MESSAGES)
