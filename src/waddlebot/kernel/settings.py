@@ -7,6 +7,7 @@ Redis. Business logic never branches on "embedded".
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from functools import cached_property
@@ -62,6 +63,32 @@ class Settings(BaseSettings):
     rate_limit_entity: int = Field(default=100, ge=1, description="commands per channel per window")
     rate_limit_window: float = Field(default=30.0, gt=0)
 
+    # Labels.
+    labels_per_community: int = Field(default=100, ge=1, le=10_000, description="labels")
+    labels_per_user: int = Field(default=25, ge=1, le=1_000, description="per community")
+
+    # Accounts and sessions (portal login, API keys, Kong). See docs/accounts.md.
+    login_session_ttl: int = Field(default=7 * 24 * 3600, ge=60, description="seconds, sliding")
+    api_keys_per_user: int = Field(default=10, ge=1, le=1_000, description="active keys")
+    login_attempts_per_email: int = Field(default=10, ge=1, description="per login window")
+    login_attempts_per_ip: int = Field(default=50, ge=1, description="per login window")
+    login_window: float = Field(default=900.0, gt=0, description="seconds")
+    oauth_state_max_age: int = Field(default=600, ge=10, le=3600, description="seconds")
+    trust_kong_headers: bool = False
+    # Addresses/CIDRs Kong calls from; consumer headers from anywhere else are ignored.
+    kong_trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # OAuth login apps; unset: the collectors' WADDLEBOT_TWITCH_/SLACK_CLIENT_ID/SECRET.
+    oauth_twitch_client_id: str | None = None
+    oauth_twitch_client_secret: str | None = None
+    oauth_discord_client_id: str | None = None  # unset: WADDLEBOT_DISCORD_APPLICATION_ID
+    oauth_discord_client_secret: str | None = None
+    oauth_slack_client_id: str | None = None
+    oauth_slack_client_secret: str | None = None
+    oauth_twitch_auth_base: str = "https://id.twitch.tv/oauth2"
+    oauth_twitch_api_base: str = "https://api.twitch.tv/helix"
+    oauth_discord_base: str = "https://discord.com"
+    oauth_slack_base: str = "https://slack.com"
+
     # Module execution engines (marketplace modules).
     module_max_concurrency: int = Field(default=32, ge=1, le=10_000, description="per module")
     module_breaker_failures: int = Field(default=5, ge=1, description="failures that open it")
@@ -72,11 +99,21 @@ class Settings(BaseSettings):
     openwhisk_auth: str | None = None  # the namespace's API key, "uuid:key"
     openwhisk_namespace: str = "_"
 
-    @field_validator("database_replica_urls", "encryption_keys", mode="before")
+    @field_validator(
+        "database_replica_urls", "encryption_keys", "kong_trusted_proxies", mode="before"
+    )
     @classmethod
     def _split_urls(cls, value: object) -> object:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("kong_trusted_proxies")
+    @classmethod
+    def _cidrs(cls, value: list[str]) -> list[str]:
+        """Fail at start-up on a typo rather than silently trusting nobody (or everybody)."""
+        for cidr in value:
+            ipaddress.ip_network(cidr, strict=False)  # ValueError → a clear settings error
         return value
 
     @cached_property

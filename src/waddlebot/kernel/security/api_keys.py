@@ -13,7 +13,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, and_, func, or_, select, update
 
 from waddlebot.kernel.storage import Database
 from waddlebot.kernel.storage.models import ApiKey, User
@@ -82,8 +82,43 @@ class Principal:
         return scope in self.scopes
 
 
+class ApiKeyLimitReached(Exception):
+    """The owner already has as many active keys as allowed (``api_keys_per_user``)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"at most {limit} active API keys per user; revoke one first")
+        self.limit = limit
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKeyInfo:
+    """What may be shown about a key after creation: never the key or its hash."""
+
+    id: str
+    name: str
+    prefix: str  # "wbk_<lookup>_", enough to recognise the key
+    scopes: list[str]
+    user_id: str | None
+    created_at: datetime
+    expires_at: datetime | None
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None and (
+            self.expires_at is None or self.expires_at > datetime.now(UTC)
+        )
+
+
 def _hash(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
+
+
+def _active(now: datetime) -> ColumnElement[bool]:
+    return and_(
+        ApiKey.revoked_at.is_(None), or_(ApiKey.expires_at.is_(None), ApiKey.expires_at > now)
+    )
 
 
 async def create_api_key(
@@ -93,21 +128,65 @@ async def create_api_key(
     scopes: list[str],
     expires_in: timedelta | None = None,
     user_id: str | None = None,
+    limit: int | None = None,
 ) -> tuple[str, ApiKey]:
-    """Create a key; the plaintext is returned once and never stored."""
+    """Create a key; the plaintext is returned once and never stored.
+
+    With ``limit`` and an owner, refuse (:class:`ApiKeyLimitReached`) when the owner already
+    has that many active keys; the owner is locked meanwhile so two concurrent requests
+    cannot both squeeze under the limit.
+    """
     lookup = secrets.token_hex(6)
     key = f"{PREFIX}{lookup}_{secrets.token_urlsafe(24)}"
+    now = datetime.now(UTC)
     row = ApiKey(
         name=name,
         lookup=lookup,
         key_hash=_hash(key),
         scopes=sorted(set(scopes)),
         user_id=user_id,
-        expires_at=datetime.now(UTC) + expires_in if expires_in is not None else None,
+        created_at=now,
+        expires_at=now + expires_in if expires_in is not None else None,
     )
     async with db.session() as session:
+        if limit is not None and user_id is not None:
+            # A no-op write takes the owner's row lock (PostgreSQL) or the write lock (SQLite)
+            # before counting, so concurrent creations are counted one after another.
+            await session.execute(update(User).where(User.id == user_id).values(id=User.id))
+            active = await session.scalar(
+                select(func.count(ApiKey.id)).where(ApiKey.user_id == user_id, _active(now))
+            )
+            if (active or 0) >= limit:
+                raise ApiKeyLimitReached(limit)
         session.add(row)
     return key, row
+
+
+async def list_api_keys(db: Database, user_id: str | None) -> list[ApiKeyInfo]:
+    """Metadata of the keys ``user_id`` owns (None: owner-less operator keys), newest first."""
+    owner = ApiKey.user_id.is_(None) if user_id is None else ApiKey.user_id == user_id
+    async with db.read_session() as session:
+        rows = (
+            await session.scalars(
+                select(ApiKey).where(owner).order_by(ApiKey.created_at.desc(), ApiKey.id)
+            )
+        ).all()
+    return [key_info(row) for row in rows]
+
+
+def key_info(row: ApiKey) -> ApiKeyInfo:
+    """The showable metadata of a stored key."""
+    return ApiKeyInfo(
+        id=row.id,
+        name=row.name,
+        prefix=f"{PREFIX}{row.lookup}_",
+        scopes=list(row.scopes),
+        user_id=row.user_id,
+        created_at=_aware(row.created_at),
+        expires_at=_aware(row.expires_at) if row.expires_at else None,
+        last_used_at=_aware(row.last_used_at) if row.last_used_at else None,
+        revoked_at=_aware(row.revoked_at) if row.revoked_at else None,
+    )
 
 
 async def verify_api_key(db: Database, key: str) -> Principal | None:
@@ -136,11 +215,16 @@ async def verify_api_key(db: Database, key: str) -> Principal | None:
         )
 
 
-async def revoke_api_key(db: Database, key_id: str) -> bool:
-    """Revoke by id; True when a live key was revoked."""
+async def revoke_api_key(db: Database, key_id: str, *, owner_id: str | None = None) -> bool:
+    """Revoke by id; True when a live key was revoked.
+
+    With ``owner_id``, only a key that user owns is revoked (someone else's reads as missing).
+    """
     async with db.session() as session:
         row = await session.get(ApiKey, key_id)
         if row is None or row.revoked_at is not None:
+            return False
+        if owner_id is not None and row.user_id != owner_id:
             return False
         row.revoked_at = datetime.now(UTC)
         return True

@@ -246,14 +246,27 @@ class Authorizer:
         *,
         permission: str | None = None,
         min_role: Role = Role.everyone,
+        member: bool = False,
     ) -> Decision:
-        """Decide whether ``actor`` may do ``action`` in the community, and log it (AUTHZ)."""
+        """Decide whether ``actor`` may do ``action`` in the community, and log it (AUTHZ).
+
+        ``member``: the actor must have some role in the community — or, when ``permission``
+        is given too, hold that permission (e.g. through a label) instead.
+        """
         if actor.superuser:
             decision = Decision(True, "superuser")
         else:
             access = await self.access(community_id, actor.user_id, actor.platform_role)
+            holds = permission is not None and (
+                permission in access.permissions or access.community_role == "owner"
+            )
             if access.ladder < min_role:
                 decision = Decision(False, f"needs {min_role.name}", access)
+            elif member:
+                if access.community_role is not None or holds:
+                    decision = Decision(True, "member" if not holds else "granted", access)
+                else:
+                    decision = Decision(False, "not a member", access)
             elif (
                 permission is not None
                 and permission not in access.permissions

@@ -1,0 +1,1 @@
+"""Accounts: password and OAuth login, login sessions, self-service API keys."""
