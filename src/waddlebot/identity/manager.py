@@ -13,13 +13,15 @@ import secrets
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from waddlebot.identity.lookup import find_account, user_of_account
 from waddlebot.kernel.backends import Backend
 from waddlebot.kernel.contracts import OutboundMessage, Platform
 from waddlebot.kernel.observability.logging import Category, get_logger, log_event
 from waddlebot.kernel.security.rbac import access_changed
 from waddlebot.kernel.storage import Database
-from waddlebot.kernel.storage.models import Membership, PlatformIdentity, User
+from waddlebot.kernel.storage.models import LabelAssignment, Membership, PlatformIdentity, User
 from waddlebot.router.directory import identity_cache_key
 from waddlebot.router.dispatch import outbound_queue
 from waddlebot.sdk.identity import IdentityError, LinkedAccount
@@ -68,14 +70,7 @@ class IdentityManager:
     # --- reading --------------------------------------------------------------------------
 
     async def user_of(self, platform: str, platform_user_id: str) -> str | None:
-        async with self.db.read_session() as session:
-            found: str | None = await session.scalar(
-                select(PlatformIdentity.user_id).where(
-                    PlatformIdentity.platform == platform,
-                    PlatformIdentity.platform_user_id == platform_user_id,
-                )
-            )
-        return found
+        return await user_of_account(self.db, platform, platform_user_id)
 
     async def accounts(self, user_id: str) -> list[LinkedAccount]:
         async with self.db.read_session() as session:
@@ -87,18 +82,6 @@ class IdentityManager:
                 )
             ).all()
         return [LinkedAccount(r.platform, r.platform_user_id, r.username) for r in rows]
-
-    async def _find_account(self, platform: str, username: str) -> PlatformIdentity | None:
-        async with self.db.read_session() as session:
-            return await session.scalar(
-                select(PlatformIdentity)
-                .where(
-                    PlatformIdentity.platform == platform,
-                    func.lower(PlatformIdentity.username) == username.lower(),
-                )
-                .order_by(PlatformIdentity.created_at.desc())
-                .limit(1)
-            )
 
     # --- linking --------------------------------------------------------------------------
 
@@ -116,7 +99,7 @@ class IdentityManager:
         except ValueError:
             raise IdentityError(f"I don't know the platform {target_platform!r}.") from None
         requester = await self.user_of(platform, platform_user_id)
-        target = await self._find_account(target_kind.value, target_username)
+        target = await find_account(self.db, target_kind.value, target_username, by_id=False)
         if requester is None or target is None:
             raise IdentityError(
                 f"I have never seen {target_username} on {target_kind.value}: they must say "
@@ -227,7 +210,34 @@ class IdentityManager:
             for membership in moved:
                 if membership.community_id not in taken:
                     membership.user_id = requester
+            communities |= await self._move_labels(session, absorbed, requester)
         await self._invalidate([(platform, platform_user_id)], [requester, absorbed], communities)
+
+    @staticmethod
+    async def _move_labels(session: AsyncSession, absorbed: str, requester: str) -> set[str]:
+        """Labels on the absorbed user follow them (unless the requester wears that label
+        already); returns the communities touched."""
+        worn = set(
+            (
+                await session.scalars(
+                    select(LabelAssignment.label_id).where(
+                        LabelAssignment.target_type == "user",
+                        LabelAssignment.target_id == requester,
+                    )
+                )
+            ).all()
+        )
+        labels = (
+            await session.scalars(
+                select(LabelAssignment).where(
+                    LabelAssignment.target_type == "user", LabelAssignment.target_id == absorbed
+                )
+            )
+        ).all()
+        for assignment in labels:
+            if assignment.label_id not in worn:
+                assignment.target_id = requester
+        return {assignment.community_id for assignment in labels}
 
     async def unlink(self, user_id: str, platform: str) -> list[LinkedAccount]:
         accounts = await self.accounts(user_id)
