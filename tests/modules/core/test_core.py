@@ -26,7 +26,8 @@ async def test_help_lists_what_the_role_may_use(bot: ModuleHarness) -> None:
     assert await bot.reply("!help") == (
         "You can use: !about, !commands, !help, !ping. Type !help <command> for details."
     )
-    assert "!reload" in await bot.reply("!help", role=Role.moderator)
+    assert "!reload" not in await bot.reply("!help", role=Role.moderator)
+    assert "!reload" in await bot.reply("!help", role=Role.broadcaster)  # acts as owner
 
 
 async def test_help_explains_one_command(bot: ModuleHarness) -> None:
@@ -41,6 +42,8 @@ async def test_commands_and_about(bot: ModuleHarness) -> None:
     assert (await bot.reply("!about")).startswith(f"WaddleBot {__version__}: ")
 
 
-async def test_reload_is_for_moderators(bot: ModuleHarness) -> None:
-    assert await bot.reply("!reload") == "@alice !reload is for moderators and above."
-    assert await bot.reply("!reload", role="moderator") == "Command table reloaded: 5 commands."
+async def test_reload_needs_commands_manage(bot: ModuleHarness) -> None:
+    refusal = "@alice !reload needs the commands.manage permission here."
+    assert await bot.reply("!reload") == refusal
+    assert await bot.reply("!reload", role="moderator") == refusal
+    assert await bot.reply("!reload", role="broadcaster") == "Command table reloaded: 5 commands."

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from waddlebot import __version__
-from waddlebot.kernel.contracts import CommandInfo, Role
+from waddlebot.kernel.contracts import CommandInfo
 from waddlebot.sdk import CommandError, Context, Module
 
 module = Module(
@@ -57,7 +57,7 @@ async def about(ctx: Context) -> None:
 
 @module.command(
     "reload",
-    min_role=Role.moderator,
+    permission="commands.manage",
     description="Reload the command table on every router (after editing commands).",
 )
 async def reload(ctx: Context) -> None:

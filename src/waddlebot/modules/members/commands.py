@@ -1,0 +1,170 @@
+"""Community roles and per-community commands from chat, through the host's member operations.
+
+The router refuses ``!role grant``/``revoke`` without ``members.manage`` and
+``!command enable``/``disable`` without ``commands.manage`` before this module runs; the host
+applies the rank rules (roles below your own, unless owner; the last owner stays).
+"""
+
+from __future__ import annotations
+
+from waddlebot import __version__
+from waddlebot.sdk import CommandError, Context, Module
+from waddlebot.sdk.members import Caller, MemberError, MemberOperations, MemberRole
+
+module = Module(
+    "members",
+    version=__version__,
+    description="Community roles (owner, admin, moderator, member) and per-community commands.",
+)
+
+MAX_LISTING = 450  # stays inside the smallest platform message limit once prefixed
+LISTED = ("owner", "admin", "moderator")
+
+
+def _operations(ctx: Context) -> MemberOperations:
+    operations = ctx.host.members()
+    if operations is None:
+        raise CommandError("Community roles are not available here.")
+    return operations
+
+
+def _caller(ctx: Context) -> Caller:
+    """The caller as the platform reported them (their role there, not ``ctx.role``)."""
+    user = ctx.event.user
+    if user is None:
+        raise CommandError("I cannot tell who you are on this platform.")
+    return Caller(platform=ctx.platform.value, user=user)
+
+
+def _plural(role: str) -> str:
+    return f"{role}s"
+
+
+@module.command(
+    "role",
+    usage="!role <show|list|grant|revoke>",
+    description="Community roles: show yours or someone's, list them, grant and revoke.",
+)
+async def role(ctx: Context) -> None:
+    if ctx.args:
+        raise CommandError(
+            "Usage: !role show [user] | !role list | !role grant <user> <role> | "
+            "!role revoke <user>"
+        )
+    await show(ctx)
+
+
+@module.command(
+    "command",
+    usage="!command <enable|disable> <name>",
+    description="Turn a command on or off in this community.",
+    permission="commands.manage",
+)
+async def command(ctx: Context) -> None:
+    raise CommandError("Usage: !command enable <name> | !command disable <name>")
+
+
+@module.subcommand(
+    "role",
+    "show",
+    usage="!role show [user]",
+    description="Your role here, or someone else's.",
+)
+async def show(ctx: Context, user: str | None = None) -> None:
+    caller = _caller(ctx)
+    try:
+        found = await _operations(ctx).role_of(ctx.community_id, caller, user)
+    except MemberError as refusal:
+        raise CommandError(refusal.message) from None
+    if user is None:
+        if found.role is None:
+            ctx.reply("You have no role here.")
+        else:
+            origin = " (from your platform role)" if found.from_platform else ""
+            ctx.reply(f"Your role here: {found.role}{origin}.")
+        return
+    if found.role is None:
+        ctx.reply(f"{found.name} has no role here.")
+    else:
+        ctx.reply(f"{found.name} is {found.role} here.")
+
+
+@module.subcommand("role", "list", description="Who holds owner, admin and moderator here.")
+async def list_(ctx: Context) -> None:
+    holders = await _operations(ctx).role_holders(ctx.community_id, ctx.platform.value)
+    ctx.reply(_fit(_listing(holders)))
+
+
+@module.subcommand(
+    "role",
+    "grant",
+    usage="!role grant <user> <role>",
+    description="Give someone a role below your own (owner, admin, moderator, member).",
+    permission="members.manage",
+)
+async def grant(ctx: Context, user: str, role: str) -> None:
+    try:
+        granted = await _operations(ctx).grant(ctx.community_id, _caller(ctx), user, role)
+    except MemberError as refusal:
+        raise CommandError(refusal.message) from None
+    ctx.reply(f"{granted.name} is now {granted.role} here.")
+
+
+@module.subcommand(
+    "role",
+    "revoke",
+    usage="!role revoke <user>",
+    description="Take someone's role away (roles below your own).",
+    permission="members.manage",
+)
+async def revoke(ctx: Context, user: str) -> None:
+    try:
+        revoked = await _operations(ctx).revoke(ctx.community_id, _caller(ctx), user)
+    except MemberError as refusal:
+        raise CommandError(refusal.message) from None
+    ctx.reply(f"{revoked.name} no longer has a role here (was {revoked.role}).")
+
+
+@module.subcommand(
+    "command",
+    "enable",
+    usage="!command enable <name>",
+    description="Turn a command back on in this community.",
+    permission="commands.manage",
+)
+async def enable(ctx: Context, name: str) -> None:
+    await _switch(ctx, name, enabled=True)
+
+
+@module.subcommand(
+    "command",
+    "disable",
+    usage="!command disable <name>",
+    description="Turn a command off in this community.",
+    permission="commands.manage",
+)
+async def disable(ctx: Context, name: str) -> None:
+    await _switch(ctx, name, enabled=False)
+
+
+async def _switch(ctx: Context, name: str, *, enabled: bool) -> None:
+    try:
+        command = await _operations(ctx).set_command_enabled(
+            ctx.community_id, _caller(ctx), name, enabled
+        )
+    except MemberError as refusal:
+        raise CommandError(refusal.message) from None
+    ctx.reply(f"{command} is now {'enabled' if enabled else 'disabled'} here.")
+
+
+def _listing(holders: list[MemberRole]) -> str:
+    parts = []
+    for role in LISTED:
+        names = [h.name for h in holders if h.role == role]
+        parts.append(f"{_plural(role).capitalize()}: {', '.join(names) or 'none'}")
+    return "; ".join(parts) + "."
+
+
+def _fit(text: str) -> str:
+    """Trim a listing to one chat message, marking the cut."""
+    return text if len(text) <= MAX_LISTING else text[: MAX_LISTING - 1].rstrip(", ") + "…"
