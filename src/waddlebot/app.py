@@ -8,11 +8,13 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from waddlebot import __version__
+from waddlebot.accounts.service import AccountsService
 from waddlebot.collectors.discord.gateway import DiscordGatewayService
 from waddlebot.collectors.discord.service import DiscordService
 from waddlebot.collectors.playground.service import PlaygroundService
 from waddlebot.collectors.slack.service import SlackService
 from waddlebot.collectors.twitch.service import TwitchService
+from waddlebot.communities.service import CommunitiesService
 from waddlebot.identity.service import IdentityService
 from waddlebot.kernel.backends import Backend
 from waddlebot.kernel.observability.logging import Category, get_logger, log_event
@@ -20,6 +22,7 @@ from waddlebot.kernel.runtime import Runtime
 from waddlebot.kernel.service import Service
 from waddlebot.kernel.settings import Settings
 from waddlebot.kernel.web import health_api
+from waddlebot.labels.service import LabelsService
 from waddlebot.marketplace.service import MarketplaceService
 from waddlebot.overlays.service import OverlayService
 from waddlebot.router.service import RouterService
@@ -36,6 +39,9 @@ SERVICES: dict[str, Callable[[], Service]] = {
     "twitch": TwitchService,
     "overlays": OverlayService,
     "identity": IdentityService,
+    "accounts": AccountsService,
+    "communities": CommunitiesService,
+    "labels": LabelsService,
 }
 
 

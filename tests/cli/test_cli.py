@@ -57,15 +57,16 @@ def test_chat_embedded_ping_help_and_refusal(env: dict[str, str]) -> None:
     lines = result.stdout.splitlines()
     assert lines[0] == "bot: pong"
     assert lines[1].startswith(
-        "bot: You can use: !about, !commands, !help, !identity, !ping, !verify, !whoami."
+        "bot: You can use: !about, !commands, !help, !identity, !label, !ping, !role, !verify, "
+        "!whoami."
     )
     assert "!reload" not in lines[1]
-    assert lines[2] == "bot: @alice !reload is for moderators and above."
+    assert lines[2] == "bot: @alice !reload needs the commands.manage permission here."
     assert len(lines) == 3  # plain chat gets no answer
 
 
-def test_chat_as_moderator_sees_moderator_commands(env: dict[str, str]) -> None:
-    result = run("chat", "--role", "moderator", env=env, stdin="!commands\n!reload\n")
+def test_chat_as_broadcaster_sees_manager_commands(env: dict[str, str]) -> None:
+    result = run("chat", "--role", "broadcaster", env=env, stdin="!commands\n!reload\n")
     assert result.returncode == 0, result.stderr
     listing, reloaded = result.stdout.splitlines()
     assert "!reload" in listing
@@ -89,7 +90,7 @@ def test_up_serves_the_playground_and_chat_talks_to_it(env: dict[str, str], runn
     result = run("chat", "--url", running, "--user", "bob", env=env, stdin="!reload\n!about\n")
     assert result.returncode == 0, result.stderr
     refusal, about = result.stdout.splitlines()
-    assert refusal == "bot: @bob !reload is for moderators and above."
+    assert refusal == "bot: @bob !reload needs the commands.manage permission here."
     assert about.startswith("bot: WaddleBot 0.")
     assert httpx.get(f"{running}/readyz", timeout=5).json()["status"] == "ready"
     assert "waddlebot_events_in_total" in httpx.get(f"{running}/metrics", timeout=5).text

@@ -50,7 +50,7 @@ async def test_router_and_playground_as_separate_processes(shared_env: dict[str,
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{playground_port}") as client:
             for text, expected in [
                 ("!ping", ["pong"]),
-                ("!reload", ["@alice !reload is for moderators and above."]),
+                ("!reload", ["@alice !reload needs the commands.manage permission here."]),
             ]:
                 answer = await client.post(
                     "/api/playground/v1/messages",

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import timedelta
 from typing import Annotated
 
 import typer
@@ -24,7 +23,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
-admin = typer.Typer(help="Operator tasks: API keys.", no_args_is_help=True)
+admin = typer.Typer(help="Operator tasks: users, API keys, roles, secrets.", no_args_is_help=True)
 app.add_typer(admin, name="admin")
 app.add_typer(slack_app, name="slack")
 app.add_typer(discord_app, name="discord")
@@ -85,8 +84,8 @@ def serve(
     service: Annotated[
         str,
         typer.Argument(
-            help="router, playground, identity, marketplace, twitch, slack, discord, "
-            "discord-gateway, overlays"
+            help="router, playground, identity, accounts, communities, labels, marketplace, "
+            "twitch, slack, discord, discord-gateway, overlays"
         ),
     ],
     host: HostOption = None,
@@ -173,27 +172,110 @@ def create_api_key(
         list[str], typer.Option(help="Scope to grant; repeat for more (admin = all).")
     ],
     expires_in_days: Annotated[int | None, typer.Option(min=1, help="Expiry in days.")] = None,
+    user: Annotated[
+        str | None, typer.Option(help="Owner: a user or service account (id or e-mail).")
+    ] = None,
 ) -> None:
     """Create an API key. It is printed once; only its hash is stored."""
+    from waddlebot.accounts.cli import add_api_key
+    from waddlebot.accounts.manager import AccountError
+    from waddlebot.kernel.security.api_keys import ApiKeyLimitReached
+
     settings = _settings()
-
-    async def create() -> str:
-        from waddlebot.kernel.security.api_keys import create_api_key as create_key
-        from waddlebot.kernel.storage import Database
-
-        db = Database(settings.resolved_database_url)
-        try:
-            await db.migrate()
-            expires = timedelta(days=expires_in_days) if expires_in_days else None
-            key, row = await create_key(db, name=name, scopes=scope, expires_in=expires)
-            typer.echo(f"id: {row.id}", err=True)
-            return key
-        finally:
-            await db.close()
-
-    key = asyncio.run(create())
+    try:
+        key, key_id, owner = asyncio.run(
+            add_api_key(
+                settings, name=name, scopes=scope, expires_in_days=expires_in_days, user=user
+            )
+        )
+    except (AccountError, ApiKeyLimitReached) as refusal:
+        typer.echo(str(refusal), err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"id: {key_id}" + (f" (owner {owner})" if owner else ""), err=True)
     typer.echo("Store this key now; it will not be shown again:", err=True)
     typer.echo(key)
+
+
+@admin.command("list-api-keys")
+def list_api_keys(
+    user: Annotated[
+        str | None, typer.Option(help="Whose keys (id or e-mail); default: operator keys.")
+    ] = None,
+) -> None:
+    """List API keys (metadata only: the keys themselves are never stored)."""
+    from waddlebot.accounts.cli import keys_of
+    from waddlebot.accounts.manager import AccountError
+
+    try:
+        keys = asyncio.run(keys_of(_settings(), user))
+    except AccountError as refusal:
+        typer.echo(str(refusal), err=True)
+        raise typer.Exit(1) from None
+    for info in keys:
+        state = "active" if info.active else ("revoked" if info.revoked_at else "expired")
+        expires = info.expires_at.isoformat() if info.expires_at else "never"
+        used = info.last_used_at.isoformat() if info.last_used_at else "never"
+        typer.echo(
+            f"{info.id}  {info.prefix}…  {info.name}  scopes={','.join(info.scopes)}  "
+            f"{state}  expires={expires}  last_used={used}"
+        )
+
+
+@admin.command("create-user")
+def create_user(
+    email: Annotated[str, typer.Option(help="Login e-mail address.")],
+    display_name: Annotated[
+        str | None, typer.Option(help="Name shown (default: from e-mail).")
+    ] = None,
+    superuser: Annotated[bool, typer.Option(help="May do everything, everywhere.")] = False,
+    password_stdin: Annotated[
+        bool, typer.Option(help="Read the password from standard input (else one is generated).")
+    ] = False,
+) -> None:
+    """Create a person who can log in; without --password-stdin a password is printed once."""
+    import sys
+
+    from waddlebot.accounts.cli import add_user, generated_password
+    from waddlebot.accounts.manager import AccountError
+    from waddlebot.kernel.security.passwords import WeakPassword
+
+    password = sys.stdin.readline().rstrip("\r\n") if password_stdin else generated_password()
+    try:
+        user = asyncio.run(
+            add_user(
+                _settings(),
+                email=email,
+                password=password,
+                display_name=display_name,
+                superuser=superuser,
+            )
+        )
+    except (AccountError, WeakPassword) as refusal:
+        typer.echo(str(refusal), err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"created {'superuser' if superuser else 'user'} {user.email} (id {user.id})")
+    if not password_stdin:
+        typer.echo("Password (store it now; it will not be shown again):", err=True)
+        typer.echo(password)
+
+
+@admin.command("create-service-account")
+def create_service_account(
+    name: Annotated[str, typer.Argument(help="What runs with it, e.g. 'twitch-collector'.")],
+) -> None:
+    """Create a service account (no password) to own API keys for collectors and modules."""
+    from waddlebot.accounts.cli import add_service_account
+    from waddlebot.accounts.manager import AccountError
+
+    try:
+        account = asyncio.run(add_service_account(_settings(), name))
+    except AccountError as refusal:
+        typer.echo(str(refusal), err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"created service account {account.display_name} (id {account.id})")
+    typer.echo(
+        f"give it a key: waddlebot admin create-api-key --user {account.id} --name … --scope …"
+    )
 
 
 @admin.command("revoke-api-key")
@@ -215,6 +297,25 @@ def revoke_api_key(key_id: Annotated[str, typer.Argument(help="The key's id.")])
         typer.echo(f"no live key with id {key_id}", err=True)
         raise typer.Exit(1)
     typer.echo(f"revoked {key_id}")
+
+
+@admin.command("grant-role")
+def grant_role(
+    community: Annotated[str, typer.Option(help="The community's id.")],
+    user: Annotated[str, typer.Option(help="A user id, or platform:username (twitch:alice).")],
+    role: Annotated[str, typer.Option(help="owner, admin, moderator or member.")],
+) -> None:
+    """Give someone a community role (e.g. bootstrap an owner); the last owner still stays."""
+    from waddlebot.communities.cli import UnknownUser
+    from waddlebot.communities.cli import grant_role as grant
+    from waddlebot.communities.manager import CommunityError
+
+    try:
+        member = asyncio.run(grant(_settings(), community, user, role))
+    except (CommunityError, UnknownUser) as error:
+        typer.echo(str(error), err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"{member.display_name} ({member.user_id}) is now {member.role} in {community}")
 
 
 @admin.command("rotate-secrets")

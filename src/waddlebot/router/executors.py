@@ -34,6 +34,8 @@ from waddlebot.kernel.storage import Database
 from waddlebot.router.registry import COMMANDS_CHANGED, COMMANDS_VERSION, CommandTable
 from waddlebot.sdk import Module, ModuleStorage, signing
 from waddlebot.sdk.identity import IdentityOperations
+from waddlebot.sdk.labels import LabelOperations
+from waddlebot.sdk.members import MemberOperations
 
 logger = get_logger(__name__)
 
@@ -83,12 +85,16 @@ class RouterHost:
         kv: KeyValue | None = None,
         *,
         identity: IdentityOperations | None = None,
+        members: MemberOperations | None = None,
+        labels: LabelOperations | None = None,
     ) -> None:
         self.table = table
         self.db = db
         self.pubsub = pubsub
         self.kv = kv
         self._identity = identity
+        self._members = members
+        self._labels = labels
 
     async def list_commands(self, community_id: str, role: Role) -> list[CommandInfo]:
         return self.table.available(community_id, role)
@@ -107,6 +113,12 @@ class RouterHost:
 
     def identity(self) -> IdentityOperations | None:
         return self._identity
+
+    def members(self) -> MemberOperations | None:
+        return self._members
+
+    def labels(self) -> LabelOperations | None:
+        return self._labels
 
 
 class InProcessExecutor:

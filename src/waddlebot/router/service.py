@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from waddlebot.communities.manager import CommunityManager
 from waddlebot.identity.manager import IdentityManager
 from waddlebot.kernel.observability.logging import Category, get_logger, log_event
 from waddlebot.kernel.runtime import Runtime
 from waddlebot.kernel.service import Service
+from waddlebot.labels.manager import LabelManager
 from waddlebot.modules import builtin_modules
 from waddlebot.router.api import router_api
 from waddlebot.router.directory import Directory
@@ -48,8 +50,15 @@ class RouterService(Service):
             secret=settings.resolved_secret_key,
             outbound_max=settings.outbound_queue_max,
         )
+        members = CommunityManager(runtime.db, runtime.backend.kv, runtime.backend.pubsub)
         host = RouterHost(
-            self.table, runtime.db, runtime.backend.pubsub, runtime.backend.kv, identity=identity
+            self.table,
+            runtime.db,
+            runtime.backend.pubsub,
+            runtime.backend.kv,
+            identity=identity,
+            members=members,
+            labels=LabelManager(runtime.db, runtime.backend.kv, settings),
         )
         self.factory = ExecutorFactory(settings, host)
         self.executors = {m.name: self.factory.builtin(m) for m in self.modules}

@@ -18,6 +18,8 @@ from waddlebot.kernel.contracts import (
     WhisperAction,
 )
 from waddlebot.sdk.identity import IdentityOperations
+from waddlebot.sdk.labels import LabelOperations
+from waddlebot.sdk.members import MemberOperations
 from waddlebot.sdk.storage import ModuleStorage
 
 
@@ -38,6 +40,14 @@ class Host(Protocol):
 
     def identity(self) -> IdentityOperations | None:
         """Cross-platform identity operations, or None where the host has none."""
+        ...
+
+    def members(self) -> MemberOperations | None:
+        """Community role and command operations, or None where the host has none."""
+        ...
+
+    def labels(self) -> LabelOperations | None:
+        """Label operations, or None where the host has none."""
         ...
 
 

@@ -7,6 +7,8 @@ from waddlebot.kernel.backends.memory import MemoryKeyValue
 from waddlebot.kernel.contracts import CommandInfo, Role
 from waddlebot.sdk.errors import CommandError
 from waddlebot.sdk.identity import IdentityOperations
+from waddlebot.sdk.labels import LabelOperations
+from waddlebot.sdk.members import MemberOperations
 from waddlebot.sdk.storage import ModuleStorage
 
 
@@ -27,4 +29,10 @@ class RemoteHost:
         return ModuleStorage(self.kv, module, community_id)
 
     def identity(self) -> IdentityOperations | None:
+        return None
+
+    def members(self) -> MemberOperations | None:
+        return None
+
+    def labels(self) -> LabelOperations | None:
         return None
