@@ -32,6 +32,8 @@ from typing import Any
 
 import httpx
 
+from waddlebot.kernel.security.service_tokens import service_headers
+
 ROOT = Path(__file__).resolve().parent.parent
 WADDLEBOT = ROOT / ".venv" / "bin" / "waddlebot"
 HOST = "127.0.0.1"
@@ -246,6 +248,9 @@ async def run(args: argparse.Namespace) -> list[Result]:
                 base_url=f"http://{HOST}:{port}", timeout=REQUEST_TIMEOUT, limits=limits
             ) as client:
                 await wait_healthy(client, process)
+                # the operator's credential, made from the secret key as `waddlebot chat` does
+                secret = (Path(tmp) / "secret.key").read_text().strip()
+                client.headers.update(service_headers(secret, "bench"))
                 for concurrency in concurrencies:
                     result = await measure(client, process.pid, args.backend, concurrency, args)
                     results.append(result)

@@ -17,6 +17,7 @@ from waddlebot.app import create_app
 from waddlebot.collectors.playground.service import PlaygroundService
 from waddlebot.kernel.backends import Backend
 from waddlebot.kernel.contracts import EventType, Role
+from waddlebot.kernel.security.service_tokens import service_headers
 from waddlebot.kernel.service import Service
 from waddlebot.kernel.settings import Settings
 from waddlebot.modules.core import module as core
@@ -129,10 +130,16 @@ class LiveServer:
         answer = await self.client.post(
             "/api/playground/v1/messages",
             json={"channel": channel, "user": user, "role": role, "text": text},
+            headers=self.operator,
         )
         assert answer.status_code == 200, answer.text
         body: dict[str, Any] = answer.json()
         return body
+
+    @property
+    def operator(self) -> dict[str, str]:
+        """Headers of the installation's operator (a service token, as ``waddlebot chat``)."""
+        return service_headers(self.app.state.runtime.settings.resolved_secret_key, "test")
 
     async def texts(self, text: str, **who: str) -> list[str]:
         return [reply["text"] for reply in (await self.say(text, **who))["replies"]]

@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from tests.cli.processes import run, start, stop, wait_healthy
+from waddlebot.kernel.security.service_tokens import service_headers
 
 
 @pytest.fixture
@@ -80,10 +81,15 @@ def test_chat_rejects_unknown_role(env: dict[str, str]) -> None:
 
 
 def test_up_serves_the_playground_and_chat_talks_to_it(env: dict[str, str], running: str) -> None:
+    body = {"channel": "lobby", "user": "alice", "role": "moderator", "text": "!ping"}
+    anonymous = httpx.post(f"{running}/api/playground/v1/messages", json=body, timeout=10)
+    assert anonymous.status_code == 401  # even from loopback: no default credentials
+    secret = (Path(env["WADDLEBOT_DATA_DIR"]) / "secret.key").read_text().strip()
     answer = httpx.post(
         f"{running}/api/playground/v1/messages",
-        json={"channel": "lobby", "user": "alice", "role": "moderator", "text": "!ping"},
+        json=body,
         timeout=10,
+        headers=service_headers(secret, "test"),
     )
     assert answer.status_code == 200
     assert answer.json()["replies"] == [{"type": "chat", "text": "pong"}]

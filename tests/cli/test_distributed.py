@@ -19,6 +19,7 @@ from tests.conftest import (
 )
 from tests.support import free_port
 from waddlebot.kernel.backends import open_backend
+from waddlebot.kernel.security.service_tokens import service_headers
 
 
 @pytest.fixture
@@ -47,7 +48,10 @@ async def test_router_and_playground_as_separate_processes(shared_env: dict[str,
     try:
         wait_healthy(f"http://127.0.0.1:{router_port}", router)
         wait_healthy(f"http://127.0.0.1:{playground_port}", playground)
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{playground_port}") as client:
+        operator = service_headers(shared_env["WADDLEBOT_SECRET_KEY"], "test")
+        async with httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{playground_port}", headers=operator
+        ) as client:
             for text, expected in [
                 ("!ping", ["pong"]),
                 ("!reload", ["@alice !reload needs the commands.manage permission here."]),

@@ -9,17 +9,27 @@ from contextlib import asynccontextmanager
 
 import httpx
 
+from waddlebot.kernel.security.service_tokens import service_token
 from waddlebot.kernel.settings import Settings
 
 PROMPT = "> "
 PATH = "/api/playground/v1/messages"
 
 
+def credential(settings: Settings, api_key: str | None) -> str:
+    """What the chat signs in with: the given key, or a service token made from the secret
+    key (whoever can read the data directory's secret key operates this installation)."""
+    return api_key or service_token(settings.resolved_secret_key, "chat")
+
+
 @asynccontextmanager
-async def _connect(settings: Settings, url: str | None) -> AsyncIterator[httpx.AsyncClient]:
+async def _connect(
+    settings: Settings, url: str | None, api_key: str | None
+) -> AsyncIterator[httpx.AsyncClient]:
     """A client for a running server, or for an embedded one started just for this chat."""
     target = url or f"http://{settings.host}:{settings.port}"
-    async with httpx.AsyncClient(base_url=target, timeout=30.0) as client:
+    headers = {"Authorization": f"Bearer {credential(settings, api_key)}"}
+    async with httpx.AsyncClient(base_url=target, timeout=30.0, headers=headers) as client:
         try:
             await client.get("/healthz")
         except httpx.TransportError:
@@ -34,7 +44,7 @@ async def _connect(settings: Settings, url: str | None) -> AsyncIterator[httpx.A
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 0))
         async with httpx.AsyncClient(
-            transport=transport, base_url="http://127.0.0.1", timeout=30.0
+            transport=transport, base_url="http://127.0.0.1", timeout=30.0, headers=headers
         ) as client:
             yield client
 
@@ -45,11 +55,17 @@ async def _read_line() -> str | None:
 
 
 async def run_chat(
-    settings: Settings, *, user: str, role: str, channel: str, url: str | None
+    settings: Settings,
+    *,
+    user: str,
+    role: str,
+    channel: str,
+    url: str | None,
+    api_key: str | None = None,
 ) -> int:
     """Read lines, send each as ``user`` with ``role`` in ``channel``, print the replies."""
     interactive = sys.stdin.isatty()
-    async with _connect(settings, url) as client:
+    async with _connect(settings, url, api_key) as client:
         if interactive:
             print(f"Chatting in #{channel} as {user} ({role}). Try !help. Ctrl-D to leave.")
         while True:

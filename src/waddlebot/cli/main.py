@@ -71,9 +71,9 @@ def up(host: HostOption = None, port: PortOption = None) -> None:
         f"  database       : {_redact(settings.resolved_database_url)}\n"
         f"  cache/queues   : {'redis' if settings.redis_url else 'in-memory'}\n"
         "Next:\n"
-        "  waddlebot chat                      chat with the bot in this terminal\n"
-        f"  curl -s {url}/api/playground/v1/messages -H 'content-type: application/json' \\\n"
-        '       -d \'{"channel": "lobby", "user": "alice", "text": "!ping"}\'\n'
+        "  waddlebot chat                          chat with the bot in this terminal\n"
+        "  waddlebot admin create-user --email E --superuser   your first login\n"
+        "  waddlebot admin create-api-key --name me --scope admin   a key for scripts\n"
         f"  {url}/docs                 the API, {url}/metrics the metrics"
     )
     _serve(settings, None)
@@ -134,6 +134,14 @@ def chat(
             "otherwise an embedded instance started for this chat."
         ),
     ] = None,
+    api_key: Annotated[
+        str | None,
+        typer.Option(
+            envvar="WADDLEBOT_API_KEY",
+            help="An admin key for a WaddleBot elsewhere; default: sign in with this "
+            "installation's secret key.",
+        ),
+    ] = None,
 ) -> None:
     """Chat with the bot in this terminal as a playground user (!ping, !help, !commands)."""
     from waddlebot.cli.chat import run_chat
@@ -147,7 +155,9 @@ def chat(
     settings.log_level = "WARNING"
     configure_logging("WARNING", settings.log_format)
     raise typer.Exit(
-        asyncio.run(run_chat(settings, user=user, role=role, channel=channel, url=url))
+        asyncio.run(
+            run_chat(settings, user=user, role=role, channel=channel, url=url, api_key=api_key)
+        )
     )
 
 

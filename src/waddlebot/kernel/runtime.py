@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 
 from waddlebot.kernel.backends import Backend, open_backend
-from waddlebot.kernel.security.service_tokens import service_token
+from waddlebot.kernel.security.service_tokens import service_headers
 from waddlebot.kernel.settings import Settings
 from waddlebot.kernel.storage import Database
 
@@ -43,9 +43,7 @@ class Runtime:
         key = f"{caller}->{service}"
         if key in self._clients:
             return self._clients[key]
-        headers = {
-            "Authorization": f"Bearer {service_token(self.settings.resolved_secret_key, caller)}"
-        }
+        headers = service_headers(self.settings.resolved_secret_key, caller)
         url = getattr(self.settings, f"{service}_url", None)
         if url:
             client = httpx.AsyncClient(base_url=url, headers=headers, timeout=10.0)

@@ -47,9 +47,10 @@ class Settings(BaseSettings):
     # process and calls go through an in-process (ASGI) transport with the same client.
     router_url: str | None = None
 
-    # Playground collector: "auto" = open to loopback callers on a loopback bind and admin
-    # API key otherwise; "key" = admin API key always; "off" = not served.
-    playground: Literal["auto", "key", "off"] = "auto"
+    # Playground collector: "on" = served to admin keys, superusers' sessions and our own
+    # services (``waddlebot chat`` signs in with the secret key); "off" = not served.
+    # "auto"/"key" (earlier releases) mean "on".
+    playground: Literal["on", "off"] = "on"
     playground_reply_timeout: float = Field(default=5.0, gt=0, le=60)
 
     # Router tuning.
@@ -115,6 +116,11 @@ class Settings(BaseSettings):
         for cidr in value:
             ipaddress.ip_network(cidr, strict=False)  # ValueError → a clear settings error
         return value
+
+    @field_validator("playground", mode="before")
+    @classmethod
+    def _legacy_playground(cls, value: object) -> object:
+        return "on" if value in ("auto", "key") else value
 
     @cached_property
     def resolved_database_url(self) -> str:

@@ -25,6 +25,7 @@ from fastapi import FastAPI
 from sqlalchemy import select
 
 from waddlebot.kernel.contracts import Event, EventType, Platform, Role, UserRef
+from waddlebot.kernel.security.service_tokens import service_headers
 from waddlebot.kernel.settings import Settings
 from waddlebot.sdk.module import Module
 from waddlebot.sdk.storage import ModuleStorage
@@ -117,6 +118,7 @@ class ModuleHarness:
         answer = await self.client.post(
             "/api/playground/v1/messages",
             json={"channel": channel, "user": user, "role": name, "text": text},
+            headers=service_headers(self.runtime.settings.resolved_secret_key, "harness"),
         )
         answer.raise_for_status()
         body: dict[str, Any] = answer.json()

@@ -127,12 +127,15 @@ async def test_unknown_channel_registers_a_community_and_logs_executions(
 
 
 async def test_invalid_playground_message_is_422(bot: LiveServer) -> None:
+    assert (await bot.client.post("/api/playground/v1/messages", json={})).status_code == 401
     answer = await bot.client.post(
-        "/api/playground/v1/messages", json={"channel": "lobby", "text": ""}
+        "/api/playground/v1/messages", json={"channel": "lobby", "text": ""}, headers=bot.operator
     )
     assert answer.status_code == 422
     answer = await bot.client.post(
-        "/api/playground/v1/messages", json={"text": "!ping", "role": "emperor"}
+        "/api/playground/v1/messages",
+        json={"text": "!ping", "role": "emperor"},
+        headers=bot.operator,
     )
     assert answer.status_code == 422
     assert "unknown role 'emperor'" in answer.text

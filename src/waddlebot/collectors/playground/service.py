@@ -20,7 +20,7 @@ from waddlebot.kernel.contracts import Event, EventOutcome, OutboundMessage, Pla
 from waddlebot.kernel.observability.logging import Category, get_logger, log_event
 from waddlebot.kernel.runtime import Runtime
 from waddlebot.kernel.security.api_keys import ADMIN_SCOPE
-from waddlebot.kernel.security.http import is_local_operator, require_scope
+from waddlebot.kernel.security.http import require_scope
 from waddlebot.kernel.service import Service
 from waddlebot.kernel.web import get_runtime
 from waddlebot.router.worker import outcome_channel
@@ -43,13 +43,12 @@ class PlaygroundSender(OutboundSender):
 
 
 async def authorise_playground(request: Request) -> None:
-    """Open on a loopback bind to loopback callers; otherwise an admin API key is required,
-    because the caller chooses the role it chats as."""
+    """The caller chooses who it chats as and with which role, so only the installation's
+    operators may: admin keys, superusers' sessions, and our own services (``waddlebot chat``
+    presents a service token made from the secret key it can read)."""
     settings = get_runtime(request).settings
     if settings.playground == "off":
         raise HTTPException(status.HTTP_404_NOT_FOUND, "the playground is switched off")
-    if settings.playground == "auto" and is_local_operator(request):
-        return
     await require_scope(ADMIN_SCOPE)(request)
 
 

@@ -19,6 +19,11 @@ def service_token(secret_key: str, service: str) -> str:
     return f"{PREFIX}{service}_{digest.hexdigest()}"
 
 
+def service_headers(secret_key: str, service: str) -> dict[str, str]:
+    """The ``Authorization`` header service ``service`` sends."""
+    return {"Authorization": f"Bearer {service_token(secret_key, service)}"}
+
+
 def verify_service_token(secret_key: str, token: str) -> str | None:
     """The service name if ``token`` is a valid service token, else None."""
     if not token.startswith(PREFIX):
