@@ -35,7 +35,7 @@ def test_defaults() -> None:
     assert settings.redis_namespace == "wb"
     assert (settings.host, settings.port) == ("127.0.0.1", 8000)
     assert (settings.log_level, settings.log_format) == ("INFO", "json")
-    assert settings.playground == "auto"
+    assert settings.playground == "on"
     assert settings.is_loopback_bind
 
 
@@ -211,3 +211,9 @@ def test_invalid_values_are_refused(
     monkeypatch.setenv(variable, value)
     with pytest.raises(ValidationError):
         Settings()
+
+
+@pytest.mark.parametrize("legacy", ["auto", "key"])
+def test_earlier_playground_values_mean_on(legacy: str) -> None:
+    assert Settings(playground=legacy).playground == "on"  # type: ignore[arg-type]
+    assert Settings(playground="off").playground == "off"

@@ -29,7 +29,7 @@ from waddlebot.kernel.settings import Settings
 async def test_login_redirects_to_twitch_with_signed_state(
     bot: LiveServer, fake_twitch: FakeTwitch, stack_settings: Settings
 ) -> None:
-    answer = await bot.client.get("/auth/twitch/login")
+    answer = await bot.client.get("/auth/twitch/login", headers=bot.operator)
     assert answer.status_code == 302
     location = urlsplit(answer.headers["location"])
     assert f"{location.scheme}://{location.netloc}{location.path}" == (
@@ -68,7 +68,7 @@ class HourAgo(TimestampSigner):
 async def test_bad_state_is_refused(
     bot: LiveServer, fake_twitch: FakeTwitch, stack_settings: Settings, problem: str
 ) -> None:
-    login = await bot.client.get("/auth/twitch/login")
+    login = await bot.client.get("/auth/twitch/login", headers=bot.operator)
     state = parse_qs(urlsplit(login.headers["location"]).query)["state"][0]
     secret = stack_settings.resolved_secret_key
     if problem == "tampered":
@@ -95,7 +95,7 @@ async def test_declined_and_invalid_codes_are_400(bot: LiveServer, fake_twitch: 
         params={"error": "access_denied", "error_description": "The user denied you access"},
     )
     assert answer.status_code == 400 and "denied" in answer.text
-    login = await bot.client.get("/auth/twitch/login")
+    login = await bot.client.get("/auth/twitch/login", headers=bot.operator)
     state = parse_qs(urlsplit(login.headers["location"]).query)["state"][0]
     answer = await bot.client.get(
         "/auth/twitch/callback", params={"code": "never-issued", "state": state}
@@ -108,7 +108,7 @@ async def test_only_the_configured_bot_account_is_accepted(
 ) -> None:
     twitch = twitch_settings(fake_twitch, bot_user_id=BOT["id"])
     async with live_server(twitch_app(stack_settings, twitch)) as server:
-        login = await server.client.get("/auth/twitch/login")
+        login = await server.client.get("/auth/twitch/login", headers=server.operator)
         state = parse_qs(urlsplit(login.headers["location"]).query)["state"][0]
         fake_twitch.grant_code("code", STREAMER)
         answer = await server.client.get(
@@ -118,11 +118,10 @@ async def test_only_the_configured_bot_account_is_accepted(
         assert (await authorise_bot(server, fake_twitch))["user_id"] == BOT["id"]
 
 
-async def test_login_needs_an_admin_key_off_loopback(
+async def test_login_needs_an_admin_key_even_on_loopback(
     stack_settings: Settings, fake_twitch: FakeTwitch
 ) -> None:
-    exposed = stack_settings.model_copy(update={"host": "0.0.0.0"})
-    async with live_server(twitch_app(exposed, twitch_settings(fake_twitch))) as server:
+    async with live_server(twitch_app(stack_settings, twitch_settings(fake_twitch))) as server:
         assert (await server.client.get("/auth/twitch/login")).status_code == 401
         headers = await manager_headers(server, scopes=("admin",))
         answer = await server.client.get("/auth/twitch/login", headers=headers)

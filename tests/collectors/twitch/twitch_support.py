@@ -134,7 +134,7 @@ async def authorise_bot(
     bot: LiveServer, fake: FakeTwitch, user: dict[str, str] = BOT
 ) -> dict[str, Any]:
     """Run the real authorisation-code flow: login redirect → (Twitch) → callback."""
-    login = await bot.client.get("/auth/twitch/login")
+    login = await bot.client.get("/auth/twitch/login", headers=bot.operator)
     assert login.status_code == 302, login.text
     query = parse_qs(urlsplit(login.headers["location"]).query)
     fake.grant_code("the-code", user)

@@ -30,8 +30,8 @@ from waddlebot.collectors.twitch.subscriptions import (
 from waddlebot.collectors.twitch.webhook import handle_eventsub
 from waddlebot.kernel.observability.logging import Category, get_logger, log_event
 from waddlebot.kernel.runtime import Runtime
-from waddlebot.kernel.security.api_keys import Principal
-from waddlebot.kernel.security.http import require_local_or_admin, require_scope
+from waddlebot.kernel.security.api_keys import ADMIN_SCOPE, Principal
+from waddlebot.kernel.security.http import require_scope
 from waddlebot.kernel.security.signed_state import InvalidState
 from waddlebot.kernel.service import Service
 from waddlebot.kernel.web import get_runtime
@@ -219,5 +219,6 @@ class TwitchService(Service):
 
 
 async def authorise_login(request: Request) -> None:
-    """Choosing the bot account is an operator act: loopback on a loopback bind, else admin."""
-    await require_local_or_admin(request)
+    """Choosing the bot account is an operator act: an admin key or a superuser's session
+    (``waddlebot twitch login-url`` prints a signed link without any server)."""
+    await require_scope(ADMIN_SCOPE)(request)

@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 from fastapi import HTTPException, Request, status
 
 from waddlebot.kernel.observability.logging import Category, get_logger, log_event
-from waddlebot.kernel.security.api_keys import ADMIN_SCOPE, Principal, verify_api_key
+from waddlebot.kernel.security.api_keys import Principal, verify_api_key
 from waddlebot.kernel.security.rbac import Actor, Authorizer, Decision
 from waddlebot.kernel.security.service_tokens import verify_service_token
 from waddlebot.kernel.security.sessions import COOKIE_NAME, SessionStore
@@ -200,25 +200,3 @@ async def authorize_principal(
             status.HTTP_403_FORBIDDEN,
             f"you need the {permission!r} permission in this community",
         )
-
-
-def is_loopback(host: str | None) -> bool:
-    """True for 127.0.0.0/8, ::1 and ``localhost``."""
-    if host is None:
-        return False
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return host == "localhost"
-
-
-def is_local_operator(request: Request) -> bool:
-    """A loopback caller of a loopback-bound server: the operator at the machine."""
-    client = request.client.host if request.client else None
-    return get_runtime(request).settings.is_loopback_bind and is_loopback(client)
-
-
-async def require_local_or_admin(request: Request) -> None:
-    """Operator-only pages (playground, bot login): open to the local operator, else admin."""
-    if not is_local_operator(request):
-        await require_scope(ADMIN_SCOPE)(request)
