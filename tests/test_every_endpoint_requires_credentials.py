@@ -72,7 +72,9 @@ async def test_no_endpoint_answers_an_anonymous_caller(stack_settings: Settings)
                 answer = await bot.client.request(
                     method, path, json={} if method in ("POST", "PUT", "PATCH") else None
                 )
-                assert answer.status_code == 401, f"{method} {route.path}: {answer.status_code}"
+                assert answer.status_code == 401, (
+                    f"{method} {route.path}: {answer.status_code} {answer.text[:300]}"
+                )
                 checked.append(f"{method} {route.path}")
     assert "GET /api/marketplace/v1/modules" in checked
     assert "POST /api/playground/v1/messages" in checked
