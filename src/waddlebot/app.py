@@ -17,11 +17,12 @@ from waddlebot.collectors.twitch.service import TwitchService
 from waddlebot.communities.service import CommunitiesService
 from waddlebot.identity.service import IdentityService
 from waddlebot.kernel.backends import Backend
+from waddlebot.kernel.errors import Refusal
 from waddlebot.kernel.observability.logging import Category, get_logger, log_event
 from waddlebot.kernel.runtime import Runtime
 from waddlebot.kernel.service import Service
 from waddlebot.kernel.settings import Settings
-from waddlebot.kernel.web import health_api
+from waddlebot.kernel.web import health_api, refusal_answer
 from waddlebot.labels.service import LabelsService
 from waddlebot.marketplace.service import MarketplaceService
 from waddlebot.overlays.service import OverlayService
@@ -93,6 +94,7 @@ def create_app(
             log_event(logger, Category.SYSTEM, "stopped", "ok")
 
     app = FastAPI(title="WaddleBot", version=__version__, lifespan=lifespan)
+    app.add_exception_handler(Refusal, refusal_answer)
     app.include_router(health_api())
     for service in chosen:
         app.include_router(service.api())

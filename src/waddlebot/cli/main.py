@@ -318,11 +318,11 @@ def grant_role(
     """Give someone a community role (e.g. bootstrap an owner); the last owner still stays."""
     from waddlebot.communities.cli import UnknownUser
     from waddlebot.communities.cli import grant_role as grant
-    from waddlebot.communities.manager import CommunityError
+    from waddlebot.kernel.errors import Refusal
 
     try:
         member = asyncio.run(grant(_settings(), community, user, role))
-    except (CommunityError, UnknownUser) as error:
+    except (Refusal, UnknownUser) as error:
         typer.echo(str(error), err=True)
         raise typer.Exit(1) from None
     typer.echo(f"{member.display_name} ({member.user_id}) is now {member.role} in {community}")

@@ -4,13 +4,11 @@ operator: the rank rules do not apply, the last owner still stays."""
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
-
 from waddlebot.communities.manager import Acting, CommunityManager, MemberView
+from waddlebot.identity.lookup import find_account
 from waddlebot.kernel.backends import open_backend
 from waddlebot.kernel.settings import Settings
 from waddlebot.kernel.storage import Database
-from waddlebot.kernel.storage.models import PlatformIdentity
 
 
 class UnknownUser(LookupError):
@@ -22,23 +20,14 @@ async def resolve_user(db: Database, user: str) -> str:
     platform, sep, username = user.partition(":")
     if not sep:
         return user
-    async with db.read_session() as session:
-        found = await session.scalar(
-            select(PlatformIdentity.user_id)
-            .where(
-                PlatformIdentity.platform == platform.lower(),
-                func.lower(PlatformIdentity.username) == username.lstrip("@").lower(),
-            )
-            .order_by(PlatformIdentity.created_at.desc())
-            .limit(1)
-        )
+    found = await find_account(db, platform.lower(), username, by_id=False)
     if found is None:
         raise UnknownUser(f"no account {username!r} on {platform!r} (they must chat once first)")
-    return str(found)
+    return found.user_id
 
 
 async def grant_role(settings: Settings, community_id: str, user: str, role: str) -> MemberView:
-    """Set ``user``'s role in the community; raises CommunityError / UnknownUser."""
+    """Set ``user``'s role in the community; raises Refusal / UnknownUser."""
     db = Database(settings.resolved_database_url)
     backend = await open_backend(settings.redis_url, namespace=settings.redis_namespace)
     try:

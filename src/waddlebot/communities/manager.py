@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from waddlebot.identity.lookup import find_account, user_of_account
 from waddlebot.kernel.backends import KeyValue, PubSub
 from waddlebot.kernel.contracts import Role
+from waddlebot.kernel.errors import Conflict, Forbidden, Invalid, NotFound, Refusal
 from waddlebot.kernel.observability.logging import Category, get_logger, log_event
 from waddlebot.kernel.security.rbac import (
     COMMUNITY_ROLES,
@@ -60,32 +61,6 @@ logger = get_logger(__name__)
 MAX_COOLDOWN = 86_400.0
 # Chat cannot switch these off: they are how a community switches things back on.
 CHAT_PROTECTED_COMMANDS = frozenset({"!command", "!role"})
-
-
-class CommunityError(Exception):
-    """A refusal with an HTTP status and a short message fit for a reply or an API answer."""
-
-    status = 400
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-
-
-class NotFound(CommunityError):
-    status = 404
-
-
-class Forbidden(CommunityError):
-    status = 403
-
-
-class Conflict(CommunityError):
-    status = 409
-
-
-class Invalid(CommunityError):
-    status = 422
 
 
 @dataclass(frozen=True, slots=True)
@@ -715,7 +690,7 @@ class CommunityManager:
         acting = await self._chat_acting(community_id, caller)
         try:
             await self.set_role(community_id, user_id, chosen, acting)
-        except CommunityError as refusal:
+        except Refusal as refusal:
             raise MemberError(_sentence(refusal.message)) from None
         return MemberRole(name=name, role=chosen)
 
@@ -726,7 +701,7 @@ class CommunityManager:
             previous = await self.remove_member(community_id, user_id, acting)
         except NotFound:
             raise MemberError(f"{name} has no role here.") from None
-        except CommunityError as refusal:
+        except Refusal as refusal:
             raise MemberError(_sentence(refusal.message)) from None
         return MemberRole(name=name, role=previous)
 
@@ -762,7 +737,7 @@ class CommunityManager:
             )
         except NotFound:
             raise MemberError(f"There is no command {name} here.") from None
-        except CommunityError as refusal:
+        except Refusal as refusal:
             raise MemberError(_sentence(refusal.message)) from None
         return name
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Query, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from waddlebot.communities.manager import (
@@ -22,7 +22,6 @@ from waddlebot.communities.manager import (
     Acting,
     CommandChange,
     CommandView,
-    CommunityError,
     CommunityManager,
     CommunityView,
     MemberView,
@@ -102,10 +101,6 @@ async def _acting(request: Request, principal: Principal, community_id: str) -> 
     return await _manager(request).acting(community_id, principal.user_id)
 
 
-def _refuse(error: CommunityError) -> HTTPException:
-    return HTTPException(error.status, error.message)
-
-
 def communities_api() -> APIRouter:
     api = APIRouter(prefix="/api/communities/v1", tags=["communities"])
 
@@ -133,30 +128,21 @@ def communities_api() -> APIRouter:
     async def get_community(
         community_id: str, request: Request, principal: MemberReader
     ) -> CommunityView:
-        try:
-            return await _manager(request).community(community_id, principal.user_id)
-        except CommunityError as error:
-            raise _refuse(error) from None
+        return await _manager(request).community(community_id, principal.user_id)
 
     @api.get("/communities/{community_id}/members", response_model=list[MemberView])
     async def list_members(
         community_id: str, request: Request, _: MemberReader
     ) -> list[MemberView]:
-        try:
-            return await _manager(request).members(community_id)
-        except CommunityError as error:
-            raise _refuse(error) from None
+        return await _manager(request).members(community_id)
 
     @api.put("/communities/{community_id}/members/{user_id}", response_model=MemberView)
     async def set_member_role(
         community_id: str, user_id: str, body: RoleIn, request: Request, principal: MemberManager
     ) -> MemberView:
         """Grant a role (creating the membership); only roles below your own, unless owner."""
-        try:
-            acting = await _acting(request, principal, community_id)
-            return await _manager(request).set_role(community_id, user_id, body.role, acting)
-        except CommunityError as error:
-            raise _refuse(error) from None
+        acting = await _acting(request, principal, community_id)
+        return await _manager(request).set_role(community_id, user_id, body.role, acting)
 
     @api.delete(
         "/communities/{community_id}/members/{user_id}",
@@ -166,54 +152,37 @@ def communities_api() -> APIRouter:
     async def remove_member(
         community_id: str, user_id: str, request: Request, principal: MemberManager
     ) -> Response:
-        try:
-            acting = await _acting(request, principal, community_id)
-            await _manager(request).remove_member(community_id, user_id, acting)
-        except CommunityError as error:
-            raise _refuse(error) from None
+        acting = await _acting(request, principal, community_id)
+        await _manager(request).remove_member(community_id, user_id, acting)
         return Response(status_code=status.HTTP_204_NO_CONTENT)
 
     @api.get("/communities/{community_id}/roles", response_model=list[RoleGrantView])
     async def list_roles(
         community_id: str, request: Request, _: MemberReader
     ) -> list[RoleGrantView]:
-        try:
-            return await _manager(request).role_grants(community_id)
-        except CommunityError as error:
-            raise _refuse(error) from None
+        return await _manager(request).role_grants(community_id)
 
     @api.put("/communities/{community_id}/roles/{role}", response_model=RoleGrantView)
     async def set_role_grant(
         community_id: str, role: str, body: GrantIn, request: Request, principal: RoleManager
     ) -> RoleGrantView:
         """Replace the role's own grant here (it still holds what the roles beneath it hold)."""
-        try:
-            acting = await _acting(request, principal, community_id)
-            return await _manager(request).set_role_grant(
-                community_id, role, body.permissions, acting
-            )
-        except CommunityError as error:
-            raise _refuse(error) from None
+        acting = await _acting(request, principal, community_id)
+        return await _manager(request).set_role_grant(community_id, role, body.permissions, acting)
 
     @api.delete("/communities/{community_id}/roles/{role}", response_model=RoleGrantView)
     async def reset_role_grant(
         community_id: str, role: str, request: Request, principal: RoleManager
     ) -> RoleGrantView:
         """Give the role its default grant back."""
-        try:
-            acting = await _acting(request, principal, community_id)
-            return await _manager(request).reset_role_grant(community_id, role, acting)
-        except CommunityError as error:
-            raise _refuse(error) from None
+        acting = await _acting(request, principal, community_id)
+        return await _manager(request).reset_role_grant(community_id, role, acting)
 
     @api.get("/communities/{community_id}/commands", response_model=list[CommandView])
     async def list_commands(
         community_id: str, request: Request, _: MemberReader
     ) -> list[CommandView]:
-        try:
-            return await _manager(request).commands(community_id)
-        except CommunityError as error:
-            raise _refuse(error) from None
+        return await _manager(request).commands(community_id)
 
     @api.patch("/communities/{community_id}/commands/{trigger}", response_model=CommandView)
     async def change_command(
@@ -231,13 +200,8 @@ def communities_api() -> APIRouter:
             global_cooldown=body.global_cooldown,
             min_role=Role.parse(body.min_role) if body.min_role is not None else None,
         )
-        try:
-            acting = await _acting(request, principal, community_id)
-            return await _manager(request).change_command(
-                community_id, prefix, trigger, change, acting
-            )
-        except CommunityError as error:
-            raise _refuse(error) from None
+        acting = await _acting(request, principal, community_id)
+        return await _manager(request).change_command(community_id, prefix, trigger, change, acting)
 
     return api
 

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from waddlebot.kernel.errors import Refusal
 from waddlebot.kernel.observability.metrics import REGISTRY
 
 if TYPE_CHECKING:
@@ -17,6 +18,12 @@ if TYPE_CHECKING:
 def get_runtime(request: Request) -> Runtime:
     runtime: Runtime = request.app.state.runtime
     return runtime
+
+
+async def refusal_answer(request: Request, error: Exception) -> JSONResponse:
+    """Any :class:`Refusal` a manager raises, as ``{"detail": message}`` with its status."""
+    assert isinstance(error, Refusal)
+    return JSONResponse({"detail": error.message}, status_code=error.status)
 
 
 def health_api() -> APIRouter:

@@ -34,6 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from waddlebot.identity.lookup import find_account, user_of_account
 from waddlebot.kernel.backends import KeyValue
+from waddlebot.kernel.errors import Conflict, Forbidden, Invalid, NotFound, Refusal
 from waddlebot.kernel.observability.logging import Category, get_logger, log_event
 from waddlebot.kernel.security.rbac import (
     Actor,
@@ -73,32 +74,6 @@ MAX_DESCRIPTION = 300
 MAX_METADATA_BYTES = 4096
 MAX_DURATION = timedelta(days=3650)
 MAX_BATCH = 500
-
-
-class LabelRefusal(Exception):
-    """A refusal with an HTTP status and a short message fit for a reply or an API answer."""
-
-    status = 400
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-
-
-class NotFound(LabelRefusal):
-    status = 404
-
-
-class Forbidden(LabelRefusal):
-    status = 403
-
-
-class Conflict(LabelRefusal):
-    status = 409
-
-
-class Invalid(LabelRefusal):
-    status = 422
 
 
 # --- views (also the REST answers) ------------------------------------------------------
@@ -723,7 +698,7 @@ class LabelManager:
             if refusal.message.startswith("user "):
                 raise LabelError(f"{name} does not have the label {label}.") from None
             raise LabelError(_sentence(refusal.message)) from None
-        except LabelRefusal as refusal:
+        except Refusal as refusal:
             raise LabelError(_sentence(refusal.message)) from None
         return name, view.label
 
@@ -746,7 +721,7 @@ class LabelManager:
         """Await ``work``, turning refusals into chat replies."""
         try:
             return await work
-        except LabelRefusal as refusal:
+        except Refusal as refusal:
             raise LabelError(_sentence(refusal.message)) from None
 
     async def _authorize_chat(self, community_id: str, caller: LabelCaller, action: str) -> str:

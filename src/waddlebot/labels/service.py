@@ -27,7 +27,6 @@ from waddlebot.labels.manager import (
     AssignmentView,
     LabelChange,
     LabelManager,
-    LabelRefusal,
     LabelView,
     Operation,
     SearchPage,
@@ -110,10 +109,6 @@ def _who(principal: Principal) -> str:
     return principal.user_id or principal.name
 
 
-def _refuse(error: LabelRefusal) -> HTTPException:
-    return HTTPException(error.status, error.message)
-
-
 def _targets(targets: list[TargetIn]) -> list[Target]:
     return [validate_target(t.target_type, t.target_id) for t in targets]
 
@@ -123,10 +118,7 @@ def labels_api() -> APIRouter:
 
     @api.get("/labels", response_model=list[LabelView])
     async def list_labels(community_id: str, request: Request, _: Reader) -> list[LabelView]:
-        try:
-            return await _manager(request).labels(community_id)
-        except LabelRefusal as error:
-            raise _refuse(error) from None
+        return await _manager(request).labels(community_id)
 
     @api.post("/labels", response_model=LabelView, status_code=status.HTTP_201_CREATED)
     async def create_label(
@@ -136,25 +128,19 @@ def labels_api() -> APIRouter:
             raise HTTPException(
                 status.HTTP_403_FORBIDDEN, "only installation-wide callers create system labels"
             )
-        try:
-            return await _manager(request).create_label(
-                community_id,
-                body.name,
-                colour=body.colour,
-                description=body.description,
-                permissions=body.permissions,
-                system=body.system,
-                who=_who(principal),
-            )
-        except LabelRefusal as error:
-            raise _refuse(error) from None
+        return await _manager(request).create_label(
+            community_id,
+            body.name,
+            colour=body.colour,
+            description=body.description,
+            permissions=body.permissions,
+            system=body.system,
+            who=_who(principal),
+        )
 
     @api.get("/labels/{label}", response_model=LabelView)
     async def get_label(community_id: str, label: str, request: Request, _: Reader) -> LabelView:
-        try:
-            return await _manager(request).label(community_id, label)
-        except LabelRefusal as error:
-            raise _refuse(error) from None
+        return await _manager(request).label(community_id, label)
 
     @api.patch("/labels/{label}", response_model=LabelView)
     async def update_label(
@@ -166,22 +152,16 @@ def labels_api() -> APIRouter:
             description=body.description,
             permissions=body.permissions,
         )
-        try:
-            return await _manager(request).update_label(
-                community_id, label, change, who=_who(principal)
-            )
-        except LabelRefusal as error:
-            raise _refuse(error) from None
+        return await _manager(request).update_label(
+            community_id, label, change, who=_who(principal)
+        )
 
     @api.delete("/labels/{label}", status_code=status.HTTP_204_NO_CONTENT, response_class=Response)
     async def delete_label(
         community_id: str, label: str, request: Request, principal: Writer
     ) -> Response:
         """Delete a label and every assignment of it (not system labels)."""
-        try:
-            await _manager(request).delete_label(community_id, label, who=_who(principal))
-        except LabelRefusal as error:
-            raise _refuse(error) from None
+        await _manager(request).delete_label(community_id, label, who=_who(principal))
         return Response(status_code=status.HTTP_204_NO_CONTENT)
 
     @api.get("/labels/{label}/assignments", response_model=AssignmentPage)
@@ -195,62 +175,50 @@ def labels_api() -> APIRouter:
         offset: Offset = 0,
     ) -> AssignmentPage:
         """Who or what wears the label now (expired assignments never show), oldest first."""
-        try:
-            return await _manager(request).assignments(
-                community_id, label, target_type=target_type, limit=limit, offset=offset
-            )
-        except LabelRefusal as error:
-            raise _refuse(error) from None
+        return await _manager(request).assignments(
+            community_id, label, target_type=target_type, limit=limit, offset=offset
+        )
 
     @api.post("/labels/{label}/assignments", response_model=list[AssignmentView])
     async def apply_label(
         community_id: str, label: str, body: ApplyIn, request: Request, principal: Writer
     ) -> list[AssignmentView]:
         """Put the label on every target (all or none); re-applying refreshes expiry/metadata."""
-        try:
-            until = expiry(body.expires_at, body.expires_in)
-            return await _manager(request).apply(
-                community_id,
-                label,
-                _targets(body.targets),
-                expires_at=until,
-                metadata=body.metadata,
-                who=_who(principal),
-            )
-        except LabelRefusal as error:
-            raise _refuse(error) from None
+        until = expiry(body.expires_at, body.expires_in)
+        return await _manager(request).apply(
+            community_id,
+            label,
+            _targets(body.targets),
+            expires_at=until,
+            metadata=body.metadata,
+            who=_who(principal),
+        )
 
     @api.delete("/labels/{label}/assignments", response_model=list[AssignmentView])
     async def remove_label(
         community_id: str, label: str, body: RemoveIn, request: Request, principal: Writer
     ) -> list[AssignmentView]:
         """Take the label off every target (all or none); returns what was removed."""
-        try:
-            return await _manager(request).remove(
-                community_id, label, _targets(body.targets), who=_who(principal)
-            )
-        except LabelRefusal as error:
-            raise _refuse(error) from None
+        return await _manager(request).remove(
+            community_id, label, _targets(body.targets), who=_who(principal)
+        )
 
     @api.post("/assignments:bulk", response_model=list[AssignmentView])
     async def bulk(
         community_id: str, body: BulkIn, request: Request, principal: Writer
     ) -> list[AssignmentView]:
         """Many applies and removes across labels, in one transaction: all of them or none."""
-        try:
-            operations = [
-                Operation(
-                    op.op,
-                    op.label,
-                    validate_target(op.target_type, op.target_id),
-                    expires_at=expiry(op.expires_at, op.expires_in) if op.op == "apply" else None,
-                    metadata=op.metadata,
-                )
-                for op in body.operations
-            ]
-            return await _manager(request).bulk(community_id, operations, who=_who(principal))
-        except LabelRefusal as error:
-            raise _refuse(error) from None
+        operations = [
+            Operation(
+                op.op,
+                op.label,
+                validate_target(op.target_type, op.target_id),
+                expires_at=expiry(op.expires_at, op.expires_in) if op.op == "apply" else None,
+                metadata=op.metadata,
+            )
+            for op in body.operations
+        ]
+        return await _manager(request).bulk(community_id, operations, who=_who(principal))
 
     @api.get("/targets/{target_type}/{target_id}/labels", response_model=list[AssignmentView])
     async def target_labels(
@@ -261,10 +229,7 @@ def labels_api() -> APIRouter:
         _: Reader,
     ) -> list[AssignmentView]:
         """The labels a user, channel, module or item wears now."""
-        try:
-            return await _manager(request).target_labels(community_id, target_type, target_id)
-        except LabelRefusal as error:
-            raise _refuse(error) from None
+        return await _manager(request).target_labels(community_id, target_type, target_id)
 
     @api.get("/search", response_model=SearchPage)
     async def search(
@@ -278,17 +243,14 @@ def labels_api() -> APIRouter:
         offset: Offset = 0,
     ) -> SearchPage:
         """Targets wearing any (or all) of the ``label`` parameters, with the ones they wear."""
-        try:
-            return await _manager(request).search(
-                community_id,
-                label,
-                match=match,
-                target_type=target_type,
-                limit=limit,
-                offset=offset,
-            )
-        except LabelRefusal as error:
-            raise _refuse(error) from None
+        return await _manager(request).search(
+            community_id,
+            label,
+            match=match,
+            target_type=target_type,
+            limit=limit,
+            offset=offset,
+        )
 
     return api
 
