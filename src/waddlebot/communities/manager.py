@@ -54,7 +54,8 @@ from waddlebot.kernel.storage.models import (
 )
 from waddlebot.router.permissions import effective_role
 from waddlebot.router.registry import COMMANDS_CHANGED, COMMANDS_VERSION
-from waddlebot.sdk.members import Caller, MemberError, MemberRole
+from waddlebot.sdk.caller import Caller
+from waddlebot.sdk.members import MemberError, MemberRole
 
 logger = get_logger(__name__)
 

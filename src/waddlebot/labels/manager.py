@@ -53,9 +53,9 @@ from waddlebot.kernel.storage.models import (
     User,
 )
 from waddlebot.router.permissions import effective_role
+from waddlebot.sdk.caller import Caller
 from waddlebot.sdk.labels import (
     HeldLabel,
-    LabelCaller,
     LabelError,
     LabelInfo,
     PersonLabels,
@@ -658,7 +658,7 @@ class LabelManager:
         ]
 
     async def labels_of(
-        self, community_id: str, caller: LabelCaller, username: str | None = None
+        self, community_id: str, caller: Caller, username: str | None = None
     ) -> PersonLabels:
         if username is None:
             user_id, name = await self._caller_id(caller), caller.user.name
@@ -670,7 +670,7 @@ class LabelManager:
     async def apply_to(
         self,
         community_id: str,
-        caller: LabelCaller,
+        caller: Caller,
         username: str,
         label: str,
         duration: timedelta | None = None,
@@ -686,7 +686,7 @@ class LabelManager:
         return name, HeldLabel(view.label, view.expires_at)
 
     async def remove_from(
-        self, community_id: str, caller: LabelCaller, username: str, label: str
+        self, community_id: str, caller: Caller, username: str, label: str
     ) -> tuple[str, str]:
         me = await self._authorize_chat(community_id, caller, "label_remove")
         user_id, name = await self._resolve(caller.platform, username)
@@ -703,7 +703,7 @@ class LabelManager:
         return name, view.label
 
     async def create(
-        self, community_id: str, caller: LabelCaller, name: str, colour: str | None = None
+        self, community_id: str, caller: Caller, name: str, colour: str | None = None
     ) -> LabelInfo:
         me = await self._authorize_chat(community_id, caller, "label_create")
         view = await self._chat(
@@ -711,7 +711,7 @@ class LabelManager:
         )
         return LabelInfo(name=view.name, colour=view.colour)
 
-    async def delete(self, community_id: str, caller: LabelCaller, name: str) -> LabelInfo:
+    async def delete(self, community_id: str, caller: Caller, name: str) -> LabelInfo:
         me = await self._authorize_chat(community_id, caller, "label_delete")
         view = await self._chat(self.delete_label(community_id, name, who=me, via="chat"))
         return LabelInfo(name=view.name, colour=view.colour, system=view.system)
@@ -724,7 +724,7 @@ class LabelManager:
         except Refusal as refusal:
             raise LabelError(_sentence(refusal.message)) from None
 
-    async def _authorize_chat(self, community_id: str, caller: LabelCaller, action: str) -> str:
+    async def _authorize_chat(self, community_id: str, caller: Caller, action: str) -> str:
         """The caller's user id, when they hold ``labels.manage`` here (decision logged)."""
         me = await self._caller_id(caller)
         decision = await self.authorizer.check(
@@ -737,7 +737,7 @@ class LabelManager:
             raise LabelError("You need the labels.manage permission in this community.")
         return me
 
-    async def _caller_id(self, caller: LabelCaller) -> str:
+    async def _caller_id(self, caller: Caller) -> str:
         found = await user_of_account(self.db, caller.platform, caller.user.id)
         if found is None:
             raise LabelError("I don't know you yet; say something and try again.")

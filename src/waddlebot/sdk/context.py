@@ -17,6 +17,8 @@ from waddlebot.kernel.contracts import (
     UserRef,
     WhisperAction,
 )
+from waddlebot.sdk.caller import Caller
+from waddlebot.sdk.errors import CommandError
 from waddlebot.sdk.identity import IdentityOperations
 from waddlebot.sdk.labels import LabelOperations
 from waddlebot.sdk.members import MemberOperations
@@ -112,6 +114,14 @@ class Context:
     def community_role(self) -> str | None:
         """owner/admin/moderator/member in this community (granted or platform-derived)."""
         return self.request.community_role
+
+    @property
+    def caller(self) -> Caller:
+        """Who is asking, as the platform reported them (for host operations)."""
+        user = self.request.event.user
+        if user is None:
+            raise CommandError("I cannot tell who you are on this platform.")
+        return Caller(platform=self.platform.value, user=user)
 
     def can(self, permission: str) -> bool:
         """True when the user holds ``permission`` here (e.g. ``calendar.autoapprove``)."""

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from waddlebot.kernel.contracts import UserRef
+from waddlebot.sdk.caller import Caller
 
 
 class LabelError(Exception):
@@ -20,14 +20,6 @@ class LabelError(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
-
-
-@dataclass(frozen=True, slots=True)
-class LabelCaller:
-    """Who is asking in chat: the platform and the account as the platform reported it."""
-
-    platform: str
-    user: UserRef
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +57,7 @@ class LabelOperations(Protocol):
         ...
 
     async def labels_of(
-        self, community_id: str, caller: LabelCaller, username: str | None = None
+        self, community_id: str, caller: Caller, username: str | None = None
     ) -> PersonLabels:
         """The active labels of ``username`` (on the caller's platform), or the caller's own."""
         ...
@@ -73,7 +65,7 @@ class LabelOperations(Protocol):
     async def apply_to(
         self,
         community_id: str,
-        caller: LabelCaller,
+        caller: Caller,
         username: str,
         label: str,
         duration: timedelta | None = None,
@@ -82,17 +74,17 @@ class LabelOperations(Protocol):
         ...
 
     async def remove_from(
-        self, community_id: str, caller: LabelCaller, username: str, label: str
+        self, community_id: str, caller: Caller, username: str, label: str
     ) -> tuple[str, str]:
         """Take ``label`` off ``username``; returns their name and the label's name."""
         ...
 
     async def create(
-        self, community_id: str, caller: LabelCaller, name: str, colour: str | None = None
+        self, community_id: str, caller: Caller, name: str, colour: str | None = None
     ) -> LabelInfo:
         """Create a label (no permissions; grant those over the API)."""
         ...
 
-    async def delete(self, community_id: str, caller: LabelCaller, name: str) -> LabelInfo:
+    async def delete(self, community_id: str, caller: Caller, name: str) -> LabelInfo:
         """Delete a label and every assignment of it."""
         ...

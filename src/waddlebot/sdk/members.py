@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from waddlebot.kernel.contracts import UserRef
+from waddlebot.sdk.caller import Caller
 
 
 class MemberError(Exception):
@@ -20,14 +20,6 @@ class MemberError(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
-
-
-@dataclass(frozen=True, slots=True)
-class Caller:
-    """Who is asking in chat: the platform and the account as the platform reported it."""
-
-    platform: str
-    user: UserRef
 
 
 @dataclass(frozen=True, slots=True)

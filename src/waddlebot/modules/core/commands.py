@@ -5,14 +5,13 @@ from __future__ import annotations
 from waddlebot import __version__
 from waddlebot.kernel.contracts import CommandInfo
 from waddlebot.sdk import CommandError, Context, Module
+from waddlebot.sdk.text import fit
 
 module = Module(
     "core",
     version=__version__,
     description="Built-in basics: ping, help, command list and about.",
 )
-
-MAX_LISTING = 450  # stays inside the smallest platform message limit once prefixed
 
 
 @module.command("ping", description="Check that the bot is alive.")
@@ -29,7 +28,7 @@ async def help_(ctx: Context) -> None:
     commands = await _usable(ctx)
     if not ctx.args:
         names = ", ".join(f"{c.prefix}{c.trigger}" for c in commands)
-        ctx.reply(_fit(f"You can use: {names}. Type !help <command> for details."))
+        ctx.reply(fit(f"You can use: {names}. Type !help <command> for details."))
         return
     wanted = ctx.args[0].lstrip("!#").lower()
     for command in commands:
@@ -44,7 +43,7 @@ async def help_(ctx: Context) -> None:
 async def commands_(ctx: Context) -> None:
     commands = await _usable(ctx)
     names = ", ".join(f"{c.prefix}{c.trigger}" for c in commands)
-    ctx.reply(_fit(f"Commands: {names}"))
+    ctx.reply(fit(f"Commands: {names}"))
 
 
 @module.command("about", description="What this bot is.")
@@ -69,8 +68,3 @@ async def _usable(ctx: Context) -> list[CommandInfo]:
     """Commands the caller may run here: their role is high enough and they hold the permission."""
     commands = await ctx.host.list_commands(ctx.request.community_id, ctx.role)
     return [c for c in commands if c.permission is None or ctx.can(c.permission)]
-
-
-def _fit(text: str) -> str:
-    """Trim a listing to one chat message, marking the cut."""
-    return text if len(text) <= MAX_LISTING else text[: MAX_LISTING - 1].rstrip(", ") + "…"

@@ -13,7 +13,8 @@ from datetime import UTC, datetime, timedelta
 
 from waddlebot import __version__
 from waddlebot.sdk import CommandError, Context, Module
-from waddlebot.sdk.labels import HeldLabel, LabelCaller, LabelError, LabelOperations
+from waddlebot.sdk.labels import HeldLabel, LabelError, LabelOperations
+from waddlebot.sdk.text import fit
 
 module = Module(
     "labels",
@@ -21,7 +22,6 @@ module = Module(
     description="Community labels: tag members, and let labels grant permissions.",
 )
 
-MAX_LISTING = 450  # stays inside the smallest platform message limit once prefixed
 DURATION = re.compile(r"(\d{1,5})([smhdw])")
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
 MAX_DURATION = timedelta(days=3650)
@@ -43,14 +43,6 @@ def _operations(ctx: Context) -> LabelOperations:
     if operations is None:
         raise CommandError("Labels are not available here.")
     return operations
-
-
-def _caller(ctx: Context) -> LabelCaller:
-    """The caller as the platform reported them (their role there, not ``ctx.role``)."""
-    user = ctx.event.user
-    if user is None:
-        raise CommandError("I cannot tell who you are on this platform.")
-    return LabelCaller(platform=ctx.platform.value, user=user)
 
 
 def _name(words: tuple[str, ...], usage: str) -> str:
@@ -78,11 +70,6 @@ def _held(labels: list[HeldLabel]) -> str:
     return ", ".join(f"{label.name}{_until(label.expires_at)}" for label in labels)
 
 
-def _fit(text: str) -> str:
-    """Trim a listing to one chat message, marking the cut."""
-    return text if len(text) <= MAX_LISTING else text[: MAX_LISTING - 1].rstrip(", ") + "…"
-
-
 @module.subcommand("label", "list", description="This community's labels.")
 async def list_(ctx: Context) -> None:
     try:
@@ -96,7 +83,7 @@ async def list_(ctx: Context) -> None:
         label.name + (f" [{', '.join(label.permissions)}]" if label.permissions else "")
         for label in labels
     ]
-    ctx.reply(_fit(f"Labels: {', '.join(names)}."))
+    ctx.reply(fit(f"Labels: {', '.join(names)}."))
 
 
 @module.subcommand(
@@ -104,7 +91,7 @@ async def list_(ctx: Context) -> None:
 )
 async def show(ctx: Context, user: str | None = None) -> None:
     try:
-        found = await _operations(ctx).labels_of(ctx.community_id, _caller(ctx), user)
+        found = await _operations(ctx).labels_of(ctx.community_id, ctx.caller, user)
     except LabelError as refusal:
         raise CommandError(refusal.message) from None
     whose = "You have" if user is None else f"{found.name} has"
@@ -112,7 +99,7 @@ async def show(ctx: Context, user: str | None = None) -> None:
         ctx.reply(f"{whose} no labels here.")
         return
     owner = "Your" if user is None else f"{found.name}'s"
-    ctx.reply(_fit(f"{owner} labels: {_held(found.labels)}."))
+    ctx.reply(fit(f"{owner} labels: {_held(found.labels)}."))
 
 
 @module.subcommand(
@@ -128,7 +115,7 @@ async def add(ctx: Context, user: str, *words: str) -> None:
     name = _name(words[:-1] if duration is not None else words, usage)
     try:
         who, held = await _operations(ctx).apply_to(
-            ctx.community_id, _caller(ctx), user, name, duration
+            ctx.community_id, ctx.caller, user, name, duration
         )
     except LabelError as refusal:
         raise CommandError(refusal.message) from None
@@ -145,7 +132,7 @@ async def add(ctx: Context, user: str, *words: str) -> None:
 async def remove(ctx: Context, user: str, *words: str) -> None:
     name = _name(words, "!label remove <user> <label>")
     try:
-        who, label = await _operations(ctx).remove_from(ctx.community_id, _caller(ctx), user, name)
+        who, label = await _operations(ctx).remove_from(ctx.community_id, ctx.caller, user, name)
     except LabelError as refusal:
         raise CommandError(refusal.message) from None
     ctx.reply(f"{who} no longer has the label {label}.")
@@ -162,7 +149,7 @@ async def create(ctx: Context, *words: str) -> None:
     colour = words[-1] if len(words) > 1 and words[-1].startswith("#") else None
     name = _name(words[:-1] if colour is not None else words, "!label create <name> [#RRGGBB]")
     try:
-        label = await _operations(ctx).create(ctx.community_id, _caller(ctx), name, colour)
+        label = await _operations(ctx).create(ctx.community_id, ctx.caller, name, colour)
     except LabelError as refusal:
         raise CommandError(refusal.message) from None
     ctx.reply(f"Label {label.name} created ({label.colour}).")
@@ -178,7 +165,7 @@ async def create(ctx: Context, *words: str) -> None:
 async def delete(ctx: Context, *words: str) -> None:
     name = _name(words, "!label delete <name>")
     try:
-        label = await _operations(ctx).delete(ctx.community_id, _caller(ctx), name)
+        label = await _operations(ctx).delete(ctx.community_id, ctx.caller, name)
     except LabelError as refusal:
         raise CommandError(refusal.message) from None
     ctx.reply(f"Label {label.name} deleted.")

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from waddlebot import __version__
 from waddlebot.sdk import CommandError, Context, Module
-from waddlebot.sdk.members import Caller, MemberError, MemberOperations, MemberRole
+from waddlebot.sdk.members import MemberError, MemberOperations, MemberRole
+from waddlebot.sdk.text import fit
 
 module = Module(
     "members",
@@ -17,7 +18,6 @@ module = Module(
     description="Community roles (owner, admin, moderator, member) and per-community commands.",
 )
 
-MAX_LISTING = 450  # stays inside the smallest platform message limit once prefixed
 LISTED = ("owner", "admin", "moderator")
 
 
@@ -26,14 +26,6 @@ def _operations(ctx: Context) -> MemberOperations:
     if operations is None:
         raise CommandError("Community roles are not available here.")
     return operations
-
-
-def _caller(ctx: Context) -> Caller:
-    """The caller as the platform reported them (their role there, not ``ctx.role``)."""
-    user = ctx.event.user
-    if user is None:
-        raise CommandError("I cannot tell who you are on this platform.")
-    return Caller(platform=ctx.platform.value, user=user)
 
 
 def _plural(role: str) -> str:
@@ -71,7 +63,7 @@ async def command(ctx: Context) -> None:
     description="Your role here, or someone else's.",
 )
 async def show(ctx: Context, user: str | None = None) -> None:
-    caller = _caller(ctx)
+    caller = ctx.caller
     try:
         found = await _operations(ctx).role_of(ctx.community_id, caller, user)
     except MemberError as refusal:
@@ -92,7 +84,7 @@ async def show(ctx: Context, user: str | None = None) -> None:
 @module.subcommand("role", "list", description="Who holds owner, admin and moderator here.")
 async def list_(ctx: Context) -> None:
     holders = await _operations(ctx).role_holders(ctx.community_id, ctx.platform.value)
-    ctx.reply(_fit(_listing(holders)))
+    ctx.reply(fit(_listing(holders)))
 
 
 @module.subcommand(
@@ -104,7 +96,7 @@ async def list_(ctx: Context) -> None:
 )
 async def grant(ctx: Context, user: str, role: str) -> None:
     try:
-        granted = await _operations(ctx).grant(ctx.community_id, _caller(ctx), user, role)
+        granted = await _operations(ctx).grant(ctx.community_id, ctx.caller, user, role)
     except MemberError as refusal:
         raise CommandError(refusal.message) from None
     ctx.reply(f"{granted.name} is now {granted.role} here.")
@@ -119,7 +111,7 @@ async def grant(ctx: Context, user: str, role: str) -> None:
 )
 async def revoke(ctx: Context, user: str) -> None:
     try:
-        revoked = await _operations(ctx).revoke(ctx.community_id, _caller(ctx), user)
+        revoked = await _operations(ctx).revoke(ctx.community_id, ctx.caller, user)
     except MemberError as refusal:
         raise CommandError(refusal.message) from None
     ctx.reply(f"{revoked.name} no longer has a role here (was {revoked.role}).")
@@ -150,7 +142,7 @@ async def disable(ctx: Context, name: str) -> None:
 async def _switch(ctx: Context, name: str, *, enabled: bool) -> None:
     try:
         command = await _operations(ctx).set_command_enabled(
-            ctx.community_id, _caller(ctx), name, enabled
+            ctx.community_id, ctx.caller, name, enabled
         )
     except MemberError as refusal:
         raise CommandError(refusal.message) from None
@@ -163,8 +155,3 @@ def _listing(holders: list[MemberRole]) -> str:
         names = [h.name for h in holders if h.role == role]
         parts.append(f"{_plural(role).capitalize()}: {', '.join(names) or 'none'}")
     return "; ".join(parts) + "."
-
-
-def _fit(text: str) -> str:
-    """Trim a listing to one chat message, marking the cut."""
-    return text if len(text) <= MAX_LISTING else text[: MAX_LISTING - 1].rstrip(", ") + "…"
