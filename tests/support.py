@@ -12,14 +12,17 @@ from typing import Any, Literal
 import httpx
 import uvicorn
 from fastapi import APIRouter, FastAPI
+from sqlalchemy import delete, select
 
 from waddlebot.app import create_app
 from waddlebot.collectors.playground.service import PlaygroundService
 from waddlebot.kernel.backends import Backend
 from waddlebot.kernel.contracts import EventType, Role
+from waddlebot.kernel.security.rbac import access_changed
 from waddlebot.kernel.security.service_tokens import service_headers
 from waddlebot.kernel.service import Service
 from waddlebot.kernel.settings import Settings
+from waddlebot.kernel.storage.models import Entity, Membership, PlatformIdentity, User
 from waddlebot.modules.core import module as core
 from waddlebot.router.api import router_api
 from waddlebot.router.service import RouterService
@@ -190,3 +193,57 @@ async def live_server(app: FastAPI, *, port: int = 0) -> AsyncIterator[LiveServe
         httpx.AsyncClient(base_url=url, timeout=30.0) as client,
     ):
         yield LiveServer(app=app, url=url, client=client)
+
+
+# --- communities, people and keys (shared by the access tests) ----------------------
+
+
+async def community_of(bot: LiveServer, channel: str = "lobby") -> str:
+    """The community of a playground channel (registered by a first message)."""
+    await bot.texts("hello", user="someone", channel=channel)
+    async with bot.app.state.runtime.db.session() as session:
+        found = await session.scalar(
+            select(Entity.community_id).where(Entity.channel_id == channel)
+        )
+    assert found is not None
+    return str(found)
+
+
+async def chatter(bot: LiveServer, name: str, channel: str = "lobby") -> str:
+    """The user id of a playground chatter (who says hello first, so the bot knows them)."""
+    await bot.texts("hello", user=name, channel=channel)
+    async with bot.app.state.runtime.db.session() as session:
+        found = await session.scalar(
+            select(PlatformIdentity.user_id).where(
+                PlatformIdentity.platform == "playground",
+                PlatformIdentity.platform_user_id == name,
+            )
+        )
+    assert found is not None
+    return str(found)
+
+
+async def set_role(bot: LiveServer, community_id: str, user_id: str, role: str | None) -> None:
+    """Set (or with None remove) a membership directly, then announce the change."""
+    runtime = bot.app.state.runtime
+    async with runtime.db.session() as session:
+        await session.execute(
+            delete(Membership).where(
+                Membership.community_id == community_id, Membership.user_id == user_id
+            )
+        )
+        if role is not None:
+            session.add(Membership(community_id=community_id, user_id=user_id, role=role))
+    await access_changed(runtime.backend.kv, community_id)
+
+
+async def person(bot: LiveServer, name: str) -> str:
+    """A person known only to the portal (no platform account)."""
+    async with bot.app.state.runtime.db.session() as session:
+        row = User(display_name=name)
+        session.add(row)
+    return row.id
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
