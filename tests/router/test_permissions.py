@@ -1,7 +1,8 @@
 from __future__ import annotations
 
 from waddlebot.kernel.contracts import Role, UserRef
-from waddlebot.router.permissions import effective_role, parse_role_map
+from waddlebot.kernel.security.rbac import COMMUNITY_ROLE_LADDER
+from waddlebot.router.permissions import parse_role_map, platform_role
 
 
 def user(role: Role = Role.everyone, badges: list[str] | None = None) -> UserRef:
@@ -13,15 +14,18 @@ def test_ladder_order() -> None:
     assert order == sorted(order)
 
 
-def test_highest_of_reported_role_badges_and_community_role() -> None:
-    assert effective_role(None, "owner") is Role.everyone
-    assert effective_role(user(), None) is Role.everyone
-    assert effective_role(user(badges=["subscriber", "vip"]), None) is Role.vip
-    assert effective_role(user(Role.moderator, ["subscriber"]), None) is Role.moderator
-    assert effective_role(user(), "moderator") is Role.moderator
-    assert effective_role(user(), "admin") is Role.broadcaster
-    assert effective_role(user(), "member") is Role.everyone
-    assert effective_role(user(badges=["unknown-badge"]), "unknown-role") is Role.everyone
+def test_highest_of_reported_role_and_badges() -> None:
+    assert platform_role(None) is Role.everyone
+    assert platform_role(user()) is Role.everyone
+    assert platform_role(user(badges=["subscriber", "vip"])) is Role.vip
+    assert platform_role(user(Role.moderator, ["subscriber"])) is Role.moderator
+    assert platform_role(user(badges=["unknown-badge"])) is Role.everyone
+
+
+def test_community_roles_on_the_ladder() -> None:
+    assert COMMUNITY_ROLE_LADDER["moderator"] is Role.moderator
+    assert COMMUNITY_ROLE_LADDER["admin"] is Role.broadcaster
+    assert COMMUNITY_ROLE_LADDER["member"] is Role.everyone
 
 
 def test_role_parse_names_the_valid_roles() -> None:

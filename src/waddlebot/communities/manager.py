@@ -52,7 +52,7 @@ from waddlebot.kernel.storage.models import (
     PlatformIdentity,
     User,
 )
-from waddlebot.router.permissions import effective_role
+from waddlebot.router.permissions import platform_role
 from waddlebot.router.registry import COMMANDS_CHANGED, COMMANDS_VERSION
 from waddlebot.sdk.caller import Caller
 from waddlebot.sdk.members import MemberError, MemberRole
@@ -666,9 +666,7 @@ class CommunityManager:
     ) -> MemberRole:
         if username is None:
             me = await self._caller_id(caller)
-            access = await self.authorizer.access(
-                community_id, me, effective_role(caller.user, None)
-            )
+            access = await self.authorizer.access(community_id, me, platform_role(caller.user))
             return MemberRole(
                 name=caller.user.name,
                 role=access.community_role,
@@ -744,7 +742,7 @@ class CommunityManager:
 
     async def _chat_acting(self, community_id: str, caller: Caller) -> Acting:
         me = await self._caller_id(caller)
-        return await self.acting(community_id, me, effective_role(caller.user, None), via="chat")
+        return await self.acting(community_id, me, platform_role(caller.user), via="chat")
 
     async def _caller_id(self, caller: Caller) -> str:
         found = await user_of_account(self.db, caller.platform, caller.user.id)

@@ -52,7 +52,7 @@ from waddlebot.kernel.storage.models import (
     LabelAssignment,
     User,
 )
-from waddlebot.router.permissions import effective_role
+from waddlebot.router.permissions import platform_role
 from waddlebot.sdk.caller import Caller
 from waddlebot.sdk.labels import (
     HeldLabel,
@@ -728,7 +728,7 @@ class LabelManager:
         """The caller's user id, when they hold ``labels.manage`` here (decision logged)."""
         me = await self._caller_id(caller)
         decision = await self.authorizer.check(
-            Actor(user_id=me, platform_role=effective_role(caller.user, None), via="chat"),
+            Actor(user_id=me, platform_role=platform_role(caller.user), via="chat"),
             community_id,
             action,
             permission="labels.manage",

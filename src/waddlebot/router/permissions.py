@@ -1,16 +1,8 @@
-"""The role ladder: platform badges and community roles folded into one comparable role."""
+"""The platform ladder: a chatter's reported role and badges as one comparable role."""
 
 from __future__ import annotations
 
 from waddlebot.kernel.contracts import Role, UserRef
-
-# Community roles (granted in WaddleBot) expressed on the platform ladder.
-COMMUNITY_ROLES: dict[str, Role] = {
-    "owner": Role.broadcaster,
-    "admin": Role.broadcaster,
-    "moderator": Role.moderator,
-    "member": Role.everyone,
-}
 
 # Platform badges that imply a role (Twitch badge set ids; other collectors map to these).
 BADGE_ROLES: dict[str, Role] = {
@@ -23,15 +15,16 @@ BADGE_ROLES: dict[str, Role] = {
 }
 
 
-def effective_role(user: UserRef | None, community_role: str | None) -> Role:
-    """The highest of: the role the collector reported, any badge's role, the community role."""
+def platform_role(user: UserRef | None) -> Role:
+    """The higher of the role the collector reported and any badge's role.
+
+    Community roles are folded in by the authoriser (``kernel/security/rbac.py``).
+    """
     if user is None:
         return Role.everyone
     role = user.role
     for badge in user.badges:
         role = max(role, BADGE_ROLES.get(badge, Role.everyone))
-    if community_role is not None:
-        role = max(role, COMMUNITY_ROLES.get(community_role, Role.everyone))
     return role
 
 

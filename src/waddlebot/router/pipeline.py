@@ -30,7 +30,7 @@ from waddlebot.router.executions import ExecutionLog
 from waddlebot.router.executors import CircuitOpen, Executor, ModuleTimeout
 from waddlebot.router.limits import Limiter, Refusal
 from waddlebot.router.parser import parse_command
-from waddlebot.router.permissions import effective_role
+from waddlebot.router.permissions import platform_role
 from waddlebot.router.registry import COMMANDS_VERSION, CommandEntry, CommandTable
 
 logger = get_logger(__name__)
@@ -88,12 +88,12 @@ class Pipeline:
             return EventOutcome(event_id=event.id, status="ignored", detail="no such command")
 
         user_id = await self.directory.user_id(event.platform.value, event.user, event.server_id)
-        platform_role = effective_role(event.user, None)
+        ladder = platform_role(event.user)
         name = f"{command.prefix}{command.trigger}"
         permission = command.required_permission(parsed.args)
         action = name if permission == command.permission else f"{name} {parsed.args[0].lower()}"
         decision = await self.authorizer.check(
-            Actor(user_id=user_id, platform_role=platform_role, via="chat"),
+            Actor(user_id=user_id, platform_role=ladder, via="chat"),
             place.community_id,
             action,
             permission=permission,
