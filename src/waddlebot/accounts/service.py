@@ -16,7 +16,7 @@ from typing import Annotated
 import httpx
 from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
 from fastapi.responses import RedirectResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
 from waddlebot.accounts.manager import user_by_email, user_for_login
@@ -26,7 +26,6 @@ from waddlebot.kernel.runtime import Runtime
 from waddlebot.kernel.security.api_keys import (
     ADMIN_SCOPE,
     COMMUNITY_SCOPES,
-    ApiKeyInfo,
     ApiKeyLimitReached,
     Principal,
     create_api_key,
@@ -106,6 +105,10 @@ class KeyIn(BaseModel):
 
 
 class KeyOut(BaseModel):
+    """A key's metadata, read straight off :class:`ApiKeyInfo`."""
+
+    model_config = ConfigDict(from_attributes=True)
+
     id: str
     name: str
     prefix: str
@@ -183,20 +186,6 @@ async def _rate_limit(runtime: Runtime, key: str, limit: int) -> None:
             f"too many login attempts; try again in {retry} seconds",
             headers={"Retry-After": str(retry)},
         )
-
-
-def _key_out(info: ApiKeyInfo) -> KeyOut:
-    return KeyOut(
-        id=info.id,
-        name=info.name,
-        prefix=info.prefix,
-        scopes=info.scopes,
-        created_at=info.created_at,
-        expires_at=info.expires_at,
-        last_used_at=info.last_used_at,
-        revoked_at=info.revoked_at,
-        active=info.active,
-    )
 
 
 async def _load_user(runtime: Runtime, user_id: str) -> User:
@@ -362,7 +351,8 @@ def accounts_api() -> APIRouter:
     @api.get("/keys", response_model=list[KeyOut])
     async def list_keys(request: Request, caller: Caller) -> list[KeyOut]:
         runtime = get_runtime(request)
-        return [_key_out(info) for info in await list_api_keys(runtime.db, caller.user_id)]
+        keys = await list_api_keys(runtime.db, caller.user_id)
+        return [KeyOut.model_validate(info) for info in keys]
 
     @api.post("/keys", response_model=NewKeyOut, status_code=status.HTTP_201_CREATED)
     async def create_key(body: KeyIn, request: Request, caller: Caller) -> NewKeyOut:
@@ -404,7 +394,7 @@ def accounts_api() -> APIRouter:
         log_event(
             logger, Category.AUDIT, "api_key_created", "ok", user=caller.user_id, key_id=row.id
         )
-        return NewKeyOut(key=key, **_key_out(key_info(row)).model_dump())
+        return NewKeyOut(key=key, **KeyOut.model_validate(key_info(row)).model_dump())
 
     @api.delete("/keys/{key_id}", status_code=status.HTTP_204_NO_CONTENT)
     async def revoke_key(key_id: str, request: Request, caller: Caller) -> Response:
