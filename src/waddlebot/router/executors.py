@@ -36,6 +36,7 @@ from waddlebot.sdk import Module, ModuleStorage, signing
 from waddlebot.sdk.identity import IdentityOperations
 from waddlebot.sdk.labels import LabelOperations
 from waddlebot.sdk.members import MemberOperations
+from waddlebot.sdk.scheduling import SchedulerOperations
 
 logger = get_logger(__name__)
 
@@ -87,7 +88,9 @@ class RouterHost:
         identity: IdentityOperations | None = None,
         members: MemberOperations | None = None,
         labels: LabelOperations | None = None,
+        scheduler: SchedulerOperations | None = None,
     ) -> None:
+        self._scheduler = scheduler
         self.table = table
         self.db = db
         self.pubsub = pubsub
@@ -119,6 +122,9 @@ class RouterHost:
 
     def labels(self) -> LabelOperations | None:
         return self._labels
+
+    def scheduler(self) -> SchedulerOperations | None:
+        return self._scheduler
 
 
 class InProcessExecutor:
