@@ -10,31 +10,13 @@ from typing import Any
 
 import pytest
 
+from tests.scheduling_support import announcer_app
 from tests.support import LiveServer, bearer, live_server
-from waddlebot.app import create_app
 from waddlebot.collectors.playground.history import ChannelHistory
-from waddlebot.collectors.playground.service import PlaygroundService
 from waddlebot.kernel.backends import Backend
 from waddlebot.kernel.contracts import OutboundMessage, Platform
 from waddlebot.kernel.security.api_keys import ADMIN_SCOPE, create_api_key
 from waddlebot.kernel.settings import Settings
-from waddlebot.modules.core import module as core
-from waddlebot.router.service import RouterService
-from waddlebot.sdk import Context, Module
-
-announcer = Module("announcer")
-
-
-@announcer.command("announce")
-async def announce(ctx: Context, seconds: float, text: str) -> None:
-    await ctx.schedule("post", after=seconds, payload={"text": text})
-    ctx.reply("scheduled")
-
-
-@announcer.on_schedule("post")
-async def post(ctx: Context) -> None:
-    assert ctx.job is not None
-    ctx.reply(f"announcement: {ctx.job.payload['text']}")
 
 
 def messages_url(channel: str) -> str:
@@ -43,11 +25,7 @@ def messages_url(channel: str) -> str:
 
 @pytest.fixture
 async def bot(stack_settings: Settings) -> AsyncIterator[LiveServer]:
-    app = create_app(
-        stack_settings,
-        instances=[RouterService(modules=[core, announcer]), PlaygroundService()],
-    )
-    async with live_server(app) as server:
+    async with live_server(announcer_app(stack_settings)) as server:
         yield server
 
 
