@@ -14,7 +14,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from waddlebot.kernel.security.secrets_box import SecretBox
@@ -124,6 +124,16 @@ class Settings(BaseSettings):
         for cidr in value:
             ipaddress.ip_network(cidr, strict=False)  # ValueError → a clear settings error
         return value
+
+    @model_validator(mode="after")
+    def _lease_outlasts_a_run(self) -> Settings:
+        """A lease shorter than a module call would let a second process run the same job."""
+        if self.scheduler_lease <= self.module_timeout:
+            raise ValueError(
+                "WADDLEBOT_SCHEDULER_LEASE must be longer than WADDLEBOT_MODULE_TIMEOUT "
+                f"({self.scheduler_lease:g} <= {self.module_timeout:g})"
+            )
+        return self
 
     @field_validator("playground", mode="before")
     @classmethod

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+import structlog.testing
 
 from waddlebot.kernel.backends.memory import MemoryBackend
 from waddlebot.kernel.contracts import Action, ChatAction
@@ -131,7 +132,10 @@ async def test_a_job_later_than_its_grace_is_dropped(db: Database) -> None:
     runner = Recorder()
     job_id = await jobs.schedule(spec(START, grace=60, text="too late"))
     clock.advance(61)
-    assert await Scheduler(jobs, runner, pubsub=None, poll_interval=5).run_due() == []
+    with structlog.testing.capture_logs() as logs:
+        assert await Scheduler(jobs, runner, pubsub=None, poll_interval=5).run_due() == []
+    [dropped] = [log for log in logs if log.get("action") == "scheduled_job"]
+    assert (dropped["result"], dropped["job"], dropped["late"]) == ("dropped", job_id, 61)
     assert runner.ran == []
     state = await jobs.state(job_id)
     assert state is not None and state.status == "dropped"
@@ -186,7 +190,10 @@ async def test_a_job_out_of_attempts_is_marked_failed_never_lost(db: Database) -
     job_id = await jobs.schedule(spec(START, key="once"))
     await scheduler.run_due()
     clock.advance(1)
-    assert [result.status for result in await scheduler.run_due()] == ["failed"]
+    with structlog.testing.capture_logs() as logs:
+        assert [result.status for result in await scheduler.run_due()] == ["failed"]
+    [failed] = [log for log in logs if log.get("result") == "failed"]
+    assert (failed["category"], failed["job"], failed["detail"]) == ("ERROR", job_id, "boom 2")
     clock.advance(3600)
     assert await scheduler.run_due() == []
     state = await jobs.state(job_id)

@@ -14,11 +14,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from prometheus_client import Counter
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from waddlebot.kernel.backends import PubSub
 from waddlebot.kernel.observability.logging import Category, get_logger, log_event
+from waddlebot.kernel.observability.metrics import REGISTRY
 from waddlebot.kernel.scheduler.models import (
     CANCELLED,
     DONE,
@@ -34,6 +36,12 @@ from waddlebot.sdk.scheduling import JobOrigin, JobSpec
 logger = get_logger(__name__)
 
 WAKE_CHANNEL = "scheduler:wake"
+JOB_OUTCOMES = Counter(
+    "waddlebot_scheduled_jobs_total",
+    "Scheduled jobs by outcome: done, retry, failed, dropped, reclaimed",
+    ["result"],
+    registry=REGISTRY,
+)
 Clock = Callable[[], datetime]
 
 
@@ -235,6 +243,7 @@ class JobStore:
                 if _rowcount(result) != 1:
                     continue  # another claimer got there first
                 if reclaimed:
+                    JOB_OUTCOMES.labels("reclaimed").inc()
                     log_event(
                         logger,
                         Category.SYSTEM,
@@ -251,7 +260,10 @@ class JobStore:
 
     async def complete(self, job: Job) -> bool:
         """Mark a run done; False when the lease was lost to another claimer meanwhile."""
-        return await self._settle(job, status=DONE, dedupe_key=None, lease_owner=None)
+        done = await self._settle(job, status=DONE, dedupe_key=None, lease_owner=None)
+        if done:
+            JOB_OUTCOMES.labels("done").inc()
+        return done
 
     async def failed(self, job: Job, error: str) -> str:
         """A run failed: retry later with backoff, or give up after the last attempt.
@@ -262,6 +274,7 @@ class JobStore:
             if await self._settle(
                 job, status=FAILED, dedupe_key=None, lease_owner=None, last_error=error
             ):
+                JOB_OUTCOMES.labels(FAILED).inc()
                 log_event(
                     logger,
                     Category.ERROR,
@@ -281,6 +294,7 @@ class JobStore:
         if await self._settle(
             job, status=PENDING, due_at=due_at, lease_owner=None, last_error=error
         ):
+            JOB_OUTCOMES.labels("retry").inc()
             log_event(
                 logger,
                 Category.ERROR,
@@ -376,6 +390,7 @@ def _job(row: ScheduledJobRow, owner: str) -> Job:
 
 
 def _log_end(job: Job, status: str, **fields: Any) -> None:
+    JOB_OUTCOMES.labels(status).inc()
     log_event(
         logger,
         Category.ERROR if status == FAILED else Category.SYSTEM,
