@@ -90,7 +90,6 @@ class RouterHost:
         labels: LabelOperations | None = None,
         scheduler: SchedulerOperations | None = None,
     ) -> None:
-        self._scheduler = scheduler
         self.table = table
         self.db = db
         self.pubsub = pubsub
@@ -98,6 +97,7 @@ class RouterHost:
         self._identity = identity
         self._members = members
         self._labels = labels
+        self._scheduler = scheduler
 
     async def list_commands(self, community_id: str, role: Role) -> list[CommandInfo]:
         return self.table.available(community_id, role)
