@@ -8,39 +8,23 @@ the SDK only describes it, so modules never import the kernel.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
+
+from waddlebot.kernel.scheduler.spec import DEFAULT_GRACE, JobOrigin, JobSpec
+
+__all__ = [
+    "DEFAULT_GRACE",
+    "JobOrigin",
+    "JobSpec",
+    "SchedulerOperations",
+    "check_job",
+    "due_time",
+]
 
 MAX_HANDLER = 100
 MAX_KEY = 200
 MAX_PAYLOAD = 64 * 1024  # bytes of JSON
-DEFAULT_GRACE = 300.0
-
-
-@dataclass(frozen=True, slots=True)
-class JobOrigin:
-    """Where a job was scheduled, so its replies go back there."""
-
-    platform: str
-    server_id: str
-    channel_id: str
-    entity_id: str | None = None
-    channel_name: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class JobSpec:
-    """A job to store: run ``module``'s ``handler`` at ``due_at`` for ``community_id``."""
-
-    module: str
-    community_id: str
-    handler: str
-    due_at: datetime
-    payload: dict[str, Any]
-    origin: JobOrigin
-    grace: float = DEFAULT_GRACE
-    key: str | None = None
 
 
 class SchedulerOperations(Protocol):

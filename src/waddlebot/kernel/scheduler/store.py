@@ -30,8 +30,8 @@ from waddlebot.kernel.scheduler.models import (
     RUNNING,
     ScheduledJobRow,
 )
+from waddlebot.kernel.scheduler.spec import JobOrigin, JobSpec
 from waddlebot.kernel.storage import Database
-from waddlebot.sdk.scheduling import JobOrigin, JobSpec
 
 logger = get_logger(__name__)
 
