@@ -79,7 +79,10 @@ async def test_scopes_never_mix(database: Database, backend: Backend, community:
     await alice.set("k", "alice")
     assert await bob.get("k") is None
     assert [await s.get("k") for s in (here, there, other, alice)] == [
-        "community", "elsewhere", "another module", "alice",
+        "community",
+        "elsewhere",
+        "another module",
+        "alice",
     ]
     assert await here.keys() == ["k"] and await alice.keys() == ["k"] and await bob.keys() == []
     assert await alice.delete("k") is True and await alice.delete("k") is False

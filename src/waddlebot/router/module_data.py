@@ -28,6 +28,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy import String as SqlString
+from sqlalchemy import Table as SqlTable
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -42,7 +43,7 @@ PURGE_EVERY = 600.0
 PURGE_FLAG = "module-data:purged"
 MISSING = b""  # cached "no such key" (JSON text is never empty)
 
-Table = ModuleDatum.__table__
+Table: SqlTable = ModuleDatum.__table__  # type: ignore[assignment] # declared as a Table
 COLUMNS = Table.c
 PRIMARY_KEY = [COLUMNS.module, COLUMNS.community_id, COLUMNS.scope, COLUMNS.key]
 
@@ -163,9 +164,10 @@ class DatabaseDataStore:
         allowed = or_(expired, self._is_integer())
         async with self.db.session() as session:
             updated = await session.execute(
-                update(Table).where(_row(scope, key), allowed).values(changes).returning(
-                    COLUMNS.value
-                )
+                update(Table)
+                .where(_row(scope, key), allowed)
+                .values(changes)
+                .returning(COLUMNS.value)
             )
             total = updated.scalar()
             if total is None:

@@ -107,7 +107,9 @@ class ModuleStorage:
 
     def for_user(self, user_id: str) -> ModuleStorage:
         """The same module and community, in ``user_id``'s own key space."""
-        return ModuleStorage(self.store, self.scope.module, self.scope.community_id, user_id)
+        return ModuleStorage(
+            self.store, self.scope.module, self.scope.community_id, check_user(user_id)
+        )
 
     async def get(self, key: str, default: Any = None) -> Any:
         raw = await self.store.get(self.scope, check_key(key))

@@ -1,4 +1,4 @@
-"""The ``module_data`` table: what modules keep with ``ctx.storage`` (migration ``0002_module_data``).
+"""The ``module_data`` table: what modules keep in ``ctx.storage`` (migration ``0002_module_data``).
 
 One row per (module, community, scope, key); ``scope`` is ``""`` for the community's own keys
 or a user id for :meth:`ModuleStorage.for_user`. ``value`` is the JSON text as the module
