@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 
-from tests.marketplace.conftest import Market, market, market_settings  # noqa: F401 - fixtures
+from tests.marketplace.conftest import Market
 from tests.support import free_port, serve_asgi
 from waddlebot.kernel.security.signed_state import StateSigner
 from waddlebot.router.host_api import PREFIX, TOKEN_PREFIX, HostGrants
@@ -68,7 +68,7 @@ def manifest(port: int) -> dict[str, Any]:
     return described.model_dump(mode="json")
 
 
-async def test_a_remote_module_stores_in_the_routers_database(market: Market) -> None:  # noqa: F811
+async def test_a_remote_module_stores_in_the_routers_database(market: Market) -> None:
     port = free_port()
     published = await market.publish(manifest(port))
     assert published.status_code == 201, published.text
@@ -112,7 +112,7 @@ def grants(market: Market) -> HostGrants:
 
 
 async def test_the_host_api_serves_exactly_the_tokens_module_and_community(
-    market: Market,  # noqa: F811
+    market: Market,
 ) -> None:
     lobby = await market.lobby()
     await market.bot.say("!ping", channel="elsewhere")
@@ -169,7 +169,7 @@ async def test_the_host_api_serves_exactly_the_tokens_module_and_community(
 
 
 async def test_missing_forged_expired_and_foreign_tokens_are_refused(
-    market: Market,  # noqa: F811
+    market: Market,
 ) -> None:
     lobby = await market.lobby()
     settings = market.bot.app.state.runtime.settings
