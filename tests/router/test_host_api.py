@@ -5,18 +5,20 @@ other-purpose token and keeps every token to its own module and community."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
 import httpx
 
 from tests.marketplace.conftest import Market
+from tests.module_support import module_request
 from tests.support import free_port, serve_asgi
 from waddlebot.kernel.security.signed_state import StateSigner
 from waddlebot.router.host_api import PREFIX, TOKEN_PREFIX, HostGrants
 from waddlebot.router.module_data import DatabaseDataStore
 from waddlebot.sdk import CommandError, Context, Module, signing
-from waddlebot.sdk.adapters import http_app
+from waddlebot.sdk.adapters import http_app, lambda_handler, openwhisk_action
 from waddlebot.sdk.storage import ModuleStorage
 
 notes = Module("notes", version="1.0.0", description="Notes kept by the router.")
@@ -200,3 +202,29 @@ async def test_missing_forged_expired_and_foreign_tokens_are_refused(
     assert grants(market).verify(grants(market).issue("notes", lobby, ttl=60).token).module == (
         "notes"
     )
+
+
+async def test_lambda_and_openwhisk_modules_store_through_the_host_api_too(
+    market: Market,
+) -> None:
+    """The serverless adapters bind each invocation to the request's host access (called in a
+    thread, as their platforms call them synchronously)."""
+    lobby = await market.lobby()
+    access = grants(market).issue("notes", lobby, ttl=60)
+    request = module_request("visit", community=lobby).model_copy(update={"host": access})
+    as_lambda = lambda_handler(notes)
+    as_action = openwhisk_action(notes)
+    payload = request.model_dump(mode="json")
+    first = await asyncio.to_thread(as_lambda, payload)
+    second = await asyncio.to_thread(as_action, payload)
+    assert [a["text"] for a in first["actions"]] == ["alice: 1 of 1"]
+    assert [a["text"] for a in second["actions"]] == ["alice: 2 of 2"]
+    runtime = market.bot.app.state.runtime
+    stored = ModuleStorage(DatabaseDataStore(runtime.db, runtime.backend.kv), "notes", lobby)
+    assert await stored.get("visits") == 2
+
+    expired = request.model_copy(
+        update={"host": grants(market).issue("notes", lobby, ttl=-1)}
+    ).model_dump(mode="json")
+    refused = await asyncio.to_thread(as_action, expired)
+    assert "401" in refused["error"]  # a failed execution, never data in the wrong place

@@ -141,64 +141,62 @@ class MemoryDataStore:
     """
 
     def __init__(self) -> None:
-        self._data: dict[tuple[str, str, str, str], tuple[str, float | None]] = {}
+        # (module, community) -> (user, key) -> (JSON text, monotonic deadline or None)
+        self._data: dict[tuple[str, str], dict[tuple[str, str], tuple[str, float | None]]] = {}
 
-    def _live(self, scope: Scope, key: str) -> str | None:
-        entry = self._data.get((scope.module, scope.community_id, scope.user, key))
-        if entry is None:
+    def _bucket(self, scope: Scope) -> dict[tuple[str, str], tuple[str, float | None]]:
+        return self._data.setdefault((scope.module, scope.community_id), {})
+
+    def _live(self, scope: Scope, key: str) -> tuple[str, float | None] | None:
+        bucket = self._bucket(scope)
+        entry = bucket.get((scope.user, key))
+        if entry is not None and entry[1] is not None and entry[1] <= time.monotonic():
+            del bucket[(scope.user, key)]
             return None
-        if entry[1] is not None and entry[1] <= time.monotonic():
-            del self._data[(scope.module, scope.community_id, scope.user, key)]
-            return None
-        return entry[0]
+        return entry
 
     def _check_room(self, scope: Scope, key: str) -> None:
-        if self._live(scope, key) is not None:
+        bucket = self._bucket(scope)
+        if (scope.user, key) in bucket or len(bucket) < MAX_KEYS:
             return
         now = time.monotonic()
-        count = sum(
-            1
-            for (module, community, _, _), (_, expires) in self._data.items()
-            if (module, community) == (scope.module, scope.community_id)
-            and (expires is None or expires > now)
-        )
-        if count >= MAX_KEYS:
+        for name in [n for n, (_, expires) in bucket.items() if expires and expires <= now]:
+            del bucket[name]
+        if len(bucket) >= MAX_KEYS:
             raise too_many_keys()
 
     async def get(self, scope: Scope, key: str) -> str | None:
-        return self._live(scope, key)
+        entry = self._live(scope, key)
+        return None if entry is None else entry[0]
 
     async def set(self, scope: Scope, key: str, value: str, ttl: float | None) -> None:
+        self._live(scope, key)
         self._check_room(scope, key)
         expires = time.monotonic() + ttl if ttl is not None else None
-        self._data[(scope.module, scope.community_id, scope.user, key)] = (value, expires)
+        self._bucket(scope)[(scope.user, key)] = (value, expires)
 
     async def delete(self, scope: Scope, key: str) -> bool:
         existed = self._live(scope, key) is not None
-        self._data.pop((scope.module, scope.community_id, scope.user, key), None)
+        self._bucket(scope).pop((scope.user, key), None)
         return existed
 
     async def incr(self, scope: Scope, key: str, amount: int) -> int:
-        current = self._live(scope, key)
-        if current is None:
+        entry = self._live(scope, key)
+        if entry is None:
             self._check_room(scope, key)
-            expires = None
-            total = amount
+            total, expires = amount, None
         else:
-            number = json.loads(current)
+            number = json.loads(entry[0])
             if isinstance(number, bool) or not isinstance(number, int):
                 raise not_a_counter(key)
-            expires = self._data[(scope.module, scope.community_id, scope.user, key)][1]
-            total = number + amount
-        self._data[(scope.module, scope.community_id, scope.user, key)] = (str(total), expires)
+            total, expires = number + amount, entry[1]
+        self._bucket(scope)[(scope.user, key)] = (str(total), expires)
         return total
 
     async def keys(self, scope: Scope, prefix: str, limit: int) -> list[str]:
         found = [
             key
-            for (module, community, user, key) in list(self._data)
-            if (module, community, user) == (scope.module, scope.community_id, scope.user)
-            and key.startswith(prefix)
-            and self._live(scope, key) is not None
+            for (user, key) in list(self._bucket(scope))
+            if user == scope.user and key.startswith(prefix) and self._live(scope, key) is not None
         ]
         return sorted(found)[:limit]
