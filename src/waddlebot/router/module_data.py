@@ -205,7 +205,10 @@ class DatabaseDataStore:
         """The stored JSON is a whole number (so the SQL cast cannot fail or mislead)."""
         if self.db.dialect == "postgresql":
             return COLUMNS.value.regexp_match(r"^-?[0-9]{1,18}$")
-        return cast(cast(COLUMNS.value, BigInteger), SqlString) == COLUMNS.value
+        return and_(  # at most 18 digits, as on PostgreSQL: the sum cannot overflow
+            func.length(COLUMNS.value) <= 19,
+            cast(cast(COLUMNS.value, BigInteger), SqlString) == COLUMNS.value,
+        )
 
     async def _check_room(self, session: AsyncSession, scope: Scope, now: datetime) -> None:
         """Refuse a new key past :data:`MAX_KEYS`; expired rows of the scope make room first."""
