@@ -14,7 +14,7 @@ from waddlebot.kernel.backends import Backend, open_backend
 from waddlebot.kernel.storage import Database
 from waddlebot.kernel.storage.models import Community
 from waddlebot.kernel.storage.module_data import ModuleDatum
-from waddlebot.router.module_data import DatabaseDataStore, cache_key
+from waddlebot.router.module_data import WRITTEN, DatabaseDataStore, cache_key
 from waddlebot.sdk.storage import MAX_KEYS, ModuleStorage, Scope, StorageRefused
 
 
@@ -104,9 +104,13 @@ async def test_keys_lists_by_prefix_with_wildcards_taken_literally(
 async def test_reads_are_served_from_the_cache_and_writes_invalidate_it(
     database: Database, backend: Backend, community: str
 ) -> None:
-    store = storage(database, backend)
+    store = ModuleStorage(DatabaseDataStore(database, backend.kv, settle=0.2), "dice", "c1")
     scope = Scope("dice", "c1")
     await store.set("greeting", "hi")
+    assert await backend.kv.get(cache_key(scope, "greeting")) == WRITTEN
+    assert await store.get("greeting") == "hi"  # read from the database, not cached yet
+    assert await backend.kv.get(cache_key(scope, "greeting")) == WRITTEN
+    await asyncio.sleep(0.3)
     assert await store.get("greeting") == "hi"
     assert await backend.kv.get(cache_key(scope, "greeting")) == b'"hi"'
     assert await store.get("nothing") is None
@@ -119,8 +123,7 @@ async def test_reads_are_served_from_the_cache_and_writes_invalidate_it(
         row.value = '"changed underneath"'
     assert await store.get("greeting") == "hi"
 
-    await store.set("greeting", "hello")  # a write drops the entry
-    assert await backend.kv.get(cache_key(scope, "greeting")) is None
+    await store.set("greeting", "hello")  # a write replaces the entry with its mark
     assert await store.get("greeting") == "hello"
     await store.set("nothing", 1)
     assert await store.get("nothing") == 1
@@ -128,6 +131,31 @@ async def test_reads_are_served_from_the_cache_and_writes_invalidate_it(
     assert await store.get("nothing") == 2
     await store.delete("nothing")
     assert await store.get("nothing") is None
+
+
+async def test_a_read_racing_a_write_cannot_cache_the_old_value(
+    database: Database, backend: Backend, community: str
+) -> None:
+    """A reader that fetched the row before a write commits must not put it back afterwards."""
+    store = DatabaseDataStore(database, backend.kv, settle=60)
+    scope = Scope("dice", "c1")
+    await store.set(scope, "k", '"old"', None)
+    await backend.kv.delete(cache_key(scope, "k"))  # cold, as after the mark expired
+    original = backend.kv.set
+
+    async def write_in_between(key: str, value: bytes | str, **options: object) -> bool:
+        if value == b'"old"':  # the reader is about to cache what it read: a write lands first
+            backend.kv.set = original  # type: ignore[method-assign]
+            await store.set(scope, "k", '"new"', None)
+        return await original(key, value, **options)  # type: ignore[arg-type]
+
+    backend.kv.set = write_in_between  # type: ignore[method-assign]
+    try:
+        assert await store.get(scope, "k") == '"old"'  # what it read before the write
+    finally:
+        backend.kv.set = original  # type: ignore[method-assign]
+    assert await store.get(scope, "k") == '"new"'
+    assert await backend.kv.get(cache_key(scope, "k")) == WRITTEN
 
 
 async def test_limits_are_refused_with_a_clear_message(

@@ -2,9 +2,11 @@
 
 Reads go to the cache first (values and misses alike, for :data:`CACHE_TTL` seconds or until
 the value expires), so a warm key costs no database query per chat message. Writes go to the
-``module_data`` table and then drop the cache entry. ``incr`` is one ``UPDATE … SET value =
-value + n`` (or an ``INSERT … ON CONFLICT DO UPDATE``), atomic on SQLite and PostgreSQL across
-processes. Expired rows read as missing; at most every :data:`PURGE_EVERY` seconds one writer
+``module_data`` table and then replace the cache entry with a short-lived "just written" mark:
+while it is there, readers read the database and cache nothing, and a reader that fetched the
+old row before the write cannot put it back (it only fills an empty entry). ``incr`` is one
+``UPDATE … SET value = value + n`` (or an ``INSERT … ON CONFLICT DO UPDATE``), atomic on SQLite
+and PostgreSQL across processes. Expired rows read as missing; at most every :data:`PURGE_EVERY` seconds one writer
 (any process: a flag in the shared cache decides) deletes them all.
 """
 
@@ -42,6 +44,8 @@ CACHE_TTL = 300.0
 PURGE_EVERY = 600.0
 PURGE_FLAG = "module-data:purged"
 MISSING = b""  # cached "no such key" (JSON text is never empty)
+WRITTEN = b"\x00"  # "just written": read the database, cache nothing
+SETTLE = 5.0  # seconds the mark stays after a write
 
 Table: SqlTable = ModuleDatum.__table__  # type: ignore[assignment] # declared as a Table
 COLUMNS = Table.c
@@ -77,15 +81,16 @@ def _live(now: datetime) -> ColumnElement[bool]:
 class DatabaseDataStore:
     """``module_data`` rows, read through the cache."""
 
-    def __init__(self, db: Database, kv: KeyValue) -> None:
+    def __init__(self, db: Database, kv: KeyValue, *, settle: float = SETTLE) -> None:
         self.db = db
         self.kv = kv
+        self.settle = settle
 
     # --- reads --------------------------------------------------------------------------
 
     async def get(self, scope: Scope, key: str) -> str | None:
         cached = await self.kv.get(cache_key(scope, key))
-        if cached is not None:
+        if cached is not None and cached != WRITTEN:
             return None if cached == MISSING else cached.decode()
         now = _now()
         async with self.db.session() as session:
@@ -97,9 +102,9 @@ class DatabaseDataStore:
         ttl = CACHE_TTL
         if row is not None and row.expires_at is not None:
             ttl = min(ttl, (_aware(row.expires_at) - now).total_seconds())
-        if ttl > 0:
+        if ttl > 0 and cached is None:
             value = MISSING if row is None else row.value.encode()
-            await self.kv.set(cache_key(scope, key), value, ttl=ttl)
+            await self.kv.set(cache_key(scope, key), value, ttl=ttl, only_if_absent=True)
         return None if row is None else str(row.value)
 
     async def keys(self, scope: Scope, prefix: str, limit: int) -> list[str]:
@@ -223,8 +228,8 @@ class DatabaseDataStore:
             raise too_many_keys()
 
     async def _written(self, scope: Scope, key: str) -> None:
-        """After a committed write: drop the cached value; now and then purge expired rows."""
-        await self.kv.delete(cache_key(scope, key))
+        """After a committed write: mark the cached value stale; now and then purge."""
+        await self.kv.set(cache_key(scope, key), WRITTEN, ttl=self.settle)
         if await self.kv.set(PURGE_FLAG, b"1", ttl=PURGE_EVERY, only_if_absent=True):
             await self.purge()
 
