@@ -6,8 +6,9 @@ the value expires), so a warm key costs no database query per chat message. Writ
 while it is there, readers read the database and cache nothing, and a reader that fetched the
 old row before the write cannot put it back (it only fills an empty entry). ``incr`` is one
 ``UPDATE … SET value = value + n`` (or an ``INSERT … ON CONFLICT DO UPDATE``), atomic on SQLite
-and PostgreSQL across processes. Expired rows read as missing; at most every :data:`PURGE_EVERY` seconds one writer
-(any process: a flag in the shared cache decides) deletes them all.
+and PostgreSQL across processes. Expired rows read as missing; at most every
+:data:`PURGE_EVERY` seconds one writer (any process: a flag in the shared cache decides)
+deletes them all.
 """
 
 from __future__ import annotations
