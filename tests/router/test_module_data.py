@@ -223,9 +223,10 @@ async def test_expired_values_vanish_and_are_purged(
     assert await store.incr("counter") == 1  # an expired counter starts again
     assert await store.incr("counter") == 2
 
-    await store.set("short", "again", ttl=0.1)
+    for n in range(5):
+        await store.for_user(f"u{n}").set("short", "again", ttl=0.1)
     await asyncio.sleep(0.2)
-    assert await DatabaseDataStore(database, backend.kv).purge() == 1
+    assert await DatabaseDataStore(database, backend.kv).purge(batch=2) == 5
     assert await rows(database) == 2
 
 

@@ -28,6 +28,7 @@ from sqlalchemy import (
     null,
     or_,
     select,
+    tuple_,
     update,
 )
 from sqlalchemy import String as SqlString
@@ -234,11 +235,17 @@ class DatabaseDataStore:
         if await self.kv.set(PURGE_FLAG, b"1", ttl=PURGE_EVERY, only_if_absent=True):
             await self.purge()
 
-    async def purge(self) -> int:
-        """Delete every expired row; how many went."""
-        async with self.db.session() as session:
-            gone = await session.execute(delete(Table).where(_expired(_now())))
-        return int(gone.rowcount)  # type: ignore[attr-defined]
+    async def purge(self, *, batch: int = 1000) -> int:
+        """Delete every expired row, ``batch`` rows per transaction (short write locks)."""
+        total = 0
+        while True:
+            doomed = select(*PRIMARY_KEY).where(_expired(_now())).limit(batch)
+            async with self.db.session() as session:
+                gone = await session.execute(delete(Table).where(tuple_(*PRIMARY_KEY).in_(doomed)))
+            count = int(gone.rowcount)  # type: ignore[attr-defined]
+            total += count
+            if count < batch:
+                return total
 
 
 def _aware(moment: datetime) -> datetime:
