@@ -102,7 +102,10 @@ class RemoteDataStore:
         except httpx.HTTPError as error:
             raise ModuleUnavailable(f"the router's host API is unreachable: {error!r}") from None
         if answer.status_code == 422:
-            detail = answer.json().get("detail")
+            try:
+                detail = answer.json().get("detail")
+            except ValueError:
+                detail = None
             raise StorageRefused(detail if isinstance(detail, str) else "Storage refused that.")
         if answer.status_code >= 400:
             raise ModuleUnavailable(
