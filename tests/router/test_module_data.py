@@ -181,8 +181,9 @@ async def test_limits_are_refused_with_a_clear_message(
     with pytest.raises(StorageRefused, match="does not hold a whole number"):
         await store.incr("real")
     assert await store.get("word") == "seven" and await store.get("real") == 1.5
-    with pytest.raises(StorageRefused, match="positive number"):
-        await store.set("ttl", 1, ttl=0)
+    for ttl in (0, -1, float("nan"), float("inf"), 1e12):
+        with pytest.raises(StorageRefused, match="TTL is a number of seconds"):
+            await store.set("ttl", 1, ttl=ttl)
 
 
 async def test_at_most_ten_thousand_keys_per_module_and_community(

@@ -24,6 +24,7 @@ MAX_VALUE = 64 * 1024  # bytes of serialized JSON
 MAX_KEYS = 10_000  # per module and community, user scopes included
 MAX_LISTED = 10_000
 MAX_AMOUNT = 2**53
+MAX_TTL = 10 * 365 * 86_400  # ten years; beyond that, store without a TTL
 
 
 class StorageRefused(CommandError):
@@ -66,8 +67,8 @@ def check_user(user: str) -> str:
 
 
 def check_ttl(ttl: float | None) -> float | None:
-    if ttl is not None and not ttl > 0:
-        raise StorageRefused("A storage TTL must be a positive number of seconds.")
+    if ttl is not None and not 0 < ttl <= MAX_TTL:
+        raise StorageRefused(f"A storage TTL is a number of seconds from 0 to {MAX_TTL:,}.")
     return ttl
 
 
