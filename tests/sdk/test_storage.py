@@ -13,6 +13,7 @@ from waddlebot.kernel.contracts import ChatAction
 from waddlebot.sdk import CommandError, Context, Module
 from waddlebot.sdk.remote import RemoteHost
 from waddlebot.sdk.storage import MAX_KEYS, MemoryDataStore, ModuleStorage, StorageRefused
+from waddlebot.sdk.testing import ModuleHarness
 
 
 def memory(community: str = "c1") -> ModuleStorage:
@@ -86,3 +87,20 @@ async def test_user_storage_is_per_platform_account_and_needs_a_user() -> None:
     nobody = Context(alice.model_copy(update={"user": None}), host, module="guests")
     with pytest.raises(CommandError, match="cannot tell who you are"):
         _ = nobody.user_storage
+
+
+hoarder = Module("hoarder")
+
+
+@hoarder.command("keep")
+async def keep(ctx: Context, key: str, size: int = 1) -> None:
+    await ctx.storage.set(key, "x" * size)
+    ctx.reply(f"kept {len(await ctx.storage.keys())}")
+
+
+async def test_an_in_process_module_over_a_limit_answers_with_the_reason() -> None:
+    async with ModuleHarness(hoarder) as bot:
+        assert await bot.reply("!keep a 10") == "kept 1"
+        assert await bot.reply("!keep b 70000") == "Storage values are at most 64 KiB as JSON."
+        assert await bot.reply(f"!keep {'k' * 201}") == "Storage keys are 1 to 200 characters."
+        assert await (await bot.storage(hoarder)).keys() == ["a"]
