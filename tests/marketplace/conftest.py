@@ -10,7 +10,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from tests.support import LiveServer, live_server
+from tests.support import LiveServer, free_port, live_server
 from waddlebot.app import create_app
 from waddlebot.collectors.playground.service import PlaygroundService
 from waddlebot.kernel.security.api_keys import create_api_key
@@ -65,11 +65,12 @@ class Market:
 
 
 async def open_market(settings: Settings) -> Any:
+    port = free_port()  # known up front: remote modules reach its host API for their storage
     app = create_app(
-        settings,
+        settings.model_copy(update={"module_host_url": f"http://127.0.0.1:{port}"}),
         instances=[RouterService(modules=[core]), PlaygroundService(), MarketplaceService()],
     )
-    return live_server(app)
+    return live_server(app, port=port)
 
 
 @pytest.fixture

@@ -102,6 +102,8 @@ class Settings(BaseSettings):
     module_max_concurrency: int = Field(default=32, ge=1, le=10_000, description="per module")
     module_breaker_failures: int = Field(default=5, ge=1, description="failures that open it")
     module_breaker_reset: float = Field(default=30.0, gt=0, description="seconds until a retry")
+    # Where remote modules reach this router's host API (durable storage); unset: public_url.
+    module_host_url: str | None = None
     aws_endpoint_url: str | None = None  # e.g. a LocalStack/moto URL; unset: AWS itself
     aws_region: str = "us-east-1"
     openwhisk_api_host: str | None = None  # https://openwhisk.example.com

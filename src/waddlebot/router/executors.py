@@ -31,6 +31,8 @@ from waddlebot.kernel.observability.logging import Category, get_logger, log_eve
 from waddlebot.kernel.observability.metrics import REGISTRY
 from waddlebot.kernel.settings import Settings
 from waddlebot.kernel.storage import Database
+from waddlebot.router.host_api import GrantingExecutor, HostGrants
+from waddlebot.router.module_data import DatabaseDataStore
 from waddlebot.router.registry import COMMANDS_CHANGED, COMMANDS_VERSION, CommandTable
 from waddlebot.sdk import Module, ModuleStorage, signing
 from waddlebot.sdk.identity import IdentityOperations
@@ -112,7 +114,7 @@ class RouterHost:
     def storage(self, module: str, community_id: str) -> ModuleStorage:
         if self.kv is None:
             raise RuntimeError("this router host has no key-value store")
-        return ModuleStorage(self.kv, module, community_id)
+        return ModuleStorage(DatabaseDataStore(self.db, self.kv), module, community_id)
 
     def identity(self) -> IdentityOperations | None:
         return self._identity
@@ -481,6 +483,7 @@ class ExecutorFactory:
         self.host = host
         self.http = httpx.AsyncClient(follow_redirects=False)
         self.lambdas = LambdaClients(settings)
+        self.grants = HostGrants.from_settings(settings)
 
     def guard(
         self, inner: Executor, runtime: str, timeout: float | None, signature: tuple[Any, ...]
@@ -531,7 +534,8 @@ class ExecutorFactory:
             raise ValueError(
                 f"{manifest.name}: runtime {manifest.runtime!r} has no remote executor"
             )
-        return self.guard(inner, manifest.runtime, manifest.timeout, self.signature(manifest))
+        granting = GrantingExecutor(inner, self.grants)  # host API access for its storage
+        return self.guard(granting, manifest.runtime, manifest.timeout, self.signature(manifest))
 
     async def aclose(self) -> None:
         await self.http.aclose()

@@ -17,6 +17,7 @@ from waddlebot.router.directory import Directory
 from waddlebot.router.dispatch import ActionDispatcher
 from waddlebot.router.executions import ExecutionLog
 from waddlebot.router.executors import ExecutorFactory, GuardedExecutor, RouterHost
+from waddlebot.router.host_api import host_api
 from waddlebot.router.limits import Limiter, LimitPolicy
 from waddlebot.router.pipeline import Pipeline
 from waddlebot.router.registry import COMMANDS_CHANGED, CommandTable, sync_module_commands
@@ -45,7 +46,10 @@ class RouterService(Service):
         self.subscribers: dict[str, list[str]] = {}
 
     def api(self) -> APIRouter:
-        return router_api()
+        api = APIRouter()
+        api.include_router(router_api())
+        api.include_router(host_api())  # remote modules' storage
+        return api
 
     async def start(self, runtime: Runtime) -> None:
         settings = runtime.settings

@@ -217,6 +217,14 @@ class Context:
             raise CommandError("Scheduling is not available where this module runs.")
         return scheduler
 
+    @cached_property
+    def user_storage(self) -> ModuleStorage:
+        """This module's storage for the calling user in this community (per platform account)."""
+        user = self.request.user
+        if user is None:
+            raise CommandError("I cannot tell who you are on this platform.")
+        return self.storage.for_user(f"{self.platform.value}:{user.id}")
+
     # --- answers ------------------------------------------------------------------------
 
     def reply(self, text: str) -> None:

@@ -228,5 +228,9 @@ class ModuleHarness:
         await self.router.table.load(self.runtime.db)
 
     async def storage(self, module: Module, *, channel: str = "lobby") -> ModuleStorage:
-        """``module``'s storage for the channel's community, to seed or inspect."""
-        return ModuleStorage(self.runtime.backend.kv, module.name, await self.community_id(channel))
+        """``module``'s storage for the channel's community, to seed or inspect (the same
+        database table and cache the module uses)."""
+        from waddlebot.router.module_data import DatabaseDataStore
+
+        store = DatabaseDataStore(self.runtime.db, self.runtime.backend.kv)
+        return ModuleStorage(store, module.name, await self.community_id(channel))

@@ -18,6 +18,9 @@ EXPORTED: dict[str, Any] = {
     "EventOutcome": v1.EventOutcome,
     "Manifest": v1.Manifest,
     "OverlayMessage": v1.OverlayMessage,
+    "StorageWrite": v1.StorageWrite,
+    "StorageIncrement": v1.StorageIncrement,
+    "StorageValue": v1.StorageValue,
 }
 
 

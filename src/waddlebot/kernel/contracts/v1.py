@@ -181,6 +181,15 @@ class ScheduledJob(Strict):
     attempt: int = Field(default=1, ge=1, description="1 on the first run, higher on retries")
 
 
+class HostAccess(Strict):
+    """The router's host API for one remote call: base URL and a bearer token signed with the
+    installation secret, scoped to (module, community) and valid until ``expires_at``."""
+
+    url: str = Field(max_length=2000, description="e.g. https://bot.example.com/api/modules/v1")
+    token: str = Field(max_length=2000)
+    expires_at: datetime
+
+
 class ModuleRequest(Strict):
     """What a module is asked to do: one command invocation or one subscribed event."""
 
@@ -207,6 +216,9 @@ class ModuleRequest(Strict):
     config: dict[str, Any] = Field(default_factory=dict)
     job: ScheduledJob | None = Field(
         default=None, description="set when a scheduler job runs (event type 'scheduled')"
+    )
+    host: HostAccess | None = Field(
+        default=None, description="remote modules: where and how to reach the router's host API"
     )
 
 
@@ -351,3 +363,42 @@ class Manifest(Strict):
                 raise ValueError(f"command {command.prefix}{command.trigger} is declared twice")
             seen.add(key)
         return self
+
+
+# --- the host API remote modules call back (``/api/modules/v1``, bearer = HostAccess.token) ---
+
+
+class StorageWrite(Strict):
+    """``PUT /storage/values``: store ``value`` (JSON) under ``key``."""
+
+    key: str
+    value: Any
+    ttl: float | None = Field(default=None, description="seconds until the value vanishes")
+    user: str | None = Field(default=None, description="a user's key space; unset: community")
+
+
+class StorageIncrement(Strict):
+    """``POST /storage/counters``: add ``amount`` atomically (a missing key counts as 0)."""
+
+    key: str
+    amount: int = 1
+    user: str | None = None
+
+
+class StorageValue(Strict):
+    """``GET /storage/values?key=``: ``found`` false when the key is missing or expired."""
+
+    found: bool
+    value: Any = None
+
+
+class StorageCounter(Strict):
+    value: int
+
+
+class StorageDeleted(Strict):
+    deleted: bool
+
+
+class StorageKeys(Strict):
+    keys: list[str]

@@ -23,7 +23,7 @@ def lambda_handler(
 
     def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
         request = ModuleRequest.model_validate(event)
-        response = run_sync(module.handle(request, runtime_host))
+        response = run_sync(runtime_host.run(module, request))
         return response.model_dump(mode="json")
 
     return handler

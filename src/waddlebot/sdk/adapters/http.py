@@ -46,7 +46,7 @@ def http_app(module: Module, secret: str, *, host: RemoteHost | None = None) -> 
                 status_code=422,
             )
         try:
-            response = await module.handle(module_request, runtime_host)
+            response = await runtime_host.run(module, module_request)
         except Exception as error:
             logger.exception("module %s failed", module.name)
             response = ModuleResponse(error=f"{type(error).__name__}: {error}")

@@ -30,7 +30,7 @@ def openwhisk_action(
         except ValidationError as error:
             return {"error": f"invalid request: {error.error_count()} problem(s)"}
         try:
-            response = run_sync(module.handle(request, runtime_host))
+            response = run_sync(runtime_host.run(module, request))
         except Exception as error:
             return {"error": f"{type(error).__name__}: {error}"}
         result = response.model_dump(mode="json")
