@@ -80,10 +80,25 @@ async def run_chat(
             answer = await client.post(
                 PATH, json={"channel": channel, "user": user, "role": role, "text": text}
             )
+            if answer.status_code in (401, 403):
+                # Every later message would be refused too: stop with one line and status 1.
+                print(f"the playground refused {_who(api_key)}: {_detail(answer)}", file=sys.stderr)
+                return 1
             if answer.status_code != 200:
-                detail = answer.json().get("detail", answer.text)
-                print(f"! {detail}", flush=True)
+                print(f"! {_detail(answer)}", flush=True)
                 continue
             for reply in answer.json()["replies"]:
                 marker = "(whisper) " if reply["type"] == "whisper" else ""
                 print(f"bot: {marker}{reply['text']}", flush=True)
+
+
+def _who(api_key: str | None) -> str:
+    return "the API key" if api_key else "this installation's secret key (is --url another one?)"
+
+
+def _detail(answer: httpx.Response) -> str:
+    try:
+        detail = answer.json().get("detail", answer.text)
+    except ValueError:
+        detail = answer.text
+    return str(detail)

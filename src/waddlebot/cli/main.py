@@ -4,20 +4,49 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Annotated
+import sys
+from typing import Annotated, Any
 
 import typer
+from pydantic import ValidationError
 
 from waddlebot import __version__
 from waddlebot.cli.module import module_app
+from waddlebot.cli.preflight import SETTINGS_EXIT, check_split, listen
 from waddlebot.collectors.discord.cli import discord_app
 from waddlebot.collectors.slack.cli import slack_app
 from waddlebot.collectors.twitch.cli import twitch_app
 from waddlebot.kernel.observability.logging import configure_logging
 from waddlebot.kernel.settings import Settings
+from waddlebot.kernel.settings_check import (
+    SettingInvalid,
+    explain,
+    settings_model,
+    usable_data_dir,
+)
 from waddlebot.overlays.cli import overlays_app
 
-app = typer.Typer(
+
+
+class _Cli(typer.Typer):
+    """The ``waddlebot`` app: a settings problem in any command, however deep, ends in one line
+    per bad setting on stderr and exit status 2, not a traceback (the one place that does it)."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().__call__(*args, **kwargs)
+        except ValidationError as error:
+            if settings_model(error.title) is None:
+                raise
+            problem = explain(error)
+        except SettingInvalid as invalid:
+            problem = invalid
+        for line in problem.lines:
+            typer.echo(line, err=True)
+        sys.exit(SETTINGS_EXIT)
+
+
+app = _Cli(
     name="waddlebot",
     help="WaddleBot: a self-hosted community bot for Twitch, Discord and Slack.",
     no_args_is_help=True,
@@ -41,23 +70,29 @@ def _settings(host: str | None = None, port: int | None = None) -> Settings:
         overrides["host"] = host
     if port is not None:
         overrides["port"] = port
-    settings = Settings(**overrides)  # type: ignore[arg-type]
+    try:
+        settings = Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as error:
+        raise explain(error, Settings, options={name: f"--{name}" for name in overrides}) from None
+    if settings.uses_data_dir:
+        usable_data_dir(settings.data_dir)
     configure_logging(settings.log_level, settings.log_format)
     return settings
 
 
-def _serve(settings: Settings, services: list[str] | None) -> None:
+def _serve(settings: Settings, services: list[str] | None, banner: str = "") -> None:
+    """Build the services (their settings are checked here), bind the port, then say so and
+    start: every mistake found so far stops before the banner and before any service runs."""
     import uvicorn
 
     from waddlebot.app import create_app
 
-    uvicorn.run(
-        create_app(settings, services),
-        host=settings.host,
-        port=settings.port,
-        log_config=None,
-        access_log=False,
-    )
+    application = create_app(settings, services)
+    sock = listen(settings.host, settings.port)
+    if banner:
+        typer.echo(banner)
+    config = uvicorn.Config(application, log_config=None, access_log=False)
+    uvicorn.Server(config).run(sockets=[sock])
 
 
 @app.command()
@@ -65,7 +100,7 @@ def up(host: HostOption = None, port: PortOption = None) -> None:
     """Start every service in one process (embedded: SQLite and in-memory queues by default)."""
     settings = _settings(host, port)
     url = f"http://{settings.host}:{settings.port}"
-    typer.echo(
+    banner = (
         f"WaddleBot {__version__} is starting on {url}\n"
         f"  data directory : {settings.data_dir.resolve()}\n"
         f"  database       : {_redact(settings.resolved_database_url)}\n"
@@ -76,7 +111,7 @@ def up(host: HostOption = None, port: PortOption = None) -> None:
         "  waddlebot admin create-api-key --name me --scope admin   a key for scripts\n"
         f"  {url}/docs                 the API, {url}/metrics the metrics"
     )
-    _serve(settings, None)
+    _serve(settings, None, banner)
 
 
 @app.command()
@@ -96,7 +131,9 @@ def serve(
 
     if service not in SERVICES:
         raise typer.BadParameter(f"unknown service {service!r}; choose from {', '.join(SERVICES)}")
-    _serve(_settings(host, port), [service])
+    settings = _settings(host, port)
+    check_split(settings, service)
+    _serve(settings, [service])
 
 
 async def _migrate(settings: Settings) -> None:
