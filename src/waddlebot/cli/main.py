@@ -27,7 +27,6 @@ from waddlebot.kernel.settings_check import (
 from waddlebot.overlays.cli import overlays_app
 
 
-
 class _Cli(typer.Typer):
     """The ``waddlebot`` app: a settings problem in any command, however deep, ends in one line
     per bad setting on stderr and exit status 2, not a traceback (the one place that does it)."""

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
 import traceback
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -83,7 +83,7 @@ def _load(reference: str) -> Module:
         fail(str(error))
     except ImportError as error:
         fail(f"cannot import {reference.partition(':')[0]!r}: {error}")
-    except Exception as error:  # noqa: BLE001 - the module's own code failed on import
+    except Exception as error:  # the module's own code failed on import
         where = traceback.extract_tb(error.__traceback__)[-1]
         fail(
             f"importing {reference!r} failed: {type(error).__name__}: {error} "
