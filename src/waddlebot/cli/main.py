@@ -215,16 +215,19 @@ def contracts() -> None:
 def create_api_key(
     name: Annotated[str, typer.Option(help="What the key is for.")],
     scope: Annotated[
-        list[str], typer.Option(help="Scope to grant; repeat for more (admin = all).")
+        list[str],
+        typer.Option(help="Scope to grant; repeat for more (admin = all; others are refused)."),
     ],
     expires_in_days: Annotated[int | None, typer.Option(min=1, help="Expiry in days.")] = None,
     user: Annotated[
-        str | None, typer.Option(help="Owner: a user or service account (id or e-mail).")
+        str | None,
+        typer.Option(help="Owner: a user or service account (id, e-mail or unique name)."),
     ] = None,
 ) -> None:
     """Create an API key. It is printed once; only its hash is stored."""
     from waddlebot.accounts.cli import add_api_key
     from waddlebot.accounts.manager import AccountError
+    from waddlebot.kernel.errors import Refusal
     from waddlebot.kernel.security.api_keys import ApiKeyLimitReached
 
     settings = _settings()
@@ -234,7 +237,7 @@ def create_api_key(
                 settings, name=name, scopes=scope, expires_in_days=expires_in_days, user=user
             )
         )
-    except (AccountError, ApiKeyLimitReached) as refusal:
+    except (AccountError, ApiKeyLimitReached, Refusal) as refusal:
         typer.echo(str(refusal), err=True)
         raise typer.Exit(1) from None
     typer.echo(f"id: {key_id}" + (f" (owner {owner})" if owner else ""), err=True)
@@ -245,16 +248,18 @@ def create_api_key(
 @admin.command("list-api-keys")
 def list_api_keys(
     user: Annotated[
-        str | None, typer.Option(help="Whose keys (id or e-mail); default: operator keys.")
+        str | None,
+        typer.Option(help="Whose keys (id, e-mail or unique name); default: operator keys."),
     ] = None,
 ) -> None:
     """List API keys (metadata only: the keys themselves are never stored)."""
     from waddlebot.accounts.cli import keys_of
     from waddlebot.accounts.manager import AccountError
+    from waddlebot.kernel.errors import Refusal
 
     try:
         keys = asyncio.run(keys_of(_settings(), user))
-    except AccountError as refusal:
+    except (AccountError, Refusal) as refusal:
         typer.echo(str(refusal), err=True)
         raise typer.Exit(1) from None
     for info in keys:
@@ -347,7 +352,7 @@ def revoke_api_key(key_id: Annotated[str, typer.Argument(help="The key's id.")])
 
 @admin.command("grant-role")
 def grant_role(
-    community: Annotated[str, typer.Option(help="The community's id.")],
+    community: Annotated[str, typer.Option(help="The community's id or (unique) name.")],
     user: Annotated[str, typer.Option(help="A user id, or platform:username (twitch:alice).")],
     role: Annotated[str, typer.Option(help="owner, admin, moderator or member.")],
 ) -> None:
