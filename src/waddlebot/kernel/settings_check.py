@@ -14,7 +14,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal, Union, get_args, get_origin
 
-import annotated_types
 from pydantic import BaseModel, ValidationError
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings
@@ -78,28 +77,39 @@ def _shown(value: object) -> str:
 
 
 def expected(info: FieldInfo) -> str:
-    """What a field accepts, in words: its type, bounds, pattern and description."""
+    """What a field accepts, in words: its type, bounds, length, pattern and description."""
     annotation: Any = info.annotation
     args = get_args(annotation)
     optional = get_origin(annotation) in (Union, types.UnionType) and type(None) in args
     if optional:
         annotation = next(arg for arg in args if arg is not type(None))
-    words = _kind(annotation)
-    bounds: dict[str, Any] = {}
+    limits: dict[str, Any] = {}
     for meta in info.metadata:
-        for bound in ("ge", "gt", "le", "lt"):
-            if isinstance(meta, getattr(annotated_types, bound.capitalize())):
-                bounds[bound] = getattr(meta, bound)
-        if getattr(meta, "pattern", None):
-            words += f" matching {meta.pattern}"
-    if "ge" in bounds and "le" in bounds:
-        words += f" from {bounds['ge']} to {bounds['le']}"
-    elif bounds:
-        labels = {"ge": "at least", "gt": "greater than", "le": "at most", "lt": "less than"}
-        words += ", " + " and ".join(f"{labels[key]} {value}" for key, value in bounds.items())
+        for name in ("ge", "gt", "le", "lt", "min_length", "max_length", "pattern"):
+            if getattr(meta, name, None) is not None:
+                limits[name] = getattr(meta, name)
+    words = _kind(annotation) + _range(limits, BOUNDS, "") + _range(limits, LENGTHS, " characters")
+    if "pattern" in limits:
+        words += f" matching {limits['pattern']}"
     if optional:
         words += ", or unset"
     return words + (f" ({info.description})" if info.description else "")
+
+
+BOUNDS = {"ge": "at least", "gt": "greater than", "le": "at most", "lt": "less than"}
+LENGTHS = {"min_length": "at least", "max_length": "at most"}
+
+
+def _range(limits: dict[str, Any], labels: dict[str, str], unit: str) -> str:
+    """ " from 1 to 65535", ", greater than 0 and at most 60", " of 10 to 100 characters"."""
+    low, high = (key for key, label in labels.items() if label in ("at least", "at most"))
+    if low in limits and high in limits:  # both ends inclusive: a plain span
+        span = f"{limits[low]} to {limits[high]}"
+        return f" of {span}{unit}" if unit else f" from {span}"
+    found = [f"{label} {limits[key]}{unit}" for key, label in labels.items() if key in limits]
+    if not found:
+        return ""
+    return (" of " if unit else ", ") + " and ".join(found)
 
 
 def _kind(annotation: Any) -> str:
