@@ -1,4 +1,4 @@
-"""Settings problems in words (the processes that print them: tests/cli/test_operator_mistakes.py)."""
+"""Settings problems in words (printed by processes in tests/cli/test_operator_mistakes.py)."""
 
 from __future__ import annotations
 
