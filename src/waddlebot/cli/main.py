@@ -216,7 +216,7 @@ def create_api_key(
     name: Annotated[str, typer.Option(help="What the key is for.")],
     scope: Annotated[
         list[str],
-        typer.Option(help="Scope to grant; repeat for more (admin = all; others are refused)."),
+        typer.Option(help="Scope to grant; repeat for more (admin = all; typos are refused)."),
     ],
     expires_in_days: Annotated[int | None, typer.Option(min=1, help="Expiry in days.")] = None,
     user: Annotated[
