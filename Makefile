@@ -2,30 +2,40 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
+# Install stamps, newer than pyproject.toml once installed. RUNTIME: WaddleBot and what running
+# it needs (make run). DEV: plus the [dev] extra, the tools of make test, lint and bench.
+RUNTIME := $(VENV)/.installed-runtime
+DEV     := $(VENV)/.installed-dev
 
 .PHONY: run test lint bench clean
 
-$(BIN)/waddlebot: pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+
+$(RUNTIME): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
 	touch $@
 
-## run: install into .venv and start every service on http://127.0.0.1:8000
-run: $(BIN)/waddlebot
+$(DEV): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@ $(RUNTIME)
+
+## run: install WaddleBot (no dev tools) into .venv and start every service on http://127.0.0.1:8000
+run: $(RUNTIME)
 	$(BIN)/waddlebot up $(ARGS)
 
 ## test: lint, type-check and run the whole suite (starts local PostgreSQL/Redis if stopped)
-test: $(BIN)/waddlebot
+test: $(DEV)
 	bash scripts/test.sh
 
-lint: $(BIN)/waddlebot
+lint: $(DEV)
 	$(BIN)/ruff check src tests benchmarks examples
 	$(BIN)/ruff format --check src tests benchmarks examples
 	$(BIN)/mypy
 
 ## bench: the playground throughput benchmark (results in the README)
-bench: $(BIN)/waddlebot
+bench: $(DEV)
 	$(BIN)/python benchmarks/playground_throughput.py $(ARGS)
 
 clean:

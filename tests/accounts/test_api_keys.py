@@ -165,6 +165,9 @@ async def test_what_a_person_may_put_on_a_key(launch: Launcher) -> None:
             f"{AUTH}/keys", json={"name": "ops", "scopes": ["admin"], "expires_in_days": 30}
         )
         assert made.status_code == 201 and made.json()["expires_at"] is not None
+        typo = await root.post(f"{AUTH}/keys", json={"name": "t", "scopes": ["labels:wrte"]})
+        assert typo.status_code == 422
+        assert typo.json()["detail"].startswith("unknown scope labels:wrte; valid scopes: account")
         # A key with fewer scopes cannot mint a wider one.
         narrow = await person.post(f"{AUTH}/keys", json={"name": "n", "scopes": ["account"]})
         key = narrow.json()["key"]

@@ -97,7 +97,7 @@ def test_service_account_with_an_owned_key_and_the_limit(env: dict[str, str]) ->
     assert "collector" in listed.stdout and "active" in listed.stdout
     assert key not in listed.stdout and key.split("_", 2)[2] not in listed.stdout
     nobody = run(
-        "admin", "create-api-key", "--user", "ghost", "--name", "x", "--scope", "a", env=env
+        "admin", "create-api-key", "--user", "ghost", "--name", "x", "--scope", "account", env=env
     )
     assert nobody.returncode == 1 and "no user" in nobody.stderr
 
@@ -108,3 +108,44 @@ def test_operator_keys_still_work_without_an_owner(env: dict[str, str]) -> None:
     assert made.stdout.strip().splitlines()[-1].startswith("wbk_")
     listed = run("admin", "list-api-keys", env=env)
     assert "ops" in listed.stdout
+
+
+def test_unknown_scopes_are_refused_with_the_valid_ones(env: dict[str, str]) -> None:
+    refused = run(
+        "admin", "create-api-key", "--name", "x", "--scope", "nonsense", "--scope", "admin",
+        env=env,
+    )  # fmt: skip
+    assert refused.returncode == 1 and "Traceback" not in refused.stderr
+    [line] = refused.stderr.strip().splitlines()
+    assert line.startswith("unknown scope 'nonsense'; valid scopes: account, admin, ")
+    assert "events:write" in line and "marketplace:publish" in line
+    assert "wbk_" not in refused.stdout
+    assert "nonsense" not in run("admin", "list-api-keys", env=env).stdout
+
+
+def test_owner_by_unique_name(env: dict[str, str]) -> None:
+    made = run("admin", "create-service-account", "twitch-collector", env=env)
+    account_id = made.stdout.split("(id ")[1].split(")")[0]
+    by_name = run(
+        "admin", "create-api-key", "--user", "Twitch-Collector", "--name", "collector",
+        "--scope", "events:write", env=env,
+    )  # fmt: skip
+    assert by_name.returncode == 0, by_name.stderr
+    assert f"owner {account_id}" in by_name.stderr
+    assert (
+        "collector" in run("admin", "list-api-keys", "--user", "twitch-collector", env=env).stdout
+    )
+
+    run("admin", "create-service-account", "twitch-collector", env=env)
+    ambiguous = run(
+        "admin", "create-api-key", "--user", "twitch-collector", "--name", "second",
+        "--scope", "events:write", env=env,
+    )  # fmt: skip
+    assert ambiguous.returncode == 1
+    assert "more than one user is called 'twitch-collector'; use an id: " in ambiguous.stderr
+    assert account_id in ambiguous.stderr
+    by_id = run(
+        "admin", "create-api-key", "--user", account_id, "--name", "second",
+        "--scope", "events:write", env=env,
+    )  # fmt: skip
+    assert by_id.returncode == 0, by_id.stderr

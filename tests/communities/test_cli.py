@@ -51,3 +51,20 @@ def test_grant_role_bootstraps_an_owner(env: dict[str, str]) -> None:
         "--role", "admin", env=env,
     )  # fmt: skip
     assert unknown.returncode == 1 and "no account 'nobody' on 'twitch'" in unknown.stderr
+
+
+def test_grant_role_takes_a_unique_community_name(env: dict[str, str]) -> None:
+    chat = run("chat", "--user", "alice", "--channel", "lobby", env=env, stdin="!ping\n")
+    assert chat.returncode == 0, chat.stderr
+    granted = run(
+        "admin", "grant-role", "--community", "Lobby", "--user", "playground:alice",
+        "--role", "owner", env=env,
+    )  # fmt: skip
+    assert granted.returncode == 0, granted.stderr
+    assert granted.stdout.strip().endswith("is now owner in Lobby")
+    nowhere = run(
+        "admin", "grant-role", "--community", "nowhere", "--user", "playground:alice",
+        "--role", "owner", env=env,
+    )  # fmt: skip
+    assert nowhere.returncode == 1
+    assert nowhere.stderr.strip() == "no community with id or name 'nowhere'"

@@ -5,15 +5,16 @@ from __future__ import annotations
 import secrets
 from datetime import timedelta
 
-from waddlebot.accounts.manager import (
-    AccountError,
-    create_service_account,
-    create_user,
-    find_user,
+from waddlebot.accounts.manager import AccountError, create_service_account, create_user
+from waddlebot.kernel.security.api_keys import (
+    SCOPES,
+    ApiKeyInfo,
+    create_api_key,
+    list_api_keys,
 )
-from waddlebot.kernel.security.api_keys import ApiKeyInfo, create_api_key, list_api_keys
 from waddlebot.kernel.settings import Settings
 from waddlebot.kernel.storage import Database
+from waddlebot.kernel.storage.lookup import find_user
 from waddlebot.kernel.storage.models import User
 
 
@@ -61,22 +62,23 @@ async def add_api_key(
     expires_in_days: int | None,
     user: str | None,
 ) -> tuple[str, str, str | None]:
-    """Create a key (owned by ``user``, an id or e-mail, when given): (key, id, owner id)."""
+    """Create a key (owned by ``user``: an id, e-mail or unique name, when given):
+    (key, id, owner id). Raises AccountError for unknown scopes, Refusal for the owner."""
+    unknown = sorted(set(scopes) - SCOPES)
+    if unknown:
+        given, valid = ", ".join(map(repr, unknown)), ", ".join(sorted(SCOPES))
+        raise AccountError(f"unknown scope {given}; valid scopes: {valid}")
     db = await _database(settings)
     try:
-        owner: User | None = None
-        if user is not None:
-            owner = await find_user(db, user)
-            if owner is None:
-                raise AccountError(f"no user with id or e-mail {user!r}")
+        owner_id = await find_user(db, user) if user is not None else None
         expires = timedelta(days=expires_in_days) if expires_in_days else None
         key, row = await create_api_key(
             db,
             name=name,
             scopes=scopes,
             expires_in=expires,
-            user_id=owner.id if owner else None,
-            limit=settings.api_keys_per_user if owner else None,
+            user_id=owner_id,
+            limit=settings.api_keys_per_user if owner_id else None,
         )
         return key, row.id, row.user_id
     finally:
@@ -84,15 +86,10 @@ async def add_api_key(
 
 
 async def keys_of(settings: Settings, user: str | None) -> list[ApiKeyInfo]:
-    """Keys of ``user`` (id or e-mail), or the owner-less operator keys."""
+    """Keys of ``user`` (id, e-mail or unique name), or the owner-less operator keys."""
     db = await _database(settings)
     try:
-        owner_id: str | None = None
-        if user is not None:
-            owner = await find_user(db, user)
-            if owner is None:
-                raise AccountError(f"no user with id or e-mail {user!r}")
-            owner_id = owner.id
+        owner_id = await find_user(db, user) if user is not None else None
         return await list_api_keys(db, owner_id)
     finally:
         await db.close()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from waddlebot.accounts.oauth import ProviderAccount
@@ -35,17 +35,6 @@ async def user_by_email(db: Database, email: str) -> User | None:
     async with db.read_session() as session:
         found: User | None = await session.scalar(
             select(User).where(func.lower(User.email) == email.strip().lower())
-        )
-    return found
-
-
-async def find_user(db: Database, reference: str) -> User | None:
-    """A user by id or e-mail address."""
-    async with db.read_session() as session:
-        found: User | None = await session.scalar(
-            select(User).where(
-                or_(User.id == reference, func.lower(User.email) == reference.strip().lower())
-            )
         )
     return found
 

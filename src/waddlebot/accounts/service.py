@@ -26,6 +26,7 @@ from waddlebot.kernel.runtime import Runtime
 from waddlebot.kernel.security.api_keys import (
     ADMIN_SCOPE,
     COMMUNITY_SCOPES,
+    SCOPES,
     ApiKeyLimitReached,
     Principal,
     create_api_key,
@@ -359,6 +360,12 @@ def accounts_api() -> APIRouter:
         runtime = get_runtime(request)
         assert caller.user_id is not None
         scopes = sorted(set(body.scopes))
+        unknown = [s for s in scopes if s not in SCOPES]
+        if unknown:  # as `waddlebot admin create-api-key`: a typo never becomes a dead key
+            raise HTTPException(
+                status.HTTP_422_UNPROCESSABLE_CONTENT,
+                f"unknown scope {', '.join(unknown)}; valid scopes: {', '.join(sorted(SCOPES))}",
+            )
         if not caller.superuser:
             if ADMIN_SCOPE in scopes:
                 raise HTTPException(

@@ -115,7 +115,7 @@ async def run_chat(
         if cursor is not None:
             watcher = asyncio.create_task(_watch(client, channel, cursor, interactive))
         try:
-            return await _converse(client, user=user, role=role, channel=channel)
+            return await _converse(client, user=user, role=role, channel=channel, api_key=api_key)
         finally:
             if watcher is not None:
                 watcher.cancel()
@@ -123,7 +123,9 @@ async def run_chat(
                     await watcher
 
 
-async def _converse(client: httpx.AsyncClient, *, user: str, role: str, channel: str) -> int:
+async def _converse(
+    client: httpx.AsyncClient, *, user: str, role: str, channel: str, api_key: str | None
+) -> int:
     interactive = sys.stdin.isatty()
     while True:
         if interactive:
@@ -137,9 +139,24 @@ async def _converse(client: httpx.AsyncClient, *, user: str, role: str, channel:
         answer = await client.post(
             PATH, json={"channel": channel, "user": user, "role": role, "text": text}
         )
+        if answer.status_code in (401, 403):
+            # Every later message would be refused too: stop with one line and status 1.
+            print(f"the playground refused {_who(api_key)}: {_detail(answer)}", file=sys.stderr)
+            return 1
         if answer.status_code != 200:
-            detail = answer.json().get("detail", answer.text)
-            print(f"! {detail}", flush=True)
+            print(f"! {_detail(answer)}", flush=True)
             continue
         for reply in answer.json()["replies"]:
             _show(reply, interactive=False)
+
+
+def _who(api_key: str | None) -> str:
+    return "the API key" if api_key else "this installation's secret key (is --url another one?)"
+
+
+def _detail(answer: httpx.Response) -> str:
+    try:
+        detail = answer.json().get("detail", answer.text)
+    except ValueError:
+        detail = answer.text
+    return str(detail)

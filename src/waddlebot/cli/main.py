@@ -4,20 +4,48 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Annotated
+import sys
+from typing import Annotated, Any
 
 import typer
+from pydantic import ValidationError
 
 from waddlebot import __version__
 from waddlebot.cli.module import module_app
+from waddlebot.cli.preflight import SETTINGS_EXIT, check_split, listen
 from waddlebot.collectors.discord.cli import discord_app
 from waddlebot.collectors.slack.cli import slack_app
 from waddlebot.collectors.twitch.cli import twitch_app
 from waddlebot.kernel.observability.logging import configure_logging
 from waddlebot.kernel.settings import Settings
+from waddlebot.kernel.settings_check import (
+    SettingInvalid,
+    explain,
+    settings_model,
+    usable_data_dir,
+)
 from waddlebot.overlays.cli import overlays_app
 
-app = typer.Typer(
+
+class _Cli(typer.Typer):
+    """The ``waddlebot`` app: a settings problem in any command, however deep, ends in one line
+    per bad setting on stderr and exit status 2, not a traceback (the one place that does it)."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().__call__(*args, **kwargs)
+        except ValidationError as error:
+            if settings_model(error.title) is None:
+                raise
+            problem = explain(error)
+        except SettingInvalid as invalid:
+            problem = invalid
+        for line in problem.lines:
+            typer.echo(line, err=True)
+        sys.exit(SETTINGS_EXIT)
+
+
+app = _Cli(
     name="waddlebot",
     help="WaddleBot: a self-hosted community bot for Twitch, Discord and Slack.",
     no_args_is_help=True,
@@ -41,23 +69,29 @@ def _settings(host: str | None = None, port: int | None = None) -> Settings:
         overrides["host"] = host
     if port is not None:
         overrides["port"] = port
-    settings = Settings(**overrides)  # type: ignore[arg-type]
+    try:
+        settings = Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as error:
+        raise explain(error, Settings, options={name: f"--{name}" for name in overrides}) from None
+    if settings.uses_data_dir:
+        usable_data_dir(settings.data_dir)
     configure_logging(settings.log_level, settings.log_format)
     return settings
 
 
-def _serve(settings: Settings, services: list[str] | None) -> None:
+def _serve(settings: Settings, services: list[str] | None, banner: str = "") -> None:
+    """Build the services (their settings are checked here), bind the port, then say so and
+    start: every mistake found so far stops before the banner and before any service runs."""
     import uvicorn
 
     from waddlebot.app import create_app
 
-    uvicorn.run(
-        create_app(settings, services),
-        host=settings.host,
-        port=settings.port,
-        log_config=None,
-        access_log=False,
-    )
+    application = create_app(settings, services)
+    sock = listen(settings.host, settings.port)
+    if banner:
+        typer.echo(banner)
+    config = uvicorn.Config(application, log_config=None, access_log=False)
+    uvicorn.Server(config).run(sockets=[sock])
 
 
 @app.command()
@@ -65,7 +99,7 @@ def up(host: HostOption = None, port: PortOption = None) -> None:
     """Start every service in one process (embedded: SQLite and in-memory queues by default)."""
     settings = _settings(host, port)
     url = f"http://{settings.host}:{settings.port}"
-    typer.echo(
+    banner = (
         f"WaddleBot {__version__} is starting on {url}\n"
         f"  data directory : {settings.data_dir.resolve()}\n"
         f"  database       : {_redact(settings.resolved_database_url)}\n"
@@ -76,7 +110,7 @@ def up(host: HostOption = None, port: PortOption = None) -> None:
         "  waddlebot admin create-api-key --name me --scope admin   a key for scripts\n"
         f"  {url}/docs                 the API, {url}/metrics the metrics"
     )
-    _serve(settings, None)
+    _serve(settings, None, banner)
 
 
 @app.command()
@@ -96,7 +130,9 @@ def serve(
 
     if service not in SERVICES:
         raise typer.BadParameter(f"unknown service {service!r}; choose from {', '.join(SERVICES)}")
-    _serve(_settings(host, port), [service])
+    settings = _settings(host, port)
+    check_split(settings, service)
+    _serve(settings, [service])
 
 
 async def _migrate(settings: Settings) -> None:
@@ -179,16 +215,19 @@ def contracts() -> None:
 def create_api_key(
     name: Annotated[str, typer.Option(help="What the key is for.")],
     scope: Annotated[
-        list[str], typer.Option(help="Scope to grant; repeat for more (admin = all).")
+        list[str],
+        typer.Option(help="Scope to grant; repeat for more (admin = all; typos are refused)."),
     ],
     expires_in_days: Annotated[int | None, typer.Option(min=1, help="Expiry in days.")] = None,
     user: Annotated[
-        str | None, typer.Option(help="Owner: a user or service account (id or e-mail).")
+        str | None,
+        typer.Option(help="Owner: a user or service account (id, e-mail or unique name)."),
     ] = None,
 ) -> None:
     """Create an API key. It is printed once; only its hash is stored."""
     from waddlebot.accounts.cli import add_api_key
     from waddlebot.accounts.manager import AccountError
+    from waddlebot.kernel.errors import Refusal
     from waddlebot.kernel.security.api_keys import ApiKeyLimitReached
 
     settings = _settings()
@@ -198,7 +237,7 @@ def create_api_key(
                 settings, name=name, scopes=scope, expires_in_days=expires_in_days, user=user
             )
         )
-    except (AccountError, ApiKeyLimitReached) as refusal:
+    except (AccountError, ApiKeyLimitReached, Refusal) as refusal:
         typer.echo(str(refusal), err=True)
         raise typer.Exit(1) from None
     typer.echo(f"id: {key_id}" + (f" (owner {owner})" if owner else ""), err=True)
@@ -209,16 +248,18 @@ def create_api_key(
 @admin.command("list-api-keys")
 def list_api_keys(
     user: Annotated[
-        str | None, typer.Option(help="Whose keys (id or e-mail); default: operator keys.")
+        str | None,
+        typer.Option(help="Whose keys (id, e-mail or unique name); default: operator keys."),
     ] = None,
 ) -> None:
     """List API keys (metadata only: the keys themselves are never stored)."""
     from waddlebot.accounts.cli import keys_of
     from waddlebot.accounts.manager import AccountError
+    from waddlebot.kernel.errors import Refusal
 
     try:
         keys = asyncio.run(keys_of(_settings(), user))
-    except AccountError as refusal:
+    except (AccountError, Refusal) as refusal:
         typer.echo(str(refusal), err=True)
         raise typer.Exit(1) from None
     for info in keys:
@@ -311,7 +352,7 @@ def revoke_api_key(key_id: Annotated[str, typer.Argument(help="The key's id.")])
 
 @admin.command("grant-role")
 def grant_role(
-    community: Annotated[str, typer.Option(help="The community's id.")],
+    community: Annotated[str, typer.Option(help="The community's id or (unique) name.")],
     user: Annotated[str, typer.Option(help="A user id, or platform:username (twitch:alice).")],
     role: Annotated[str, typer.Option(help="owner, admin, moderator or member.")],
 ) -> None:

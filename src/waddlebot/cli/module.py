@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import json
 import os
+import traceback
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+from waddlebot.cli.preflight import fail
+
+if TYPE_CHECKING:
+    from waddlebot.sdk import Module
 
 module_app = typer.Typer(
     help="Module authors: validate manifests, serve a module over HTTP.", no_args_is_help=True
@@ -39,9 +45,7 @@ def manifest(
     endpoint: Annotated[str | None, typer.Option(help="URL, function or action name")] = None,
 ) -> None:
     """Print the manifest of an SDK module, ready to publish."""
-    from waddlebot.sdk.adapters import load_module
-
-    module = load_module(reference)
+    module = _load(reference)
     described = module.manifest(runtime=runtime, endpoint=endpoint)  # type: ignore[arg-type]
     typer.echo(json.dumps(described.model_dump(mode="json"), indent=2))
 
@@ -59,11 +63,29 @@ def serve(
     """Serve a module over HTTP; only requests signed with its secret are answered."""
     import uvicorn
 
-    from waddlebot.sdk.adapters import http_app, load_module
+    from waddlebot.sdk.adapters import http_app
 
     key = secret or os.environ.get("WADDLEBOT_MODULE_SECRET")
     if not key:
         raise typer.BadParameter("pass --secret or set WADDLEBOT_MODULE_SECRET")
-    module = load_module(reference)
+    module = _load(reference)
     typer.echo(f"serving {module.name} {module.version} on http://{host}:{port}/", err=True)
     uvicorn.run(http_app(module, key), host=host, port=port, log_config=None, access_log=False)
+
+
+def _load(reference: str) -> Module:
+    """The SDK module ``reference`` names, or one line saying why it cannot be loaded."""
+    from waddlebot.sdk.adapters import load_module
+
+    try:
+        return load_module(reference)
+    except ValueError as error:  # not package.module:attribute, or not a Module
+        fail(str(error))
+    except ImportError as error:
+        fail(f"cannot import {reference.partition(':')[0]!r}: {error}")
+    except Exception as error:  # the module's own code failed on import
+        where = traceback.extract_tb(error.__traceback__)[-1]
+        fail(
+            f"importing {reference!r} failed: {type(error).__name__}: {error} "
+            f"({where.filename}:{where.lineno})"
+        )

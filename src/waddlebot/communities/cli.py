@@ -9,6 +9,7 @@ from waddlebot.identity.lookup import find_account
 from waddlebot.kernel.backends import open_backend
 from waddlebot.kernel.settings import Settings
 from waddlebot.kernel.storage import Database
+from waddlebot.kernel.storage.lookup import find_community
 
 
 class UnknownUser(LookupError):
@@ -26,13 +27,15 @@ async def resolve_user(db: Database, user: str) -> str:
     return found.user_id
 
 
-async def grant_role(settings: Settings, community_id: str, user: str, role: str) -> MemberView:
-    """Set ``user``'s role in the community; raises Refusal / UnknownUser."""
+async def grant_role(settings: Settings, community: str, user: str, role: str) -> MemberView:
+    """Set ``user``'s role in the community (its id or unique name); raises Refusal /
+    UnknownUser."""
     db = Database(settings.resolved_database_url)
     backend = await open_backend(settings.redis_url, namespace=settings.redis_namespace)
     try:
         await db.migrate()
         manager = CommunityManager(db, backend.kv, backend.pubsub)
+        community_id = await find_community(db, community)
         user_id = await resolve_user(db, user)
         operator = Acting(who="cli", installation_wide=True, via="cli")
         return await manager.set_role(community_id, user_id, role, operator)

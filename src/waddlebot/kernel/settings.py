@@ -147,6 +147,9 @@ class Settings(BaseSettings):
         """The primary database URL; SQLite in the data directory by default."""
         if self.database_url:
             return normalise_database_url(self.database_url)
+        from waddlebot.kernel.settings_check import usable_data_dir
+
+        usable_data_dir(self.data_dir)  # one clear line now rather than a traceback later
         return f"sqlite+aiosqlite:///{(self.data_dir / 'waddlebot.db').resolve()}"
 
     @cached_property
@@ -160,6 +163,11 @@ class Settings(BaseSettings):
     def secret_box(self) -> SecretBox:
         """Encrypts and decrypts secrets stored in the database."""
         return SecretBox.from_settings(self.resolved_secret_key, self.encryption_keys)
+
+    @property
+    def uses_data_dir(self) -> bool:
+        """True when the data directory holds something: the SQLite database or the secret key."""
+        return not (self.database_url and self.secret_key)
 
     @property
     def is_loopback_bind(self) -> bool:
@@ -180,9 +188,18 @@ def normalise_database_url(url: str) -> str:
 
 def load_or_create_secret(path: Path) -> str:
     """Read the secret from ``path``, creating it (mode 0600) on first use."""
-    if path.exists():
-        return path.read_text().strip()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    from waddlebot.kernel.settings_check import SettingInvalid, usable_data_dir
+
+    try:
+        if path.exists():
+            return path.read_text().strip()
+    except OSError as error:
+        raise SettingInvalid(
+            f"WADDLEBOT_DATA_DIR={str(path.parent)!r} is unusable: {path.name} cannot be read "
+            f"({error.strerror}); expected a directory this user can read and write, "
+            "or set WADDLEBOT_SECRET_KEY"
+        ) from None
+    usable_data_dir(path.parent)
     secret = secrets.token_urlsafe(48)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as handle:

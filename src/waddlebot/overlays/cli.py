@@ -25,7 +25,9 @@ KindOption = Annotated[
 
 def _with_tokens(work: Callable[..., Awaitable[T]], community: str) -> T:
     from waddlebot.kernel.backends import open_backend
+    from waddlebot.kernel.errors import Refusal
     from waddlebot.kernel.storage import Database
+    from waddlebot.kernel.storage.lookup import find_community
     from waddlebot.overlays.tokens import OverlayTokens, UnknownCommunity
 
     settings = Settings()
@@ -36,7 +38,7 @@ def _with_tokens(work: Callable[..., Awaitable[T]], community: str) -> T:
         try:
             await db.migrate()
             tokens = OverlayTokens(db, backend, settings)
-            community_id = await tokens.find_community(community)
+            community_id = await find_community(db, community)
             return await work(tokens, community_id)
         finally:
             await backend.close()
@@ -44,7 +46,7 @@ def _with_tokens(work: Callable[..., Awaitable[T]], community: str) -> T:
 
     try:
         return asyncio.run(run())
-    except (UnknownCommunity, ValueError) as error:
+    except (Refusal, UnknownCommunity, ValueError) as error:
         typer.echo(str(error), err=True)
         raise typer.Exit(1) from None
 

@@ -88,23 +88,6 @@ class OverlayTokens:
             found = await session.scalar(select(Community.id).where(Community.id == community_id))
         return found is not None
 
-    async def find_community(self, reference: str) -> str:
-        """A community id from its id or its (unique) name."""
-        async with self.db.read_session() as session:
-            found = await session.scalar(select(Community.id).where(Community.id == reference))
-            if found is not None:
-                return str(found)
-            named = list(
-                await session.scalars(select(Community.id).where(Community.name == reference))
-            )
-        if len(named) == 1:
-            return str(named[0])
-        if named:
-            raise UnknownCommunity(
-                f"{len(named)} communities are named {reference!r}; use an id: {', '.join(named)}"
-            )
-        raise UnknownCommunity(f"no community with id or name {reference!r}")
-
     async def tokens(self, community_id: str) -> dict[str, str]:
         """The live token of every kind, issuing the missing ones."""
         if not await self.community_exists(community_id):

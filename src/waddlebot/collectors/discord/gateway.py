@@ -108,8 +108,7 @@ class DiscordGatewayService(Service):
                 logger,
                 Category.SYSTEM,
                 "discord_gateway",
-                "disabled",
-                level="warning",
+                "disabled",  # not an error: most installations have no Discord bot
                 reason="WADDLEBOT_DISCORD_BOT_TOKEN is not set",
             )
             return

@@ -39,6 +39,13 @@ COMMUNITY_SCOPES: frozenset[str] = frozenset(
     }
 )
 
+# Installation-wide scopes: operator keys, service accounts and superusers only.
+INSTALLATION_SCOPES: frozenset[str] = frozenset(
+    {ADMIN_SCOPE, "events:write", "identity:manage", "marketplace:publish", "twitch:manage"}
+)
+# Every scope an endpoint asks for (tests/kernel/security/test_scopes.py keeps it complete).
+SCOPES: frozenset[str] = COMMUNITY_SCOPES | INSTALLATION_SCOPES
+
 
 @dataclass(frozen=True, slots=True)
 class Principal:

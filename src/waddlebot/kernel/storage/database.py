@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import logging
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -23,6 +24,10 @@ from waddlebot.kernel.settings import normalise_database_url
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 MIGRATION_LOCK = 0x5741_4444_4C45  # "WADDLE"
+
+# Alembic logs "Context impl …" and "Will assume …" at INFO on every migrate(), i.e. on every
+# admin command and start: keep it to warnings and errors.
+logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
 def _enable_sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -20,7 +20,10 @@ def load_module(reference: str) -> Module:
     cwd = str(Path.cwd())
     if cwd not in sys.path:
         sys.path.insert(0, cwd)
-    loaded = getattr(importlib.import_module(path), attribute or "module", None)
+    name = attribute or "module"
+    loaded = getattr(importlib.import_module(path), name, None)
+    if loaded is None:
+        raise ValueError(f"{path!r} has no {name!r} (expected package.module:attribute)")
     if not isinstance(loaded, Module):
-        raise ValueError(f"{reference!r} is not a waddlebot.sdk.Module")
+        raise ValueError(f"{path}:{name} is a {type(loaded).__name__}, not a waddlebot.sdk.Module")
     return loaded
