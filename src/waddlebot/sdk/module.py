@@ -106,6 +106,7 @@ class Module:
         self.homepage = homepage
         self.commands: dict[str, CommandSpec] = {}
         self.event_handlers: dict[EventType, EventHandler] = {}
+        self.dynamic_handler: EventHandler | None = None
 
     # --- registration -------------------------------------------------------------------
 
@@ -199,6 +200,13 @@ class Module:
 
         return register
 
+    def dynamic_commands(self, handler: EventHandler) -> EventHandler:
+        """Register ``handler`` for triggers this module answers but does not declare: rows a
+        host added to the command table for it at run time (e.g. a community's custom
+        commands). The handler reads ``ctx.command`` and ``ctx.args``."""
+        self.dynamic_handler = handler
+        return handler
+
     # --- running ------------------------------------------------------------------------
 
     def config_defaults(self) -> dict[str, Any]:
@@ -215,9 +223,12 @@ class Module:
         try:
             if request.command is not None:
                 spec = self.commands.get(request.command)
-                if spec is None:
+                if spec is None and self.dynamic_handler is not None:
+                    await self.dynamic_handler(ctx)
+                elif spec is None:
                     return ModuleResponse(error=f"{self.name} has no command {request.command!r}")
-                await self._run_command(spec, ctx)
+                else:
+                    await self._run_command(spec, ctx)
             else:
                 handler = self.event_handlers.get(request.event.type)
                 if handler is None:

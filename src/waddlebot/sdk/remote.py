@@ -5,6 +5,7 @@ from __future__ import annotations
 from waddlebot.kernel.backends import KeyValue
 from waddlebot.kernel.backends.memory import MemoryKeyValue
 from waddlebot.kernel.contracts import CommandInfo, Role
+from waddlebot.sdk.custom_commands import CustomCommandOperations
 from waddlebot.sdk.errors import CommandError
 from waddlebot.sdk.identity import IdentityOperations
 from waddlebot.sdk.labels import LabelOperations
@@ -35,4 +36,7 @@ class RemoteHost:
         return None
 
     def labels(self) -> LabelOperations | None:
+        return None
+
+    def custom_commands(self) -> CustomCommandOperations | None:
         return None
