@@ -92,7 +92,8 @@ async def trigger_taken(db: Database, community_id: str, name: str) -> str | Non
             )
         ).all()
     for row in sorted(rows, key=lambda r: r.community_id is None):
-        return "custom command" if row.module == MODULE else row.module
+        custom = row.module == MODULE and row.community_id is not None
+        return "custom command" if custom else row.module
     return None
 
 
