@@ -75,7 +75,8 @@ async def test_refusals() -> None:
             "The response is not a valid template: a '{' that is never closed (write '{{' for a "
             "brace) (at character 7)."
         )
-        assert (await bot.reply("!command add ba.d hi", **BOSS)).startswith("'ba.d' is not a command")
+        bad_name = await bot.reply("!command add ba.d hi", **BOSS)
+        assert bad_name.startswith("'ba.d' is not a command")
         assert await bot.reply("!command add x --role=king hi", **BOSS) == (
             "Unknown role 'king'; expected one of: everyone, subscriber, vip, moderator, "
             "broadcaster."
