@@ -1,5 +1,6 @@
 """A bot with the router (core, members and custom-commands modules), the playground and the
-communities API, plus the few database moves the tests make directly (memberships, people with API keys)."""
+communities API, plus the few database moves the tests make directly (memberships, people
+with API keys)."""
 
 from __future__ import annotations
 
