@@ -116,6 +116,7 @@ class Change:
     cooldown: float | None = None
     role: Role | None = None
     enabled: bool | None = None
+    count: int | None = None  # on create only: a counter carried over (imports)
 
 
 class CustomCommandManager:
@@ -191,7 +192,7 @@ class CustomCommandManager:
                         community_id=community_id,
                         name=name,
                         response=response,
-                        uses=0,
+                        uses=max(0, change.count or 0),
                         created_by=who,
                         updated_by=who,
                     )
