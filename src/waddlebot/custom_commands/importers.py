@@ -149,7 +149,6 @@ def _number(value: Any, default: float = 0.0) -> float:
 
 # --- Nightbot ---------------------------------------------------------------------------
 
-_NIGHTBOT = re.compile(r"\$\(([^()]*(?:\([^()]*\)[^()]*)*)\)")
 _NIGHTBOT_LEVELS = {
     "everyone": (Role.everyone, None),
     "subscriber": (Role.subscriber, None),
@@ -162,28 +161,43 @@ _NIGHTBOT_LEVELS = {
 
 
 def nightbot_template(text: str) -> str:
-    def variable(found: re.Match[str]) -> str:
-        body = found.group(1).strip()
+    """``$(…)`` variables, matched with their nested parentheses (``$(eval f(g()))``)."""
+    simple = {
+        "user": "{user}",
+        "touser": "{touser}",
+        "query": "{args}",
+        "count": "{count}",
+        "channel": "{channel}",
+        "uptime": "{uptime}",
+    }
+    out, i = [], 0
+    while True:
+        start = text.find("$(", i)
+        if start == -1:
+            out.append(_escape(text[i:]))
+            return "".join(out)
+        out.append(_escape(text[i:start]))
+        depth, end = 0, start + 1
+        while end < len(text):
+            depth += {"(": 1, ")": -1}.get(text[end], 0)
+            if depth == 0:
+                break
+            end += 1
+        if depth != 0:
+            raise Untranslatable(f"has an unclosed {text[start : start + 30]}")
+        token, body = text[start : end + 1], text[start + 2 : end].strip()
         name, _, argument = body.partition(" ")
-        simple = {
-            "user": "{user}",
-            "touser": "{touser}",
-            "query": "{args}",
-            "count": "{count}",
-            "channel": "{channel}",
-            "uptime": "{uptime}",
-        }
-        if "$(" in body:
-            raise _cannot(found.group(0))
+        if "(" in body:
+            raise _cannot(token)
         if name in simple and not argument:
-            return simple[name]
-        if name in {str(n) for n in range(1, 10)} and not argument:
-            return f"{{{name}}}"
-        if name == "time" and argument and " " not in argument.strip():
-            return f"{{time {argument.strip()}}}"
-        raise _cannot(found.group(0))
-
-    return _translate(text, _NIGHTBOT, variable)
+            out.append(simple[name])
+        elif name in {str(n) for n in range(1, 10)} and not argument:
+            out.append(f"{{{name}}}")
+        elif name == "time" and argument and " " not in argument.strip():
+            out.append(f"{{time {argument.strip()}}}")
+        else:
+            raise _cannot(token)
+        i = end + 1
 
 
 def _nightbot(raw: bytes, path: Path) -> Iterable[tuple[str, Callable[[], Imported]]]:
@@ -356,9 +370,12 @@ def _streamlabs(raw: bytes, path: Path) -> Iterable[tuple[str, Callable[[], Impo
             f"{path} is not a Streamlabs Chatbot commands CSV (needs Command and Response columns)"
         )
     for row in rows:
+        extra = bool(row.pop(None, None))  # cells beyond the header
         cells = {(k or "").strip().lower(): (v or "").strip() for k, v in row.items()}
 
-        def build(cells: dict[str, str] = cells) -> Imported:
+        def build(cells: dict[str, str] = cells, extra: bool = extra) -> Imported:
+            if extra:
+                raise Untranslatable("its row has more cells than the header (an unquoted comma?)")
             permission = cells.get("permission", "Everyone").lower() or "everyone"
             if permission not in _SL_LEVELS:
                 raise Untranslatable(f"permission {cells.get('permission')!r} has no equivalent")
