@@ -73,8 +73,8 @@ def test_streamelements() -> None:
     )
     assert (hello.role, hello.enabled) == (Role.vip, False)
     assert skipped(result) == {
-        "points2": "uses ${user.points}, which WaddleBot has no equivalent for",
-        "secret": "its type is 'whisper' (only say/reply)",
+        "!points2": "uses ${user.points}, which WaddleBot has no equivalent for",
+        "!secret": "its type is 'whisper' (only say/reply)",
     }
 
 
@@ -128,8 +128,8 @@ def test_phantombot_database(tmp_path: Path) -> None:
     assert found["modcmd"].role == Role.moderator
     assert found["modcmd"].response == "Moderators only in {channel}, up {uptime}"
     assert skipped(result) == {
-        "points": "uses (points), which WaddleBot has no equivalent for",
-        "donors": "permission group 4 has no equivalent",
+        "!points": "uses (points), which WaddleBot has no equivalent for",
+        "!donors": "permission group 4 has no equivalent",
     }
 
 

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from waddlebot.kernel.settings import Settings
 
+if TYPE_CHECKING:
+    from waddlebot.custom_commands.importers import Report
+
 commands_app = typer.Typer(help="A community's custom commands.", no_args_is_help=True)
 
 
-async def _import(settings: Settings, tool: str, path: Path, community: str) -> tuple[str, object]:
+async def _import(settings: Settings, tool: str, path: Path, community: str) -> tuple[str, Report]:
     from sqlalchemy import select
 
     from waddlebot.custom_commands.importers import import_commands, read_export
@@ -55,15 +58,17 @@ def import_(
     community: Annotated[str, typer.Option(help="The community's id (or unique name).")],
 ) -> None:
     """Import custom commands; each one we cannot translate faithfully is skipped and listed."""
-    from waddlebot.custom_commands.importers import Report, UnreadableExport
+    from waddlebot.custom_commands.importers import UnreadableExport
     from waddlebot.kernel.errors import Refusal
+    from waddlebot.kernel.observability.logging import configure_logging
 
+    settings = Settings()
+    configure_logging("WARNING", settings.log_format)  # the summary is the output
     try:
-        community_id, report = asyncio.run(_import(Settings(), tool.lower(), file, community))
+        community_id, report = asyncio.run(_import(settings, tool.lower(), file, community))
     except (UnreadableExport, Refusal) as error:
         typer.echo(str(error), err=True)
         raise typer.Exit(1) from None
-    assert isinstance(report, Report)
     typer.echo(f"Imported {len(report.imported)} command(s) from {tool} into {community_id}:")
     for command in report.imported:
         notes = f"  ({'; '.join(command.notes)})" if command.notes else ""

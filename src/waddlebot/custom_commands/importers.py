@@ -90,12 +90,18 @@ def read_export(tool: str, path: Path) -> Translation:
             command.cooldown = min(max(command.cooldown, 0.0), MAX_COOLDOWN)
             parse(command.response)
         except Untranslatable as error:
-            result.skipped.append(Skipped(name, str(error)))
+            result.skipped.append(Skipped(_shown(name), str(error)))
         except TemplateError as error:
-            result.skipped.append(Skipped(name, f"the translated response is invalid: {error}"))
+            result.skipped.append(
+                Skipped(_shown(name), f"the translated response is invalid: {error}")
+            )
         else:
             result.imported.append(command)
     return result
+
+
+def _shown(name: str) -> str:
+    return "!" + name.strip().removeprefix("!")
 
 
 def _name(name: str) -> str:
@@ -678,7 +684,7 @@ async def import_commands(
         try:
             await manager.create(community_id, command.name, change, who)
         except Refusal as refusal:
-            skipped.append(Skipped(command.name, refusal.message))
+            skipped.append(Skipped(f"!{command.name}", refusal.message))
         else:
             imported.append(command)
     return Report(imported=imported, skipped=skipped)
