@@ -146,3 +146,39 @@ async def test_long_output_is_cut_to_the_platform_limit() -> None:
         long = "x" * 200
         answer = await bot.reply(f"!echo {long}")
         assert len(answer) == 500 and answer.endswith("…")
+
+
+async def test_the_readme_transcript() -> None:
+    async with ModuleHarness(custom_commands) as bot:
+        me = {"user": "alice", "role": "broadcaster"}
+        for said, answer in (
+            (
+                "!command add discord Join us on Discord, {user}: https://discord.gg/waddle",
+                "!discord added.",
+            ),
+            (
+                "!command add hug --cooldown=10 {user} hugs {touser}! Hug #{count} today.",
+                "!hug added (cooldown 10s).",
+            ),
+            ("!hug @bob", "alice hugs bob! Hug #1 today."),
+            (
+                "!command edit discord --role=subscriber Subscribers' Discord: "
+                "https://discord.gg/waddle",
+                "!discord updated (subscribers and above).",
+            ),
+            (
+                "!command show hug",
+                "!hug (cooldown 10s), used once: {user} hugs {touser}! Hug #{count} today.",
+            ),
+            (
+                "!command add ping hello",
+                "!ping is already a command of the core module; pick another name.",
+            ),
+            (
+                "!command add roll {random 1-6",
+                "The response is not a valid template: a '{' that is never closed (write '{{' for "
+                "a brace) (at character 1).",
+            ),
+            ("!command remove hug", "!hug removed."),
+        ):
+            assert await bot.reply(said, **me) == answer, said

@@ -125,7 +125,7 @@ async def show(ctx: Context, name: str) -> None:
     ctx.reply(
         _fit(
             ctx,
-            f"!{found.name}{_options(found)}{state}, used {found.count} times: {found.response}",
+            f"!{found.name}{_options(found)}{state}, used {_times(found.count)}: {found.response}",
         )
     )
 
@@ -270,6 +270,10 @@ def _definition(ctx: Context, usage: str) -> tuple[str, float | None, str | None
     if rest.startswith("--"):
         raise CommandError(f"Unknown option {rest.split()[0]!r}; use --cooldown= or --role=.")
     return name, cooldown, role, rest.strip()
+
+
+def _times(count: int) -> str:
+    return "once" if count == 1 else f"{count} times"
 
 
 def _options(found: CustomCommandInfo) -> str:
