@@ -85,3 +85,36 @@ async def test_the_cache_follows_the_commands_version(database: Database) -> Non
     await writer.delete(here, "a", None)
     assert await reader.find(here, "a") is None
     await backend.close()
+
+
+async def test_sync_moves_a_moved_command_and_leaves_custom_commands_alone(
+    database: Database,
+) -> None:
+    """``!command`` moved from ``members`` to ``custom-commands``: a community's tuned copy
+    follows it; custom command rows (data of a dynamic module) are never rewritten."""
+    from sqlalchemy import select
+
+    from waddlebot.kernel.storage.models import Command
+
+    backend = await open_backend(None)
+    here = await community(database)
+    async with database.session() as session:
+        session.add(
+            Command(community_id=here, prefix="!", trigger="command", module="members", usage="")
+        )
+    await CustomCommandManager(database, backend.kv).create(
+        here, "quote", Change(response="hi"), None
+    )
+    await sync_module_commands(database, builtin_modules())
+    async with database.read_session() as session:
+        rows = {
+            row.trigger: row
+            for row in await session.scalars(select(Command).where(Command.community_id == here))
+        }
+    assert rows["command"].module == "custom-commands"
+    assert rows["command"].usage.startswith("!command <add|edit|remove|show|enable|disable>")
+    assert (rows["quote"].module, rows["quote"].description) == (
+        "custom-commands",
+        "Custom command.",
+    )
+    await backend.close()
