@@ -84,6 +84,8 @@ async def test_crud_validation_and_chat(stack_settings: Settings) -> None:
             refused = await bot.client.post(base, json=payload, headers=as_admin)
             assert refused.status_code == status, (payload, refused.text)
             assert detail in str(refused.json()["detail"]), refused.text
+        empty = await bot.client.patch(f"{base}/discord", json={}, headers=as_admin)
+        assert empty.status_code == 422 and "nothing to change" in empty.json()["detail"]
         missing = await bot.client.patch(f"{base}/nope", json={"response": "x"}, headers=as_admin)
         assert missing.status_code == 404
         unknown = await bot.client.get(f"{API}/communities/nope/custom-commands", headers=as_admin)

@@ -222,6 +222,8 @@ class CustomCommandManager:
         self, community_id: str, name: str, change: Change, who: str | None
     ) -> CustomCommandInfo:
         name = normalise_name(name)
+        if all(v is None for v in (change.response, change.cooldown, change.role, change.enabled)):
+            raise Invalid("nothing to change: give response, cooldown, role or enabled")
         response = check_template(change.response) if change.response is not None else None
         cooldown = check_cooldown(change.cooldown) if change.cooldown is not None else None
         async with self.db.session() as session:
