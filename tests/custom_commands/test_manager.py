@@ -58,6 +58,15 @@ async def test_names_checks_and_helpers(database: Database) -> None:
 
     with pytest.raises(Conflict, match="already a command of the core module"):
         await manager.create(here, "help", Change(response="x"), None)
+    # an installed marketplace module's command (a community row, as the marketplace writes it)
+    from waddlebot.kernel.storage.models import Command
+
+    async with database.session() as session:
+        session.add(Command(community_id=here, prefix="!", trigger="roll", module="dice"))
+    assert await trigger_taken(database, here, "roll") == "dice"
+    with pytest.raises(Conflict, match="!roll is already a command of the dice module"):
+        await manager.create(here, "roll", Change(response="x"), None)
+    await manager.create(there, "roll", Change(response="x"), None)  # not installed there
     with pytest.raises(Conflict, match="already exists here"):
         await manager.create(here, "!DISCORD", Change(response="x"), None)
     with pytest.raises(Invalid, match=r"unknown variable \{x\} \(at character 1\)"):
