@@ -85,8 +85,13 @@ async def test_refusals() -> None:
             "--cooldown needs seconds, not 'soon'."
         )
         assert await bot.reply("!command add x --colour=red hi", **BOSS) == (
-            "Unknown option '--colour=red'; use --cooldown= or --role=."
+            "Unknown option '--colour=red'; use --cooldown= or --role= (or -- before a response "
+            "that starts with --)."
         )
+        assert await bot.reply("!command add dashes --role=vip -- --- rules ---", **BOSS) == (
+            "!dashes added (vips and above)."
+        )
+        assert await bot.reply("!dashes", user="v", role="vip") == "--- rules ---"
         assert (await bot.reply("!command add x", **BOSS)).startswith("Usage: !command add")
         await bot.reply("!command add x hi", **BOSS)
         assert await bot.reply("!command add X again", **BOSS) == (

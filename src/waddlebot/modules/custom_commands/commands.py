@@ -267,8 +267,13 @@ def _definition(ctx: Context, usage: str) -> tuple[str, float | None, str | None
         else:
             role = value
         rest = rest[option.end() :].lstrip()
-    if rest.startswith("--"):
-        raise CommandError(f"Unknown option {rest.split()[0]!r}; use --cooldown= or --role=.")
+    if rest == "--" or rest.startswith("-- "):
+        rest = rest[2:]  # "--" ends the options: the response may start with "--"
+    elif rest.startswith("--"):
+        raise CommandError(
+            f"Unknown option {rest.split()[0]!r}; use --cooldown= or --role= "
+            "(or -- before a response that starts with --)."
+        )
     return name, cooldown, role, rest.strip()
 
 
