@@ -193,7 +193,9 @@ async def stream_state(ctx: Context) -> None:
         await ctx.storage.delete(key)
         return
     started = ctx.event.data.get("started_at")
-    await ctx.storage.set(key, started if isinstance(started, str) else _iso(ctx.event))
+    await ctx.storage.set(
+        key, started if isinstance(started, str) else ctx.event.received_at.isoformat()
+    )
 
 
 async def _live_since(ctx: Context) -> datetime | None:
@@ -205,11 +207,6 @@ async def _live_since(ctx: Context) -> datetime | None:
     except ValueError:
         return None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-def _iso(event: object) -> str:
-    received = getattr(event, "received_at", None)
-    return (received if isinstance(received, datetime) else datetime.now(UTC)).isoformat()
 
 
 @lru_cache(maxsize=2048)
