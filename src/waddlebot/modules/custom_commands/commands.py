@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from functools import lru_cache
 
 from waddlebot import __version__
-from waddlebot.custom_commands.template import Template, Values, parse, render
+from waddlebot.custom_commands.template import Template, TemplateError, Values, parse, render
 from waddlebot.kernel.contracts import EventType, Platform
 from waddlebot.sdk import CommandError, Context, Module
 from waddlebot.sdk.custom_commands import (
@@ -171,7 +171,12 @@ async def answer(ctx: Context) -> None:
     found = await operations.find(ctx.community_id, name)
     if found is None:
         raise CommandError(f"!{name} no longer exists here.")
-    template = _compiled(found.response)
+    try:
+        template = _compiled(found.response)
+    except TemplateError as error:  # saved before a rule changed (e.g. a time zone retired)
+        raise CommandError(
+            f"!{name} needs fixing ({error.message}): !command edit {name} …"
+        ) from None
     count = await operations.count_use(ctx.community_id, name) if template.uses_count else 0
     live_since = await _live_since(ctx) if "uptime" in template.names else None
     event = ctx.event
