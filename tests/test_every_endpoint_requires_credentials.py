@@ -78,3 +78,4 @@ async def test_no_endpoint_answers_an_anonymous_caller(stack_settings: Settings)
                 checked.append(f"{method} {route.path}")
     assert "GET /api/marketplace/v1/modules" in checked
     assert "POST /api/playground/v1/messages" in checked
+    assert "PATCH /api/communities/v1/communities/{community_id}/custom-commands/{name}" in checked

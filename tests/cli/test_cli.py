@@ -30,7 +30,9 @@ def test_version(env: dict[str, str]) -> None:
     assert result.stdout.startswith("waddlebot 0.")
 
 
-@pytest.mark.parametrize("command", ["up", "serve", "migrate", "chat", "version", "admin"])
+@pytest.mark.parametrize(
+    "command", ["up", "serve", "migrate", "chat", "version", "admin", "commands"]
+)
 def test_every_command_has_help(env: dict[str, str], command: str) -> None:
     result = run(command, "--help", env=env)
     assert result.returncode == 0, result.stderr

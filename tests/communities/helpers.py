@@ -1,5 +1,6 @@
-"""A bot with the router (core + members modules), the playground and the communities API,
-plus the few database moves the tests make directly (memberships, people with API keys)."""
+"""A bot with the router (core, members and custom-commands modules), the playground and the
+communities API, plus the few database moves the tests make directly (memberships, people
+with API keys)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from waddlebot.kernel.security.api_keys import create_api_key
 from waddlebot.kernel.settings import Settings
 from waddlebot.kernel.storage.models import Membership
 from waddlebot.modules.core import module as core
+from waddlebot.modules.custom_commands import module as custom_commands
 from waddlebot.modules.members import module as members
 from waddlebot.router.service import RouterService
 
@@ -33,7 +35,7 @@ async def community_bot(settings: Settings) -> AsyncIterator[LiveServer]:
     app = create_app(
         settings,
         instances=[
-            RouterService(modules=[core, members]),
+            RouterService(modules=[core, members, custom_commands]),
             PlaygroundService(),
             CommunitiesService(),
         ],

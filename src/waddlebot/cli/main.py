@@ -16,6 +16,7 @@ from waddlebot.cli.preflight import SETTINGS_EXIT, check_split, listen
 from waddlebot.collectors.discord.cli import discord_app
 from waddlebot.collectors.slack.cli import slack_app
 from waddlebot.collectors.twitch.cli import twitch_app
+from waddlebot.custom_commands.cli import commands_app
 from waddlebot.kernel.observability.logging import configure_logging
 from waddlebot.kernel.settings import Settings
 from waddlebot.kernel.settings_check import (
@@ -58,6 +59,7 @@ app.add_typer(discord_app, name="discord")
 app.add_typer(module_app, name="module")
 app.add_typer(overlays_app, name="overlays")
 app.add_typer(twitch_app, name="twitch")
+app.add_typer(commands_app, name="commands")
 
 HostOption = Annotated[str | None, typer.Option(help="Interface to bind (default 127.0.0.1).")]
 PortOption = Annotated[int | None, typer.Option(help="Port to listen on (default 8000).")]

@@ -27,6 +27,7 @@ from waddlebot.communities.manager import (
     MemberView,
     RoleGrantView,
 )
+from waddlebot.custom_commands.service import add_custom_command_routes
 from waddlebot.kernel.contracts import Role
 from waddlebot.kernel.observability.logging import get_logger
 from waddlebot.kernel.security.api_keys import Principal
@@ -203,6 +204,7 @@ def communities_api() -> APIRouter:
         acting = await _acting(request, principal, community_id)
         return await _manager(request).change_command(community_id, prefix, trigger, change, acting)
 
+    add_custom_command_routes(api)
     return api
 
 

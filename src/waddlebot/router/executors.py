@@ -35,6 +35,7 @@ from waddlebot.router.host_api import GrantingExecutor, HostGrants
 from waddlebot.router.module_data import DatabaseDataStore
 from waddlebot.router.registry import COMMANDS_CHANGED, COMMANDS_VERSION, CommandTable
 from waddlebot.sdk import Module, ModuleStorage, signing
+from waddlebot.sdk.custom_commands import CustomCommandOperations
 from waddlebot.sdk.identity import IdentityOperations
 from waddlebot.sdk.labels import LabelOperations
 from waddlebot.sdk.members import MemberOperations
@@ -91,6 +92,7 @@ class RouterHost:
         members: MemberOperations | None = None,
         labels: LabelOperations | None = None,
         scheduler: SchedulerOperations | None = None,
+        custom_commands: CustomCommandOperations | None = None,
     ) -> None:
         self.table = table
         self.db = db
@@ -100,6 +102,7 @@ class RouterHost:
         self._members = members
         self._labels = labels
         self._scheduler = scheduler
+        self._custom_commands = custom_commands
 
     async def list_commands(self, community_id: str, role: Role) -> list[CommandInfo]:
         return self.table.available(community_id, role)
@@ -127,6 +130,9 @@ class RouterHost:
 
     def scheduler(self) -> SchedulerOperations | None:
         return self._scheduler
+
+    def custom_commands(self) -> CustomCommandOperations | None:
+        return self._custom_commands
 
 
 class InProcessExecutor:

@@ -214,10 +214,16 @@ async def sync_module_commands(db: Database, modules: Sequence[Module]) -> None:
                 )
             )
         ).all()
-        declared = {(c.prefix, c.trigger): c for m in modules for c in m.commands.values()}
+        declared = {
+            (c.prefix, c.trigger): (m.name, c) for m in modules for c in m.commands.values()
+        }
+        dynamic = {m.name for m in modules if m.dynamic_handler is not None}
         for row in overrides:
-            found = declared.get((row.prefix, row.trigger))
-            if found is not None:
+            owner, found = declared.get((row.prefix, row.trigger), (None, None))
+            if row.module in dynamic and (owner != row.module or found is None):
+                continue  # a row a dynamic module owns as data (a custom command)
+            if owner is not None and found is not None:
+                row.module = owner  # a command that moved to another built-in module
                 row.usage = found.display_usage
                 row.description = found.description
                 row.permission = found.permission

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from waddlebot.communities.manager import CommunityManager
+from waddlebot.custom_commands.manager import CustomCommandManager
 from waddlebot.identity.manager import IdentityManager
 from waddlebot.kernel.observability.logging import Category, get_logger, log_event
 from waddlebot.kernel.runtime import Runtime
@@ -79,6 +80,9 @@ class RouterService(Service):
             members=members,
             labels=LabelManager(runtime.db, runtime.backend.kv, settings),
             scheduler=self.jobs,
+            custom_commands=CustomCommandManager(
+                runtime.db, runtime.backend.kv, runtime.backend.pubsub
+            ),
         )
         self.factory = ExecutorFactory(settings, host)
         self.executors = {m.name: self.factory.builtin(m) for m in self.modules}

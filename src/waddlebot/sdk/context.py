@@ -20,6 +20,7 @@ from waddlebot.kernel.contracts import (
     WhisperAction,
 )
 from waddlebot.sdk.caller import Caller
+from waddlebot.sdk.custom_commands import CustomCommandOperations
 from waddlebot.sdk.errors import CommandError
 from waddlebot.sdk.identity import IdentityOperations
 from waddlebot.sdk.labels import LabelOperations
@@ -64,6 +65,10 @@ class Host(Protocol):
 
     def scheduler(self) -> SchedulerOperations | None:
         """The durable job scheduler, or None where the host has none."""
+        ...
+
+    def custom_commands(self) -> CustomCommandOperations | None:
+        """A community's custom commands, or None where the host has none."""
         ...
 
 

@@ -107,6 +107,7 @@ class Module:
         self.commands: dict[str, CommandSpec] = {}
         self.event_handlers: dict[EventType, EventHandler] = {}
         self.schedule_handlers: dict[str, EventHandler] = {}
+        self.dynamic_handler: EventHandler | None = None
 
     # --- registration -------------------------------------------------------------------
 
@@ -214,6 +215,13 @@ class Module:
 
         return register
 
+    def dynamic_commands(self, handler: EventHandler) -> EventHandler:
+        """Register ``handler`` for triggers this module answers but does not declare: rows a
+        host added to the command table for it at run time (e.g. a community's custom
+        commands). The handler reads ``ctx.command`` and ``ctx.args``."""
+        self.dynamic_handler = handler
+        return handler
+
     # --- running ------------------------------------------------------------------------
 
     def config_defaults(self) -> dict[str, Any]:
@@ -243,9 +251,12 @@ class Module:
                 await job_handler(ctx)
             elif request.command is not None:
                 spec = self.commands.get(request.command)
-                if spec is None:
+                if spec is None and self.dynamic_handler is not None:
+                    await self.dynamic_handler(ctx)
+                elif spec is None:
                     return ModuleResponse(error=f"{self.name} has no command {request.command!r}")
-                await self._run_command(spec, ctx)
+                else:
+                    await self._run_command(spec, ctx)
             else:
                 handler = self.event_handlers.get(request.event.type)
                 if handler is None:

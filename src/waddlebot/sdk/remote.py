@@ -29,6 +29,7 @@ from waddlebot.kernel.contracts import (
     StorageValue,
     StorageWrite,
 )
+from waddlebot.sdk.custom_commands import CustomCommandOperations
 from waddlebot.sdk.errors import CommandError, ModuleUnavailable
 from waddlebot.sdk.identity import IdentityOperations
 from waddlebot.sdk.labels import LabelOperations
@@ -80,6 +81,9 @@ class RemoteHost:
 
     def scheduler(self) -> SchedulerOperations | None:
         return None  # remote modules receive scheduled runs but cannot schedule (yet)
+
+    def custom_commands(self) -> CustomCommandOperations | None:
+        return None
 
 
 class RemoteDataStore:

@@ -1,4 +1,4 @@
-"""The ``members`` module: ``!role show/list/grant/revoke`` and ``!command enable/disable``."""
+"""The ``members`` module: ``!role show/list/grant/revoke``."""
 
 from waddlebot.modules.members.commands import module
 

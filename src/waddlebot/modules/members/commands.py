@@ -1,8 +1,8 @@
-"""Community roles and per-community commands from chat, through the host's member operations.
+"""Community roles from chat, through the host's member operations.
 
-The router refuses ``!role grant``/``revoke`` without ``members.manage`` and
-``!command enable``/``disable`` without ``commands.manage`` before this module runs; the host
-applies the rank rules (roles below your own, unless owner; the last owner stays).
+The router refuses ``!role grant``/``revoke`` without ``members.manage`` before this module
+runs; the host applies the rank rules (roles below your own, unless owner; the last owner
+stays). ``!command`` (enable/disable and custom commands) lives in ``custom-commands``.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from waddlebot.sdk.text import fit
 module = Module(
     "members",
     version=__version__,
-    description="Community roles (owner, admin, moderator, member) and per-community commands.",
+    description="Community roles (owner, admin, moderator, member).",
 )
 
 LISTED = ("owner", "admin", "moderator")
@@ -44,16 +44,6 @@ async def role(ctx: Context) -> None:
             "!role revoke <user>"
         )
     await show(ctx)
-
-
-@module.command(
-    "command",
-    usage="!command <enable|disable> <name>",
-    description="Turn a command on or off in this community.",
-    permission="commands.manage",
-)
-async def command(ctx: Context) -> None:
-    raise CommandError("Usage: !command enable <name> | !command disable <name>")
 
 
 @module.subcommand(
@@ -115,38 +105,6 @@ async def revoke(ctx: Context, user: str) -> None:
     except MemberError as refusal:
         raise CommandError(refusal.message) from None
     ctx.reply(f"{revoked.name} no longer has a role here (was {revoked.role}).")
-
-
-@module.subcommand(
-    "command",
-    "enable",
-    usage="!command enable <name>",
-    description="Turn a command back on in this community.",
-    permission="commands.manage",
-)
-async def enable(ctx: Context, name: str) -> None:
-    await _switch(ctx, name, enabled=True)
-
-
-@module.subcommand(
-    "command",
-    "disable",
-    usage="!command disable <name>",
-    description="Turn a command off in this community.",
-    permission="commands.manage",
-)
-async def disable(ctx: Context, name: str) -> None:
-    await _switch(ctx, name, enabled=False)
-
-
-async def _switch(ctx: Context, name: str, *, enabled: bool) -> None:
-    try:
-        command = await _operations(ctx).set_command_enabled(
-            ctx.community_id, ctx.caller, name, enabled
-        )
-    except MemberError as refusal:
-        raise CommandError(refusal.message) from None
-    ctx.reply(f"{command} is now {'enabled' if enabled else 'disabled'} here.")
 
 
 def _listing(holders: list[MemberRole]) -> str:
