@@ -7,10 +7,11 @@ from waddlebot.sdk import Module
 
 def builtin_modules() -> list[Module]:
     """Every module that ships with WaddleBot, freshly imported."""
+    from waddlebot.modules.aliases import module as aliases
     from waddlebot.modules.core import module as core
     from waddlebot.modules.identity import module as identity
     from waddlebot.modules.labels import module as labels
     from waddlebot.modules.members import module as members
     from waddlebot.modules.stream_alerts import module as stream_alerts
 
-    return [core, identity, labels, members, stream_alerts]
+    return [core, identity, labels, members, stream_alerts, aliases]

@@ -33,6 +33,7 @@ from waddlebot.kernel.settings import Settings
 from waddlebot.kernel.storage import Database
 from waddlebot.router.registry import COMMANDS_CHANGED, COMMANDS_VERSION, CommandTable
 from waddlebot.sdk import Module, ModuleStorage, signing
+from waddlebot.sdk.aliases import AliasOperations
 from waddlebot.sdk.identity import IdentityOperations
 from waddlebot.sdk.labels import LabelOperations
 from waddlebot.sdk.members import MemberOperations
@@ -87,6 +88,7 @@ class RouterHost:
         identity: IdentityOperations | None = None,
         members: MemberOperations | None = None,
         labels: LabelOperations | None = None,
+        aliases: AliasOperations | None = None,
     ) -> None:
         self.table = table
         self.db = db
@@ -95,6 +97,7 @@ class RouterHost:
         self._identity = identity
         self._members = members
         self._labels = labels
+        self._aliases = aliases
 
     async def list_commands(self, community_id: str, role: Role) -> list[CommandInfo]:
         return self.table.available(community_id, role)
@@ -119,6 +122,9 @@ class RouterHost:
 
     def labels(self) -> LabelOperations | None:
         return self._labels
+
+    def aliases(self) -> AliasOperations | None:
+        return self._aliases
 
 
 class InProcessExecutor:

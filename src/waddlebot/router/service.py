@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from waddlebot.aliases.manager import AliasManager
 from waddlebot.communities.manager import CommunityManager
 from waddlebot.identity.manager import IdentityManager
 from waddlebot.kernel.observability.logging import Category, get_logger, log_event
@@ -59,6 +60,7 @@ class RouterService(Service):
             identity=identity,
             members=members,
             labels=LabelManager(runtime.db, runtime.backend.kv, settings),
+            aliases=AliasManager(runtime.db, runtime.backend.kv, runtime.backend.pubsub),
         )
         self.factory = ExecutorFactory(settings, host)
         self.executors = {m.name: self.factory.builtin(m) for m in self.modules}

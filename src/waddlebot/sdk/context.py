@@ -17,6 +17,7 @@ from waddlebot.kernel.contracts import (
     UserRef,
     WhisperAction,
 )
+from waddlebot.sdk.aliases import AliasOperations
 from waddlebot.sdk.caller import Caller
 from waddlebot.sdk.errors import CommandError
 from waddlebot.sdk.identity import IdentityOperations
@@ -50,6 +51,10 @@ class Host(Protocol):
 
     def labels(self) -> LabelOperations | None:
         """Label operations, or None where the host has none."""
+        ...
+
+    def aliases(self) -> AliasOperations | None:
+        """The community's aliases, or None where the host has none."""
         ...
 
 

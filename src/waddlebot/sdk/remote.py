@@ -5,6 +5,7 @@ from __future__ import annotations
 from waddlebot.kernel.backends import KeyValue
 from waddlebot.kernel.backends.memory import MemoryKeyValue
 from waddlebot.kernel.contracts import CommandInfo, Role
+from waddlebot.sdk.aliases import AliasOperations
 from waddlebot.sdk.errors import CommandError
 from waddlebot.sdk.identity import IdentityOperations
 from waddlebot.sdk.labels import LabelOperations
@@ -35,4 +36,7 @@ class RemoteHost:
         return None
 
     def labels(self) -> LabelOperations | None:
+        return None
+
+    def aliases(self) -> AliasOperations | None:
         return None
