@@ -217,3 +217,9 @@ def test_invalid_values_are_refused(
 def test_earlier_playground_values_mean_on(legacy: str) -> None:
     assert Settings(playground=legacy).playground == "on"  # type: ignore[arg-type]
     assert Settings(playground="off").playground == "off"
+
+
+def test_the_scheduler_lease_must_outlast_a_module_call() -> None:
+    with pytest.raises(ValidationError, match="SCHEDULER_LEASE must be longer"):
+        Settings(scheduler_lease=5, module_timeout=10)  # type: ignore[call-arg]
+    assert Settings(scheduler_lease=11, module_timeout=10).scheduler_lease == 11  # type: ignore[call-arg]

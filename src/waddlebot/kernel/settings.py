@@ -14,7 +14,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from waddlebot.kernel.security.secrets_box import SecretBox
@@ -52,6 +52,8 @@ class Settings(BaseSettings):
     # "auto"/"key" (earlier releases) mean "on".
     playground: Literal["on", "off"] = "on"
     playground_reply_timeout: float = Field(default=5.0, gt=0, le=60)
+    # Unsolicited playground messages (scheduled jobs, late replies) kept per channel.
+    playground_history: int = Field(default=100, ge=1, le=10_000, description="per channel")
 
     # Router tuning.
     router_workers: int = Field(default=8, ge=1, le=256)
@@ -60,6 +62,12 @@ class Settings(BaseSettings):
     module_timeout: float = Field(default=5.0, gt=0)
     session_ttl: int = Field(default=3600, ge=1)
     outbound_queue_max: int = Field(default=10_000, ge=1)
+
+    # Scheduler (every router process runs its loop).
+    scheduler_poll_interval: float = Field(default=5.0, gt=0, le=3600, description="seconds")
+    scheduler_lease: float = Field(default=60.0, gt=0, description="seconds a claimed job is held")
+    scheduler_max_attempts: int = Field(default=5, ge=1, le=100)
+    scheduler_retry_delay: float = Field(default=5.0, gt=0, description="seconds, doubling")
     rate_limit_user: int = Field(default=20, ge=1, description="commands per user per window")
     rate_limit_entity: int = Field(default=100, ge=1, description="commands per channel per window")
     rate_limit_window: float = Field(default=30.0, gt=0)
@@ -116,6 +124,16 @@ class Settings(BaseSettings):
         for cidr in value:
             ipaddress.ip_network(cidr, strict=False)  # ValueError → a clear settings error
         return value
+
+    @model_validator(mode="after")
+    def _lease_outlasts_a_run(self) -> Settings:
+        """A lease shorter than a module call would let a second process run the same job."""
+        if self.scheduler_lease <= self.module_timeout:
+            raise ValueError(
+                "WADDLEBOT_SCHEDULER_LEASE must be longer than WADDLEBOT_MODULE_TIMEOUT "
+                f"({self.scheduler_lease:g} <= {self.module_timeout:g})"
+            )
+        return self
 
     @field_validator("playground", mode="before")
     @classmethod

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from waddlebot.kernel.backends import Backend
-from waddlebot.kernel.contracts import Action, Event, OutboundMessage, OverlayAction
+from waddlebot.kernel.contracts import Action, Event, EventType, OutboundMessage, OverlayAction
 
 OUTBOUND_GROUP = "sender"
 
@@ -33,6 +33,8 @@ class ActionDispatcher:
         propagates, so the event is retried rather than half-answered).
         """
         messages: list[OutboundMessage] = []
+        # a scheduled job speaks on its own: nothing to thread under or reply to
+        unsolicited = event.type is EventType.scheduled
         for action in actions:
             if isinstance(action, OverlayAction):
                 await self.backend.pubsub.publish(
@@ -48,7 +50,7 @@ class ActionDispatcher:
                     user_id=getattr(action, "user_id", None)
                     or (event.user.id if event.user else None),
                     thread_id=event.thread_id,
-                    reply_to=event.id if action.type == "chat" else None,
+                    reply_to=event.id if action.type == "chat" and not unsolicited else None,
                     text=action.text,
                     event_id=event.id,
                 )

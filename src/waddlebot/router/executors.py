@@ -37,6 +37,7 @@ from waddlebot.sdk.aliases import AliasOperations
 from waddlebot.sdk.identity import IdentityOperations
 from waddlebot.sdk.labels import LabelOperations
 from waddlebot.sdk.members import MemberOperations
+from waddlebot.sdk.scheduling import SchedulerOperations
 
 logger = get_logger(__name__)
 
@@ -89,7 +90,9 @@ class RouterHost:
         members: MemberOperations | None = None,
         labels: LabelOperations | None = None,
         aliases: AliasOperations | None = None,
+        scheduler: SchedulerOperations | None = None,
     ) -> None:
+        self._scheduler = scheduler
         self.table = table
         self.db = db
         self.pubsub = pubsub
@@ -125,6 +128,9 @@ class RouterHost:
 
     def aliases(self) -> AliasOperations | None:
         return self._aliases
+
+    def scheduler(self) -> SchedulerOperations | None:
+        return self._scheduler
 
 
 class InProcessExecutor:

@@ -9,6 +9,7 @@ from waddlebot.communities.manager import CommunityManager
 from waddlebot.identity.manager import IdentityManager
 from waddlebot.kernel.observability.logging import Category, get_logger, log_event
 from waddlebot.kernel.runtime import Runtime
+from waddlebot.kernel.scheduler import JobStore, Scheduler
 from waddlebot.kernel.service import Service
 from waddlebot.labels.manager import LabelManager
 from waddlebot.modules import builtin_modules
@@ -20,6 +21,7 @@ from waddlebot.router.executors import ExecutorFactory, GuardedExecutor, RouterH
 from waddlebot.router.limits import Limiter, LimitPolicy
 from waddlebot.router.pipeline import Pipeline
 from waddlebot.router.registry import COMMANDS_CHANGED, CommandTable, sync_module_commands
+from waddlebot.router.scheduled import ScheduledRuns
 from waddlebot.router.worker import WorkerPool
 from waddlebot.sdk import Module
 
@@ -29,8 +31,13 @@ logger = get_logger(__name__)
 class RouterService(Service):
     name = "router"
 
-    def __init__(self, modules: list[Module] | None = None) -> None:
+    def __init__(self, modules: list[Module] | None = None, *, run_scheduler: bool = True) -> None:
+        """``run_scheduler=False``: jobs run only when someone calls ``scheduler.run_due()``
+        (the SDK test harness advances time that way)."""
         super().__init__()
+        self.run_scheduler = run_scheduler
+        self.jobs: JobStore | None = None
+        self.scheduler: Scheduler | None = None
         self.modules = modules if modules is not None else builtin_modules()
         self.table = CommandTable()
         self.executions: ExecutionLog | None = None
@@ -52,6 +59,14 @@ class RouterService(Service):
             outbound_max=settings.outbound_queue_max,
         )
         members = CommunityManager(runtime.db, runtime.backend.kv, runtime.backend.pubsub)
+        self.jobs = JobStore(
+            runtime.db,
+            lease=settings.scheduler_lease,
+            max_attempts=settings.scheduler_max_attempts,
+            retry_delay=settings.scheduler_retry_delay,
+            pubsub=runtime.backend.pubsub,
+            wake_within=settings.scheduler_poll_interval,
+        )
         host = RouterHost(
             self.table,
             runtime.db,
@@ -61,12 +76,14 @@ class RouterService(Service):
             members=members,
             labels=LabelManager(runtime.db, runtime.backend.kv, settings),
             aliases=AliasManager(runtime.db, runtime.backend.kv, runtime.backend.pubsub),
+            scheduler=self.jobs,
         )
         self.factory = ExecutorFactory(settings, host)
         self.executors = {m.name: self.factory.builtin(m) for m in self.modules}
         await self._sync_executors()
         self.executions = ExecutionLog(runtime.db)
         self.executions.start()
+        dispatcher = ActionDispatcher(runtime.backend, outbound_max=settings.outbound_queue_max)
         pipeline = Pipeline(
             kv=runtime.backend.kv,
             directory=Directory(runtime.db, runtime.backend.kv),
@@ -81,7 +98,7 @@ class RouterService(Service):
                     window=settings.rate_limit_window,
                 ),
             ),
-            dispatcher=ActionDispatcher(runtime.backend, outbound_max=settings.outbound_queue_max),
+            dispatcher=dispatcher,
             executions=self.executions,
             module_timeout=settings.module_timeout,
             session_ttl=settings.session_ttl,
@@ -95,6 +112,20 @@ class RouterService(Service):
         )
         self.spawn("workers", workers.run())
         self.spawn("command-reload", self._reload_on_change(runtime))
+        self.scheduler = Scheduler(
+            self.jobs,
+            ScheduledRuns(
+                executors=self.executors,
+                table=self.table,
+                dispatcher=dispatcher,
+                kv=runtime.backend.kv,
+                module_timeout=settings.module_timeout,
+            ),
+            pubsub=runtime.backend.pubsub,
+            poll_interval=settings.scheduler_poll_interval,
+        )
+        if self.run_scheduler:
+            self.spawn("scheduler", self.scheduler.run_forever())
         log_event(
             logger,
             Category.SYSTEM,

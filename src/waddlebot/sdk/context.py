@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from functools import cached_property
 from typing import Any, Protocol
 
@@ -14,6 +15,7 @@ from waddlebot.kernel.contracts import (
     OverlayAction,
     Platform,
     Role,
+    ScheduledJob,
     UserRef,
     WhisperAction,
 )
@@ -23,6 +25,14 @@ from waddlebot.sdk.errors import CommandError
 from waddlebot.sdk.identity import IdentityOperations
 from waddlebot.sdk.labels import LabelOperations
 from waddlebot.sdk.members import MemberOperations
+from waddlebot.sdk.scheduling import (
+    DEFAULT_GRACE,
+    JobOrigin,
+    JobSpec,
+    SchedulerOperations,
+    check_job,
+    due_time,
+)
 from waddlebot.sdk.storage import ModuleStorage
 
 
@@ -57,6 +67,10 @@ class Host(Protocol):
         """The community's aliases, or None where the host has none."""
         ...
 
+    def scheduler(self) -> SchedulerOperations | None:
+        """The durable job scheduler, or None where the host has none."""
+        ...
+
 
 class Context:
     """One invocation: the request, helpers to answer, and the host's services."""
@@ -68,12 +82,14 @@ class Context:
         *,
         module: str = "",
         config_defaults: dict[str, Any] | None = None,
+        schedule_handlers: frozenset[str] | None = None,
     ) -> None:
         self.request = request
         self.host = host
         self.module = module
         self.actions: list[Action] = []
         self._config_defaults = config_defaults or {}
+        self._schedule_handlers = schedule_handlers
 
     # --- who, where, what ---------------------------------------------------------------
 
@@ -148,6 +164,63 @@ class Context:
     def storage(self) -> ModuleStorage:
         """This module's storage for this community."""
         return self.host.storage(self.module or "module", self.request.community_id)
+
+    # --- scheduled jobs -----------------------------------------------------------------
+
+    @property
+    def job(self) -> ScheduledJob | None:
+        """The job being run (id, handler, payload, due_at, attempt); None outside them."""
+        return self.request.job
+
+    async def schedule(
+        self,
+        handler: str,
+        *,
+        at: datetime | None = None,
+        after: float | timedelta | None = None,
+        payload: dict[str, Any] | None = None,
+        grace: float = DEFAULT_GRACE,
+        key: str | None = None,
+    ) -> str:
+        """Run this module's ``@on_schedule(handler)`` ``at`` a time or ``after`` seconds, in
+        this channel; return the job id. A job later than ``grace`` seconds is dropped. With
+        ``key``, scheduling a key a pending job already holds returns that job's id instead.
+        """
+        if self._schedule_handlers is not None and handler not in self._schedule_handlers:
+            raise ValueError(f"module {self.module!r} has no @on_schedule({handler!r}) handler")
+        payload = {} if payload is None else payload
+        check_job(handler, payload, grace, key)
+        scheduler = self._scheduler()
+        event = self.request.event
+        spec = JobSpec(
+            module=self.module or "module",
+            community_id=self.request.community_id,
+            handler=handler,
+            due_at=due_time(scheduler.now(), at, after),
+            payload=payload,
+            origin=JobOrigin(
+                platform=event.platform.value,
+                server_id=event.server_id,
+                channel_id=event.channel_id,
+                entity_id=self.request.entity_id,
+                channel_name=event.channel_name,
+            ),
+            grace=grace,
+            key=key,
+        )
+        return await scheduler.schedule(spec)
+
+    async def cancel_schedule(self, job_id: str) -> bool:
+        """Cancel a pending job of this module in this community; False when there is none."""
+        return await self._scheduler().cancel(
+            self.module or "module", self.request.community_id, job_id
+        )
+
+    def _scheduler(self) -> SchedulerOperations:
+        scheduler = self.host.scheduler()
+        if scheduler is None:
+            raise CommandError("Scheduling is not available where this module runs.")
+        return scheduler
 
     # --- answers ------------------------------------------------------------------------
 

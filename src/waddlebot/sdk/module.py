@@ -106,6 +106,7 @@ class Module:
         self.homepage = homepage
         self.commands: dict[str, CommandSpec] = {}
         self.event_handlers: dict[EventType, EventHandler] = {}
+        self.schedule_handlers: dict[str, EventHandler] = {}
 
     # --- registration -------------------------------------------------------------------
 
@@ -199,6 +200,20 @@ class Module:
 
         return register
 
+    def on_schedule(self, name: str) -> Callable[[EventHandler], EventHandler]:
+        """Register ``handler`` for jobs this module schedules with ``ctx.schedule(name, …)``;
+        it reads ``ctx.job`` and its replies go to the channel the job was scheduled in."""
+
+        def register(handler: EventHandler) -> EventHandler:
+            if not name or len(name) > 100:
+                raise ValueError("schedule handler names are 1–100 characters")
+            if name in self.schedule_handlers:
+                raise ValueError(f"module {self.name!r} already has @on_schedule({name!r})")
+            self.schedule_handlers[name] = handler
+            return handler
+
+        return register
+
     # --- running ------------------------------------------------------------------------
 
     def config_defaults(self) -> dict[str, Any]:
@@ -211,9 +226,22 @@ class Module:
 
     async def handle(self, request: ModuleRequest, host: Host) -> ModuleResponse:
         """Run the handler the request names; a :class:`CommandError` becomes the reply."""
-        ctx = Context(request, host, module=self.name, config_defaults=self.config_defaults())
+        ctx = Context(
+            request,
+            host,
+            module=self.name,
+            config_defaults=self.config_defaults(),
+            schedule_handlers=frozenset(self.schedule_handlers),
+        )
         try:
-            if request.command is not None:
+            if request.job is not None:
+                job_handler = self.schedule_handlers.get(request.job.handler)
+                if job_handler is None:
+                    return ModuleResponse(
+                        error=f"{self.name} has no @on_schedule({request.job.handler!r})"
+                    )
+                await job_handler(ctx)
+            elif request.command is not None:
                 spec = self.commands.get(request.command)
                 if spec is None:
                     return ModuleResponse(error=f"{self.name} has no command {request.command!r}")

@@ -10,6 +10,7 @@ from waddlebot.sdk.errors import CommandError
 from waddlebot.sdk.identity import IdentityOperations
 from waddlebot.sdk.labels import LabelOperations
 from waddlebot.sdk.members import MemberOperations
+from waddlebot.sdk.scheduling import SchedulerOperations
 from waddlebot.sdk.storage import ModuleStorage
 
 
@@ -40,3 +41,6 @@ class RemoteHost:
 
     def aliases(self) -> AliasOperations | None:
         return None
+
+    def scheduler(self) -> SchedulerOperations | None:
+        return None  # remote modules receive scheduled runs but cannot schedule (yet)

@@ -10,12 +10,19 @@ The harness starts the router and the playground collector in this process, with
 temporary directory and the in-memory backend: each message goes collector → router ingress →
 queue → worker → parser, permissions, cooldowns → your module → outbound queue → reply, exactly
 as in production. The built-in ``core`` module is loaded too, so ``!help`` lists your commands.
+
+Scheduled jobs (``ctx.schedule``) run only when the test says so, on the harness's clock::
+
+    await bot.reply("!remind 60 stretch")      # schedules a job due in 60 s
+    assert await bot.run_due(advance=59) == []
+    assert await bot.run_due(advance=1) == ["stretch!"]
 """
 
 from __future__ import annotations
 
 import shutil
 import tempfile
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -54,6 +61,7 @@ class ModuleHarness:
         self._lifespan: Any = None
         self.app: FastAPI | None = None
         self.client: httpx.AsyncClient | None = None
+        self._offset = timedelta(0)
 
     async def __aenter__(self) -> ModuleHarness:
         from waddlebot.app import create_app
@@ -71,10 +79,12 @@ class ModuleHarness:
                 **self._settings,
             }
         )
-        self.router = RouterService(modules=self.modules)
+        self.router = RouterService(modules=self.modules, run_scheduler=False)
         self.app = create_app(settings, instances=[self.router, PlaygroundService()])
         self._lifespan = self.app.router.lifespan_context(self.app)
         await self._lifespan.__aenter__()
+        assert self.router.jobs is not None
+        self.router.jobs.clock = self.now
         self.client = httpx.AsyncClient(
             transport=httpx.ASGITransport(app=self.app), base_url="http://harness", timeout=30
         )
@@ -158,6 +168,30 @@ class ModuleHarness:
             ),
         )
         return [reply.text for reply in result.replies]
+
+    # --- scheduled jobs -----------------------------------------------------------------
+
+    def now(self) -> datetime:
+        """The harness's clock: real time plus every ``advance`` so far."""
+        return datetime.now(UTC) + self._offset
+
+    async def run_due(self, *, advance: float = 0.0) -> list[str]:
+        """Move the clock ``advance`` seconds on, run every job due by then (through the
+        real scheduler and module path), and return the text of what they said."""
+        assert self.router.scheduler is not None, "use the harness in `async with`"
+        self._offset += timedelta(seconds=advance)
+        results = await self.router.scheduler.run_due()
+        return [
+            action.text
+            for result in results
+            for action in result.actions
+            if action.type in ("chat", "whisper")
+        ]
+
+    async def job(self, job_id: str) -> Any:
+        """A job's stored state (``status``, ``attempts``, ``due_at``, …), or None."""
+        assert self.router.jobs is not None, "use the harness in `async with`"
+        return await self.router.jobs.state(job_id)
 
     # --- the community's side -----------------------------------------------------------
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -35,3 +36,21 @@ class PlaygroundResult(BaseModel):
     event_id: str
     status: str
     replies: list[Reply]
+
+
+class ChannelMessage(BaseModel):
+    """A message the bot posted into a channel without anyone waiting for it."""
+
+    cursor: int
+    type: Literal["chat", "whisper"]
+    text: str
+    user: str | None = Field(default=None, description="whisper: who it was for")
+    created_at: datetime
+
+
+class ChannelMessages(BaseModel):
+    """A channel's unsolicited messages after a cursor; ``cursor``: the newest there is."""
+
+    channel: str
+    cursor: int
+    messages: list[ChannelMessage]

@@ -11,11 +11,18 @@ from __future__ import annotations
 import time
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, status
 
 from waddlebot.collectors.ingress import IngressRefused, RouterIngress
-from waddlebot.collectors.playground.models import PlaygroundMessage, PlaygroundResult, Reply
+from waddlebot.collectors.playground.history import ChannelHistory, waiting_key
+from waddlebot.collectors.playground.models import (
+    ChannelMessages,
+    PlaygroundMessage,
+    PlaygroundResult,
+    Reply,
+)
 from waddlebot.collectors.sender import OutboundSender
+from waddlebot.kernel.backends import Backend
 from waddlebot.kernel.contracts import Event, EventOutcome, OutboundMessage, Platform, UserRef
 from waddlebot.kernel.observability.logging import Category, get_logger, log_event
 from waddlebot.kernel.runtime import Runtime
@@ -34,9 +41,19 @@ def replies_channel(event_id: str) -> str:
 
 
 class PlaygroundSender(OutboundSender):
+    """Hands each reply to the request waiting for it; keeps the rest (a scheduled job's
+    messages, replies after their request timed out) in the channel's history."""
+
     platform = Platform.playground.value
 
+    def __init__(self, backend: Backend, history: ChannelHistory) -> None:
+        super().__init__(backend)
+        self.history = history
+
     async def deliver(self, message: OutboundMessage) -> None:
+        if await self.backend.kv.get(waiting_key(message.event_id)) is None:
+            await self.history.append(message)
+            return
         await self.backend.pubsub.publish(
             replies_channel(message.event_id), message.model_dump_json()
         )
@@ -72,13 +89,42 @@ def playground_api() -> APIRouter:
         )
         return await converse(runtime, event)
 
+    @api.get("/channels/{channel}/messages", response_model=ChannelMessages)
+    async def channel_messages(
+        request: Request,
+        _: Annotated[None, Depends(authorise_playground)],
+        channel: Annotated[str, Path(min_length=1, max_length=200)],
+        after: Annotated[
+            int | None,
+            Query(ge=0, description="the cursor last seen; omitted: the newest messages"),
+        ] = None,
+    ) -> ChannelMessages:
+        """What the bot posted into ``channel`` on its own (scheduled jobs, late replies)."""
+        runtime = get_runtime(request)
+        return await history(runtime).read(channel, after)
+
     return api
+
+
+def history(runtime: Runtime) -> ChannelHistory:
+    return ChannelHistory(runtime.backend.kv, runtime.settings.playground_history)
 
 
 async def converse(runtime: Runtime, event: Event) -> PlaygroundResult:
     """Submit ``event`` to the router and wait (bounded) for its outcome and every reply."""
     timeout = runtime.settings.playground_reply_timeout
     channels = (outcome_channel(event.id), replies_channel(event.id))
+    waiting = waiting_key(event.id)
+    await runtime.backend.kv.set(waiting, "1", ttl=timeout + 5)
+    try:
+        return await _collect(runtime, event, channels, timeout)
+    finally:
+        await runtime.backend.kv.delete(waiting)
+
+
+async def _collect(
+    runtime: Runtime, event: Event, channels: tuple[str, str], timeout: float
+) -> PlaygroundResult:
     async with runtime.backend.pubsub.subscribe(*channels) as subscription:
         try:
             await RouterIngress(runtime, collector="playground").submit([event])
@@ -123,5 +169,5 @@ class PlaygroundService(Service):
     async def start(self, runtime: Runtime) -> None:
         if runtime.settings.playground == "off":
             return
-        sender = PlaygroundSender(runtime.backend)
+        sender = PlaygroundSender(runtime.backend, history(runtime))
         self.spawn("sender", sender.run())

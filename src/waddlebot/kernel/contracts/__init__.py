@@ -19,6 +19,7 @@ from waddlebot.kernel.contracts.v1 import (
     OverlayMessage,
     Platform,
     Role,
+    ScheduledJob,
     UserRef,
     WhisperAction,
 )
@@ -42,6 +43,7 @@ __all__ = [
     "OverlayMessage",
     "Platform",
     "Role",
+    "ScheduledJob",
     "UserRef",
     "WhisperAction",
 ]

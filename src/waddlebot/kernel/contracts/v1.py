@@ -84,6 +84,7 @@ class EventType(StrEnum):
     member_join = "member_join"
     member_leave = "member_leave"
     guild_join = "guild_join"
+    scheduled = "scheduled"  # synthetic: a scheduler job came due (no user; see ScheduledJob)
 
 
 class Strict(BaseModel):
@@ -170,6 +171,16 @@ class CommandInfo(Strict):
     permission: str | None = None
 
 
+class ScheduledJob(Strict):
+    """The scheduler job a request runs (``ctx.job``): which ``@on_schedule`` handler, with what."""
+
+    id: str
+    handler: str = Field(min_length=1, max_length=100)
+    payload: dict[str, Any] = Field(default_factory=dict)
+    due_at: datetime
+    attempt: int = Field(default=1, ge=1, description="1 on the first run, higher on retries")
+
+
 class ModuleRequest(Strict):
     """What a module is asked to do: one command invocation or one subscribed event."""
 
@@ -194,6 +205,9 @@ class ModuleRequest(Strict):
     raw_text: str = ""
     event: Event
     config: dict[str, Any] = Field(default_factory=dict)
+    job: ScheduledJob | None = Field(
+        default=None, description="set when a scheduler job runs (event type 'scheduled')"
+    )
 
 
 class ModuleResponse(Strict):
