@@ -13,5 +13,6 @@ def builtin_modules() -> list[Module]:
     from waddlebot.modules.labels import module as labels
     from waddlebot.modules.members import module as members
     from waddlebot.modules.stream_alerts import module as stream_alerts
+    from waddlebot.modules.timers import module as timers
 
-    return [core, identity, labels, members, stream_alerts, aliases]
+    return [core, identity, labels, members, stream_alerts, aliases, timers]

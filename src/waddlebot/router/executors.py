@@ -38,6 +38,7 @@ from waddlebot.sdk.identity import IdentityOperations
 from waddlebot.sdk.labels import LabelOperations
 from waddlebot.sdk.members import MemberOperations
 from waddlebot.sdk.scheduling import SchedulerOperations
+from waddlebot.sdk.timers import TimerOperations
 
 logger = get_logger(__name__)
 
@@ -90,6 +91,7 @@ class RouterHost:
         members: MemberOperations | None = None,
         labels: LabelOperations | None = None,
         aliases: AliasOperations | None = None,
+        timers: TimerOperations | None = None,
         scheduler: SchedulerOperations | None = None,
     ) -> None:
         self._scheduler = scheduler
@@ -101,6 +103,7 @@ class RouterHost:
         self._members = members
         self._labels = labels
         self._aliases = aliases
+        self._timers = timers
 
     async def list_commands(self, community_id: str, role: Role) -> list[CommandInfo]:
         return self.table.available(community_id, role)
@@ -128,6 +131,9 @@ class RouterHost:
 
     def aliases(self) -> AliasOperations | None:
         return self._aliases
+
+    def timers(self) -> TimerOperations | None:
+        return self._timers
 
     def scheduler(self) -> SchedulerOperations | None:
         return self._scheduler

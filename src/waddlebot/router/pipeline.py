@@ -20,6 +20,7 @@ from waddlebot.kernel.contracts import (
     ChatAction,
     Event,
     EventOutcome,
+    EventType,
     ModuleRequest,
     UserRef,
 )
@@ -73,8 +74,11 @@ class Pipeline:
         started = time.perf_counter()
         place = await self.directory.place(event)
         session_id = await self._session(place.entity_id)
-        parsed = parse_command(event.text) if event.type.value in ("message", "command") else None
-        if parsed is not None or event.type.value not in ("message", "command"):
+        if event.type is EventType.message and event.user is not None:
+            await self.kv.incr(chat_lines_key(place.entity_id))  # timers' --lines rule
+        speech = _is_speech(event)
+        parsed = parse_command(event.text) if speech else None
+        if parsed is not None or not speech:
             await self._ensure_fresh()
         if parsed is None:
             if event.user is not None and event.type.value == "message":
@@ -340,6 +344,19 @@ class Pipeline:
         session_id = current.decode() if current else uuid.uuid4().hex
         await self.kv.set(key, session_id, ttl=self.session_ttl)
         return session_id
+
+
+def chat_lines_key(entity_id: str) -> str:
+    """The channel's chat-line counter (one INCR per chat message; read by timers)."""
+    return f"chat-lines:{entity_id}"
+
+
+def _is_speech(event: Event) -> bool:
+    """Text someone said: a message or slash command, or a command a timer runs as its
+    creator (a ``scheduled`` event with a user, answered as an unsolicited message)."""
+    if event.type is EventType.scheduled:
+        return event.user is not None
+    return event.type in (EventType.message, EventType.command)
 
 
 def _ms_since_received(event: Event) -> float:

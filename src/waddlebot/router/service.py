@@ -24,6 +24,7 @@ from waddlebot.router.registry import COMMANDS_CHANGED, CommandTable, sync_modul
 from waddlebot.router.scheduled import ScheduledRuns
 from waddlebot.router.worker import WorkerPool
 from waddlebot.sdk import Module
+from waddlebot.timers.manager import TimerManager
 
 logger = get_logger(__name__)
 
@@ -76,6 +77,12 @@ class RouterService(Service):
             members=members,
             labels=LabelManager(runtime.db, runtime.backend.kv, settings),
             aliases=AliasManager(runtime.db, runtime.backend.kv, runtime.backend.pubsub),
+            timers=TimerManager(
+                runtime.db,
+                runtime.backend,
+                min_interval=settings.timer_min_interval,
+                queue_max=settings.router_queue_max,
+            ),
             scheduler=self.jobs,
         )
         self.factory = ExecutorFactory(settings, host)

@@ -34,6 +34,7 @@ from waddlebot.sdk.scheduling import (
     due_time,
 )
 from waddlebot.sdk.storage import ModuleStorage
+from waddlebot.sdk.timers import TimerOperations
 
 
 class Host(Protocol):
@@ -65,6 +66,10 @@ class Host(Protocol):
 
     def aliases(self) -> AliasOperations | None:
         """The community's aliases, or None where the host has none."""
+        ...
+
+    def timers(self) -> TimerOperations | None:
+        """The community's timers, or None where the host has none."""
         ...
 
     def scheduler(self) -> SchedulerOperations | None:

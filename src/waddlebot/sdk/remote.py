@@ -12,6 +12,7 @@ from waddlebot.sdk.labels import LabelOperations
 from waddlebot.sdk.members import MemberOperations
 from waddlebot.sdk.scheduling import SchedulerOperations
 from waddlebot.sdk.storage import ModuleStorage
+from waddlebot.sdk.timers import TimerOperations
 
 
 class RemoteHost:
@@ -40,6 +41,9 @@ class RemoteHost:
         return None
 
     def aliases(self) -> AliasOperations | None:
+        return None
+
+    def timers(self) -> TimerOperations | None:
         return None
 
     def scheduler(self) -> SchedulerOperations | None:
