@@ -37,7 +37,16 @@ async def test_publish_browse_install_use_disable_uninstall(market: Market) -> N
 
     # browse, search, categories, details: the built-in core module is listed too
     names = [m["name"] for m in (await market.get(f"{API}/modules")).json()]
-    assert names == ["aliases", "core", "dice", "identity", "labels", "members", "stream-alerts", "timers"]
+    assert names == [
+        "aliases",
+        "core",
+        "dice",
+        "identity",
+        "labels",
+        "members",
+        "stream-alerts",
+        "timers",
+    ]
     found = (await market.get(f"{API}/modules", q="coin flips")).json()
     assert [m["name"] for m in found] == ["dice"]
     assert found[0]["commands"] == ["!roll", "!flip", "!dice"]
