@@ -30,6 +30,7 @@ from waddlebot.sdk.caller import Caller
 logger = get_logger(__name__)
 
 MAX_ALIASES = 500  # per community
+CUSTOM_COMMANDS = "custom-commands"  # their rows in ``commands`` are refused like any command
 # (community id, trigger) → a reason the trigger is taken (e.g. by a custom command), or None
 TriggerCheck = Callable[[str, str], Awaitable[str | None]]
 
@@ -104,20 +105,20 @@ class AliasManager:
             await session.scalar(
                 select(Community.id).where(Community.id == community_id).with_for_update()
             )
-            commands = {
-                (prefix, trigger)
-                for prefix, trigger in (
+            visible = or_(Command.community_id.is_(None), Command.community_id == community_id)
+            owners = {
+                (prefix, trigger): module
+                for prefix, trigger, module in (
                     await session.execute(
-                        select(Command.prefix, Command.trigger).where(
-                            or_(
-                                Command.community_id.is_(None), Command.community_id == community_id
-                            )
-                        )
+                        select(Command.prefix, Command.trigger, Command.module).where(visible)
                     )
                 ).all()
             }
+            commands = set(owners)
             if ("!", clean) in commands:
-                raise AliasError(f"!{clean} is already a command here; pick another name.")
+                owner = owners[("!", clean)]
+                what = "a custom command" if owner == CUSTOM_COMMANDS else "a command"
+                raise AliasError(f"!{clean} is already {what} here; pick another name.")
             if self.taken is not None:
                 reason = await self.taken(community_id, clean)
                 if reason:
