@@ -94,7 +94,6 @@ class RouterHost:
         timers: TimerOperations | None = None,
         scheduler: SchedulerOperations | None = None,
     ) -> None:
-        self._scheduler = scheduler
         self.table = table
         self.db = db
         self.pubsub = pubsub
@@ -104,6 +103,7 @@ class RouterHost:
         self._labels = labels
         self._aliases = aliases
         self._timers = timers
+        self._scheduler = scheduler
 
     async def list_commands(self, community_id: str, role: Role) -> list[CommandInfo]:
         return self.table.available(community_id, role)

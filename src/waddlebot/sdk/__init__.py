@@ -12,6 +12,7 @@ Test it with :class:`waddlebot.sdk.testing.ModuleHarness`; serve it with
 ``waddlebot module serve greeter:module`` or the adapters in :mod:`waddlebot.sdk.adapters`.
 """
 
+from waddlebot.kernel.contracts import ScheduledJob
 from waddlebot.sdk.context import Context, Host
 from waddlebot.sdk.errors import CommandError, UsageError
 from waddlebot.sdk.module import CommandSpec, Module, SubcommandSpec
@@ -24,6 +25,7 @@ __all__ = [
     "Host",
     "Module",
     "ModuleStorage",
+    "ScheduledJob",
     "SubcommandSpec",
     "UsageError",
 ]

@@ -105,3 +105,15 @@ async def test_the_endpoint_is_gone_when_the_playground_is_off(bot: LiveServer) 
     bot.app.state.runtime.settings.playground = "off"
     answer = await bot.client.get(messages_url("lobby"), headers=bot.operator)
     assert answer.status_code == 404
+
+
+async def test_a_job_survives_a_restart_and_fires_once_on_start(stack_settings: Settings) -> None:
+    async with live_server(announcer_app(stack_settings)) as first:
+        assert await first.texts("!announce 1.5 after-restart") == ["scheduled"]
+    # stopped before the job was due; it comes due while nothing runs
+    await asyncio.sleep(2)
+    async with live_server(announcer_app(stack_settings)) as second:
+        [message] = await wait_for_messages(second, "lobby", 0, 1)
+        assert message["text"] == "announcement: after-restart"
+        await asyncio.sleep(1)
+        assert len((await read(second, "lobby", after=0))["messages"]) == 1

@@ -107,6 +107,7 @@ class Scheduler:
                         until = (upcoming - self.store.now()).total_seconds()
                         delay = min(self.poll_interval, max(until, MIN_SLEEP))
                 except Exception as error:
+                    delay = min(self.poll_interval, 1.0)
                     log_event(
                         logger,
                         Category.ERROR,

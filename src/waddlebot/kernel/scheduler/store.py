@@ -4,7 +4,7 @@ Every state change is a compare-and-set ``UPDATE … WHERE id = … AND status =
 = …``, so two processes never both claim a job, and a process whose lease was taken over (it
 stalled past ``lease``) cannot mark the new owner's run done. On PostgreSQL the candidates are
 also read ``FOR UPDATE SKIP LOCKED``, so concurrent claimers skip each other's rows instead of
-queueing on them.
+queueing on them; on SQLite a claim takes the write lock before it reads (one claimer at a time).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from prometheus_client import Counter
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, func, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from waddlebot.kernel.backends import PubSub
@@ -196,6 +196,10 @@ class JobStore:
         claimed: list[Job] = []
         settled = 0
         async with self.db.session() as session:
+            if self.db.dialect == "sqlite":
+                # take SQLite's write lock before reading, so claimers queue (busy timeout)
+                # instead of failing to upgrade a stale read snapshot
+                await session.execute(text("UPDATE scheduled_jobs SET status = status WHERE 0"))
             rows = list(await session.scalars(query))
             for row in rows:
                 job = _job(row, owner)  # before any UPDATE touches the loaded row
