@@ -231,3 +231,48 @@ async def test_timers_survive_a_restart_and_fire_once_per_slot(stack_settings: S
         again = await manager.claim(row.community_id, row.id, row.generation, 3)
         stale = await manager.claim(row.community_id, row.id, row.generation - 1, 4)
         assert (claimed[1], again[1], stale) == (True, False, (None, False))
+
+
+async def test_an_online_only_timer_on_twitch(stack_settings: Settings) -> None:
+    from waddlebot.kernel.contracts import Event, OutboundMessage, Platform, Role, UserRef
+    from waddlebot.router.dispatch import outbound_queue
+    from waddlebot.router.worker import outcome_channel
+
+    async with router_app(stack_settings) as (app, router):
+        runtime = app.state.runtime
+        backend = runtime.backend
+        queue = outbound_queue("twitch")
+
+        async def twitch(event: Event) -> list[OutboundMessage]:
+            async with backend.pubsub.subscribe(outcome_channel(event.id)) as outcomes:
+                client = runtime.client("router", caller="test")
+                answer = await client.post(
+                    "/api/router/v1/events", json=event.model_dump(mode="json")
+                )
+                assert answer.status_code == 202
+                assert await outcomes.get(timeout=10) is not None
+            return await drain()
+
+        async def drain() -> list[OutboundMessage]:
+            taken = await backend.queues.take(queue, "t", "t", count=10)
+            if taken:
+                await backend.queues.ack(queue, "t", *(item.id for item in taken))
+            return [OutboundMessage.model_validate_json(item.payload) for item in taken]
+
+        place = {"platform": Platform.twitch, "server_id": "1001", "channel_id": "1001"}
+        caster = UserRef(id="1001", name="caster", role=Role.broadcaster)
+        [added] = await twitch(
+            Event(**place, user=caster, text="!timer add live 1m --online-only We are live!")
+        )
+        assert added.text == "Timer live added (every 1m, while live): We are live!"
+        assert router.jobs is not None
+        router.jobs.clock = clock(61)
+        assert await spoken(router) == []  # offline
+        assert await twitch(Event(**place, type=EventType.stream_online)) == []
+        router.jobs.clock = clock(122)
+        assert await spoken(router) == ["We are live!"]
+        [posted] = await drain()
+        assert (posted.channel_id, posted.text, posted.reply_to) == ("1001", "We are live!", None)
+        await twitch(Event(**place, type=EventType.stream_offline))
+        router.jobs.clock = clock(183)
+        assert await spoken(router) == []
