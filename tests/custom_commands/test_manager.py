@@ -127,3 +127,17 @@ async def test_sync_moves_a_moved_command_and_leaves_custom_commands_alone(
         "Custom command.",
     )
     await backend.close()
+
+
+async def test_a_name_an_alias_holds_is_refused(database: Database) -> None:
+    from waddlebot.aliases.models import Alias
+
+    backend = await open_backend(None)
+    manager = CustomCommandManager(database, backend.kv)
+    here, there = await community(database, "here"), await community(database, "there")
+    async with database.session() as session:
+        session.add(Alias(community_id=here, name="so", target="!ping"))
+    with pytest.raises(Conflict, match=r"!so is already an alias here; remove it"):
+        await manager.create(here, "so", Change(response="x"), None)
+    await manager.create(there, "so", Change(response="x"), None)  # only where the alias is
+    await backend.close()

@@ -38,6 +38,7 @@ async def test_publish_browse_install_use_disable_uninstall(market: Market) -> N
     # browse, search, categories, details: the built-in core module is listed too
     names = [m["name"] for m in (await market.get(f"{API}/modules")).json()]
     assert names == [
+        "aliases",
         "core",
         "custom-commands",
         "dice",
@@ -45,6 +46,7 @@ async def test_publish_browse_install_use_disable_uninstall(market: Market) -> N
         "labels",
         "members",
         "stream-alerts",
+        "timers",
     ]
     found = (await market.get(f"{API}/modules", q="coin flips")).json()
     assert [m["name"] for m in found] == ["dice"]
@@ -54,7 +56,7 @@ async def test_publish_browse_install_use_disable_uninstall(market: Market) -> N
     assert [m["name"] for m in games] == ["dice"]
     categories = (await market.get(f"{API}/categories")).json()
     assert {"name": "games", "modules": 1} in categories
-    assert {"name": "built-in", "modules": 6} in categories  # core … stream-alerts
+    assert {"name": "built-in", "modules": 8} in categories  # aliases, core … timers
     details = (await market.get(f"{API}/modules/dice")).json()
     assert details["versions"] == ["1.0.0"] and details["manifest"]["runtime"] == "http"
     core = (await market.get(f"{API}/modules/core")).json()

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
+from waddlebot.aliases.manager import alias_names
 from waddlebot.custom_commands.models import CustomCommand
 from waddlebot.custom_commands.template import TemplateError, parse
 from waddlebot.kernel.backends import KeyValue, PubSub
@@ -281,6 +282,10 @@ class CustomCommandManager:
             raise Conflict(f"!{name} already exists here; change it with !command edit {name}")
         if taken is not None:
             raise Conflict(f"!{name} is already a command of the {taken} module; pick another name")
+        if name in await alias_names(self.db, community_id):
+            raise Conflict(
+                f"!{name} is already an alias here; remove it with !unalias {name} first"
+            )
 
     async def _changed(self, community_id: str, action: str, name: str, who: str | None) -> None:
         await self.kv.incr(COMMANDS_VERSION)

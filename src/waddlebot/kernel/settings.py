@@ -68,6 +68,8 @@ class Settings(BaseSettings):
     scheduler_lease: float = Field(default=60.0, gt=0, description="seconds a claimed job is held")
     scheduler_max_attempts: int = Field(default=5, ge=1, le=100)
     scheduler_retry_delay: float = Field(default=5.0, gt=0, description="seconds, doubling")
+    # Timers (!timer): the shortest interval a community may set.
+    timer_min_interval: float = Field(default=60.0, gt=0, description="seconds")
     rate_limit_user: int = Field(default=20, ge=1, description="commands per user per window")
     rate_limit_entity: int = Field(default=100, ge=1, description="commands per channel per window")
     rate_limit_window: float = Field(default=30.0, gt=0)

@@ -35,11 +35,13 @@ from waddlebot.router.host_api import GrantingExecutor, HostGrants
 from waddlebot.router.module_data import DatabaseDataStore
 from waddlebot.router.registry import COMMANDS_CHANGED, COMMANDS_VERSION, CommandTable
 from waddlebot.sdk import Module, ModuleStorage, signing
+from waddlebot.sdk.aliases import AliasOperations
 from waddlebot.sdk.custom_commands import CustomCommandOperations
 from waddlebot.sdk.identity import IdentityOperations
 from waddlebot.sdk.labels import LabelOperations
 from waddlebot.sdk.members import MemberOperations
 from waddlebot.sdk.scheduling import SchedulerOperations
+from waddlebot.sdk.timers import TimerOperations
 
 logger = get_logger(__name__)
 
@@ -91,6 +93,8 @@ class RouterHost:
         identity: IdentityOperations | None = None,
         members: MemberOperations | None = None,
         labels: LabelOperations | None = None,
+        aliases: AliasOperations | None = None,
+        timers: TimerOperations | None = None,
         scheduler: SchedulerOperations | None = None,
         custom_commands: CustomCommandOperations | None = None,
     ) -> None:
@@ -101,6 +105,8 @@ class RouterHost:
         self._identity = identity
         self._members = members
         self._labels = labels
+        self._aliases = aliases
+        self._timers = timers
         self._scheduler = scheduler
         self._custom_commands = custom_commands
 
@@ -127,6 +133,12 @@ class RouterHost:
 
     def labels(self) -> LabelOperations | None:
         return self._labels
+
+    def aliases(self) -> AliasOperations | None:
+        return self._aliases
+
+    def timers(self) -> TimerOperations | None:
+        return self._timers
 
     def scheduler(self) -> SchedulerOperations | None:
         return self._scheduler

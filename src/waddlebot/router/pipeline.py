@@ -12,12 +12,15 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 
+from waddlebot.aliases.expand import AliasRefused
+from waddlebot.aliases.expand import resolve as resolve_alias
 from waddlebot.kernel.backends import KeyValue
 from waddlebot.kernel.contracts import (
     Action,
     ChatAction,
     Event,
     EventOutcome,
+    EventType,
     ModuleRequest,
     UserRef,
 )
@@ -29,7 +32,7 @@ from waddlebot.router.dispatch import ActionDispatcher
 from waddlebot.router.executions import ExecutionLog
 from waddlebot.router.executors import CircuitOpen, Executor, ModuleTimeout
 from waddlebot.router.limits import Limiter, Refusal
-from waddlebot.router.parser import parse_command
+from waddlebot.router.parser import ParsedCommand, parse_command
 from waddlebot.router.permissions import platform_role
 from waddlebot.router.registry import COMMANDS_VERSION, CommandEntry, CommandTable
 
@@ -71,8 +74,11 @@ class Pipeline:
         started = time.perf_counter()
         place = await self.directory.place(event)
         session_id = await self._session(place.entity_id)
-        parsed = parse_command(event.text) if event.type.value in ("message", "command") else None
-        if parsed is not None or event.type.value not in ("message", "command"):
+        if event.type is EventType.message and event.user is not None:
+            await self.kv.incr(chat_lines_key(place.entity_id))  # timers' --lines rule
+        speech = _is_speech(event)
+        parsed = parse_command(event.text) if speech else None
+        if parsed is not None or not speech:
             await self._ensure_fresh()
         if parsed is None:
             if event.user is not None and event.type.value == "message":
@@ -80,11 +86,25 @@ class Pipeline:
                 await self.directory.user_id(event.platform.value, event.user, event.server_id)
             return await self._fan_out(event, place, session_id)
         command = self.table.lookup(place.community_id, parsed.prefix, parsed.trigger)
+        alias: str | None = None
+        if command is None and event.user is not None and self.table.aliases(place.community_id):
+            expanded = self._expand_alias(place.community_id, parsed, event)
+            if isinstance(expanded, str):
+                return await self._refuse_alias(event, place, expanded)
+            if expanded is not None:
+                # from here on, exactly as if the caller had typed the alias's target
+                alias, (parsed, event) = f"!{parsed.trigger}", expanded
+                command = self.table.lookup(place.community_id, parsed.prefix, parsed.trigger)
         if command is None or event.user is None:
             if event.user is not None:
                 disabled = self.table.find(place.community_id, parsed.prefix, parsed.trigger)
                 if disabled is not None:
                     return await self._refuse_disabled(event, place, disabled)
+                if alias is not None:
+                    target = f"{parsed.prefix}{parsed.trigger}"
+                    return await self._refuse_alias(
+                        event, place, f"{alias} runs {target}, which is not a command here."
+                    )
             return EventOutcome(event_id=event.id, status="ignored", detail="no such command")
 
         user_id = await self.directory.user_id(event.platform.value, event.user, event.server_id)
@@ -234,6 +254,35 @@ class Pipeline:
             outbound += await self.dispatcher.dispatch(event, place.community_id, response.actions)
         return EventOutcome(event_id=event.id, status="ok", outbound=outbound)
 
+    def _expand_alias(
+        self, community_id: str, parsed: ParsedCommand, event: Event
+    ) -> tuple[ParsedCommand, Event] | str | None:
+        """The command and event an alias stands for, a refusal text, or None (no alias).
+
+        From the in-memory table: no database read per message.
+        """
+        assert event.user is not None
+        try:
+            expansion = resolve_alias(
+                parsed,
+                self.table.aliases(community_id),
+                lambda prefix, trigger: self.table.find(community_id, prefix, trigger) is not None,
+                event.user.name,
+            )
+        except AliasRefused as refused:
+            return refused.message
+        if expansion is None:
+            return None
+        return expansion.parsed, event.model_copy(update={"text": expansion.text})
+
+    async def _refuse_alias(self, event: Event, place: Place, text: str) -> EventOutcome:
+        """An alias that cannot run (too deep, a loop, its target gone): say why."""
+        user = event.user.name if event.user else "someone"
+        outbound = await self.dispatcher.dispatch(
+            event, place.community_id, [ChatAction(text=f"@{user} {text}")]
+        )
+        return EventOutcome(event_id=event.id, status="refused", outbound=outbound, detail="alias")
+
     async def _refuse_disabled(
         self, event: Event, place: Place, command: CommandEntry
     ) -> EventOutcome:
@@ -295,6 +344,19 @@ class Pipeline:
         session_id = current.decode() if current else uuid.uuid4().hex
         await self.kv.set(key, session_id, ttl=self.session_ttl)
         return session_id
+
+
+def chat_lines_key(entity_id: str) -> str:
+    """The channel's chat-line counter (one INCR per chat message; read by timers)."""
+    return f"chat-lines:{entity_id}"
+
+
+def _is_speech(event: Event) -> bool:
+    """Text someone said: a message or slash command, or a command a timer runs as its
+    creator (a ``scheduled`` event with a user, answered as an unsolicited message)."""
+    if event.type is EventType.scheduled:
+        return event.user is not None
+    return event.type in (EventType.message, EventType.command)
 
 
 def _ms_since_received(event: Event) -> float:

@@ -89,6 +89,7 @@ class CommandTable:
         self._by_key: dict[Key, CommandEntry] = {}
         self._configs: dict[tuple[str, str], dict[str, Any]] = {}
         self.remote: dict[str, Manifest] = {}
+        self._aliases: dict[str, dict[str, str]] = {}  # community → alias name → target
         self.replace(entries)
 
     def __len__(self) -> int:
@@ -125,21 +126,62 @@ class CommandTable:
         """Swap in enabled installs (with their configuration) and the remote modules' manifests."""
         self._configs, self.remote = configs, remote
 
+    def aliases(self, community_id: str) -> dict[str, str]:
+        """The community's aliases, ``{name: target}`` (empty when it has none)."""
+        return self._aliases.get(community_id, {})
+
+    def replace_aliases(self, aliases: dict[str, dict[str, str]]) -> None:
+        """Swap in every community's aliases (see :mod:`waddlebot.aliases`)."""
+        self._aliases = aliases
+
     def available(self, community_id: str, role: Role) -> list[CommandInfo]:
-        """Commands ``role`` may run in the community, sorted for listings."""
+        """Commands ``role`` may run in the community, sorted for listings; aliases are listed
+        with the role and permission of the command they end at."""
         merged: dict[tuple[str, str], CommandEntry] = {}
         for (owner, prefix, trigger), entry in self._by_key.items():
             if owner is None:
                 merged.setdefault((prefix, trigger), entry)
             elif owner == community_id:
                 merged[(prefix, trigger)] = entry
-        return [
+        listed = [
             entry.info()
             for _, entry in sorted(merged.items())
             if entry.enabled and entry.min_role <= role
         ]
+        listed.extend(self._alias_infos(community_id, role))
+        return sorted(listed, key=lambda info: (info.prefix, info.trigger))
+
+    def _alias_infos(self, community_id: str, role: Role) -> list[CommandInfo]:
+        from waddlebot.aliases.expand import final_target
+
+        aliases = self.aliases(community_id)
+        infos = []
+        for name, target in aliases.items():
+            if self.find(community_id, "!", name) is not None:
+                continue  # a command answers this name first
+            end = final_target(
+                target,
+                aliases,
+                lambda prefix, trigger: self.find(community_id, prefix, trigger) is not None,
+            )
+            entry = self.lookup(community_id, end.prefix, end.trigger) if end else None
+            if end is None or entry is None or entry.min_role > role:
+                continue
+            infos.append(
+                CommandInfo(
+                    prefix="!",
+                    trigger=name,
+                    module="aliases",
+                    usage=f"!{name}",
+                    description=f"Alias: {target}",
+                    min_role=entry.min_role,
+                    permission=entry.required_permission(end.args),
+                )
+            )
+        return infos
 
     async def load(self, db: Database) -> None:
+        from waddlebot.aliases.manager import load_aliases
         from waddlebot.marketplace.models import ModuleInstall, ModuleVersion
 
         async with db.read_session() as session:
@@ -167,6 +209,7 @@ class CommandTable:
                 configs[(install.community_id, install.module_name)] = dict(install.config or {})
         self.replace(_entry(row) for row in rows)
         self.replace_installs(configs, remote)
+        self.replace_aliases(await load_aliases(db))
 
 
 def _version_key(version: str) -> tuple[int, ...]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from waddlebot.aliases.manager import AliasManager
 from waddlebot.communities.manager import CommunityManager
 from waddlebot.custom_commands.manager import CustomCommandManager
 from waddlebot.identity.manager import IdentityManager
@@ -25,6 +26,7 @@ from waddlebot.router.registry import COMMANDS_CHANGED, CommandTable, sync_modul
 from waddlebot.router.scheduled import ScheduledRuns
 from waddlebot.router.worker import WorkerPool
 from waddlebot.sdk import Module
+from waddlebot.timers.manager import TimerManager
 
 logger = get_logger(__name__)
 
@@ -79,6 +81,13 @@ class RouterService(Service):
             identity=identity,
             members=members,
             labels=LabelManager(runtime.db, runtime.backend.kv, settings),
+            aliases=AliasManager(runtime.db, runtime.backend.kv, runtime.backend.pubsub),
+            timers=TimerManager(
+                runtime.db,
+                runtime.backend,
+                min_interval=settings.timer_min_interval,
+                queue_max=settings.router_queue_max,
+            ),
             scheduler=self.jobs,
             custom_commands=CustomCommandManager(
                 runtime.db, runtime.backend.kv, runtime.backend.pubsub

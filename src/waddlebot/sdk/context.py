@@ -19,6 +19,7 @@ from waddlebot.kernel.contracts import (
     UserRef,
     WhisperAction,
 )
+from waddlebot.sdk.aliases import AliasOperations
 from waddlebot.sdk.caller import Caller
 from waddlebot.sdk.custom_commands import CustomCommandOperations
 from waddlebot.sdk.errors import CommandError
@@ -34,6 +35,7 @@ from waddlebot.sdk.scheduling import (
     due_time,
 )
 from waddlebot.sdk.storage import ModuleStorage
+from waddlebot.sdk.timers import TimerOperations
 
 
 class Host(Protocol):
@@ -61,6 +63,14 @@ class Host(Protocol):
 
     def labels(self) -> LabelOperations | None:
         """Label operations, or None where the host has none."""
+        ...
+
+    def aliases(self) -> AliasOperations | None:
+        """The community's aliases, or None where the host has none."""
+        ...
+
+    def timers(self) -> TimerOperations | None:
+        """The community's timers, or None where the host has none."""
         ...
 
     def scheduler(self) -> SchedulerOperations | None:

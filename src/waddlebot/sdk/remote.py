@@ -29,6 +29,7 @@ from waddlebot.kernel.contracts import (
     StorageValue,
     StorageWrite,
 )
+from waddlebot.sdk.aliases import AliasOperations
 from waddlebot.sdk.custom_commands import CustomCommandOperations
 from waddlebot.sdk.errors import CommandError, ModuleUnavailable
 from waddlebot.sdk.identity import IdentityOperations
@@ -37,6 +38,7 @@ from waddlebot.sdk.members import MemberOperations
 from waddlebot.sdk.module import Module
 from waddlebot.sdk.scheduling import SchedulerOperations
 from waddlebot.sdk.storage import DataStore, MemoryDataStore, ModuleStorage, Scope, StorageRefused
+from waddlebot.sdk.timers import TimerOperations
 
 
 class RemoteHost:
@@ -77,6 +79,12 @@ class RemoteHost:
         return None
 
     def labels(self) -> LabelOperations | None:
+        return None
+
+    def aliases(self) -> AliasOperations | None:
+        return None
+
+    def timers(self) -> TimerOperations | None:
         return None
 
     def scheduler(self) -> SchedulerOperations | None:

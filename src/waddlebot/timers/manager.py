@@ -1,0 +1,255 @@
+"""Timers' rows and rules: what ``!timer`` changes and what each firing asks.
+
+- add/remove/on/off check ``commands.manage`` (the router checked it already; this is the
+  host's own word), are logged (AUDIT) and refuse an interval below
+  ``WADDLEBOT_TIMER_MIN_INTERVAL``;
+- :meth:`TimerManager.claim` wins a firing slot with one compare-and-set ``UPDATE``, so a slot
+  speaks once even when two processes (or a reclaimed job) run it;
+- :meth:`TimerManager.run_as_creator` queues the timer's ``!command`` on the router's event
+  queue as the creator would have typed it, with an event id per slot (the workers' dedupe
+  makes a second copy a no-op), so aliases, permissions, cooldowns and rate limits apply.
+"""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from waddlebot.identity.lookup import user_of_account
+from waddlebot.kernel.backends import Backend
+from waddlebot.kernel.contracts import Event, EventType, Platform, UserRef
+from waddlebot.kernel.observability.logging import Category, get_logger, log_event
+from waddlebot.kernel.security.rbac import Actor, Authorizer
+from waddlebot.kernel.storage import Database
+from waddlebot.kernel.storage.models import Entity
+from waddlebot.router.parser import parse_command
+from waddlebot.router.permissions import platform_role
+from waddlebot.router.pipeline import chat_lines_key
+from waddlebot.router.worker import EVENTS_QUEUE
+from waddlebot.sdk.caller import Caller
+from waddlebot.sdk.timers import TimerDraft, TimerError, TimerInfo, format_duration
+from waddlebot.timers.models import Timer
+
+logger = get_logger(__name__)
+
+MAX_TIMERS = 100  # per community
+MAX_INTERVAL = 7 * 86_400.0
+MAX_LINES = 10_000
+MAX_CONTENT = 500
+NAME = re.compile(r"^\w[\w-]{0,49}$")
+
+
+class TimerManager:
+    """Implements :class:`waddlebot.sdk.timers.TimerOperations` over the ``timers`` table."""
+
+    def __init__(
+        self, db: Database, backend: Backend, *, min_interval: float, queue_max: int
+    ) -> None:
+        self.db = db
+        self.backend = backend
+        self._min_interval = min_interval
+        self.queue_max = queue_max
+        self.authorizer = Authorizer(db, backend.kv)
+
+    @property
+    def min_interval(self) -> float:
+        return self._min_interval
+
+    async def timers(self, community_id: str) -> list[TimerInfo]:
+        async with self.db.read_session() as session:
+            rows = await session.scalars(
+                select(Timer).where(Timer.community_id == community_id).order_by(Timer.name)
+            )
+            return [_info(row) for row in rows]
+
+    async def add(self, community_id: str, caller: Caller, draft: TimerDraft) -> TimerInfo:
+        name = draft.name.strip().lower()
+        if not NAME.match(name):
+            raise TimerError("A timer name is 1-50 letters, digits, _ or -.")
+        if not self._min_interval <= draft.interval <= MAX_INTERVAL:
+            raise TimerError(
+                f"A timer's interval is {format_duration(self._min_interval)} to "
+                f"{format_duration(MAX_INTERVAL)}."
+            )
+        if not 0 <= draft.lines <= MAX_LINES:
+            raise TimerError(f"--lines is 0 to {MAX_LINES}.")
+        content = draft.content.strip()
+        if not content:
+            raise TimerError("Say what the timer posts: a message or a !command.")
+        if len(content) > MAX_CONTENT:
+            raise TimerError(f"A timer's message is at most {MAX_CONTENT} characters.")
+        if content[0] in "!#" and parse_command(content) is None:
+            raise TimerError(f"{content.split()[0]} is not a command.")
+        user_id = await self._authorised(community_id, caller)
+        row = Timer(
+            community_id=community_id,
+            entity_id=draft.entity_id,
+            name=name,
+            interval_seconds=draft.interval,
+            min_lines=draft.lines,
+            online_only=draft.online_only,
+            content=content,
+            enabled=True,
+            generation=1,
+            last_slot=0,
+            creator=caller.user.model_dump(mode="json"),
+            created_by=user_id,
+        )
+        try:
+            async with self.db.session() as session:
+                count = await session.scalar(
+                    select(func.count())
+                    .select_from(Timer)
+                    .where(Timer.community_id == community_id)
+                )
+                if (count or 0) >= MAX_TIMERS:
+                    raise TimerError(f"A community has at most {MAX_TIMERS} timers.")
+                session.add(row)
+        except IntegrityError:
+            raise TimerError(f"There is a timer {name} here already.") from None
+        self._audit("timer_added", community_id, user_id, name, interval=draft.interval)
+        return _info(row)
+
+    async def remove(self, community_id: str, caller: Caller, name: str) -> TimerInfo:
+        user_id = await self._authorised(community_id, caller)
+        async with self.db.session() as session:
+            row = await self._row(session, community_id, name)
+            removed = _info(row)
+            await session.delete(row)
+        self._audit("timer_removed", community_id, user_id, removed.name)
+        return removed
+
+    async def switch(
+        self, community_id: str, caller: Caller, name: str, enabled: bool, entity_id: str
+    ) -> TimerInfo:
+        user_id = await self._authorised(community_id, caller)
+        async with self.db.session() as session:
+            row = await self._row(session, community_id, name)
+            before = _info(row)
+            if row.enabled == enabled:
+                raise TimerError(f"Timer {row.name} is {'on' if enabled else 'off'} already.")
+            row.enabled = enabled
+            row.job_id = None
+            if enabled:
+                row.generation += 1
+                row.last_slot = 0
+                row.entity_id = entity_id
+            await session.flush()
+            after = _info(row)
+        self._audit("timer_on" if enabled else "timer_off", community_id, user_id, after.name)
+        return after if enabled else before
+
+    async def attach(self, community_id: str, timer_id: str, job_id: str) -> None:
+        async with self.db.session() as session:
+            await session.execute(
+                update(Timer)
+                .where(Timer.id == timer_id, Timer.community_id == community_id)
+                .values(job_id=job_id)
+            )
+
+    async def claim(
+        self, community_id: str, timer_id: str, generation: int, slot: int
+    ) -> tuple[TimerInfo | None, bool]:
+        current = (
+            Timer.id == timer_id,
+            Timer.community_id == community_id,
+            Timer.generation == generation,
+            Timer.enabled.is_(True),
+        )
+        async with self.db.session() as session:
+            won = await session.execute(
+                update(Timer)
+                .execution_options(synchronize_session=False)
+                .where(*current, Timer.last_slot < slot)
+                .values(last_slot=slot)
+            )
+            row = await session.scalar(select(Timer).where(*current))
+            info = None if row is None else _info(row)
+        return info, info is not None and getattr(won, "rowcount", 0) == 1
+
+    async def chat_lines(self, entity_id: str) -> int:
+        raw = await self.backend.kv.get(chat_lines_key(entity_id))
+        return int(raw) if raw else 0
+
+    async def run_as_creator(self, community_id: str, timer_id: str, slot: int) -> None:
+        async with self.db.read_session() as session:
+            found = (
+                await session.execute(
+                    select(Timer, Entity)
+                    .join(Entity, Entity.id == Timer.entity_id)
+                    .where(Timer.id == timer_id, Timer.community_id == community_id)
+                )
+            ).first()
+        if found is None:
+            return
+        timer, entity = found
+        event = Event(
+            id=f"timer-{timer.id}-{timer.generation}-{slot}",
+            type=EventType.scheduled,
+            platform=Platform(entity.platform),
+            server_id=entity.server_id,
+            channel_id=entity.channel_id,
+            channel_name=entity.name,
+            user=UserRef.model_validate(timer.creator),
+            text=timer.content,
+            data={"timer": timer.name},
+        )
+        await self.backend.queues.put(
+            EVENTS_QUEUE, [event.model_dump_json().encode()], max_length=self.queue_max
+        )
+
+    async def _row(self, session: AsyncSession, community_id: str, name: str) -> Timer:
+        row = await session.scalar(
+            select(Timer).where(
+                Timer.community_id == community_id, Timer.name == name.strip().lower()
+            )
+        )
+        if row is None:
+            raise TimerError(f"There is no timer {name.strip().lower()} here.")
+        return row
+
+    async def _authorised(self, community_id: str, caller: Caller) -> str:
+        user_id = await user_of_account(self.db, caller.platform, caller.user.id)
+        if user_id is None:
+            raise TimerError("I don't know you yet; say something and try again.")
+        decision = await self.authorizer.check(
+            Actor(user_id=user_id, platform_role=platform_role(caller.user), via="chat"),
+            community_id,
+            "timer",
+            permission="commands.manage",
+        )
+        if not decision.allowed:
+            raise TimerError("You need the commands.manage permission in this community.")
+        return user_id
+
+    def _audit(
+        self, action: str, community_id: str, user_id: str, name: str, interval: float = 0.0
+    ) -> None:
+        log_event(
+            logger,
+            Category.AUDIT,
+            action,
+            "ok",
+            community=community_id,
+            user=user_id,
+            timer=name,
+            interval=interval or None,
+        )
+
+
+def _info(row: Timer) -> TimerInfo:
+    return TimerInfo(
+        id=row.id,
+        name=row.name,
+        interval=row.interval_seconds,
+        lines=row.min_lines,
+        online_only=row.online_only,
+        content=row.content,
+        enabled=row.enabled,
+        generation=row.generation,
+        last_slot=row.last_slot,
+        job_id=row.job_id,
+    )
