@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -21,12 +20,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from nacl.signing import SigningKey
 
-from tests.support import free_port
+from tests.support import serve_in_thread
 from waddlebot.app import create_app
 from waddlebot.collectors.discord.config import DiscordSettings
 from waddlebot.collectors.discord.service import DiscordService
@@ -81,21 +79,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
             TwitchService(TwitchSettings(eventsub_secret=TWITCH_SECRET)),
         ],
     )
-    config = uvicorn.Config(app, host="127.0.0.1", port=free_port(), log_config=None)
-    uvicorn_server = uvicorn.Server(config)
-    thread = threading.Thread(target=uvicorn_server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not uvicorn_server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.02)
-    url = f"http://127.0.0.1:{config.port}"
-    try:
-        with httpx.Client(base_url=url, timeout=10) as client:
-            yield Server(url, client)
-    finally:
-        uvicorn_server.should_exit = True
-        thread.join(timeout=10)
+    with serve_in_thread(app) as url, httpx.Client(base_url=url, timeout=10) as client:
+        yield Server(url, client)
 
 
 # --- how each platform signs ----------------------------------------------------------
