@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
 
 from waddlebot import __version__
 from waddlebot.accounts.service import AccountsService
@@ -22,7 +23,13 @@ from waddlebot.kernel.observability.logging import Category, get_logger, log_eve
 from waddlebot.kernel.runtime import Runtime
 from waddlebot.kernel.service import Service
 from waddlebot.kernel.settings import Settings
-from waddlebot.kernel.web import health_api, refusal_answer
+from waddlebot.kernel.web import (
+    BodyLimit,
+    CrashGuard,
+    health_api,
+    refusal_answer,
+    validation_answer,
+)
 from waddlebot.labels.service import LabelsService
 from waddlebot.marketplace.service import MarketplaceService
 from waddlebot.overlays.service import OverlayService
@@ -95,6 +102,9 @@ def create_app(
 
     app = FastAPI(title="WaddleBot", version=__version__, lifespan=lifespan)
     app.add_exception_handler(Refusal, refusal_answer)
+    app.add_exception_handler(RequestValidationError, validation_answer)
+    app.add_middleware(BodyLimit)
+    app.add_middleware(CrashGuard)
     app.include_router(health_api())
     for service in chosen:
         app.include_router(service.api())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Iterator
@@ -9,6 +10,7 @@ from typing import Any
 
 import pytest
 import structlog
+from fastapi import APIRouter
 
 from waddlebot.kernel.observability.logging import (
     Category,
@@ -16,6 +18,7 @@ from waddlebot.kernel.observability.logging import (
     get_logger,
     log_event,
 )
+from waddlebot.kernel.service import Service
 
 
 @pytest.fixture(autouse=True)
@@ -127,3 +130,45 @@ def test_console_format_is_human_readable(capsys: pytest.CaptureFixture[str]) ->
     with pytest.raises(json.JSONDecodeError):
         json.loads(line)
     assert "\x1b[" not in line  # stderr is not a terminal: no colours
+
+
+def test_library_errors_are_logged_with_their_traceback(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Records from the standard library (uvicorn, asyncio) carry exc_info too: rendered as
+    the formatted traceback, not ``<traceback object at 0x…>``."""
+    configure_logging("INFO", "json")
+    try:
+        raise ZeroDivisionError("division by zero")
+    except ZeroDivisionError:
+        logging.getLogger("uvicorn.error").exception("Exception in ASGI application")
+    (record,) = json_lines(capsys.readouterr().err)
+    assert "exc_info" not in record
+    assert record["exception"].startswith("Traceback (most recent call last):")
+    assert record["exception"].endswith("ZeroDivisionError: division by zero")
+    assert "traceback object" not in json.dumps(record)
+
+
+async def test_a_crashed_background_task_is_logged_with_its_traceback(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    configure_logging("INFO", "json")
+
+    class Failing(Service):
+        name = "failing"
+
+        def api(self) -> APIRouter:
+            return APIRouter()
+
+    async def work() -> None:
+        raise ConnectionError("redis went away")
+
+    service = Failing()
+    service.spawn("worker", work())
+    await asyncio.sleep(0.05)  # the task fails at once; its done-callback logs it
+    await service.stop()
+    (record,) = [r for r in json_lines(capsys.readouterr().err) if r["level"] == "error"]
+    assert (record["event"], record["task"]) == ("background_task_crashed", "failing:worker")
+    assert record["exception"].startswith("Traceback (most recent call last):")
+    assert "in work" in record["exception"]
+    assert record["exception"].endswith("ConnectionError: redis went away")

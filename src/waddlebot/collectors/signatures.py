@@ -10,6 +10,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 
+MAX_DIGITS = 12
+
 
 def timed_signature(
     headers: Mapping[str, str],
@@ -24,12 +26,10 @@ def timed_signature(
     lowered = {key.lower(): value for key, value in headers.items()}
     signature = lowered.get(signature_header.lower(), "")
     timestamp = lowered.get(timestamp_header.lower(), "")
-    if not signature or not timestamp:
-        return None
-    try:
-        sent = int(timestamp)
-    except ValueError:
-        return None
-    if abs(now() - sent) > window:
+    if not signature or not timestamp or not signature.isascii():
+        return None  # a signature is hex (ASCII): anything else cannot match, refuse it here
+    if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= MAX_DIGITS):
+        return None  # Unix seconds: digits only, and few enough to compare with a float
+    if abs(now() - int(timestamp)) > window:
         return None
     return signature, timestamp

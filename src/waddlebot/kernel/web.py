@@ -1,18 +1,36 @@
-"""HTTP plumbing every service shares: runtime access, health, readiness and metrics."""
+"""HTTP plumbing every service shares: runtime access, health, readiness and metrics, and the
+edge every request passes: body size limits, the 422 and 500 answers."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from waddlebot.kernel.errors import Refusal
+from waddlebot.kernel.observability.logging import Category, get_logger, log_event
 from waddlebot.kernel.observability.metrics import REGISTRY
 
 if TYPE_CHECKING:
     from waddlebot.kernel.runtime import Runtime
+
+logger = get_logger(__name__)
+
+MAX_BODY = 1024 * 1024
+"""Bytes a JSON API request body may have (an ingress batch included)."""
+MAX_WEBHOOK_BODY = 256 * 1024
+"""Bytes a platform webhook body may have: Twitch, Slack and Discord send a few KiB."""
+BODY_LIMITS: tuple[tuple[str, int], ...] = (("/webhooks/", MAX_WEBHOOK_BODY),)
+LISTED_ERRORS = 20
+SHOWN_IN_DETAIL = 3
+MAX_FIELD = 100
+MAX_MESSAGE = 200
 
 
 def get_runtime(request: Request) -> Runtime:
@@ -49,3 +67,137 @@ def health_api() -> APIRouter:
         return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
     return api
+
+
+def body_limit(path: str) -> int:
+    """The most bytes a request to ``path`` may send."""
+    for prefix, limit in BODY_LIMITS:
+        if path.startswith(prefix):
+            return limit
+    return MAX_BODY
+
+
+def too_large(limit: int) -> HTTPException:
+    return HTTPException(413, f"the request body is larger than {limit} bytes")
+
+
+class BodyLimit:
+    """Refuse oversized request bodies with 413 ``{"detail": ...}``: at once when
+    ``Content-Length`` says so, else as soon as the streamed bytes pass the limit (so a large
+    body is never held in memory whole)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = body_limit(scope["path"])
+        declared = _content_length(scope["headers"])
+        if declared is not None and declared > limit:
+            error = too_large(limit)
+            answer = JSONResponse({"detail": error.detail}, status_code=error.status_code)
+            await answer(scope, receive, send)
+            return
+        seen = 0
+
+        async def capped() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > limit:
+                    raise too_large(limit)  # FastAPI passes HTTPException on to its handler
+            return message
+
+        await self.app(scope, capped, send)
+
+
+def _content_length(headers: Sequence[tuple[bytes, bytes]]) -> int | None:
+    for name, value in headers:
+        if name == b"content-length":
+            return int(value) if value.isdigit() else None
+    return None
+
+
+def _printable(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters and safe to encode (lone surrogates escaped)."""
+    cut = text if len(text) <= limit else text[: limit - 1] + "…"
+    return cut.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _field(location: Sequence[Any]) -> str:
+    parts = [str(part) for part in location]
+    if len(parts) > 1 and parts[0] == "body":
+        parts = parts[1:]  # body fields are the usual case: name them plainly
+    return _printable(".".join(parts) or "request", MAX_FIELD)
+
+
+def validation_problems(errors: Sequence[Any]) -> list[dict[str, str]]:
+    """``{field, message}`` for each problem pydantic found; never the input itself."""
+    return [
+        {
+            "field": _field(item.get("loc", ())),
+            "message": _printable(str(item.get("msg", "invalid value")), MAX_MESSAGE),
+        }
+        for item in errors[:LISTED_ERRORS]
+    ]
+
+
+def validation_detail(problems: list[dict[str, str]], total: int) -> str:
+    """One line naming the first few fields and what is wrong with each."""
+    shown = "; ".join(f"{p['field']}: {p['message']}" for p in problems[:SHOWN_IN_DETAIL])
+    more = total - min(total, SHOWN_IN_DETAIL)
+    return f"invalid request: {shown}" + (f" (and {more} more)" if more else "")
+
+
+async def validation_answer(request: Request, error: Exception) -> JSONResponse:
+    """Every request validation error, on every service: 422 with ``detail`` (one line) and
+    ``errors`` (``[{field, message}]``). The input is never echoed: it may be huge or not
+    serialisable (NaN, a lone surrogate)."""
+    assert isinstance(error, RequestValidationError)
+    errors = error.errors()
+    problems = validation_problems(errors)
+    return JSONResponse(
+        {"detail": validation_detail(problems, len(errors)), "errors": problems},
+        status_code=422,
+    )
+
+
+class CrashGuard:
+    """The last line for an unhandled error in a request: log it once, traceback included,
+    and answer a plain JSON 500 that says nothing about the internals."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def watched(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watched)
+        except Exception as error:
+            log_event(
+                logger,
+                Category.ERROR,
+                "request_crashed",
+                "error",
+                level="error",
+                method=scope.get("method"),
+                path=scope.get("path"),
+                exc_info=error,
+            )
+            if started:
+                return  # the answer is under way: the server closes the connection
+            answer = JSONResponse({"detail": "internal server error"}, status_code=500)
+            await answer(scope, receive, send)

@@ -8,9 +8,11 @@ import json
 import re
 import secrets
 import time
+from collections.abc import Mapping, Sequence
 from functools import cache
 from importlib import resources
 from typing import TYPE_CHECKING, Annotated, Any
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, HTTPException, Request, WebSocket, status
 from fastapi.responses import HTMLResponse, PlainTextResponse
@@ -40,6 +42,7 @@ logger = get_logger(__name__)
 
 WRITE_SCOPE = "overlays:write"
 MAX_INCOMING = 1024
+CLOSE_POLICY = 1008  # policy violation: a page from a foreign origin
 _HOST = re.compile(r"[A-Za-z0-9.-]{1,253}(:[0-9]{1,5})?|\[[0-9A-Fa-f:.]{2,45}\](:[0-9]{1,5})?")
 MANAGE_SCOPE = "overlays:manage"
 MANAGE_PERMISSION = "overlays.manage"  # what a person needs in the community
@@ -100,6 +103,18 @@ def overlays_api(service: OverlayService) -> APIRouter:
 
     @api.websocket("/ws/overlay/{token}")
     async def overlay_socket(websocket: WebSocket, token: str) -> None:
+        public_url = websocket.app.state.runtime.settings.public_url
+        if not origin_allowed(websocket.headers, public_url, service.config.allowed_origins):
+            log_event(
+                logger,
+                Category.AUTH,
+                "overlay_connect",
+                "denied",
+                reason="origin",
+                origin=websocket.headers.get("origin", "")[:200],
+            )
+            await websocket.close(CLOSE_POLICY)  # before accept: the handshake gets a 403
+            return
         await websocket.accept()
         grant = await service.tokens.resolve(token)
         if grant is None:
@@ -228,6 +243,40 @@ def overlays_api(service: OverlayService) -> APIRouter:
         )
 
     return api
+
+
+def _origin(url: str) -> str | None:
+    """``scheme://host[:port]`` of ``url``, lowercased, default port dropped; None if none."""
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        return None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return None
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    default = {"http": 80, "https": 443}[parts.scheme]
+    return f"{parts.scheme}://{host}" + (f":{port}" if port not in (None, default) else "")
+
+
+def origin_allowed(headers: Mapping[str, str], public_url: str, extra: Sequence[str]) -> bool:
+    """May a page from the handshake's ``Origin`` open an overlay socket? Yes when there is
+    none or it is ``null`` (OBS), when it is this installation (``public_url``, or the very
+    host the socket was opened on: the page is served from there) or listed in ``extra``
+    (``*``: any). Otherwise a foreign page is trying to read overlays: no."""
+    sent = headers.get("origin")
+    if sent is None or sent.strip() in ("", "null"):
+        return True
+    if "*" in extra:
+        return True
+    origin = _origin(sent)
+    if origin is None:
+        return False
+    host = headers.get("host", "").lower()
+    own = {_origin(public_url), *(_origin(item) for item in extra)}
+    if host:
+        own |= {_origin(f"{scheme}://{host}") for scheme in ("http", "https")}
+    return origin in own
 
 
 def _socket_origins(request: Request) -> str:

@@ -33,8 +33,12 @@ class OverlaySettings(BaseSettings):
     linger: float = Field(
         default=120.0, ge=0, description="seconds a community's state outlives its last socket"
     )
+    # Origins (scheme://host[:port]) whose pages may open overlay sockets besides this
+    # installation's own (WADDLEBOT_PUBLIC_URL, or the host the page was served from) and
+    # none/"null" (OBS). "*" allows any origin.
+    allowed_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
-    @field_validator("image_hosts", mode="before")
+    @field_validator("image_hosts", "allowed_origins", mode="before")
     @classmethod
     def _split(cls, value: object) -> object:
         if isinstance(value, str):

@@ -1,14 +1,16 @@
 """Router ingress: ``POST /api/router/v1/events`` takes one event or a batch of up to 100.
 
 It validates, enqueues and answers 202 with the ids; it never waits for module work. A batch
-is accepted or refused whole: 422 names every invalid field, 429 says the queue is full.
+is accepted or refused whole: 422 names every invalid field (NUL characters, ``data`` over
+64 KiB included), 413 refuses a body over 1 MiB (kernel/web.py), 429 says the queue is full.
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, HTTPException, Request, status
+from fastapi import APIRouter, Body, Depends, Request, status
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import TypeAdapter, ValidationError
 
@@ -23,32 +25,28 @@ from waddlebot.router.worker import EVENTS_QUEUE
 EVENTS_SCOPE = "events:write"
 RETRY_AFTER_SECONDS = 1
 
-_one_or_many: TypeAdapter[Event | EventBatch] = TypeAdapter(Event | EventBatch)
+_batch: TypeAdapter[EventBatch] = TypeAdapter(EventBatch)
 
 
 def parse_events(payload: Any) -> list[Event]:
-    """Validate an event or a batch; HTTP 422 with every problem when invalid."""
-    try:
-        parsed = (
-            _one_or_many.validate_python(payload, strict=False)
-            if isinstance(payload, dict | list)
-            else None
+    """Validate an event or a batch; 422 naming every invalid field when it is not one."""
+    if not isinstance(payload, dict | list):
+        EVENTS_REJECTED.labels("invalid").inc()
+        raise RequestValidationError(
+            [{"loc": ("body",), "msg": "expected an event object or a list of events"}]
         )
+    try:
+        if isinstance(payload, dict):
+            return [Event.model_validate(payload)]
+        return _batch.validate_python(payload).root
     except ValidationError as error:
         EVENTS_REJECTED.labels("invalid").inc()
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT,
+        raise RequestValidationError(
             [
-                {"loc": list(item["loc"]), "msg": item["msg"], "type": item["type"]}
+                {**item, "loc": ("body", *item["loc"])}
                 for item in error.errors(include_url=False, include_context=False)
-            ],
+            ]
         ) from None
-    if parsed is None:
-        EVENTS_REJECTED.labels("invalid").inc()
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT, "expected an event object or a list of events"
-        )
-    return parsed.root if isinstance(parsed, EventBatch) else [parsed]
 
 
 def router_api() -> APIRouter:
@@ -58,7 +56,11 @@ def router_api() -> APIRouter:
         "/events",
         status_code=status.HTTP_202_ACCEPTED,
         response_model=IngressAccepted,
-        responses={422: {"description": "invalid event"}, 429: {"description": "queue full"}},
+        responses={
+            413: {"description": "body over 1 MiB"},
+            422: {"description": "invalid event"},
+            429: {"description": "queue full"},
+        },
     )
     async def ingest(
         request: Request,

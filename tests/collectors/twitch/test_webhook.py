@@ -158,6 +158,21 @@ async def test_ping_from_a_moderator_is_answered_at_helix(
     assert entity is not None and entity.channel_id == STREAMER["id"]
 
 
+async def test_nul_characters_from_twitch_are_dropped_not_fatal(
+    bot: LiveServer, fake_twitch: FakeTwitch
+) -> None:
+    """PostgreSQL cannot store NUL: the collector cleans what the platform sent, so the
+    member's command is still answered (the router ingress would refuse it with 422)."""
+    await authorise_bot(bot, fake_twitch)
+    chatter = {"id": "4145994", "login": "viewer\x0032", "display_name": "viewer\x0032"}
+    answer = await deliver(
+        bot.client, chat_event("!pi\x00ng", chatter=chatter, badges=("moderator",))
+    )
+    assert answer.status_code == 204
+    [sent] = await eventually(lambda: fake_twitch.chat)
+    assert sent.body["message"] == "pong"
+
+
 async def test_duplicate_delivery_is_acknowledged_and_answered_once(
     bot: LiveServer, fake_twitch: FakeTwitch
 ) -> None:

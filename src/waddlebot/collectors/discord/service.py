@@ -36,6 +36,7 @@ from waddlebot.collectors.discord.verify import verify_discord
 from waddlebot.collectors.ingress import IngressRefused, RouterIngress
 from waddlebot.kernel.backends import KeyValue
 from waddlebot.kernel.contracts import Event, EventOutcome, OutboundMessage
+from waddlebot.kernel.contracts.v1 import storable
 from waddlebot.kernel.observability.logging import Category, get_logger, log_event
 from waddlebot.kernel.runtime import Runtime
 from waddlebot.kernel.service import Service
@@ -82,7 +83,7 @@ def discord_api(service: DiscordService) -> APIRouter:
             log_event(logger, Category.AUTH, "discord_interaction", "denied", reason="signature")
             return JSONResponse({"detail": "invalid request signature"}, 401)
         try:
-            payload: Any = json.loads(body)
+            payload: Any = storable(json.loads(body))  # NUL cannot be stored: drop it
         except ValueError:
             return JSONResponse({"detail": "body is not JSON"}, 400)
         if not isinstance(payload, dict):

@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from waddlebot.kernel.contracts import Role
-from waddlebot.kernel.contracts.v1 import MAX_TEXT, Identifier
+from waddlebot.kernel.contracts.v1 import MAX_TEXT, Identifier, Text
 
 
 class PlaygroundMessage(BaseModel):
@@ -19,7 +19,7 @@ class PlaygroundMessage(BaseModel):
     channel: Identifier = "lobby"
     user: Identifier = "guest"
     role: Role = Role.everyone
-    text: str = Field(min_length=1, max_length=MAX_TEXT)
+    text: Text = Field(min_length=1, max_length=MAX_TEXT)
 
     @field_validator("role", mode="before")
     @classmethod

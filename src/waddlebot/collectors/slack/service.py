@@ -40,6 +40,7 @@ from waddlebot.collectors.slack.normalise import (
 from waddlebot.collectors.slack.sender import RESPONSE_URL_TTL, SlackSender, response_url_key
 from waddlebot.collectors.slack.verify import verify_slack
 from waddlebot.collectors.slack.workspace import SlackWorkspaces
+from waddlebot.kernel.contracts.v1 import storable
 from waddlebot.kernel.observability.logging import Category, get_logger, log_event
 from waddlebot.kernel.runtime import Runtime
 from waddlebot.kernel.security.signed_state import InvalidState, StateSigner
@@ -108,7 +109,7 @@ def slack_api(service: SlackService) -> APIRouter:
         if not _verified(service, request, body, "events"):
             return JSONResponse({"detail": "invalid signature"}, status.HTTP_401_UNAUTHORIZED)
         try:
-            payload: Any = json.loads(body)
+            payload: Any = storable(json.loads(body))  # NUL cannot be stored: drop it
         except ValueError:
             return JSONResponse({"detail": "body is not JSON"}, status.HTTP_400_BAD_REQUEST)
         if not isinstance(payload, dict):
@@ -157,7 +158,7 @@ def slack_api(service: SlackService) -> APIRouter:
         body = await request.body()
         if not _verified(service, request, body, "commands"):
             return JSONResponse({"detail": "invalid signature"}, status.HTTP_401_UNAUTHORIZED)
-        form = dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
+        form = storable(dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)))
         if form.get("ssl_check") == "1":
             return Response(status_code=status.HTTP_200_OK)
         command = command_from_slash(form, uuid.uuid4().hex)

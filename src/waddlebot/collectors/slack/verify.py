@@ -40,5 +40,5 @@ def verify_slack(
     verifier = SignatureVerifier(signing_secret, clock=_Clock(now))
     try:
         return verifier.is_valid(body=body, timestamp=timestamp, signature=signature)
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, TypeError):  # TypeError: non-ASCII str compare
         return False

@@ -21,6 +21,7 @@ from waddlebot.collectors.twitch.metrics import EVENTSUB
 from waddlebot.collectors.twitch.normalise import MalformedNotification, normalise
 from waddlebot.collectors.twitch.signature import TYPE_HEADER, SignatureRejected, verify
 from waddlebot.kernel.contracts import Event, EventType, Platform
+from waddlebot.kernel.contracts.v1 import storable
 from waddlebot.kernel.observability.logging import Category, get_logger, log_event
 from waddlebot.kernel.runtime import Runtime
 
@@ -84,7 +85,8 @@ def _parse(body: bytes) -> dict[str, Any]:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, "the body is not JSON") from None
     if not isinstance(payload, dict) or not isinstance(payload.get("subscription"), dict):
         raise HTTPException(status.HTTP_400_BAD_REQUEST, "the body has no subscription object")
-    return payload
+    cleaned: dict[str, Any] = storable(payload)  # NUL cannot be stored; drop, not refuse
+    return cleaned
 
 
 async def _challenge(twitch: Twitch, payload: dict[str, Any]) -> Response:

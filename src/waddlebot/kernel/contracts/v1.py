@@ -8,12 +8,14 @@ JSON Schema. Changing a field's meaning means a new version, not an edit here.
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import UTC, datetime
 from enum import IntEnum, StrEnum
 from typing import Annotated, Any, Final, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -28,7 +30,70 @@ CONTRACT_VERSION: Final = "v1"
 MAX_BATCH = 100
 MAX_TEXT = 4000
 
-Identifier = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+MAX_EVENT_DATA = 64 * 1024  # bytes of an event's ``data`` as compact JSON
+NUL = "\x00"
+
+
+def _no_nul(value: str) -> str:
+    """PostgreSQL text cannot hold NUL (0x00) and nothing can store a lone surrogate: refuse
+    both here, the same on every database, instead of failing in a worker later."""
+    if NUL in value:
+        raise ValueError("must not contain NUL characters (\\u0000)")
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        raise ValueError("must be valid Unicode (no lone surrogates)") from None
+    return value
+
+
+def storable(value: Any) -> Any:
+    """``value`` (JSON-like: dicts, lists, strings) with every NUL character removed from its
+    strings and keys and lone surrogates replaced (U+FFFD); collectors call it on platform
+    payloads before normalising them, so a stray byte never costs a member their message."""
+    if isinstance(value, str):
+        cleaned = value.replace(NUL, "")
+        if cleaned.isascii():
+            return cleaned
+        return cleaned.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+    if isinstance(value, dict):
+        return {storable(key): storable(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [storable(item) for item in value]
+    return value
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return NUL in value
+    if isinstance(value, dict):
+        return any(_has_nul(key) or _has_nul(item) for key, item in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(item) for item in value)
+    return False
+
+
+def _event_data(value: dict[str, Any]) -> dict[str, Any]:
+    """``data`` is stored and queued as JSON: bounded in size and free of NUL characters."""
+    try:
+        encoded = json.dumps(value, separators=(",", ":"), allow_nan=False, ensure_ascii=False)
+        size = len(encoded.encode())
+    except (ValueError, TypeError, UnicodeEncodeError):
+        raise ValueError("must be plain JSON (no NaN, Infinity or lone surrogates)") from None
+    if size > MAX_EVENT_DATA:
+        raise ValueError(f"is {size} bytes as JSON; at most {MAX_EVENT_DATA} are allowed")
+    if _has_nul(value):
+        raise ValueError("must not contain NUL characters (\\u0000)")
+    return value
+
+
+Text = Annotated[str, AfterValidator(_no_nul)]
+"""A string that fits PostgreSQL text: no NUL characters."""
+
+Identifier = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
+    AfterValidator(_no_nul),
+]
 
 
 def _new_id() -> str:
@@ -98,9 +163,9 @@ class UserRef(Strict):
 
     id: Identifier
     name: Identifier
-    display_name: str | None = Field(default=None, max_length=200)
+    display_name: Text | None = Field(default=None, max_length=200)
     role: Role = Role.everyone
-    badges: list[str] = Field(default_factory=list, max_length=50)
+    badges: list[Text] = Field(default_factory=list, max_length=50)
 
 
 class Event(Strict):
@@ -111,12 +176,15 @@ class Event(Strict):
     platform: Platform
     server_id: Identifier = Field(description="Twitch channel id, Discord guild id, Slack team id")
     channel_id: Identifier = Field(description="where to reply: channel/room id")
-    channel_name: str | None = Field(default=None, max_length=200)
+    channel_name: Text | None = Field(default=None, max_length=200)
     user: UserRef | None = None
-    text: str = Field(default="", max_length=MAX_TEXT)
-    thread_id: str | None = Field(default=None, max_length=200)
-    reply_to: str | None = Field(default=None, max_length=200, description="platform message id")
-    data: dict[str, Any] = Field(default_factory=dict, description="type-specific details")
+    text: Text = Field(default="", max_length=MAX_TEXT)
+    thread_id: Text | None = Field(default=None, max_length=200)
+    reply_to: Text | None = Field(default=None, max_length=200, description="platform message id")
+    data: Annotated[dict[str, Any], AfterValidator(_event_data)] = Field(
+        default_factory=dict,
+        description=f"type-specific details; at most {MAX_EVENT_DATA} bytes as JSON",
+    )
     received_at: datetime = Field(default_factory=_now)
 
 
@@ -136,14 +204,14 @@ class ChatAction(Strict):
     """Reply in the channel the event came from."""
 
     type: Literal["chat"] = "chat"
-    text: str = Field(min_length=1, max_length=MAX_TEXT)
+    text: Text = Field(min_length=1, max_length=MAX_TEXT)
 
 
 class WhisperAction(Strict):
     """Direct message to a user (the invoking user when ``user_id`` is unset)."""
 
     type: Literal["whisper"] = "whisper"
-    text: str = Field(min_length=1, max_length=MAX_TEXT)
+    text: Text = Field(min_length=1, max_length=MAX_TEXT)
     user_id: str | None = None
 
 

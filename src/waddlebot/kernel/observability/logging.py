@@ -52,7 +52,9 @@ def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
                 structlog.stdlib.ProcessorFormatter.remove_processors_meta,
                 renderer,
             ],
-            foreign_pre_chain=shared,
+            # stdlib records (uvicorn, asyncio, libraries) carry exc_info too: render the
+            # traceback as text, not the repr of the (type, value, traceback) tuple
+            foreign_pre_chain=[*shared, structlog.processors.format_exc_info],
         )
     )
     root = logging.getLogger()
