@@ -19,10 +19,11 @@ from waddlebot.identity.service import IdentityService
 from waddlebot.kernel.backends import Backend
 from waddlebot.kernel.errors import Refusal
 from waddlebot.kernel.observability.logging import Category, get_logger, log_event
+from waddlebot.kernel.outages import UNAVAILABLE_ERRORS
 from waddlebot.kernel.runtime import Runtime
 from waddlebot.kernel.service import Service
 from waddlebot.kernel.settings import Settings
-from waddlebot.kernel.web import health_api, refusal_answer
+from waddlebot.kernel.web import health_api, refusal_answer, unavailable_answer
 from waddlebot.labels.service import LabelsService
 from waddlebot.marketplace.service import MarketplaceService
 from waddlebot.overlays.service import OverlayService
@@ -95,6 +96,8 @@ def create_app(
 
     app = FastAPI(title="WaddleBot", version=__version__, lifespan=lifespan)
     app.add_exception_handler(Refusal, refusal_answer)
+    for outage in UNAVAILABLE_ERRORS:  # Redis / database away: 503 + Retry-After
+        app.add_exception_handler(outage, unavailable_answer)
     app.include_router(health_api())
     for service in chosen:
         app.include_router(service.api())

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from fastapi import APIRouter
 
 from waddlebot.communities.manager import CommunityManager
@@ -91,8 +93,8 @@ class RouterService(Service):
             concurrency=settings.router_workers,
             visibility_timeout=settings.router_visibility_timeout,
         )
-        self.spawn("workers", workers.run())
-        self.spawn("command-reload", self._reload_on_change(runtime))
+        self.spawn("workers", workers.run)
+        self.spawn("command-reload", partial(self._reload_on_change, runtime))
         log_event(
             logger,
             Category.SYSTEM,

@@ -124,4 +124,4 @@ class PlaygroundService(Service):
         if runtime.settings.playground == "off":
             return
         sender = PlaygroundSender(runtime.backend)
-        self.spawn("sender", sender.run())
+        self.spawn("sender", sender.run)

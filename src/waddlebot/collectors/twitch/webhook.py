@@ -23,6 +23,7 @@ from waddlebot.collectors.twitch.signature import TYPE_HEADER, SignatureRejected
 from waddlebot.kernel.contracts import Event, EventType, Platform
 from waddlebot.kernel.observability.logging import Category, get_logger, log_event
 from waddlebot.kernel.runtime import Runtime
+from waddlebot.kernel.web import RETRY_AFTER_SECONDS
 
 logger = get_logger(__name__)
 NO_CONTENT = status.HTTP_204_NO_CONTENT
@@ -73,7 +74,11 @@ async def handle_eventsub(twitch: Twitch, runtime: Runtime, request: Request) ->
             message_id=message_id,
             reason=detail[:300],
         )
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "try again later") from None
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            "try again later",
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        ) from None
     return Response(status_code=NO_CONTENT)
 
 

@@ -35,6 +35,7 @@ from waddlebot.kernel.backends.base import (
     Subscription,
     WorkQueue,
 )
+from waddlebot.kernel.errors import DependencyUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -527,8 +528,8 @@ class RedisPubSub(PubSub):
                             break
                         await state.confirmed.wait()
         except TimeoutError:
-            raise TimeoutError(
-                f"Redis did not confirm the subscription within {SUBSCRIBE_TIMEOUT:g}s"
+            raise DependencyUnavailable(
+                "cache", f"Redis did not confirm the subscription within {SUBSCRIBE_TIMEOUT:g}s"
             ) from None
 
     async def _sync_shielded(self, names: Sequence[str]) -> None:
