@@ -120,7 +120,7 @@ def replies_per_event(redis_url: str, namespace: str) -> Counter[str]:
                 entries = entries[1:]
             if not entries:
                 return counts
-            for entry_id, fields in entries:
+            for _entry_id, fields in entries:
                 counts[json.loads(fields[b"p"])["event_id"]] += 1
             last = entries[-1][0].decode()
     finally:

@@ -7,10 +7,12 @@ server restarted by its supervisor would be.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import time
@@ -23,8 +25,6 @@ from tests.support import free_port
 
 
 def wait_port(port: int, seconds: float = 20) -> None:
-    import socket
-
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         with socket.socket() as sock:
@@ -137,10 +137,8 @@ class OwnPostgres:
         self._as_postgres(self.bin / "pg_ctl", "-D", str(self.data), "-m", mode, "-w", "stop")
 
     def destroy(self) -> None:
-        try:
+        with contextlib.suppress(subprocess.CalledProcessError):  # already stopped
             self.stop("immediate")
-        except subprocess.CalledProcessError:
-            pass  # already stopped
         shutil.rmtree(self.root, ignore_errors=True)
 
 
