@@ -106,3 +106,15 @@ def test_dependency_of_follows_the_cause() -> None:
             raise RuntimeError("while flushing") from inner
     except RuntimeError as outer:
         assert dependency_of(outer) == "backend"
+
+
+async def test_a_refused_database_connection_is_named_database(tmp_path: Path) -> None:
+    from waddlebot.kernel.storage import Database
+
+    db = Database(f"postgresql+asyncpg://postgres@127.0.0.1:{free_port()}/x")
+    try:
+        with pytest.raises(Exception) as refused:  # whatever the driver raises
+            await db.migrate()
+    finally:
+        await db.close()
+    assert dependency_of(refused.value) == "database"

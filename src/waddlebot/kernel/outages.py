@@ -66,10 +66,26 @@ def _direct(error: BaseException) -> str | None:
     ):
         return DATABASE if error.connection_invalidated else None
     if isinstance(error, UNAVAILABLE_ERRORS):
-        return DATABASE if isinstance(error, _DATABASE_ERRORS) else "backend"
+        return DATABASE if isinstance(error, _DATABASE_ERRORS) else _origin(error)
     if isinstance(error, OSError) and any(text in str(error) for text in _CONNECT_FAILED):
-        return "backend"
+        return _origin(error)
     return None
+
+
+def _origin(error: BaseException) -> str:
+    """Whose socket a plain connection error came from, judged by the innermost driver frame
+    (asyncpg connecting raises a bare ``ConnectionRefusedError``)."""
+    modules: list[str] = []
+    frame = error.__traceback__
+    while frame is not None:
+        modules.append(str(frame.tb_frame.f_globals.get("__name__", "")))
+        frame = frame.tb_next
+    for module in reversed(modules):
+        if module.startswith(("asyncpg", "sqlalchemy", "aiosqlite")):
+            return DATABASE
+        if module.startswith("redis"):
+            return CACHE
+    return "backend"
 
 
 def as_unavailable(error: BaseException) -> DependencyUnavailable | None:
@@ -83,6 +99,8 @@ def as_unavailable(error: BaseException) -> DependencyUnavailable | None:
 def describe(error: BaseException) -> str:
     """``Type: message`` in one short line (driver reprs often hide the message)."""
     text = " ".join(str(error).split())
+    if isinstance(error, DependencyUnavailable):
+        return text[:300]
     return f"{type(error).__name__}: {text}"[:300]
 
 
