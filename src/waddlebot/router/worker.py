@@ -94,16 +94,27 @@ class WorkerPool:
                     report_healthy()  # Redis answers and there is nothing left to fail on
                     QUEUE_DEPTH.labels(EVENTS_QUEUE).set(await queues.depth(EVENTS_QUEUE))
         except asyncio.CancelledError:
-            for task in list(self._running):
-                task.cancel()
+            self._cancel_running()
+            raise
+        except Exception:
+            # Ending the run: let the events in flight settle first (they finish, or meet the
+            # outage and stay queued), so none is left running behind the supervisor's back.
+            try:
+                if self._running:
+                    await asyncio.wait(list(self._running))
+            except asyncio.CancelledError:
+                self._cancel_running()
+                raise
             raise
 
+    def _cancel_running(self) -> None:
+        for task in list(self._running):
+            task.cancel()
+
     async def _stop_taking(self, slots: int) -> None:
-        """An event hit an outage: let the others in flight settle, then end this run."""
+        """An event hit an outage: end this run (``run`` lets the others settle first)."""
         for _ in range(slots):
             self._free.release()
-        if self._running:
-            await asyncio.wait(list(self._running))
         outage, self._outage = self._outage, None
         assert outage is not None
         raise outage
