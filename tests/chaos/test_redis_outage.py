@@ -89,3 +89,29 @@ async def test_redis_killed_mid_burst_loses_nothing_and_recovers_without_restart
         assert log.count('"background_task_lost"') <= 8, log.count('"background_task_lost"')
     finally:
         bot.stop()
+
+
+async def test_a_subscription_survives_a_redis_restart(own_redis: OwnRedis) -> None:
+    """The shared pub/sub connection comes back by itself and re-subscribes every channel."""
+    from waddlebot.kernel.backends.redis import RedisBackend
+
+    listener = RedisBackend.from_url(own_redis.url, namespace="chaos")
+    publisher = RedisBackend.from_url(own_redis.url, namespace="chaos")
+    try:
+        async with asyncio.timeout(60), listener.pubsub.subscribe("news") as subscription:
+            await publisher.pubsub.publish("news", "before")
+            assert await subscription.get(timeout=10) == ("news", b"before")
+            opened = listener.pubsub.connections_opened
+
+            await asyncio.to_thread(own_redis.kill)
+            await asyncio.to_thread(own_redis.start)
+            await until(lambda: listener.pubsub.connections_opened > opened, 30)
+            while True:  # published before the re-subscription lands is lost: publish again
+                await publisher.pubsub.publish("news", "after")
+                received = await subscription.get(timeout=0.5)
+                if received is not None:
+                    break
+            assert received == ("news", b"after")
+    finally:
+        await listener.close()
+        await publisher.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING
 
 from fastapi import APIRouter, Request, Response
@@ -19,6 +20,8 @@ if TYPE_CHECKING:
 
 logger = get_logger(__name__)
 RETRY_AFTER_SECONDS = 5  # what a 503 asks clients (and webhook platforms) to wait
+LOG_503_EVERY = 10.0  # seconds: an outage refusing many requests logs one line per period
+_quiet: dict[str, tuple[float, int]] = {}  # dependency → (last logged, 503s not logged since)
 
 
 def get_runtime(request: Request) -> Runtime:
@@ -42,16 +45,23 @@ async def unavailable_answer(request: Request, error: Exception) -> JSONResponse
     if outage is None:
         raise error
     DEPENDENCY_UNAVAILABLE.labels(outage.dependency).inc()
-    log_event(
-        logger,
-        Category.ERROR,
-        "dependency_unavailable",
-        "503",
-        level="warning",
-        dependency=outage.dependency,
-        path=request.url.path,
-        error=outage.detail,
-    )
+    suppressed = _quiet.pop(outage.dependency, None)
+    now = time.monotonic()
+    if suppressed is not None and now - suppressed[0] < LOG_503_EVERY:
+        _quiet[outage.dependency] = (suppressed[0], suppressed[1] + 1)
+    else:  # the first 503 of an outage, then one line per LOG_503_EVERY with the count
+        _quiet[outage.dependency] = (now, 0)
+        log_event(
+            logger,
+            Category.ERROR,
+            "dependency_unavailable",
+            "503",
+            level="warning",
+            dependency=outage.dependency,
+            path=request.url.path,
+            error=outage.detail,
+            also_refused=suppressed[1] if suppressed else 0,
+        )
     return JSONResponse(
         {"detail": f"temporarily unavailable ({outage.dependency}); retry shortly"},
         status_code=503,
