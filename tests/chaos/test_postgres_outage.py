@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 
 from tests.chaos.burst import Ledger, chaos_env, ping_events, send, wait_all_answered, wait_readyz
@@ -56,7 +57,15 @@ async def test_postgres_stopped_mid_burst_loses_nothing_and_recovers_without_res
         assert duplicates <= DUPLICATES_AT_MOST, f"{duplicates} duplicate replies"
         assert bot.process.poll() is None  # never restarted
         log = bot.log()
-        assert "background_task_lost" in log
+        lost = [
+            json.loads(line)
+            for line in log.splitlines()
+            if line.startswith("{") and '"background_task_lost"' in line
+        ]
+        # The workers met the outage routing events (they put them back), not taking them.
+        assert {(line["task"], line["dependency"]) for line in lost} == {
+            ("router:workers", "database")
+        }
         assert "background_task_recovered" in log
         assert "event_abandoned" not in log  # the outage counted no attempt
         assert "background_task_crashed" not in log
