@@ -20,6 +20,7 @@ from waddlebot.identity.service import IdentityService
 from waddlebot.kernel.backends import Backend
 from waddlebot.kernel.errors import Refusal
 from waddlebot.kernel.observability.logging import Category, get_logger, log_event
+from waddlebot.kernel.outages import UNAVAILABLE_ERRORS
 from waddlebot.kernel.runtime import Runtime
 from waddlebot.kernel.service import Service
 from waddlebot.kernel.settings import Settings
@@ -28,6 +29,7 @@ from waddlebot.kernel.web import (
     CrashGuard,
     health_api,
     refusal_answer,
+    unavailable_answer,
     validation_answer,
 )
 from waddlebot.labels.service import LabelsService
@@ -105,6 +107,8 @@ def create_app(
     app.add_exception_handler(RequestValidationError, validation_answer)
     app.add_middleware(BodyLimit)
     app.add_middleware(CrashGuard)
+    for outage in UNAVAILABLE_ERRORS:  # Redis / database away: 503 + Retry-After
+        app.add_exception_handler(outage, unavailable_answer)
     app.include_router(health_api())
     for service in chosen:
         app.include_router(service.api())

@@ -27,7 +27,10 @@ async def test_healthz_and_readyz_on_both_stacks(stack_settings: Settings) -> No
 
         ready = await server.client.get("/readyz")
         assert ready.status_code == 200
-        assert ready.json() == {"status": "ready", "checks": {"database": True, "cache": True}}
+        assert ready.json() == {
+            "status": "ready",
+            "checks": {"database": True, "cache": True, "workers": True},
+        }
 
 
 async def test_metrics_are_prometheus_text(stack_settings: Settings) -> None:
@@ -52,7 +55,10 @@ async def test_readyz_is_503_when_the_database_is_unreachable(tmp_path: Path) ->
         assert (await server.client.get("/healthz")).status_code == 200
         ready = await server.client.get("/readyz")
     assert ready.status_code == 503
-    assert ready.json() == {"status": "unavailable", "checks": {"database": False, "cache": True}}
+    assert ready.json() == {
+        "status": "unavailable",
+        "checks": {"database": False, "cache": True, "workers": True},
+    }
 
 
 @pytest.fixture
@@ -82,7 +88,10 @@ async def test_readyz_503_names_the_unreachable_database(
     settings = Settings(data_dir=tmp_path, secret_key="s", database_url=UNREACHABLE_POSTGRES)
     answer = await readyz_with(app, settings)
     assert answer.status_code == 503
-    assert answer.json() == {"status": "unavailable", "checks": {"database": False, "cache": True}}
+    assert answer.json() == {
+        "status": "unavailable",
+        "checks": {"database": False, "cache": True, "workers": True},
+    }
 
 
 async def test_readyz_503_names_the_unreachable_cache(health_only: tuple[FastAPI, Path]) -> None:
@@ -90,11 +99,14 @@ async def test_readyz_503_names_the_unreachable_cache(health_only: tuple[FastAPI
     settings = Settings(data_dir=tmp_path, secret_key="s", redis_url=UNREACHABLE_REDIS)
     answer = await readyz_with(app, settings)
     assert answer.status_code == 503
-    assert answer.json() == {"status": "unavailable", "checks": {"database": True, "cache": False}}
+    assert answer.json() == {
+        "status": "unavailable",
+        "checks": {"database": True, "cache": False, "workers": True},
+    }
 
 
 async def test_readyz_200_on_embedded_runtime(health_only: tuple[FastAPI, Path]) -> None:
     app, tmp_path = health_only
     answer = await readyz_with(app, Settings(data_dir=tmp_path, secret_key="s"))
     assert answer.status_code == 200
-    assert answer.json()["checks"] == {"database": True, "cache": True}
+    assert answer.json()["checks"] == {"database": True, "cache": True, "workers": True}

@@ -2,7 +2,9 @@
 
 The same code runs embedded (in-process ASGI transport) and distributed (real HTTP), with the
 collector's service token. A full router queue (429) is retried with backoff for a bounded
-time; anything else the router refuses is raised, never dropped silently.
+time; a router that is unreachable or answers 503 (its Redis is away) raises
+:class:`DependencyUnavailable` (the caller's HTTP answer becomes 503 + ``Retry-After``);
+anything else the router refuses is raised, never dropped silently.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from collections.abc import Sequence
 import httpx
 
 from waddlebot.kernel.contracts import Event
+from waddlebot.kernel.errors import DependencyUnavailable
+from waddlebot.kernel.outages import describe
 from waddlebot.kernel.runtime import Runtime
 
 INGRESS_PATH = "/api/router/v1/events"
@@ -39,9 +43,14 @@ class RouterIngress:
         body = "[" + ",".join(event.model_dump_json() for event in events) + "]"
         delay, waited = 0.05, 0.0
         while True:
-            answer = await client.post(
-                INGRESS_PATH, content=body, headers={"content-type": "application/json"}
-            )
+            try:
+                answer = await client.post(
+                    INGRESS_PATH, content=body, headers={"content-type": "application/json"}
+                )
+            except httpx.TransportError as error:  # the router process is away
+                raise DependencyUnavailable("router", describe(error)) from error
+            if answer.status_code == httpx.codes.SERVICE_UNAVAILABLE:  # its Redis is away
+                raise DependencyUnavailable("router", _detail(answer))
             if answer.status_code == httpx.codes.ACCEPTED:
                 accepted: list[str] = answer.json()["accepted"]
                 return accepted

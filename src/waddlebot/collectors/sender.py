@@ -21,6 +21,7 @@ from waddlebot.kernel.backends import Backend, Delivery
 from waddlebot.kernel.contracts import OutboundMessage
 from waddlebot.kernel.observability.logging import Category, get_logger, log_event
 from waddlebot.kernel.observability.metrics import OUTBOUND
+from waddlebot.kernel.supervision import report_healthy
 from waddlebot.router.dispatch import OUTBOUND_GROUP, outbound_queue
 
 logger = get_logger(__name__)
@@ -46,7 +47,11 @@ class OutboundSender(abc.ABC):
         """Send one message; raise to retry later, PermanentDeliveryError to give up."""
 
     async def run(self) -> None:
-        """Drain the queue until cancelled."""
+        """Drain the queue until cancelled.
+
+        A Redis outage raises out of here; the supervisor (``Service.spawn``) restarts the
+        loop with backoff, and unacknowledged messages are redelivered.
+        """
         while True:
             deliveries = await self.backend.queues.take(
                 self.queue,
@@ -56,6 +61,7 @@ class OutboundSender(abc.ABC):
                 block=1.0,
                 visibility_timeout=self.visibility_timeout,
             )
+            report_healthy()
             await self.send_batch(deliveries)
 
     async def send_batch(self, deliveries: list[Delivery]) -> None:

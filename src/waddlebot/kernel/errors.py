@@ -32,3 +32,17 @@ class Conflict(Refusal):
 
 class Invalid(Refusal):
     status = 422
+
+
+class DependencyUnavailable(Exception):
+    """A backing service (database, cache, another WaddleBot service) did not answer.
+
+    Not the caller's fault and not permanent: HTTP answers 503 with ``Retry-After`` (webhook
+    platforms redeliver), background work backs off and retries, queued work stays queued.
+    ``kernel/outages.py`` recognises the driver errors that mean the same thing.
+    """
+
+    def __init__(self, dependency: str, detail: str = "") -> None:
+        super().__init__(f"{dependency} unavailable" + (f": {detail}" if detail else ""))
+        self.dependency = dependency
+        self.detail = detail

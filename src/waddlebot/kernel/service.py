@@ -5,13 +5,15 @@ from __future__ import annotations
 import abc
 import asyncio
 import contextlib
-from collections.abc import Coroutine
+import inspect
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from fastapi import APIRouter
 
 from waddlebot.kernel.observability.logging import Category, get_logger, log_event
 from waddlebot.kernel.runtime import Runtime
+from waddlebot.kernel.supervision import TaskHealth, run_once, supervise
 
 logger = get_logger(__name__)
 
@@ -23,6 +25,7 @@ class Service(abc.ABC):
 
     def __init__(self) -> None:
         self._tasks: list[asyncio.Task[None]] = []
+        self.health: dict[str, TaskHealth] = {}  # by task name, for /readyz
 
     @abc.abstractmethod
     def api(self) -> APIRouter:
@@ -40,9 +43,22 @@ class Service(abc.ABC):
                 await task
         self._tasks.clear()
 
-    def spawn(self, name: str, work: Coroutine[Any, Any, None]) -> None:
-        """Run ``work`` for the life of the service; a crash is logged, not silent."""
-        task = asyncio.create_task(work, name=f"{self.name}:{name}")
+    def spawn(
+        self, name: str, work: Callable[[], Awaitable[None]] | Coroutine[Any, Any, None]
+    ) -> None:
+        """Run ``work`` for the life of the service, supervised: restarted with backoff
+        whenever it raises (see ``kernel/supervision.py``), its state shown by ``/readyz``.
+
+        Pass the function (``loop.run``), not a started coroutine (``loop.run()``): a
+        coroutine can run only once, so it is run unsupervised and a crash is only logged.
+        """
+        full = f"{self.name}:{name}"
+        health = self.health[full] = TaskHealth(full)
+        if inspect.iscoroutine(work):
+            task = asyncio.create_task(run_once(health, work), name=full)
+        else:
+            assert callable(work)
+            task = asyncio.create_task(supervise(health, work), name=full)
         task.add_done_callback(self._report_crash)
         self._tasks.append(task)
 

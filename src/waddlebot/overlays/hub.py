@@ -24,6 +24,7 @@ from pydantic import ValidationError
 from waddlebot.kernel.backends import Backend
 from waddlebot.kernel.contracts import OverlayAction, OverlayMessage
 from waddlebot.kernel.observability.logging import Category, get_logger, log_event
+from waddlebot.kernel.outages import Backoff, describe
 from waddlebot.kernel.storage.models import utcnow
 from waddlebot.overlays.config import OverlaySettings
 from waddlebot.overlays.metrics import CONNECTED, DROPPED, PUSHED
@@ -38,6 +39,7 @@ CLOSE_REVOKED = 4401
 CLOSE_WRONG_KIND = 4403
 CLOSE_TIMEOUT = 4408
 CLOSE_GOING_AWAY = 1001
+LISTEN_BACKOFF = Backoff(initial=0.2, maximum=5.0)  # re-subscribing through an outage
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,11 +195,24 @@ class OverlayHub:
     # ------------------------------------------------------------------ the stream
 
     async def _listen(self, feed: CommunityFeed) -> None:
+        """Stay subscribed for the feed's life; through an outage retry with backoff, sockets
+        stay open, and one line is logged when it begins and one when it ends."""
         channels = (overlay_channel(feed.community_id), control_channel(feed.community_id))
+        failures = 0
         while True:
             try:
                 async with self.backend.pubsub.subscribe(*channels) as subscription:
                     feed.ready.set()
+                    if failures:
+                        log_event(
+                            logger,
+                            Category.SYSTEM,
+                            "overlay_subscription",
+                            "recovered",
+                            community=feed.community_id,
+                            failures=failures,
+                        )
+                        failures = 0
                     async for channel, payload in subscription:
                         if channel == channels[1]:
                             self._revoke(feed, payload)
@@ -206,16 +221,18 @@ class OverlayHub:
             except asyncio.CancelledError:
                 raise
             except Exception as error:  # the backend went away: retry, sockets stay open
-                log_event(
-                    logger,
-                    Category.ERROR,
-                    "overlay_subscription",
-                    "error",
-                    level="warning",
-                    community=feed.community_id,
-                    error=repr(error),
-                )
-            await asyncio.sleep(1.0)
+                failures += 1
+                if failures == 1:
+                    log_event(
+                        logger,
+                        Category.ERROR,
+                        "overlay_subscription",
+                        "lost",
+                        level="warning",
+                        community=feed.community_id,
+                        error=describe(error),
+                    )
+            await asyncio.sleep(LISTEN_BACKOFF.delay(max(failures, 1)))
 
     async def revalidate(self, live_hashes: Callable[[set[str]], Awaitable[set[str]]]) -> None:
         """Every ``revalidate_interval``, close sockets whose token is gone (a revocation whose

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from fastapi import APIRouter
 
 from waddlebot.kernel.runtime import Runtime
@@ -30,7 +32,7 @@ class OverlayService(Service):
         self._runtime = runtime
         self._hub = OverlayHub(runtime.backend, self.config)
         self._tokens = OverlayTokens(runtime.db, runtime.backend, runtime.settings)
-        self.spawn("revalidate", self._hub.revalidate(self._tokens.live_hashes))
+        self.spawn("revalidate", partial(self._hub.revalidate, self._tokens.live_hashes))
 
     async def stop(self) -> None:
         if self._hub is not None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from fastapi import APIRouter
 
 from waddlebot.aliases.manager import AliasManager
@@ -125,8 +127,8 @@ class RouterService(Service):
             concurrency=settings.router_workers,
             visibility_timeout=settings.router_visibility_timeout,
         )
-        self.spawn("workers", workers.run())
-        self.spawn("command-reload", self._reload_on_change(runtime))
+        self.spawn("workers", workers.run)
+        self.spawn("command-reload", partial(self._reload_on_change, runtime))
         self.scheduler = Scheduler(
             self.jobs,
             ScheduledRuns(
@@ -140,7 +142,7 @@ class RouterService(Service):
             poll_interval=settings.scheduler_poll_interval,
         )
         if self.run_scheduler:
-            self.spawn("scheduler", self.scheduler.run_forever())
+            self.spawn("scheduler", self.scheduler.run_forever)
         log_event(
             logger,
             Category.SYSTEM,

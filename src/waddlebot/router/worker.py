@@ -17,6 +17,8 @@ from waddlebot.kernel.backends import Backend, Delivery
 from waddlebot.kernel.contracts import Event, EventOutcome
 from waddlebot.kernel.observability.logging import Category, get_logger, log_event
 from waddlebot.kernel.observability.metrics import EVENT_SECONDS, EVENTS_PROCESSED, QUEUE_DEPTH
+from waddlebot.kernel.outages import as_unavailable, dependency_of, describe
+from waddlebot.kernel.supervision import report_healthy
 from waddlebot.router.pipeline import Pipeline
 
 logger = get_logger(__name__)
@@ -25,6 +27,7 @@ EVENTS_QUEUE = "router:events"
 EVENTS_GROUP = "router"
 MAX_ATTEMPTS = 5
 DONE_TTL = 3600.0
+REQUEUE_BOUND = 2**31  # putting an event back after an outage must never be refused as "full"
 
 
 def outcome_channel(event_id: str) -> str:
@@ -48,10 +51,17 @@ class WorkerPool:
         self.consumer = f"worker-{uuid.uuid4().hex[:8]}"
         self._free = asyncio.Semaphore(concurrency)
         self._running: set[asyncio.Task[None]] = set()
+        self._outage: Exception | None = None  # set by an event that met an outage
 
     async def run(self) -> None:
-        """Take events while slots are free; runs until cancelled."""
+        """Take events while slots are free; runs until cancelled.
+
+        A dependency outage (Redis refusing ``take``, or an event failing because the database
+        or Redis is away) ends the run with the error once the events in flight have settled;
+        the supervisor (``Service.spawn``) restarts it after a backoff. Events stay queued.
+        """
         queues = self.backend.queues
+        self._outage = None
         try:
             while True:
                 await self._free.acquire()
@@ -59,14 +69,21 @@ class WorkerPool:
                 while slots < self.concurrency and not self._free.locked():
                     await self._free.acquire()
                     slots += 1
-                deliveries = await queues.take(
-                    EVENTS_QUEUE,
-                    EVENTS_GROUP,
-                    self.consumer,
-                    count=slots,
-                    block=1.0,
-                    visibility_timeout=self.visibility_timeout,
-                )
+                if self._outage is not None:
+                    await self._stop_taking(slots)
+                try:
+                    deliveries = await queues.take(
+                        EVENTS_QUEUE,
+                        EVENTS_GROUP,
+                        self.consumer,
+                        count=slots,
+                        block=1.0,
+                        visibility_timeout=self.visibility_timeout,
+                    )
+                except BaseException:
+                    for _ in range(slots):
+                        self._free.release()
+                    raise
                 for _ in range(slots - len(deliveries)):
                     self._free.release()
                 for delivery in deliveries:
@@ -74,14 +91,56 @@ class WorkerPool:
                     self._running.add(task)
                     task.add_done_callback(self._running.discard)
                 if not deliveries:
+                    report_healthy()  # Redis answers and there is nothing left to fail on
                     QUEUE_DEPTH.labels(EVENTS_QUEUE).set(await queues.depth(EVENTS_QUEUE))
-        finally:
-            for task in list(self._running):
-                task.cancel()
+        except asyncio.CancelledError:
+            self._cancel_running()
+            raise
+        except Exception:
+            # Ending the run: let the events in flight settle first (they finish, or meet the
+            # outage and stay queued), so none is left running behind the supervisor's back.
+            try:
+                if self._running:
+                    await asyncio.wait(list(self._running))
+            except asyncio.CancelledError:
+                self._cancel_running()
+                raise
+            raise
+
+    def _cancel_running(self) -> None:
+        for task in list(self._running):
+            task.cancel()
+
+    async def _stop_taking(self, slots: int) -> None:
+        """An event hit an outage: end this run (``run`` lets the others settle first)."""
+        for _ in range(slots):
+            self._free.release()
+        outage, self._outage = self._outage, None
+        assert outage is not None
+        raise outage
 
     async def _process(self, delivery: Delivery) -> None:
         try:
             await self._handle(delivery)
+        except Exception as error:
+            # Redis or the database went away around the pipeline: the event is unacknowledged
+            # (redelivered later) or already put back; the whole pool backs off.
+            outage = as_unavailable(error)
+            if outage is None:
+                log_event(
+                    logger,
+                    Category.ERROR,
+                    "event_failed",
+                    "retry",
+                    level="error",
+                    delivery=delivery.id,
+                    error=describe(error),
+                    exc_info=True,
+                )
+            elif self._outage is None:
+                self._outage = outage
+        else:
+            report_healthy()
         finally:
             self._free.release()
 
@@ -119,8 +178,14 @@ class WorkerPool:
         try:
             outcome = await self.pipeline.handle(event)
         except Exception as error:
-            # Left unacknowledged: it is redelivered after the visibility timeout.
             await kv.delete(claim_key)
+            if dependency_of(error) is not None:
+                # Not this event's fault: put it back as a fresh item, so an outage never
+                # counts towards MAX_ATTEMPTS, and let the pool back off.
+                await queues.put(EVENTS_QUEUE, [delivery.payload], max_length=REQUEUE_BOUND)
+                await queues.ack(EVENTS_QUEUE, EVENTS_GROUP, delivery.id)
+                raise
+            # Left unacknowledged: it is redelivered after the visibility timeout.
             log_event(
                 logger,
                 Category.ERROR,

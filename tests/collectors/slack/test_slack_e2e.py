@@ -7,6 +7,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -21,7 +22,7 @@ from tests.collectors.slack.fake_slack import (
     signed_headers,
     slash_form,
 )
-from tests.support import LiveServer, live_server, testkit
+from tests.support import LiveServer, free_port, live_server, testkit
 from waddlebot.app import create_app
 from waddlebot.collectors.slack.config import SlackSettings
 from waddlebot.collectors.slack.models import SlackInstallation
@@ -229,3 +230,22 @@ async def test_oauth_install_stores_the_token_encrypted(stack: Stack) -> None:
     )
     assert await per_workspace.token("T0INSTALL") == "xoxb-installed-token"
     assert await per_workspace.token("T0UNKNOWN") is None
+
+
+async def test_redis_away_answers_503_with_retry_after_so_slack_redelivers(
+    tmp_path: Path,
+) -> None:
+    settings = Settings(
+        data_dir=tmp_path, secret_key="s", redis_url=f"redis://127.0.0.1:{free_port()}/0"
+    )
+    slack = SlackService(SlackSettings(signing_secret=SIGNING_SECRET, bot_token=BOT_TOKEN))
+    app = create_app(settings, instances=[RouterService(modules=[core]), slack])
+    body = envelope(message("!ping"), event_id="Ev0OUTAGE")
+    async with live_server(app) as bot:
+        answer = await bot.client.post(
+            "/webhooks/slack/events",
+            content=body,
+            headers={"content-type": "application/json", **signed_headers(body)},
+        )
+    assert answer.status_code == 503, answer.text
+    assert answer.headers["Retry-After"] == "5"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,7 +27,7 @@ from tests.collectors.twitch.twitch_support import (
     stale,
     subscription,
 )
-from tests.support import IngressOnly, LiveServer, live_server
+from tests.support import IngressOnly, LiveServer, free_port, live_server
 from waddlebot.app import create_app
 from waddlebot.collectors.twitch.service import TwitchService
 from waddlebot.collectors.twitch.signature import (
@@ -252,6 +253,22 @@ async def test_events_the_router_refuses_are_redelivered_not_lost(
         first = await deliver(server.client, body, message_id="retry-me")
         again = await deliver(server.client, body, message_id="retry-me")
     assert (first.status_code, again.status_code) == (503, 503)
+    assert first.headers["Retry-After"] == again.headers["Retry-After"] == "5"
+
+
+async def test_redis_away_answers_503_with_retry_after_so_twitch_redelivers(
+    fake_twitch: FakeTwitch, tmp_path: Path
+) -> None:
+    settings = Settings(
+        data_dir=tmp_path, secret_key="s", redis_url=f"redis://127.0.0.1:{free_port()}/0"
+    )
+    app = create_app(
+        settings, instances=[IngressOnly(), TwitchService(twitch_settings(fake_twitch))]
+    )
+    async with live_server(app) as server:
+        answer = await deliver(server.client, chat_event("!ping"))
+    assert answer.status_code == 503, answer.text
+    assert answer.headers["Retry-After"] == "5"
 
 
 async def test_revocation_leaves_an_audit_line(bot: LiveServer, fake_twitch: FakeTwitch) -> None:

@@ -8,6 +8,7 @@ and guild join from Discord's gateway, normalised and handed to the router.
 from __future__ import annotations
 
 import contextlib
+from functools import partial
 from typing import Any
 
 from fastapi import APIRouter
@@ -24,6 +25,7 @@ from waddlebot.collectors.discord.normalise import (
 )
 from waddlebot.collectors.ingress import IngressRefused, RouterIngress
 from waddlebot.kernel.contracts import Event, EventType
+from waddlebot.kernel.errors import DependencyUnavailable
 from waddlebot.kernel.observability.logging import Category, get_logger, log_event
 from waddlebot.kernel.runtime import Runtime
 from waddlebot.kernel.service import Service
@@ -71,7 +73,7 @@ class GatewayHandler:
             return
         try:
             await RouterIngress(self.runtime, collector=PLATFORM).submit([event])
-        except (IngressRefused, OSError) as error:
+        except (IngressRefused, DependencyUnavailable, OSError) as error:
             await forget_delivery(kv, PLATFORM, key)
             DISCORD_EVENTS.labels("gateway", "refused").inc()
             log_event(
@@ -113,7 +115,7 @@ class DiscordGatewayService(Service):
             )
             return
         self.client = build_client(self.settings, GatewayHandler(runtime, self.settings))
-        self.spawn("gateway", self.client.start(self.settings.bot_token))
+        self.spawn("gateway", partial(self.client.start, self.settings.bot_token))
 
     async def stop(self) -> None:
         if self.client is not None:

@@ -37,6 +37,7 @@ from waddlebot.collectors.ingress import IngressRefused, RouterIngress
 from waddlebot.kernel.backends import KeyValue
 from waddlebot.kernel.contracts import Event, EventOutcome, OutboundMessage
 from waddlebot.kernel.contracts.v1 import storable
+from waddlebot.kernel.errors import DependencyUnavailable
 from waddlebot.kernel.observability.logging import Category, get_logger, log_event
 from waddlebot.kernel.runtime import Runtime
 from waddlebot.kernel.service import Service
@@ -61,7 +62,7 @@ class DiscordService(Service):
 
     async def start(self, runtime: Runtime) -> None:
         self.rest = DiscordRest(runtime.backend.kv, self.settings)
-        self.spawn("sender", DiscordSender(runtime.backend, self.settings, self.rest).run())
+        self.spawn("sender", DiscordSender(runtime.backend, self.settings, self.rest).run)
 
     async def stop(self) -> None:
         await super().stop()
@@ -116,7 +117,7 @@ async def _answer(runtime: Runtime, event: Event, wait: float) -> Response:
     async with runtime.backend.pubsub.subscribe(*channels) as subscription:
         try:
             await RouterIngress(runtime, collector=PLATFORM, busy_retry_for=1.0).submit([event])
-        except (IngressRefused, OSError) as error:
+        except (IngressRefused, DependencyUnavailable, OSError) as error:
             log_event(
                 logger,
                 Category.ERROR,

@@ -170,4 +170,4 @@ class PlaygroundService(Service):
         if runtime.settings.playground == "off":
             return
         sender = PlaygroundSender(runtime.backend, history(runtime))
-        self.spawn("sender", sender.run())
+        self.spawn("sender", sender.run)

@@ -41,11 +41,12 @@ from waddlebot.collectors.slack.sender import RESPONSE_URL_TTL, SlackSender, res
 from waddlebot.collectors.slack.verify import verify_slack
 from waddlebot.collectors.slack.workspace import SlackWorkspaces
 from waddlebot.kernel.contracts.v1 import storable
+from waddlebot.kernel.errors import DependencyUnavailable
 from waddlebot.kernel.observability.logging import Category, get_logger, log_event
 from waddlebot.kernel.runtime import Runtime
 from waddlebot.kernel.security.signed_state import InvalidState, StateSigner
 from waddlebot.kernel.service import Service
-from waddlebot.kernel.web import get_runtime
+from waddlebot.kernel.web import RETRY_AFTER_SECONDS, get_runtime
 
 logger = get_logger(__name__)
 PLATFORM = "slack"
@@ -72,7 +73,7 @@ class SlackService(Service):
 
     async def start(self, runtime: Runtime) -> None:
         sender = SlackSender(runtime.backend, self.settings, self.workspaces(runtime))
-        self.spawn("sender", sender.run())
+        self.spawn("sender", sender.run)
 
 
 def _verified(service: SlackService, request: Request, body: bytes, endpoint: str) -> bool:
@@ -137,7 +138,7 @@ def slack_api(service: SlackService) -> APIRouter:
                 return Response(status_code=status.HTTP_200_OK)
         try:
             await _submit(service, runtime, command)
-        except (IngressRefused, OSError) as error:
+        except (IngressRefused, DependencyUnavailable, OSError) as error:
             for key in keys:
                 await forget_delivery(kv, PLATFORM, key)
             SLACK_REQUESTS.labels("events", "refused").inc()
@@ -149,7 +150,10 @@ def slack_api(service: SlackService) -> APIRouter:
                 level="warning",
                 reason=str(error),
             )
-            return Response(status_code=status.HTTP_503_SERVICE_UNAVAILABLE)
+            return Response(
+                status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+                headers={"Retry-After": str(RETRY_AFTER_SECONDS)},  # Slack redelivers
+            )
         SLACK_REQUESTS.labels("events", "accepted").inc()
         return Response(status_code=status.HTTP_200_OK)
 
@@ -175,7 +179,7 @@ def slack_api(service: SlackService) -> APIRouter:
             )
         try:
             await _submit(service, runtime, command)
-        except (IngressRefused, OSError) as error:
+        except (IngressRefused, DependencyUnavailable, OSError) as error:
             SLACK_REQUESTS.labels("commands", "refused").inc()
             log_event(
                 logger,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
@@ -98,9 +99,9 @@ class TwitchService(Service):
             db=runtime.db,
             visibility_timeout=self.settings.redelivery_after,
         )
-        self.spawn("sender", sender.run())
+        self.spawn("sender", sender.run)
         if self.settings.reconcile_interval > 0:
-            self.spawn("reconcile", self._reconcile_periodically(runtime))
+            self.spawn("reconcile", partial(self._reconcile_periodically, runtime))
 
     async def stop(self) -> None:
         await super().stop()

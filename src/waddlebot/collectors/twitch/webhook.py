@@ -24,6 +24,7 @@ from waddlebot.kernel.contracts import Event, EventType, Platform
 from waddlebot.kernel.contracts.v1 import storable
 from waddlebot.kernel.observability.logging import Category, get_logger, log_event
 from waddlebot.kernel.runtime import Runtime
+from waddlebot.kernel.web import RETRY_AFTER_SECONDS
 
 logger = get_logger(__name__)
 NO_CONTENT = status.HTTP_204_NO_CONTENT
@@ -74,7 +75,11 @@ async def handle_eventsub(twitch: Twitch, runtime: Runtime, request: Request) ->
             message_id=message_id,
             reason=detail[:300],
         )
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "try again later") from None
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            "try again later",
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        ) from None
     return Response(status_code=NO_CONTENT)
 
 

@@ -22,6 +22,8 @@ from typing import Any, cast
 import redis.asyncio as aioredis
 from redis.asyncio.client import PubSub as RedisPubSubConnection
 from redis.asyncio.connection import Connection
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import RedisError, ResponseError
 
 from waddlebot.kernel.backends.base import (
@@ -35,10 +37,12 @@ from waddlebot.kernel.backends.base import (
     Subscription,
     WorkQueue,
 )
+from waddlebot.kernel.errors import DependencyUnavailable
 
 logger = logging.getLogger(__name__)
 
 PING_TIMEOUT = 5.0
+COMMAND_RETRIES = 2  # on a broken connection (e.g. Redis restarted): reconnect and resend
 SUBSCRIBE_TIMEOUT = 5.0
 MAX_BLOCK_SLICE = 2.0  # stay well below redis-py's default 5 s socket timeout
 MIN_BLOCK_SLICE = 0.05  # do not spin when visibility_timeout is tiny
@@ -438,9 +442,17 @@ class RedisPubSub(PubSub):
     """
 
     def __init__(
-        self, client: aioredis.Redis, namespace: str, *, buffer: int = SUBSCRIBER_BUFFER
+        self,
+        client: aioredis.Redis,
+        namespace: str,
+        *,
+        buffer: int = SUBSCRIBER_BUFFER,
+        listen_client: aioredis.Redis | None = None,
     ) -> None:
         self._client = client
+        # The shared subscriber connection reconnects here, never inside redis-py: a client
+        # that retries commands would reconnect it behind our back (see _on_reconnect).
+        self._listen_client = listen_client or client
         self._prefix = f"{namespace}:ch:"
         self._buffer = buffer
         self.connection_name = re.sub(r"[^!-~]", "_", f"waddlebot-pubsub:{namespace}")
@@ -527,8 +539,8 @@ class RedisPubSub(PubSub):
                             break
                         await state.confirmed.wait()
         except TimeoutError:
-            raise TimeoutError(
-                f"Redis did not confirm the subscription within {SUBSCRIBE_TIMEOUT:g}s"
+            raise DependencyUnavailable(
+                "cache", f"Redis did not confirm the subscription within {SUBSCRIBE_TIMEOUT:g}s"
             ) from None
 
     async def _sync_shielded(self, names: Sequence[str]) -> None:
@@ -590,7 +602,7 @@ class RedisPubSub(PubSub):
 
     async def _connect(self) -> None:
         """Open the shared connection and subscribe every channel in use (lock held)."""
-        connection = self._client.pubsub()
+        connection = self._listen_client.pubsub()
         try:
             connect = cast("Callable[[], Awaitable[None]]", connection.connect)  # untyped upstream
             await connect()
@@ -667,6 +679,7 @@ class RedisPubSub(PubSub):
     async def _read_loop(self) -> None:
         """Read the shared connection, fan messages out, reconnect when it breaks."""
         delay = RECONNECT_MIN
+        failed = 0  # reconnects failed in a row: logged once when the first fails, once at the end
         while True:
             connection = self._connection
             if connection is None:
@@ -677,7 +690,19 @@ class RedisPubSub(PubSub):
                         try:
                             await self._connect()
                         except (RedisError, OSError) as exc:
-                            logger.warning("redis pub/sub reconnect failed: %s", _describe(exc))
+                            failed += 1
+                            if failed == 1:
+                                logger.warning(
+                                    "redis pub/sub reconnect failed, retrying until Redis "
+                                    "answers: %s",
+                                    _describe(exc),
+                                )
+                        else:
+                            if failed:
+                                logger.warning(
+                                    "redis pub/sub reconnected after %d failed attempts", failed
+                                )
+                            failed = 0
                 continue
             try:
                 message = await connection.get_message(timeout=READ_SLICE)
@@ -755,17 +780,32 @@ class RedisBackend(Backend):
     queues: RedisWorkQueue
     pubsub: RedisPubSub
 
-    def __init__(self, client: aioredis.Redis, *, namespace: str) -> None:
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        *,
+        namespace: str,
+        listen_client: aioredis.Redis | None = None,
+    ) -> None:
         self._client = client
+        self._listen_client = listen_client
         self.namespace = namespace
         self.kv = RedisKeyValue(client, namespace)
         self.queues = RedisWorkQueue(client, namespace)
-        self.pubsub = RedisPubSub(client, namespace)
+        self.pubsub = RedisPubSub(client, namespace, listen_client=listen_client)
 
     @classmethod
     def from_url(cls, url: str, *, namespace: str) -> RedisBackend:
-        """Build a backend on a fresh pool; nothing connects until the first command."""
-        return cls(aioredis.Redis.from_url(url, decode_responses=False), namespace=namespace)
+        """Build a backend on a fresh pool; nothing connects until the first command.
+
+        A command that meets a dead pooled connection (Redis restarted since it was opened)
+        is retried on a fresh one, twice with a short jittered backoff, so a restart costs
+        no request; a Redis that stays away still fails fast enough for a 503.
+        """
+        retry = _SharedRetry(ExponentialWithJitterBackoff(base=0.05, cap=0.5), COMMAND_RETRIES)
+        client = aioredis.Redis.from_url(url, decode_responses=False, retry=retry)
+        listen = aioredis.Redis.from_url(url, decode_responses=False)
+        return cls(client, namespace=namespace, listen_client=listen)
 
     async def ping(self) -> bool:
         try:
@@ -777,9 +817,14 @@ class RedisBackend(Backend):
 
     async def close(self) -> None:
         """Release connections only: data stays, other processes may still be using it."""
+        retry = self._client.get_retry()
+        if retry is not None:  # a read cut short by closing must end, not reconnect
+            retry.update_retries(0)  # shared by every connection: see _SharedRetry
         self.queues.close()
         await self.pubsub.close()
         await self._client.aclose()
+        if self._listen_client is not None:
+            await self._listen_client.aclose()
 
     async def drop_namespace(self) -> int:
         """Delete every key under this namespace (tests only); return how many were removed."""
@@ -794,6 +839,15 @@ class RedisBackend(Backend):
         if batch:
             removed += int(await self._client.unlink(*batch))
         return removed
+
+
+class _SharedRetry(Retry):
+    """One retry policy for every connection of the pool. redis-py deep-copies it into each
+    connection; sharing it (it holds no per-call state) lets :meth:`RedisBackend.close`
+    switch retrying off for all of them at once."""
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> _SharedRetry:
+        return self
 
 
 def _glob_escape(text: str) -> str:

@@ -52,3 +52,15 @@ RATE_LIMIT_HITS = Counter(
     ["scope"],
     registry=REGISTRY,
 )
+TASK_RESTARTS = Counter(
+    "waddlebot_background_task_restarts_total",
+    "Background tasks restarted after failing (outages, bugs)",
+    ["task"],
+    registry=REGISTRY,
+)
+DEPENDENCY_UNAVAILABLE = Counter(
+    "waddlebot_dependency_unavailable_total",
+    "HTTP requests answered 503 because a dependency was away",
+    ["dependency"],
+    registry=REGISTRY,
+)

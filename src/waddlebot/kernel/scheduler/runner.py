@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from waddlebot.kernel.backends import PubSub
 from waddlebot.kernel.contracts import Action
 from waddlebot.kernel.observability.logging import Category, get_logger, log_event
+from waddlebot.kernel.outages import dependency_of
 from waddlebot.kernel.scheduler.models import DONE
 from waddlebot.kernel.scheduler.store import WAKE_CHANNEL, Job, JobStore
 
@@ -107,6 +108,8 @@ class Scheduler:
                         until = (upcoming - self.store.now()).total_seconds()
                         delay = min(self.poll_interval, max(until, MIN_SLEEP))
                 except Exception as error:
+                    if dependency_of(error) is not None:
+                        raise  # an outage: the supervisor logs it once and backs off
                     delay = min(self.poll_interval, 1.0)
                     log_event(
                         logger,
