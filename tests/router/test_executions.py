@@ -50,7 +50,11 @@ async def kill_tasks(*names: str) -> None:
     assert len(tasks) == len(names)
     for task in tasks:
         task.cancel()
-    for task in tasks:
+    done, pending = await asyncio.wait(tasks, timeout=20)
+    for task in pending:
+        task.print_stack()
+    assert not pending, f"still running after cancel: {[t.get_name() for t in pending]}"
+    for task in done:
         with contextlib.suppress(asyncio.CancelledError):
             await task
 

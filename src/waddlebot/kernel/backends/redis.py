@@ -296,11 +296,19 @@ class RedisWorkQueue(WorkQueue):
             return []
         stream = self._prefix + queue
         deadline = time.monotonic() + block
+        task = asyncio.current_task()
+        cancels = task.cancelling() if task is not None else 0
         while True:
             try:
                 got = await self._take_once(
                     stream, group, consumer, count, deadline, visibility_timeout
                 )
+                if task is not None and task.cancelling() > cancels:
+                    # redis-py can finish a command and drop a cancellation that arrived
+                    # meanwhile: hand the items back and let the cancellation through, or the
+                    # caller's loop would never stop.
+                    await self.release(queue, group, consumer, *(d.id for d in got))
+                    raise asyncio.CancelledError
             except RedisError as exc:
                 if self._closed:  # close() cut a blocked read short: same as a timeout
                     return []
