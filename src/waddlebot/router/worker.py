@@ -140,11 +140,11 @@ class WorkerPool:
                 exc_info=True,
             )
             return
-        await self._announce(outcome)
         # Its execution row is in the database before the event counts as done: a router
         # killed before this point leaves the event to be processed again, never a lost row.
         await self.pipeline.executions.settled(event.id)
         await kv.set(done_key, outcome.status, ttl=DONE_TTL)
+        await self._announce(outcome)
         await queues.ack(EVENTS_QUEUE, EVENTS_GROUP, delivery.id)
         EVENTS_PROCESSED.labels(event.platform.value, outcome.status).inc()
         EVENT_SECONDS.observe(time.perf_counter() - started)
