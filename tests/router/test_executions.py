@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
+import structlog.testing
 from sqlalchemy import func, select, text
 
 from tests.support import build_app, live_server
@@ -135,5 +136,26 @@ async def test_a_failed_write_keeps_its_rows_and_retries(database: Database) -> 
         await log.record(event_id="e1", trigger="!ping", status="ok")  # processed again
         await asyncio.wait_for(log.settled("e1"), timeout=20)
         assert await rows_by_event(database) == {"e1": 1}
+    finally:
+        await log.stop()
+
+
+async def test_a_row_the_database_refuses_is_dropped_loudly_not_retried_forever(
+    database: Database,
+) -> None:
+    log = ExecutionLog(database, interval=0.1)  # both rows go into one batch
+    log.start()
+    try:
+        with structlog.testing.capture_logs() as logs:
+            await log.record(event_id="good", trigger="!ping", status="ok")
+            await log.record(
+                event_id="bad", trigger="!ping", status="ok", community_id="no-such-community"
+            )
+            await asyncio.wait_for(
+                asyncio.gather(log.settled("good"), log.settled("bad")), timeout=20
+            )
+        assert await rows_by_event(database) == {"good": 1}
+        [refused] = [entry for entry in logs if entry["action"] == "execution_row_refused"]
+        assert refused["event_id"] == "bad" and log.dropped == 1
     finally:
         await log.stop()

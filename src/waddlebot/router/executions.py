@@ -29,8 +29,25 @@ from waddlebot.kernel.storage.models import CommandExecution, utcnow
 logger = get_logger(__name__)
 RETRY_MIN = 0.1
 RETRY_MAX = 5.0
-# The database refused these rows themselves; retrying the same rows cannot help.
-_REFUSED = (sa_exc.IntegrityError, sa_exc.DataError)
+# Every row carries every column, so one batch is one executemany of identical rows.
+_DEFAULTS: dict[str, Any] = {
+    "community_id": None,
+    "entity_id": None,
+    "user_id": None,
+    "module": None,
+    "detail": None,
+    "queued_ms": 0.0,
+    "module_ms": 0.0,
+    "total_ms": 0.0,
+}
+
+
+def _refused(error: BaseException) -> bool:
+    """The rows themselves were refused (bad data, broken constraint, unusable statement):
+    retrying the same rows cannot help, unlike a lost connection or a missing table."""
+    if isinstance(error, sa_exc.IntegrityError | sa_exc.DataError):
+        return True
+    return isinstance(error, sa_exc.StatementError) and not isinstance(error, sa_exc.DBAPIError)
 
 
 def execution_id(event_id: str) -> str:
@@ -49,14 +66,15 @@ class ExecutionLog:
         self._wake = asyncio.Event()
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
+        insert = pg_insert if db.dialect == "postgresql" else sqlite_insert
+        self._statement = insert(CommandExecution).on_conflict_do_nothing(index_elements=["id"])
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="router:execution-log")
 
     async def record(self, **row: Any) -> None:
         """Queue a row (``event_id`` required) for the next batch; waits when too many wait."""
-        row.setdefault("id", execution_id(row["event_id"]))
-        row.setdefault("started_at", utcnow())
+        row = {**_DEFAULTS, "id": execution_id(row["event_id"]), "started_at": utcnow(), **row}
         if row["event_id"] not in self._waiting:
             self._waiting[row["event_id"]] = asyncio.get_running_loop().create_future()
         self._rows.append(row)
@@ -94,7 +112,9 @@ class ExecutionLog:
             try:
                 try:
                     await self._insert(rows)
-                except _REFUSED:
+                except Exception as error:
+                    if not _refused(error):
+                        raise
                     await self._insert_one_by_one(rows)
             except BaseException:
                 self._rows[:0] = rows  # first in line for the next try, nothing dropped
@@ -130,18 +150,18 @@ class ExecutionLog:
                 delay = RETRY_MIN
 
     async def _insert(self, rows: list[dict[str, Any]]) -> None:
-        async with self.db.session() as session:
-            dialect = session.get_bind().dialect.name
-            insert = pg_insert if dialect == "postgresql" else sqlite_insert
-            statement = insert(CommandExecution).on_conflict_do_nothing(index_elements=["id"])
-            await session.execute(statement, rows)
+        # A Core insert on a bare connection: no ORM session to build for every batch.
+        async with self.db.engine.begin() as connection:
+            await connection.execute(self._statement, rows)
 
     async def _insert_one_by_one(self, rows: list[dict[str, Any]]) -> None:
         """After a refused batch: write the rows singly and drop only the refused ones."""
         for row in rows:
             try:
                 await self._insert([row])
-            except _REFUSED as error:
+            except Exception as error:
+                if not _refused(error):
+                    raise
                 self.dropped += 1
                 log_event(
                     logger,
@@ -150,7 +170,7 @@ class ExecutionLog:
                     "dropped",
                     level="error",
                     event_id=row["event_id"],
-                    error=str(error.orig if error.orig is not None else error),
+                    error=str(error).splitlines()[0],
                 )
 
     def _settle(self, rows: list[dict[str, Any]]) -> None:
