@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import func, select
 
 from tests.cli.processes import start, stop, wait_healthy
 from tests.conftest import (
@@ -19,7 +21,12 @@ from tests.conftest import (
 )
 from tests.support import free_port
 from waddlebot.kernel.backends import open_backend
+from waddlebot.kernel.contracts import Event, Platform, UserRef
 from waddlebot.kernel.security.service_tokens import service_headers
+from waddlebot.kernel.settings import normalise_database_url
+from waddlebot.kernel.storage import Database
+from waddlebot.kernel.storage.models import CommandExecution
+from waddlebot.router.worker import EVENTS_QUEUE
 
 
 @pytest.fixture
@@ -69,3 +76,68 @@ async def test_router_and_playground_as_separate_processes(shared_env: dict[str,
     finally:
         stop(playground)
         stop(router)
+
+
+async def test_a_sigkilled_router_loses_no_execution_row(shared_env: dict[str, str]) -> None:
+    """Kill -9 mid-burst: every event it finished has its row; a new router finishes the rest,
+    and in the end every event has exactly one row."""
+    env = {
+        **shared_env,
+        "WADDLEBOT_ROUTER_VISIBILITY_TIMEOUT": "1",
+        "WADDLEBOT_RATE_LIMIT_USER": "100000",
+        "WADDLEBOT_RATE_LIMIT_ENTITY": "100000",
+    }
+    backend = await open_backend(
+        env["WADDLEBOT_REDIS_URL"], namespace=env["WADDLEBOT_REDIS_NAMESPACE"]
+    )
+    db = Database(normalise_database_url(env["WADDLEBOT_DATABASE_URL"]))
+    events = [
+        Event(
+            id=f"kill-{n}",
+            platform=Platform.twitch,  # no Twitch sender runs: replies stay queued
+            server_id="s",
+            channel_id="c",
+            user=UserRef(id=f"u{n % 10}", name=f"viewer{n % 10}"),
+            text="!ping",
+        )
+        for n in range(600)
+    ]
+    try:
+        await backend.queues.put(
+            EVENTS_QUEUE, [e.model_dump_json().encode() for e in events], max_length=10_000
+        )
+        router = start(["serve", "router", "--port", str(free_port())], env)
+        try:
+            async with asyncio.timeout(120):
+                while await backend.queues.depth(EVENTS_QUEUE) > 400:
+                    assert router.poll() is None, router.stderr.read() if router.stderr else ""
+                    await asyncio.sleep(0.02)
+        finally:
+            router.kill()  # SIGKILL: no shutdown, no flush
+            router.wait()
+        markers = await backend.kv.get_many(*(f"router:done:{e.id}" for e in events))
+        done = {e.id for e, marker in zip(events, markers, strict=True) if marker}
+        rows = await execution_rows(db)
+        assert done and sorted(done - set(rows)) == []
+
+        port = free_port()
+        router = start(["serve", "router", "--port", str(port)], env)
+        try:
+            wait_healthy(f"http://127.0.0.1:{port}", router)
+            async with asyncio.timeout(120):
+                while await backend.queues.depth(EVENTS_QUEUE) > 0:
+                    await asyncio.sleep(0.1)
+        finally:
+            stop(router)
+        assert await execution_rows(db) == {e.id: 1 for e in events}
+    finally:
+        await db.close()
+        await backend.close()
+
+
+async def execution_rows(db: Database) -> dict[str, int]:
+    async with db.read_session() as session:
+        found = await session.execute(
+            select(CommandExecution.event_id, func.count()).group_by(CommandExecution.event_id)
+        )
+    return {str(row[0]): int(row[1]) for row in found.all()}

@@ -1,10 +1,11 @@
-"""``waddlebot``: run everything (``up``), one service (``serve``), migrate, chat, keys."""
+"""``waddlebot``: run everything (``up``), one service (``serve``), migrate, backup, chat, keys."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import sys
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -156,6 +157,41 @@ def migrate() -> None:
     settings = _settings()
     asyncio.run(_migrate(settings))
     typer.echo(f"database is up to date: {_redact(settings.resolved_database_url)}")
+
+
+@app.command()
+def backup(
+    file: Annotated[Path, typer.Argument(help="Where to write the backup.")],
+) -> None:
+    """Back up the database into FILE (SQLite online backup, or pg_dump -Fc); secrets stay
+    sealed, so restoring needs the same WADDLEBOT_SECRET_KEY / WADDLEBOT_ENCRYPTION_KEYS."""
+    from waddlebot.cli.backup import BackupError
+    from waddlebot.cli.backup import backup as run_backup
+
+    try:
+        typer.echo(run_backup(_settings(), file))
+    except BackupError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(1) from None
+
+
+@app.command()
+def restore(
+    file: Annotated[Path, typer.Argument(help="A file written by `waddlebot backup`.")],
+    yes: Annotated[
+        bool, typer.Option("--yes", help="Replace a database that already holds data.")
+    ] = False,
+) -> None:
+    """Restore the database from FILE (stop every waddlebot process using it first); needs
+    the secret key the backup was made under to read its sealed secrets."""
+    from waddlebot.cli.backup import BackupError
+    from waddlebot.cli.backup import restore as run_restore
+
+    try:
+        typer.echo(run_restore(_settings(), file, overwrite=yes))
+    except BackupError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(1) from None
 
 
 @app.command()

@@ -4,6 +4,11 @@ A platform collector subclasses :class:`OutboundSender` and implements :meth:`de
 Delivery failures are retried through the queue's redelivery (the item is not acknowledged);
 a message that keeps failing is given up after ``max_attempts``, logged and counted.
 
+Waiting is not failing: while a batch goes out, the sender renews its lease on every message
+it still holds, so a message waiting for the platform's rate window (seconds or minutes) is
+neither handed to another sender nor counted as an attempt. A sender stopped mid-batch hands
+its unsent messages back at once, so the next one carries on with them, in order.
+
 Each batch is split into lanes, one per channel (or per whisper recipient): messages of one
 lane go out in order, lanes go out concurrently, so a channel held back by the platform's
 pacing does not delay every other channel.
@@ -41,6 +46,7 @@ class OutboundSender(abc.ABC):
         self.visibility_timeout = visibility_timeout
         self.queue = outbound_queue(self.platform)
         self.consumer = f"{self.platform}-{uuid.uuid4().hex[:8]}"
+        self._held: set[str] = set()  # taken, not yet acknowledged or left to redelivery
 
     @abc.abstractmethod
     async def deliver(self, message: OutboundMessage) -> None:
@@ -65,7 +71,62 @@ class OutboundSender(abc.ABC):
             await self.send_batch(deliveries)
 
     async def send_batch(self, deliveries: list[Delivery]) -> None:
-        """Deliver a batch: in order within each lane, lanes concurrently."""
+        """Deliver a batch: in order within each lane, lanes concurrently.
+
+        The lease on every message not yet settled is renewed meanwhile; cancelled (the sender
+        stops), the unsettled ones are released for whoever takes the queue next.
+        """
+        if not deliveries:
+            return
+        self._held = {delivery.id for delivery in deliveries}
+        keeper = asyncio.create_task(self._keep_leases(), name=f"{self.consumer}:leases")
+        try:
+            await self._send_all(deliveries)
+        except asyncio.CancelledError:
+            await asyncio.shield(self._release_held())
+            raise
+        finally:
+            keeper.cancel()
+
+    async def _keep_leases(self) -> None:
+        """Renew the lease on held messages a few times per visibility timeout."""
+        while True:
+            await asyncio.sleep(self.visibility_timeout / 3)
+            if self._held:
+                try:
+                    await self.backend.queues.extend(
+                        self.queue, OUTBOUND_GROUP, self.consumer, *self._held
+                    )
+                except Exception as error:  # the next renewal tries again; worst case a retry
+                    log_event(
+                        logger,
+                        Category.SYSTEM,
+                        "outbound_lease",
+                        "renew_failed",
+                        level="warning",
+                        platform=self.platform,
+                        reason=repr(error),
+                    )
+
+    async def _release_held(self) -> None:
+        held, self._held = self._held, set()
+        if not held:
+            return
+        try:
+            await self.backend.queues.release(self.queue, OUTBOUND_GROUP, self.consumer, *held)
+        except Exception as error:  # they come back after the visibility timeout instead
+            log_event(
+                logger,
+                Category.SYSTEM,
+                "outbound_release",
+                "failed",
+                level="warning",
+                platform=self.platform,
+                messages=len(held),
+                reason=repr(error),
+            )
+
+    async def _send_all(self, deliveries: list[Delivery]) -> None:
         lanes: dict[str, list[tuple[Delivery, OutboundMessage]]] = {}
         for delivery in deliveries:
             try:
@@ -93,13 +154,27 @@ class OutboundSender(abc.ABC):
                 self._failed("gave_up", repr(error), delivery)
                 await self._ack(delivery)
             else:
+                # Left to the queue: handed out again once its lease runs out.
+                self._held.discard(delivery.id)
                 OUTBOUND.labels(self.platform, "retry").inc()
+                log_event(
+                    logger,
+                    Category.SYSTEM,
+                    "outbound_retry",
+                    "later",
+                    level="warning",
+                    platform=self.platform,
+                    delivery=delivery.id,
+                    attempts=delivery.attempts,
+                    reason=repr(error),
+                )
             return
         OUTBOUND.labels(self.platform, "sent").inc()
         await self._ack(delivery)
 
     async def _ack(self, delivery: Delivery) -> None:
         await self.backend.queues.ack(self.queue, OUTBOUND_GROUP, delivery.id)
+        self._held.discard(delivery.id)
 
     def _failed(self, result: str, reason: str, delivery: Delivery) -> None:
         OUTBOUND.labels(self.platform, result).inc()

@@ -1,72 +1,195 @@
-"""The command execution log, written in batches off the hot path.
+"""The command execution log: one row per command event, durable before the event is acked.
 
-One INSERT per command would make the database the bottleneck; rows are buffered and flushed
-every ``interval`` seconds. A full buffer makes the caller wait for a
-flush (backpressure) rather than grow without bound.
+One INSERT per command would make the database the bottleneck, so rows are written in batches
+(group commit): a writer task inserts whatever rows are waiting, and rows recorded while it
+writes go into the next batch. The router worker waits for its event's row
+(:meth:`ExecutionLog.settled`) before it sets the done marker and acknowledges the event, so a
+killed router never loses a row: an event whose row was not written is still in the queue and
+is processed again. A failed write keeps its rows and is retried with capped backoff; only a
+row the database refuses for good (e.g. its community was deleted meanwhile) is dropped, logged
+and counted. A row's id is derived from its event id, so a re-processed event never gets two.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from waddlebot.kernel.contracts import Event
 from waddlebot.kernel.observability.logging import Category, get_logger, log_event
 from waddlebot.kernel.storage import Database
-from waddlebot.kernel.storage.models import CommandExecution, new_id, utcnow
+from waddlebot.kernel.storage.models import CommandExecution, utcnow
 
 logger = get_logger(__name__)
+RETRY_MIN = 0.1
+RETRY_MAX = 5.0
+# Every row carries every column, so one batch is one executemany of identical rows.
+_DEFAULTS: dict[str, Any] = {
+    "community_id": None,
+    "entity_id": None,
+    "user_id": None,
+    "module": None,
+    "detail": None,
+    "queued_ms": 0.0,
+    "module_ms": 0.0,
+    "total_ms": 0.0,
+}
+
+
+def _refused(error: BaseException) -> bool:
+    """The rows themselves were refused (bad data, broken constraint, unusable statement):
+    retrying the same rows cannot help, unlike a lost connection or a missing table."""
+    if isinstance(error, sa_exc.IntegrityError | sa_exc.DataError):
+        return True
+    return isinstance(error, sa_exc.StatementError) and not isinstance(error, sa_exc.DBAPIError)
+
+
+def execution_id(event_id: str) -> str:
+    """The row id of an event's execution: the same on every attempt, so at most one row."""
+    return hashlib.sha256(f"execution:{event_id}".encode()).hexdigest()[:32]
 
 
 class ExecutionLog:
-    def __init__(self, db: Database, *, interval: float = 0.25, max_pending: int = 5000) -> None:
+    def __init__(self, db: Database, *, interval: float = 0.0, max_pending: int = 5000) -> None:
         self.db = db
-        self.interval = interval
+        self.interval = interval  # extra pause before a write, to gather a bigger batch
         self.max_pending = max_pending
+        self.dropped = 0
         self._rows: list[dict[str, Any]] = []
+        self._waiting: dict[str, asyncio.Future[None]] = {}
+        self._wake = asyncio.Event()
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
+        insert = pg_insert if db.dialect == "postgresql" else sqlite_insert
+        self._statement = insert(CommandExecution).on_conflict_do_nothing(index_elements=["id"])
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="router:execution-log")
 
     async def record(self, **row: Any) -> None:
-        row.setdefault("id", new_id())
-        row.setdefault("started_at", utcnow())
+        """Queue a row (``event_id`` required) for the next batch; waits when too many wait."""
+        row = {**_DEFAULTS, "id": execution_id(row["event_id"]), "started_at": utcnow(), **row}
+        if row["event_id"] not in self._waiting:
+            self._waiting[row["event_id"]] = asyncio.get_running_loop().create_future()
         self._rows.append(row)
-        if len(self._rows) >= self.max_pending:
-            await self.flush()
+        self._wake.set()
+        if len(self._rows) >= self.max_pending:  # backpressure: wait for the writer
+            await self.settled(row["event_id"])
+
+    async def abandoned(self, event: Event, reason: str) -> None:
+        """The row of an event given up after its attempts: what it was and why it failed."""
+        words = (event.text or "").split()
+        trigger = words[0][:101] if words and words[0][:1] in "!#" else f"event:{event.type.value}"
+        await self.record(
+            event_id=event.id,
+            community_id=None,
+            entity_id=None,
+            user_id=None,
+            trigger=trigger,
+            module=None,
+            status="abandoned",
+            detail=reason,
+        )
+
+    async def settled(self, event_id: str) -> None:
+        """Return once every row recorded for ``event_id`` is in the database (or refused)."""
+        waiter = self._waiting.get(event_id)
+        if waiter is not None:
+            await asyncio.shield(waiter)
 
     async def flush(self) -> None:
+        """Write every waiting row; on failure keep them (and raise) for the next try."""
         async with self._lock:
             rows, self._rows = self._rows, []
             if not rows:
                 return
             try:
-                async with self.db.session() as session:
-                    await session.execute(insert(CommandExecution), rows)
-            except Exception as error:
-                log_event(
-                    logger,
-                    Category.ERROR,
-                    "execution_log_flush",
-                    "error",
-                    level="error",
-                    rows=len(rows),
-                    error=str(error),
-                )
+                try:
+                    await self._insert(rows)
+                except Exception as error:
+                    if not _refused(error):
+                        raise
+                    await self._insert_one_by_one(rows)
+            except BaseException:
+                self._rows[:0] = rows  # first in line for the next try, nothing dropped
+                raise
+            self._settle(rows)
 
     async def stop(self) -> None:
+        """Stop the writer after one last try; unwritten rows' events are still un-acked."""
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        await self.flush()
+        try:
+            await self.flush()
+        except Exception as error:
+            self._log_failure(error, final=True)
 
     async def _run(self) -> None:
+        delay = RETRY_MIN
         while True:
-            await asyncio.sleep(self.interval)
-            if self._rows:
+            await self._wake.wait()
+            self._wake.clear()
+            if self.interval:
+                await asyncio.sleep(self.interval)
+            try:
                 await self.flush()
+            except Exception as error:
+                if delay == RETRY_MIN:  # once per outage, not once per retry
+                    self._log_failure(error, final=False)
+                self._wake.set()
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RETRY_MAX)
+            else:
+                if delay != RETRY_MIN:
+                    log_event(logger, Category.SYSTEM, "execution_log_flush", "recovered")
+                delay = RETRY_MIN
+
+    async def _insert(self, rows: list[dict[str, Any]]) -> None:
+        # A Core insert on a bare connection: no ORM session to build for every batch.
+        async with self.db.engine.begin() as connection:
+            await connection.execute(self._statement, rows)
+
+    async def _insert_one_by_one(self, rows: list[dict[str, Any]]) -> None:
+        """After a refused batch: write the rows singly and drop only the refused ones."""
+        for row in rows:
+            try:
+                await self._insert([row])
+            except Exception as error:
+                if not _refused(error):
+                    raise
+                self.dropped += 1
+                log_event(
+                    logger,
+                    Category.ERROR,
+                    "execution_row_refused",
+                    "dropped",
+                    level="error",
+                    event_id=row["event_id"],
+                    error=str(error).splitlines()[0],
+                )
+
+    def _settle(self, rows: list[dict[str, Any]]) -> None:
+        pending = {row["event_id"] for row in self._rows}
+        for event_id in {row["event_id"] for row in rows} - pending:
+            waiter = self._waiting.pop(event_id, None)
+            if waiter is not None and not waiter.done():
+                waiter.set_result(None)
+
+    def _log_failure(self, error: BaseException, *, final: bool) -> None:
+        log_event(
+            logger,
+            Category.ERROR,
+            "execution_log_flush",
+            "gave_up" if final else "retrying",
+            level="error",
+            rows=len(self._rows),
+            error=str(error),
+        )

@@ -1,8 +1,9 @@
 """Router workers: take events from the durable queue, run the pipeline, acknowledge.
 
 At most ``concurrency`` events are in flight. An event is acknowledged only after its outcome
-is published, so a process that dies mid-event leaves it to be redelivered; a finished-event
-marker makes that redelivery a no-op instead of a second reply.
+is published and its execution row is written, so a process that dies mid-event leaves it to
+be redelivered; a finished-event marker makes that redelivery a no-op instead of a second
+reply. An event given up after its attempts gets an execution row with the last error.
 """
 
 from __future__ import annotations
@@ -28,6 +29,11 @@ EVENTS_GROUP = "router"
 MAX_ATTEMPTS = 5
 DONE_TTL = 3600.0
 REQUEUE_BOUND = 2**31  # putting an event back after an outage must never be refused as "full"
+
+
+def error_key(event_id: str) -> str:
+    """The last error of an event that failed, kept for the abandoned event's log row."""
+    return f"router:error:{event_id}"
 
 
 def outcome_channel(event_id: str) -> str:
@@ -186,6 +192,7 @@ class WorkerPool:
                 await queues.ack(EVENTS_QUEUE, EVENTS_GROUP, delivery.id)
                 raise
             # Left unacknowledged: it is redelivered after the visibility timeout.
+            await kv.set(error_key(event.id), repr(error)[:1000], ttl=DONE_TTL)
             log_event(
                 logger,
                 Category.ERROR,
@@ -198,6 +205,9 @@ class WorkerPool:
                 exc_info=True,
             )
             return
+        # Its execution row is in the database before the event counts as done: a router
+        # killed before this point leaves the event to be processed again, never a lost row.
+        await self.pipeline.executions.settled(event.id)
         await kv.set(done_key, outcome.status, ttl=DONE_TTL)
         await self._announce(outcome)
         await queues.ack(EVENTS_QUEUE, EVENTS_GROUP, delivery.id)
@@ -205,6 +215,10 @@ class WorkerPool:
         EVENT_SECONDS.observe(time.perf_counter() - started)
 
     async def _give_up(self, event: Event, delivery: Delivery) -> None:
+        last = await self.backend.kv.get(error_key(event.id))
+        reason = f"gave up after {MAX_ATTEMPTS} attempts: " + (
+            last.decode() if last else "the worker handling it stopped each time"
+        )
         log_event(
             logger,
             Category.ERROR,
@@ -213,7 +227,10 @@ class WorkerPool:
             level="error",
             event_id=event.id,
             attempts=delivery.attempts,
+            reason=reason,
         )
+        await self.pipeline.executions.abandoned(event, reason)
+        await self.pipeline.executions.settled(event.id)
         outcome = EventOutcome(event_id=event.id, status="failed", detail="gave up after retries")
         await self._announce(outcome)
         await self.backend.queues.ack(EVENTS_QUEUE, EVENTS_GROUP, delivery.id)

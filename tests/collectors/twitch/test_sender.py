@@ -4,6 +4,7 @@ account, 429 + Ratelimit-Reset, 5xx retries, drops and refusals logged and count
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import time
 from collections.abc import AsyncIterator
@@ -21,7 +22,8 @@ from tests.collectors.twitch.twitch_support import (
     eventually,
 )
 from tests.support import LiveServer, live_server
-from waddlebot.collectors.twitch.sender import split_message
+from waddlebot.collectors.twitch.sender import TwitchSender, split_message
+from waddlebot.collectors.twitch.service import TwitchService
 from waddlebot.kernel.contracts import OutboundMessage, Platform
 from waddlebot.kernel.settings import Settings
 from waddlebot.router.dispatch import outbound_queue
@@ -240,3 +242,56 @@ async def test_without_an_authorised_bot_replies_are_refused_loudly(
     await queue_chat(bot, ["nobody to send as"])
     await metric_reaches(bot, "waddlebot_twitch_send_failures_total", before + 1, **labels)
     assert fake_twitch.chat == []
+
+
+async def stop_sender() -> None:
+    """Stop the running Twitch sender as a shutdown does (its task cancelled, awaited)."""
+    [task] = [t for t in asyncio.all_tasks() if t.get_name() == "twitch:sender"]
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+async def test_a_burst_to_one_channel_goes_out_in_order_as_the_window_allows(
+    stack_settings: Settings, fake_twitch: FakeTwitch
+) -> None:
+    """3 per 2 s, a visibility timeout shorter than the waits: all 10, once each, in order."""
+    twitch = twitch_settings(fake_twitch, chat_window=2.0, chat_limit=3, redelivery_after=0.5)
+    texts = [f"burst {i}" for i in range(10)]
+    async with live_server(twitch_app(stack_settings, twitch)) as server:
+        await authorise_bot(server, fake_twitch)
+        await queue_chat(server, texts)
+        await eventually(lambda: len(fake_twitch.chat_texts()) >= 10, timeout=30)
+        await asyncio.sleep(0.6)  # room for a stray second delivery to show up
+    assert fake_twitch.chat_texts() == texts
+    assert busiest_window(fake_twitch.chat, 1.9) <= 3
+
+
+async def test_paced_messages_survive_a_sender_restart_in_order(
+    stack_settings: Settings, fake_twitch: FakeTwitch
+) -> None:
+    """Queued, the sender stopped while they wait for the window, a new sender started: every
+    message goes out once, in order, without waiting for the (2 min) redelivery timeout."""
+    twitch = twitch_settings(fake_twitch, chat_window=2.0, chat_limit=3)
+    texts = [f"queued {i}" for i in range(8)]
+    async with live_server(twitch_app(stack_settings, twitch)) as server:
+        await authorise_bot(server, fake_twitch)
+        await queue_chat(server, texts)
+        await eventually(lambda: len(fake_twitch.chat_texts()) >= 3)
+        await asyncio.sleep(0.2)  # the fourth is now waiting for the window
+        await stop_sender()
+        assert fake_twitch.chat_texts() == texts[:3]
+        runtime = server.app.state.runtime
+        [service] = [s for s in server.app.state.services if isinstance(s, TwitchService)]
+        assert service.twitch is not None
+        successor = TwitchSender(
+            runtime.backend, settings=twitch, helix=service.twitch.helix, db=runtime.db
+        )
+        running = asyncio.create_task(successor.run())
+        try:
+            await eventually(lambda: len(fake_twitch.chat_texts()) >= 8, timeout=30)
+        finally:
+            running.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await running
+    assert fake_twitch.chat_texts() == texts

@@ -12,7 +12,7 @@ import uuid
 
 import pytest
 
-from waddlebot.kernel.backends import Backend, QueueFull
+from waddlebot.kernel.backends import Backend, Delivery, QueueFull
 
 
 def unique(prefix: str) -> str:
@@ -319,6 +319,41 @@ async def test_concurrent_consumers_share_the_work(backend: Backend) -> None:
     everything = [p for seen in results for p in seen]
     assert sorted(everything) == sorted(payloads)  # each job handed out exactly once
     assert await backend.queues.depth(queue) == 0
+
+
+async def test_extend_keeps_a_slow_delivery_from_being_handed_out_again(backend: Backend) -> None:
+    queue = unique("q")
+    await backend.queues.put(queue, [b"paced"], max_length=10)
+    [held] = await backend.queues.take(queue, "g", "c1", visibility_timeout=0.3)
+    for _ in range(4):  # 0.6 s in all, twice the visibility timeout
+        await asyncio.sleep(0.15)
+        await backend.queues.extend(queue, "g", "c1", held.id)
+        assert await backend.queues.take(queue, "g", "c2", block=0, visibility_timeout=0.3) == []
+    await backend.queues.extend(queue, "g", "someone-else", held.id)  # not theirs: ignored
+    await backend.queues.extend(queue, "g", "c1", "not-an-id", "99999-0")
+    await asyncio.sleep(0.4)  # no more renewals: the lease runs out as usual
+    again = await backend.queues.take(queue, "g", "c2", block=1, visibility_timeout=0.3)
+    assert [(d.id, d.attempts) for d in again] == [(held.id, 2)]  # renewals counted nothing
+
+
+async def test_release_hands_items_back_first_without_counting_an_attempt(
+    backend: Backend,
+) -> None:
+    queue = unique("q")
+    ids = await backend.queues.put(queue, [b"a", b"b", b"c", b"d"], max_length=10)
+    held = await backend.queues.take(queue, "g", "c1", count=3, visibility_timeout=30)
+    await backend.queues.ack(queue, "g", held[0].id)
+    await backend.queues.release(queue, "g", "someone-else", held[1].id)  # not theirs
+    assert await backend.queues.take(queue, "g", "c2", count=1, block=0) == [
+        Delivery(ids[3], b"d", 1)
+    ]
+    await backend.queues.release(queue, "g", "c1", held[2].id, held[1].id, "not-an-id")
+    got = await backend.queues.take(queue, "g", "c2", count=5, block=1, visibility_timeout=30)
+    assert [(d.payload, d.attempts) for d in got] == [(b"b", 1), (b"c", 1)]
+    await backend.queues.release(queue, "g", "c2", got[0].id)
+    [again] = await backend.queues.take(queue, "g", "c3", block=1, visibility_timeout=30)
+    assert (again.payload, again.attempts) == (b"b", 1)
+    await backend.queues.release(queue + "-missing", "g", "c1", ids[0])  # no such queue: no-op
 
 
 # --------------------------------------------------------------------------- pub/sub

@@ -1,16 +1,18 @@
 """Twitch outbound: drain ``outbound:twitch`` into Helix ``/chat/messages`` and ``/whispers``.
 
 Paced per channel (20 or, where the bot moderates, 100 per window) and per account through the
-shared sliding windows, so the limits hold across sender processes. A 429 is waited out (the
-back-off is shared via ``hold_until``) and retried; 5xx and network failures are retried with
-exponential backoff, then left to the queue's redelivery. Parts already sent are remembered
-so a redelivered long message does not repeat itself. Drops (``is_sent: false``) and refusals
-are logged with the reason and counted, never silently lost.
+shared sliding windows, so the limits hold across sender processes. A paced message waits as
+long as the window needs (its queue lease is renewed meanwhile) and goes out in order. A 429
+is waited out (the back-off is shared via ``hold_until``) and retried; 5xx and network
+failures are retried with exponential backoff, then left to the queue's redelivery. Parts
+already sent are remembered so a redelivered long message does not repeat itself. Drops
+(``is_sent: false``) and refusals are logged with the reason and counted, never silently lost.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from typing import Any
 
@@ -51,7 +53,7 @@ def split_message(text: str, limit: int = MAX_MESSAGE) -> list[str]:
 
 class TwitchSender(OutboundSender):
     platform = Platform.twitch.value
-    batch = 1  # pacing can hold a message for a while: never let queued ones time out meanwhile
+    batch = 1  # one message at a time: the next one is not taken while this one waits
 
     def __init__(
         self,
@@ -194,9 +196,9 @@ class TwitchSender(OutboundSender):
         await hold_until(self.backend.kv, hold_key, wait)
 
     async def _pace(self, key: str, limit: int, window: float) -> None:
-        await wait_for_slot(
-            self.backend.kv, key, limit=limit, window=window, max_wait=self.settings.pacing_max_wait
-        )
+        """Wait for room however long it takes: the sender keeps the message's lease meanwhile,
+        so waiting is never a failed attempt."""
+        await wait_for_slot(self.backend.kv, key, limit=limit, window=window, max_wait=math.inf)
 
     async def _channel_limit(self, channel_id: str, sender_id: str) -> int:
         """100 per window where the bot is broadcaster or moderator, 20 elsewhere."""

@@ -47,7 +47,6 @@ class TwitchSettings(BaseSettings):
     account_limit: int = Field(default=100, ge=1, description="messages per account per window")
     whisper_limit: int = Field(default=100, ge=1, description="whispers per whisper window")
     whisper_window: float = Field(default=60.0, gt=0)
-    pacing_max_wait: float = Field(default=60.0, gt=0)
 
     # Transient failures (5xx, network): retries inside one delivery, exponential backoff.
     send_retries: int = Field(default=3, ge=0)

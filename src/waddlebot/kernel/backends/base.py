@@ -108,6 +108,23 @@ class WorkQueue(abc.ABC):
         """Acknowledge items: they are done and will never be delivered again."""
 
     @abc.abstractmethod
+    async def extend(self, queue: str, group: str, consumer: str, *ids: str) -> None:
+        """Renew ``consumer``'s lease on items it holds: their visibility timeout starts again.
+
+        No attempt is counted, so a delivery that is slow but healthy (a message waiting for
+        its platform's rate window) keeps its item instead of having it handed to someone else.
+        Ids the consumer no longer holds are ignored.
+        """
+
+    @abc.abstractmethod
+    async def release(self, queue: str, group: str, consumer: str, *ids: str) -> None:
+        """Hand items ``consumer`` holds back at once, without counting an attempt.
+
+        The group's next :meth:`take` gets them before any new item, in queue order, so a
+        consumer that stops mid-batch leaves its successor to carry on where it was.
+        """
+
+    @abc.abstractmethod
     async def depth(self, queue: str) -> int:
         """Items in the queue that are not yet acknowledged (waiting or in flight)."""
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Sequence
@@ -272,9 +273,36 @@ class MemoryWorkQueue(WorkQueue):
                 for other in q.groups.values():
                     other.in_flight.pop(item_id, None)
 
+    async def extend(self, queue: str, group: str, consumer: str, *ids: str) -> None:
+        state = self._held(queue, group)
+        now = time.monotonic()
+        for item_id in _own(state, consumer, ids):
+            flight = state.in_flight.pop(item_id)  # re-inserted last: in_flight stays by age
+            state.in_flight[item_id] = _InFlight(consumer, now, flight.attempts)
+
+    async def release(self, queue: str, group: str, consumer: str, *ids: str) -> None:
+        state = self._held(queue, group)
+        released = sorted(_own(state, consumer, ids))
+        if not released:
+            return
+        # Expired since forever and first in line; the next take counts them again as the
+        # same attempt they were on.
+        front = {
+            item_id: _InFlight(consumer, -math.inf, state.in_flight[item_id].attempts - 1)
+            for item_id in released
+        }
+        rest = {k: v for k, v in state.in_flight.items() if k not in front}
+        state.in_flight = front | rest
+        self._queues[queue].notify()
+
     async def depth(self, queue: str) -> int:
         q = self._queues.get(queue)
         return len(q.items) if q else 0
+
+    def _held(self, queue: str, group: str) -> _Group:
+        q = self._queues.get(queue)
+        state = q.groups.get(group) if q else None
+        return state if state is not None else _Group(waiting=deque())
 
     def close(self) -> None:
         """Wake every blocked ``take`` so it returns at once."""
@@ -345,6 +373,18 @@ class MemoryWorkQueue(WorkQueue):
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(seconds):
                 await event.wait()
+
+
+def _own(state: _Group, consumer: str, ids: Sequence[str]) -> list[int]:
+    """The parsed ``ids`` that ``consumer`` holds in flight."""
+    held = [_parse_id(raw) for raw in ids]
+    return [
+        item_id
+        for item_id in held
+        if item_id is not None
+        and (flight := state.in_flight.get(item_id)) is not None
+        and flight.consumer == consumer
+    ]
 
 
 def _parse_id(raw: str) -> int | None:

@@ -147,6 +147,28 @@ end
 return n
 """
 
+# KEYS[1] stream; ARGV[1] group, ARGV[2] consumer, ARGV[3] "extend" or "release", ARGV[4..] ids.
+# Only entries pending for this consumer are touched. JUSTID keeps the delivery count as it is;
+# extend restarts the idle clock, release makes the entry idle for a day (so the next claim
+# takes it at once) and takes one off its count (which that claim adds back).
+_LEASE_LUA = """
+local n = 0
+for i = 4, #ARGV do
+  local pending = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[i], ARGV[i], 1)
+  local entry = pending[1]
+  if entry and entry[2] == ARGV[2] then
+    if ARGV[3] == 'release' then
+      redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[i], 'IDLE', 86400000,
+        'RETRYCOUNT', math.max(entry[4] - 1, 0), 'JUSTID')
+    else
+      redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[i], 'JUSTID')
+    end
+    n = n + 1
+  end
+end
+return n
+"""
+
 
 def _ms(seconds: float) -> int:
     """Whole milliseconds, rounded up, at least 1: Redis refuses PX 0 and BLOCK 0 never returns."""
@@ -252,6 +274,7 @@ class RedisWorkQueue(WorkQueue):
         self._put = client.register_script(_PUT_LUA)
         self._claim = client.register_script(_CLAIM_LUA)
         self._ack = client.register_script(_ACK_LUA)
+        self._lease = client.register_script(_LEASE_LUA)
         self._max_slice = _block_slice_cap(client)
         self._closed = False
 
@@ -277,11 +300,19 @@ class RedisWorkQueue(WorkQueue):
             return []
         stream = self._prefix + queue
         deadline = time.monotonic() + block
+        task = asyncio.current_task()
+        cancels = task.cancelling() if task is not None else 0
         while True:
             try:
                 got = await self._take_once(
                     stream, group, consumer, count, deadline, visibility_timeout
                 )
+                if task is not None and task.cancelling() > cancels:
+                    # redis-py can finish a command and drop a cancellation that arrived
+                    # meanwhile: hand the items back and let the cancellation through, or the
+                    # caller's loop would never stop.
+                    await self.release(queue, group, consumer, *(d.id for d in got))
+                    raise asyncio.CancelledError
             except RedisError as exc:
                 if self._closed:  # close() cut a blocked read short: same as a timeout
                     return []
@@ -297,8 +328,26 @@ class RedisWorkQueue(WorkQueue):
         if valid:
             await self._ack(keys=[self._prefix + queue], args=[group, *valid])
 
+    async def extend(self, queue: str, group: str, consumer: str, *ids: str) -> None:
+        await self._renew(queue, group, consumer, "extend", ids)
+
+    async def release(self, queue: str, group: str, consumer: str, *ids: str) -> None:
+        await self._renew(queue, group, consumer, "release", ids)
+
     async def depth(self, queue: str) -> int:
         return int(await self._client.xlen(self._prefix + queue))
+
+    async def _renew(
+        self, queue: str, group: str, consumer: str, mode: str, ids: Sequence[str]
+    ) -> None:
+        valid = [item_id for item_id in ids if _STREAM_ID.match(item_id)]
+        if not valid:
+            return
+        try:
+            await self._lease(keys=[self._prefix + queue], args=[group, consumer, mode, *valid])
+        except ResponseError as exc:
+            if not _stream_vanished(exc):  # no stream or group: nothing is held
+                raise
 
     def close(self) -> None:
         """Mark closed so takes cut short by the pool closing return [] instead of raising."""

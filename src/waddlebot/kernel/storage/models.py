@@ -142,12 +142,16 @@ class CommandExecution(Base):
     )
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     event_id: Mapped[str] = mapped_column(String(200))
-    community_id: Mapped[str] = mapped_column(ForeignKey("communities.id", ondelete="CASCADE"))
-    entity_id: Mapped[str] = mapped_column(ForeignKey("entities.id", ondelete="CASCADE"))
+    # Unknown (None) for an event abandoned before it was placed in a community.
+    community_id: Mapped[str | None] = mapped_column(
+        ForeignKey("communities.id", ondelete="CASCADE")
+    )
+    entity_id: Mapped[str | None] = mapped_column(ForeignKey("entities.id", ondelete="CASCADE"))
     user_id: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     trigger: Mapped[str] = mapped_column(String(101))
     module: Mapped[str | None] = mapped_column(String(100))
-    status: Mapped[str] = mapped_column(String(20))  # ok | refused | failed | timeout | limited
+    # ok | refused | failed | timeout | limited | unavailable | abandoned
+    status: Mapped[str] = mapped_column(String(20))
     detail: Mapped[str | None] = mapped_column(Text)
     queued_ms: Mapped[float] = mapped_column(Float, default=0.0)
     module_ms: Mapped[float] = mapped_column(Float, default=0.0)
