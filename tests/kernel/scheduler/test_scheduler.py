@@ -4,8 +4,11 @@ dedupe keys, and several claimers firing each job exactly once."""
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -273,3 +276,37 @@ async def test_two_schedulers_fire_each_job_exactly_once(database_url: str) -> N
     assert set(fired) == ids
     assert set(fired.values()) == {1}
     assert all(runner.ran for runner in runners), "both processes took a share"
+
+
+async def test_two_scheduler_processes_fire_each_job_exactly_once(
+    database_url: str, tmp_path: Path
+) -> None:
+    """Two real OS processes claiming from one database (SKIP LOCKED on PostgreSQL, the write
+    lock on SQLite): every job runs, none twice."""
+    db = Database(database_url)
+    await db.migrate()
+    await add_community(db)
+    setup = JobStore(db, lease=30, max_attempts=3, retry_delay=1)
+    due = datetime.now(UTC)
+    ids = {await setup.schedule(spec(due, text=str(n))) for n in range(150)}
+    await db.close()
+    script = Path(__file__).with_name("claimer_process.py")
+    outputs = [tmp_path / f"ran-{n}.txt" for n in range(2)]
+    processes = [
+        subprocess.Popen(
+            [sys.executable, str(script), database_url, str(out), f"process-{n}"],
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for n, out in enumerate(outputs)
+    ]
+    for process in processes:
+        try:
+            _, errors = await asyncio.to_thread(process.communicate, timeout=120)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            raise
+        assert process.returncode == 0, errors
+    fired = Counter(line for out in outputs if out.exists() for line in out.read_text().split())
+    assert set(fired) == ids
+    assert set(fired.values()) == {1}, {job: n for job, n in fired.items() if n > 1}
