@@ -23,8 +23,10 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from waddlebot.kernel.contracts import Event
 from waddlebot.kernel.observability.logging import Category, get_logger, log_event
+from waddlebot.kernel.outages import dependency_of
 from waddlebot.kernel.storage import Database
 from waddlebot.kernel.storage.models import CommandExecution, utcnow
+from waddlebot.kernel.supervision import TaskHealth, report_healthy, supervise
 
 logger = get_logger(__name__)
 RETRY_MIN = 0.1
@@ -70,7 +72,10 @@ class ExecutionLog:
         self._statement = insert(CommandExecution).on_conflict_do_nothing(index_elements=["id"])
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="router:execution-log")
+        """Run the writer on its own, supervised (tools, tests); a service spawns :meth:`run`
+        instead, so ``/readyz`` shows it."""
+        health = TaskHealth("router:execution-log")
+        self._task = asyncio.create_task(supervise(health, self.run), name=health.name)
 
     async def record(self, **row: Any) -> None:
         """Queue a row (``event_id`` required) for the next batch; waits when too many wait."""
@@ -132,7 +137,12 @@ class ExecutionLog:
         except Exception as error:
             self._log_failure(error, final=True)
 
-    async def _run(self) -> None:
+    async def run(self) -> None:
+        """The writer loop. A database outage ends it (its supervisor logs it once, backs off
+        and starts it again, and ``/readyz`` shows it meanwhile); rows stay queued and their
+        events unacknowledged. Other failures are retried here with capped backoff."""
+        if self._rows:
+            self._wake.set()  # restarted after a failure: rows are waiting
         delay = RETRY_MIN
         while True:
             await self._wake.wait()
@@ -142,7 +152,9 @@ class ExecutionLog:
             try:
                 await self.flush()
             except Exception as error:
-                if delay == RETRY_MIN:  # once per outage, not once per retry
+                if dependency_of(error) is not None:
+                    raise
+                if delay == RETRY_MIN:  # once per failure streak, not once per retry
                     self._log_failure(error, final=False)
                 self._wake.set()
                 await asyncio.sleep(delay)
@@ -151,6 +163,7 @@ class ExecutionLog:
                 if delay != RETRY_MIN:
                     log_event(logger, Category.SYSTEM, "execution_log_flush", "recovered")
                 delay = RETRY_MIN
+                report_healthy()
 
     async def _insert(self, rows: list[dict[str, Any]]) -> None:
         # A Core insert on a bare connection: no ORM session to build for every batch.

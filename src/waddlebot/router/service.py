@@ -99,7 +99,7 @@ class RouterService(Service):
         self.executors = {m.name: self.factory.builtin(m) for m in self.modules}
         await self._sync_executors()
         self.executions = ExecutionLog(runtime.db)
-        self.executions.start()
+        self.spawn("execution-log", self.executions.run)
         dispatcher = ActionDispatcher(runtime.backend, outbound_max=settings.outbound_queue_max)
         pipeline = Pipeline(
             kv=runtime.backend.kv,
