@@ -15,6 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from waddlebot.collectors.twitch.auth import HelixError, TwitchAuth, TwitchNotConfigured
 from waddlebot.collectors.twitch.helix import HelixClient
@@ -317,6 +318,14 @@ class Subscriptions:
         return self.settings.eventsub_secret
 
     async def _row(self, broadcaster_id: str, spec: Spec) -> TwitchSubscription:
+        """The stored subscription row, added when missing. A connect and the periodic
+        reconcile may add the same row at once: the loser reads the winner's."""
+        try:
+            return await self._find_or_add(broadcaster_id, spec)
+        except IntegrityError:
+            return await self._find_or_add(broadcaster_id, spec)
+
+    async def _find_or_add(self, broadcaster_id: str, spec: Spec) -> TwitchSubscription:
         async with self.db.session() as session:
             row = (
                 await session.scalars(
