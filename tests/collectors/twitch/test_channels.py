@@ -81,26 +81,6 @@ async def test_connect_creates_every_subscription(bot: LiveServer, fake_twitch: 
     assert [c["login"] for c in listing] == ["streamer"]
 
 
-async def test_concurrent_connects_of_one_channel_all_succeed(
-    bot: LiveServer, fake_twitch: FakeTwitch
-) -> None:
-    """Two connects (or a connect and the periodic reconcile) adding the same subscription
-    rows at once: the loser reads the winner's row instead of answering 500."""
-    await authorise_bot(bot, fake_twitch)
-    headers = await manager_headers(bot)
-    answers = await asyncio.gather(
-        *(
-            bot.client.post(
-                "/api/twitch/v1/channels", json={"login": STREAMER["login"]}, headers=headers
-            )
-            for _ in range(4)
-        )
-    )
-    assert all(answer.status_code == 201 for answer in answers), [a.text for a in answers]
-    listing = (await bot.client.get("/api/twitch/v1/channels/streamer", headers=headers)).json()
-    assert {s["type"] for s in listing["subscriptions"]} == set(EXPECTED)
-
-
 async def test_reconcile_repairs_missing_revoked_and_orphans(
     bot: LiveServer, fake_twitch: FakeTwitch
 ) -> None:
