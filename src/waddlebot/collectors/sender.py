@@ -126,6 +126,10 @@ class OutboundSender(abc.ABC):
                 reason=repr(error),
             )
 
+    def lane(self, message: OutboundMessage) -> str:
+        """Which lane ``message`` waits in (see :func:`lane_of`); a sender may pick coarser."""
+        return lane_of(message)
+
     async def _send_all(self, deliveries: list[Delivery]) -> None:
         lanes: dict[str, list[tuple[Delivery, OutboundMessage]]] = {}
         for delivery in deliveries:
@@ -135,7 +139,7 @@ class OutboundSender(abc.ABC):
                 self._failed("unreadable", str(error), delivery)
                 await self._ack(delivery)
                 continue
-            lanes.setdefault(lane_of(message), []).append((delivery, message))
+            lanes.setdefault(self.lane(message), []).append((delivery, message))
         await asyncio.gather(*(self._send_lane(lane) for lane in lanes.values()))
 
     async def _send_lane(self, lane: list[tuple[Delivery, OutboundMessage]]) -> None:

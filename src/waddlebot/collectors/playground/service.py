@@ -50,6 +50,11 @@ class PlaygroundSender(OutboundSender):
         super().__init__(backend)
         self.history = history
 
+    def lane(self, message: OutboundMessage) -> str:
+        """One lane per channel, whispers included: nothing here is paced, and a reader of the
+        transcript expects an event's replies in the order the module made them."""
+        return f"channel:{message.server_id}:{message.channel_id}"
+
     async def deliver(self, message: OutboundMessage) -> None:
         if await self.backend.kv.get(waiting_key(message.event_id)) is None:
             await self.history.append(message)
