@@ -14,7 +14,7 @@ Test it with :class:`waddlebot.sdk.testing.ModuleHarness`; serve it with
 
 from waddlebot.kernel.contracts import ScheduledJob
 from waddlebot.sdk.context import Context, Host
-from waddlebot.sdk.errors import CommandError, UsageError
+from waddlebot.sdk.errors import CommandError, UsageError, offered
 from waddlebot.sdk.module import CommandSpec, Module, SubcommandSpec
 from waddlebot.sdk.storage import ModuleStorage
 
@@ -28,4 +28,5 @@ __all__ = [
     "ScheduledJob",
     "SubcommandSpec",
     "UsageError",
+    "offered",
 ]

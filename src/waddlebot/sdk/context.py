@@ -22,7 +22,7 @@ from waddlebot.kernel.contracts import (
 from waddlebot.sdk.aliases import AliasOperations
 from waddlebot.sdk.caller import Caller
 from waddlebot.sdk.custom_commands import CustomCommandOperations
-from waddlebot.sdk.errors import CommandError
+from waddlebot.sdk.errors import CommandError, offered
 from waddlebot.sdk.identity import IdentityOperations
 from waddlebot.sdk.labels import LabelOperations
 from waddlebot.sdk.members import MemberOperations
@@ -227,10 +227,7 @@ class Context:
         )
 
     def _scheduler(self) -> SchedulerOperations:
-        scheduler = self.host.scheduler()
-        if scheduler is None:
-            raise CommandError("Scheduling is not available where this module runs.")
-        return scheduler
+        return offered(self.host.scheduler(), "Scheduling is not available where this module runs.")
 
     @cached_property
     def user_storage(self) -> ModuleStorage:

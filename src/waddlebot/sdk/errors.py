@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
+T = TypeVar("T")
+
 
 class CommandError(Exception):
     """Stop the command and tell the user why (e.g. "usage: !roll <sides>")."""
@@ -17,3 +21,11 @@ class UsageError(CommandError):
 
 class ModuleUnavailable(Exception):
     """A host service the module asked for is not offered where the module runs."""
+
+
+def offered(operations: T | None, refusal: str) -> T:
+    """A host service the module needs (``ctx.host.labels()`` …), or a :class:`CommandError`
+    with ``refusal`` as the reply where the host does not offer it."""
+    if operations is None:
+        raise CommandError(refusal)
+    return operations

@@ -13,6 +13,7 @@ import re
 from waddlebot import __version__
 from waddlebot.sdk import CommandError, Context, Module
 from waddlebot.sdk.aliases import AliasError, AliasOperations
+from waddlebot.sdk.errors import offered
 from waddlebot.sdk.text import fit
 
 module = Module(
@@ -28,10 +29,7 @@ DEFINITION = re.compile(
 
 
 def _operations(ctx: Context) -> AliasOperations:
-    operations = ctx.host.aliases()
-    if operations is None:
-        raise CommandError("Aliases are not available here.")
-    return operations
+    return offered(ctx.host.aliases(), "Aliases are not available here.")
 
 
 @module.command(

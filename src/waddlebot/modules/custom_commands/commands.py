@@ -23,6 +23,7 @@ from waddlebot.sdk.custom_commands import (
     CustomCommandInfo,
     CustomCommandOperations,
 )
+from waddlebot.sdk.errors import offered
 from waddlebot.sdk.members import MemberError
 from waddlebot.sdk.text import fit
 
@@ -45,10 +46,7 @@ USAGE_EDIT = "!command edit <name> [--cooldown=SECONDS] [--role=ROLE] [<response
 
 
 def _operations(ctx: Context) -> CustomCommandOperations:
-    operations = ctx.host.custom_commands()
-    if operations is None:
-        raise CommandError("Custom commands are not available here.")
-    return operations
+    return offered(ctx.host.custom_commands(), "Custom commands are not available here.")
 
 
 @module.command(
@@ -153,9 +151,7 @@ async def disable(ctx: Context, name: str) -> None:
 
 
 async def _switch(ctx: Context, name: str, *, enabled: bool) -> None:
-    members = ctx.host.members()
-    if members is None:
-        raise CommandError("Switching commands is not available here.")
+    members = offered(ctx.host.members(), "Switching commands is not available here.")
     try:
         switched = await members.set_command_enabled(ctx.community_id, ctx.caller, name, enabled)
     except MemberError as refusal:

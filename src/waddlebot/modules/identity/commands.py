@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from waddlebot import __version__
 from waddlebot.sdk import CommandError, Context, Module
+from waddlebot.sdk.errors import offered
 from waddlebot.sdk.identity import IdentityError, IdentityOperations, LinkedAccount
 
 module = Module(
@@ -14,10 +15,7 @@ module = Module(
 
 
 def _operations(ctx: Context) -> IdentityOperations:
-    operations = ctx.host.identity()
-    if operations is None:
-        raise CommandError("Account linking is not available here.")
-    return operations
+    return offered(ctx.host.identity(), "Account linking is not available here.")
 
 
 def _caller(ctx: Context) -> tuple[str, str]:

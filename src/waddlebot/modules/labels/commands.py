@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 from waddlebot import __version__
 from waddlebot.sdk import CommandError, Context, Module
+from waddlebot.sdk.errors import offered
 from waddlebot.sdk.labels import HeldLabel, LabelError, LabelOperations
 from waddlebot.sdk.text import fit
 
@@ -39,10 +40,7 @@ def parse_duration(text: str) -> timedelta | None:
 
 
 def _operations(ctx: Context) -> LabelOperations:
-    operations = ctx.host.labels()
-    if operations is None:
-        raise CommandError("Labels are not available here.")
-    return operations
+    return offered(ctx.host.labels(), "Labels are not available here.")
 
 
 def _name(words: tuple[str, ...], usage: str) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from waddlebot import __version__
 from waddlebot.sdk import CommandError, Context, Module
+from waddlebot.sdk.errors import offered
 from waddlebot.sdk.members import MemberError, MemberOperations, MemberRole
 from waddlebot.sdk.text import fit
 
@@ -22,10 +23,7 @@ LISTED = ("owner", "admin", "moderator")
 
 
 def _operations(ctx: Context) -> MemberOperations:
-    operations = ctx.host.members()
-    if operations is None:
-        raise CommandError("Community roles are not available here.")
-    return operations
+    return offered(ctx.host.members(), "Community roles are not available here.")
 
 
 def _plural(role: str) -> str:

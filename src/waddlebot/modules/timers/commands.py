@@ -16,6 +16,7 @@ from typing import Any
 from waddlebot import __version__
 from waddlebot.kernel.contracts import EventType, Platform
 from waddlebot.sdk import CommandError, Context, Module
+from waddlebot.sdk.errors import offered
 from waddlebot.sdk.text import fit
 from waddlebot.sdk.timers import (
     TimerDraft,
@@ -43,10 +44,7 @@ NO_STREAM = (Platform.slack, Platform.discord)
 
 
 def _operations(ctx: Context) -> TimerOperations:
-    operations = ctx.host.timers()
-    if operations is None:
-        raise CommandError("Timers are not available here.")
-    return operations
+    return offered(ctx.host.timers(), "Timers are not available here.")
 
 
 @module.command(
