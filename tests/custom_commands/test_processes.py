@@ -124,7 +124,7 @@ def test_import_refusals_are_one_line_and_fail(env: dict[str, str], tmp_path: Pa
         env=env,
     )
     assert unknown.returncode == 1
-    assert unknown.stderr.strip() == "no community 'nowhere' (give its id)"
+    assert unknown.stderr.strip() == "no community with id or name 'nowhere'"
     tool = run("commands", "import", str(broken), "--from", "moobot", "--community", "x", env=env)
     assert tool.returncode == 1
     assert "unknown tool 'moobot'" in tool.stderr

@@ -17,32 +17,21 @@ commands_app = typer.Typer(help="A community's custom commands.", no_args_is_hel
 
 
 async def _import(settings: Settings, tool: str, path: Path, community: str) -> tuple[str, Report]:
-    from sqlalchemy import select
-
     from waddlebot.custom_commands.importers import import_commands, read_export
     from waddlebot.custom_commands.manager import CustomCommandManager
     from waddlebot.kernel.backends import open_backend
-    from waddlebot.kernel.errors import NotFound
     from waddlebot.kernel.storage import Database
-    from waddlebot.kernel.storage.models import Community
+    from waddlebot.kernel.storage.lookup import find_community
 
     translation = read_export(tool, path)  # an unreadable file fails before any connection
     db = Database(settings.resolved_database_url)
     backend = await open_backend(settings.redis_url, namespace=settings.redis_namespace)
     try:
         await db.migrate()
-        async with db.read_session() as session:
-            found = await session.get(Community, community)
-            if found is None:
-                named = (
-                    await session.scalars(select(Community).where(Community.name == community))
-                ).all()
-                if len(named) != 1:
-                    raise NotFound(f"no community {community!r} (give its id)")
-                found = named[0]
+        community_id = await find_community(db, community)
         manager = CustomCommandManager(db, backend.kv, backend.pubsub)
-        report = await import_commands(manager, found.id, translation, f"import:{tool}")
-        return found.id, report
+        report = await import_commands(manager, community_id, translation, f"import:{tool}")
+        return community_id, report
     finally:
         await backend.close()
         await db.close()
