@@ -16,9 +16,9 @@ from waddlebot.collectors.discord.config import DiscordSettings
 from waddlebot.collectors.discord.rest import DiscordHTTPError, DiscordRest
 from waddlebot.collectors.sender import OutboundSender, PermanentDeliveryError
 from waddlebot.kernel.backends import Backend
-from waddlebot.kernel.contracts import OutboundMessage, Platform
+from waddlebot.kernel.contracts import MESSAGE_LIMITS, OutboundMessage, Platform
 
-MAX_CONTENT = 2000
+MAX_CONTENT = MESSAGE_LIMITS[Platform.discord]
 INTERACTION_TTL = 15 * 60
 ACK_WAIT = 10.0
 NO_MENTIONS: dict[str, Any] = {"parse": []}

@@ -26,12 +26,12 @@ from waddlebot.collectors.twitch.metrics import RATE_LIMITED, SEND_FAILURES
 from waddlebot.collectors.twitch.models import TwitchChannel
 from waddlebot.collectors.twitch.settings import TwitchSettings
 from waddlebot.kernel.backends import Backend
-from waddlebot.kernel.contracts import OutboundMessage, Platform
+from waddlebot.kernel.contracts import MESSAGE_LIMITS, OutboundMessage, Platform
 from waddlebot.kernel.observability.logging import Category, get_logger, log_event
 from waddlebot.kernel.storage import Database
 
 logger = get_logger(__name__)
-MAX_MESSAGE = 500
+MAX_MESSAGE = MESSAGE_LIMITS[Platform.twitch]
 SENT_TTL = 3600.0
 MODERATOR_CACHE = 60.0
 MAX_RATE_LIMITED = 20

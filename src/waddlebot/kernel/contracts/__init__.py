@@ -1,6 +1,7 @@
 """Every cross-service payload, versioned. Import from here, never redefine a payload."""
 
 from waddlebot.kernel.contracts.v1 import (
+    MESSAGE_LIMITS,
     Action,
     ChatAction,
     CommandInfo,
@@ -32,6 +33,7 @@ from waddlebot.kernel.contracts.v1 import (
 )
 
 __all__ = [
+    "MESSAGE_LIMITS",
     "Action",
     "ChatAction",
     "CommandInfo",

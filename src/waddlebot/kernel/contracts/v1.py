@@ -113,6 +113,16 @@ class Platform(StrEnum):
     playground = "playground"
 
 
+# Characters one chat message may hold on each platform: senders split longer text there, and
+# modules that cut a reply to one message (e.g. custom commands) use the same numbers.
+MESSAGE_LIMITS: dict[Platform, int] = {
+    Platform.twitch: 500,
+    Platform.discord: 2000,
+    Platform.slack: 4000,
+    Platform.playground: 500,
+}
+
+
 class Role(IntEnum):
     """The platform-derived role ladder; a higher value may do everything a lower one may."""
 

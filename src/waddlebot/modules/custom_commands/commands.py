@@ -16,7 +16,7 @@ from functools import lru_cache
 
 from waddlebot import __version__
 from waddlebot.custom_commands.template import Template, TemplateError, Values, parse, render
-from waddlebot.kernel.contracts import EventType, Platform
+from waddlebot.kernel.contracts import MESSAGE_LIMITS, EventType
 from waddlebot.sdk import CommandError, Context, Module
 from waddlebot.sdk.custom_commands import (
     CustomCommandError,
@@ -33,13 +33,6 @@ module = Module(
     description="A community's own text commands (!command add), and turning commands on/off.",
 )
 
-# What one chat message may hold, per platform (longer replies are cut, marked with "…").
-LIMITS = {
-    Platform.twitch: 500,
-    Platform.discord: 2000,
-    Platform.slack: 4000,
-}
-DEFAULT_LIMIT = 500
 OPTION = re.compile(r"--(cooldown|role)=(\S*)", re.IGNORECASE)
 USAGE_ADD = "!command add <name> [--cooldown=SECONDS] [--role=ROLE] <response>"
 USAGE_EDIT = "!command edit <name> [--cooldown=SECONDS] [--role=ROLE] [<response>]"
@@ -216,7 +209,7 @@ def _compiled(response: str) -> Template:
 
 
 def _fit(ctx: Context, text: str) -> str:
-    return fit(text, LIMITS.get(ctx.platform, DEFAULT_LIMIT))
+    return fit(text, MESSAGE_LIMITS[ctx.platform])
 
 
 async def _save(
