@@ -248,17 +248,7 @@ class JobStore:
                     continue  # another claimer got there first
                 if reclaimed:
                     JOB_OUTCOMES.labels("reclaimed").inc()
-                    log_event(
-                        logger,
-                        Category.SYSTEM,
-                        "scheduled_job",
-                        "reclaimed",
-                        level="warning",
-                        community=row.community_id,
-                        job=row.id,
-                        module=row.module,
-                        attempt=job.attempt,
-                    )
+                    _log_job(job, "reclaimed", attempt=job.attempt)
                 claimed.append(job)
         return claimed, settled
 
@@ -279,19 +269,7 @@ class JobStore:
                 job, status=FAILED, dedupe_key=None, lease_owner=None, last_error=error
             ):
                 JOB_OUTCOMES.labels(FAILED).inc()
-                log_event(
-                    logger,
-                    Category.ERROR,
-                    "scheduled_job",
-                    "failed",
-                    level="error",
-                    community=job.community_id,
-                    job=job.id,
-                    module=job.module,
-                    handler=job.handler,
-                    attempts=job.attempt,
-                    detail=error,
-                )
+                _log_job(job, "failed", level="error", attempts=job.attempt, detail=error)
             return FAILED
         delay = self.retry_delay * 2 ** (job.attempt - 1)
         due_at = self.now() + timedelta(seconds=delay)
@@ -299,19 +277,7 @@ class JobStore:
             job, status=PENDING, due_at=due_at, lease_owner=None, last_error=error
         ):
             JOB_OUTCOMES.labels("retry").inc()
-            log_event(
-                logger,
-                Category.ERROR,
-                "scheduled_job",
-                "retry",
-                level="warning",
-                community=job.community_id,
-                job=job.id,
-                module=job.module,
-                attempt=job.attempt,
-                retry_in=delay,
-                detail=error,
-            )
+            _log_job(job, "retry", attempt=job.attempt, retry_in=delay, detail=error)
             await self._wake(due_at)
         return PENDING
 
@@ -329,16 +295,7 @@ class JobStore:
             )
         if _rowcount(result) == 1:
             return True
-        log_event(
-            logger,
-            Category.SYSTEM,
-            "scheduled_job",
-            "lease_lost",
-            level="warning",
-            community=job.community_id,
-            job=job.id,
-            module=job.module,
-        )
+        _log_job(job, "lease_lost")
         return False
 
     async def next_wake(self) -> datetime | None:
@@ -395,12 +352,17 @@ def _job(row: ScheduledJobRow, owner: str) -> Job:
 
 def _log_end(job: Job, status: str, **fields: Any) -> None:
     JOB_OUTCOMES.labels(status).inc()
+    _log_job(job, status, level="error" if status == FAILED else "warning", **fields)
+
+
+def _log_job(job: Job, result: str, *, level: str = "warning", **fields: Any) -> None:
+    """One ``scheduled_job`` log line naming the job; errors go in the ERROR category."""
     log_event(
         logger,
-        Category.ERROR if status == FAILED else Category.SYSTEM,
+        Category.ERROR if level == "error" else Category.SYSTEM,
         "scheduled_job",
-        status,
-        level="error" if status == FAILED else "warning",
+        result,
+        level=level,
         community=job.community_id,
         job=job.id,
         module=job.module,
