@@ -178,9 +178,10 @@ class DatabaseDataStore:
             )
             total = updated.scalar()
             if total is None:
-                if await session.scalar(select(COLUMNS.key).where(_row(scope, key))) is not None:
-                    raise not_a_counter(key)
-                await self._check_room(session, scope, now)
+                # Missing, expired-and-unreadable, not a number, or inserted by a concurrent
+                # first increment since the UPDATE ran: the upsert below tells them apart.
+                if await session.scalar(select(COLUMNS.key).where(_row(scope, key))) is None:
+                    await self._check_room(session, scope, now)
                 fields = {"value": str(amount), "expires_at": None, "updated_at": now}
                 statement = self._insert(scope, key, fields)
                 inserted = await session.execute(
@@ -191,7 +192,7 @@ class DatabaseDataStore:
                     ).returning(COLUMNS.value)
                 )
                 total = inserted.scalar()
-                if total is None:  # someone stored a non-number under this key meanwhile
+                if total is None:  # the key holds something other than a whole number
                     raise not_a_counter(key)
         await self._written(scope, key)
         return int(total)
