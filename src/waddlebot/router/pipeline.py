@@ -74,7 +74,11 @@ class Pipeline:
         started = time.perf_counter()
         place = await self.directory.place(event)
         session_id = await self._session(place.entity_id)
-        if event.type is EventType.message and event.user is not None:
+        if (
+            event.type is EventType.message
+            and event.user is not None
+            and self.table.counts_lines(place.entity_id)
+        ):
             await self.kv.incr(chat_lines_key(place.entity_id))  # timers' --lines rule
         speech = _is_speech(event)
         parsed = parse_command(event.text) if speech else None

@@ -90,6 +90,7 @@ class CommandTable:
         self._configs: dict[tuple[str, str], dict[str, Any]] = {}
         self.remote: dict[str, Manifest] = {}
         self._aliases: dict[str, dict[str, str]] = {}  # community → alias name → target
+        self._line_counted: frozenset[str] = frozenset()  # entities with a --lines timer
         self.replace(entries)
 
     def __len__(self) -> int:
@@ -129,6 +130,10 @@ class CommandTable:
     def aliases(self, community_id: str) -> dict[str, str]:
         """The community's aliases, ``{name: target}`` (empty when it has none)."""
         return self._aliases.get(community_id, {})
+
+    def counts_lines(self, entity_id: str) -> bool:
+        """Whether a timer in this channel waits for chat lines (so the router counts them)."""
+        return entity_id in self._line_counted
 
     def replace_aliases(self, aliases: dict[str, dict[str, str]]) -> None:
         """Swap in every community's aliases (see :mod:`waddlebot.aliases`)."""
@@ -183,6 +188,7 @@ class CommandTable:
     async def load(self, db: Database) -> None:
         from waddlebot.aliases.manager import load_aliases
         from waddlebot.marketplace.models import ModuleInstall, ModuleVersion
+        from waddlebot.timers.manager import line_counted_entities
 
         async with db.read_session() as session:
             rows = (await session.scalars(select(Command))).all()
@@ -210,6 +216,7 @@ class CommandTable:
         self.replace(_entry(row) for row in rows)
         self.replace_installs(configs, remote)
         self.replace_aliases(await load_aliases(db))
+        self._line_counted = frozenset(await line_counted_entities(db))
 
 
 def _version_key(version: str) -> tuple[int, ...]:

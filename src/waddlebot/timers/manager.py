@@ -28,6 +28,7 @@ from waddlebot.kernel.storage.models import Entity
 from waddlebot.router.parser import parse_command
 from waddlebot.router.permissions import platform_role
 from waddlebot.router.pipeline import chat_lines_key
+from waddlebot.router.registry import COMMANDS_CHANGED, COMMANDS_VERSION
 from waddlebot.router.worker import EVENTS_QUEUE
 from waddlebot.sdk.caller import Caller
 from waddlebot.sdk.timers import TimerDraft, TimerError, TimerInfo, format_duration
@@ -40,6 +41,15 @@ MAX_INTERVAL = 7 * 86_400.0
 MAX_LINES = 10_000
 MAX_CONTENT = 500
 NAME = re.compile(r"^\w[\w-]{0,49}$")
+
+
+async def line_counted_entities(db: Database) -> list[str]:
+    """Channels with an enabled ``--lines`` timer: the only ones whose chat lines are counted."""
+    async with db.read_session() as session:
+        rows = await session.scalars(
+            select(Timer.entity_id).where(Timer.enabled.is_(True), Timer.min_lines > 0).distinct()
+        )
+        return list(rows)
 
 
 class TimerManager:
@@ -111,6 +121,7 @@ class TimerManager:
         except IntegrityError:
             raise TimerError(f"There is a timer {name} here already.") from None
         self._audit("timer_added", community_id, user_id, name, interval=draft.interval)
+        await self._lines_changed()
         return _info(row)
 
     async def remove(self, community_id: str, caller: Caller, name: str) -> TimerInfo:
@@ -120,6 +131,7 @@ class TimerManager:
             removed = _info(row)
             await session.delete(row)
         self._audit("timer_removed", community_id, user_id, removed.name)
+        await self._lines_changed()
         return removed
 
     async def switch(
@@ -140,7 +152,14 @@ class TimerManager:
             await session.flush()
             after = _info(row)
         self._audit("timer_on" if enabled else "timer_off", community_id, user_id, after.name)
+        await self._lines_changed()
         return after if enabled else before
+
+    async def _lines_changed(self) -> None:
+        """Routers count chat lines only in channels with a ``--lines`` timer (loaded with the
+        command table): have every router reload it."""
+        await self.backend.kv.incr(COMMANDS_VERSION)
+        await self.backend.pubsub.publish(COMMANDS_CHANGED, "timers")
 
     async def attach(self, community_id: str, timer_id: str, job_id: str) -> None:
         async with self.db.session() as session:
