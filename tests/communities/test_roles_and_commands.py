@@ -145,7 +145,7 @@ async def test_a_role_grant_override_changes_the_outcome(stack_settings: Setting
             "role": "moderator",
             "granted": ["calendar.approve", "commands.manage"],
             "effective": ["calendar.approve", "commands.manage"],
-            "defaults": ["calendar.approve"],
+            "defaults": ["calendar.approve", "memories.manage"],
             "overridden": True,
         }
         assert await bot.texts("!command disable ping", user="mod") == [

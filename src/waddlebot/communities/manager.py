@@ -52,6 +52,7 @@ from waddlebot.kernel.storage.models import (
     PlatformIdentity,
     User,
 )
+from waddlebot.kernel.timezones import canonical_zone
 from waddlebot.router.permissions import platform_role
 from waddlebot.router.registry import COMMANDS_CHANGED, COMMANDS_VERSION
 from waddlebot.sdk.caller import Caller
@@ -100,6 +101,7 @@ class CommunityView(BaseModel):
     name: str
     created_at: datetime
     role: str | None = None  # the caller's role here (people only)
+    timezone: str | None = None  # its own zone; None: the installation default
     entities: list[EntityView]
 
 
@@ -166,11 +168,19 @@ def parse_command_name(name: str) -> tuple[str, str]:
 class CommunityManager:
     """Implements :class:`waddlebot.sdk.members.MemberOperations` and the communities API."""
 
-    def __init__(self, db: Database, kv: KeyValue, pubsub: PubSub | None = None) -> None:
+    def __init__(
+        self,
+        db: Database,
+        kv: KeyValue,
+        pubsub: PubSub | None = None,
+        *,
+        default_timezone: str = "UTC",
+    ) -> None:
         self.db = db
         self.kv = kv
         self.pubsub = pubsub
         self.authorizer = Authorizer(db, kv)
+        self.default_timezone = default_timezone
 
     async def acting(
         self,
@@ -189,6 +199,45 @@ class CommunityManager:
             permissions=access.permissions,
             via=via,
         )
+
+    # --- settings (time zone) ---------------------------------------------------------------
+
+    async def timezone(self, community_id: str) -> str:
+        """The community's time zone, else the installation default."""
+        async with self.db.read_session() as session:
+            community = await session.get(Community, community_id)
+        if community is None:
+            raise NotFound(f"no community {community_id!r}")
+        return community.timezone or self.default_timezone
+
+    async def change_timezone(self, community_id: str, name: str | None, acting: Acting) -> str:
+        """Set the community's zone (None: back to the default); needs ``commands.manage``."""
+        if not acting.holds("commands.manage"):
+            raise Forbidden("you need the commands.manage permission in this community")
+        try:
+            zone = canonical_zone(name) if name is not None else None
+        except ValueError as error:
+            raise Invalid(str(error)) from None
+        async with self.db.session() as session:
+            community = await session.get(Community, community_id)
+            if community is None:
+                raise NotFound(f"no community {community_id!r}")
+            community.timezone = zone
+        log_event(
+            logger,
+            Category.AUDIT,
+            "community_timezone_set",
+            "ok",
+            community=community_id,
+            user=acting.who,
+            via=acting.via,
+            timezone=zone,
+        )
+        return zone or self.default_timezone
+
+    async def set_timezone(self, community_id: str, caller: Caller, name: str) -> str:
+        acting = await self._chat_acting(community_id, caller)
+        return await self.change_timezone(community_id, name, acting)
 
     # --- communities ----------------------------------------------------------------------
 
@@ -216,6 +265,7 @@ class CommunityManager:
                 name=community.name,
                 created_at=community.created_at,
                 role=role,
+                timezone=community.timezone,
                 entities=entities.get(community.id, []),
             )
             for community, role in rows
@@ -241,6 +291,7 @@ class CommunityManager:
             name=community.name,
             created_at=community.created_at,
             role=role,
+            timezone=community.timezone,
             entities=entities.get(community_id, []),
         )
 

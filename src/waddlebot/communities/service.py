@@ -92,7 +92,21 @@ class PermissionOut(BaseModel):
 
 def _manager(request: Request) -> CommunityManager:
     runtime = get_runtime(request)
-    return CommunityManager(runtime.db, runtime.backend.kv, runtime.backend.pubsub)
+    return CommunityManager(
+        runtime.db,
+        runtime.backend.kv,
+        runtime.backend.pubsub,
+        default_timezone=runtime.settings.default_timezone,
+    )
+
+
+class CommunityPatch(BaseModel):
+    """What to change about a community; omitted fields stay as they are."""
+
+    model_config = ConfigDict(extra="forbid")
+    timezone: str | None = Field(
+        default=None, max_length=64, description="IANA, e.g. Europe/Berlin"
+    )
 
 
 async def _acting(request: Request, principal: Principal, community_id: str) -> Acting:
@@ -130,6 +144,17 @@ def communities_api() -> APIRouter:
         community_id: str, request: Request, principal: MemberReader
     ) -> CommunityView:
         return await _manager(request).community(community_id, principal.user_id)
+
+    @api.patch("/communities/{community_id}", response_model=CommunityView)
+    async def change_community(
+        community_id: str, body: CommunityPatch, request: Request, principal: CommandManager
+    ) -> CommunityView:
+        """Settings: ``timezone`` (an IANA name; null = ``WADDLEBOT_DEFAULT_TIMEZONE``)."""
+        manager = _manager(request)
+        if "timezone" in body.model_fields_set:
+            acting = await _acting(request, principal, community_id)
+            await manager.change_timezone(community_id, body.timezone, acting)
+        return await manager.community(community_id, principal.user_id)
 
     @api.get("/communities/{community_id}/members", response_model=list[MemberView])
     async def list_members(

@@ -68,6 +68,8 @@ class Settings(BaseSettings):
     scheduler_lease: float = Field(default=60.0, gt=0, description="seconds a claimed job is held")
     scheduler_max_attempts: int = Field(default=5, ge=1, le=100)
     scheduler_retry_delay: float = Field(default=5.0, gt=0, description="seconds, doubling")
+    # Communities without their own time zone (!timezone) read wall-clock times in this one.
+    default_timezone: str = Field(default="UTC", description="IANA name, e.g. Europe/Berlin")
     # Timers (!timer): the shortest interval a community may set.
     timer_min_interval: float = Field(default=60.0, gt=0, description="seconds")
     rate_limit_user: int = Field(default=20, ge=1, description="commands per user per window")
@@ -120,6 +122,13 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
+
+    @field_validator("default_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from waddlebot.kernel.timezones import canonical_zone
+
+        return canonical_zone(value)  # ValueError → a clear settings error
 
     @field_validator("kong_trusted_proxies")
     @classmethod

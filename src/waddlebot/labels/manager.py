@@ -716,6 +716,71 @@ class LabelManager:
         view = await self._chat(self.delete_label(community_id, name, who=me, via="chat"))
         return LabelInfo(name=view.name, colour=view.colour, system=view.system)
 
+    # --- module items (LabelOperations) -------------------------------------------------
+
+    async def item_labels(self, community_id: str, item_ids: Sequence[str]) -> dict[str, list[str]]:
+        if not item_ids:
+            return {}
+        async with self.db.read_session() as session:
+            rows = await session.execute(
+                select(LabelAssignment.target_id, Label.name)
+                .join(Label, Label.id == LabelAssignment.label_id)
+                .where(
+                    LabelAssignment.community_id == community_id,
+                    LabelAssignment.target_type == "item",
+                    LabelAssignment.target_id.in_(list(item_ids)),
+                    _active(now_utc()),
+                )
+                .order_by(func.lower(Label.name))
+            )
+            found: dict[str, list[str]] = {item: [] for item in item_ids}
+            for target_id, name in rows:
+                found[target_id].append(name)
+        return found
+
+    async def label_item(
+        self, community_id: str, label: str, item_id: str, *, who: str | None = None
+    ) -> str:
+        [view] = await self.apply(
+            community_id, label, [Target("item", item_id)], who=who, via="module"
+        )
+        return view.label
+
+    async def unlabel_item(
+        self, community_id: str, label: str, item_id: str, *, who: str | None = None
+    ) -> str:
+        [view] = await self.remove(
+            community_id, label, [Target("item", item_id)], who=who, via="module"
+        )
+        return view.label
+
+    async def forget_item(self, community_id: str, item_id: str) -> int:
+        async with self.db.session() as session:
+            removed = await session.execute(
+                delete(LabelAssignment).where(
+                    LabelAssignment.community_id == community_id,
+                    LabelAssignment.target_type == "item",
+                    LabelAssignment.target_id == item_id,
+                )
+            )
+        return int(getattr(removed, "rowcount", 0) or 0)
+
+    async def items_labelled(self, community_id: str, label: str, prefix: str = "") -> list[str]:
+        async with self.db.read_session() as session:
+            rows = await session.scalars(
+                select(LabelAssignment.target_id)
+                .join(Label, Label.id == LabelAssignment.label_id)
+                .where(
+                    LabelAssignment.community_id == community_id,
+                    LabelAssignment.target_type == "item",
+                    LabelAssignment.target_id.startswith(prefix, autoescape=True),
+                    func.lower(Label.name) == label.strip().lstrip("#").lower(),
+                    _active(now_utc()),
+                )
+                .order_by(LabelAssignment.target_id)
+            )
+            return list(rows)
+
     @staticmethod
     async def _chat(work: Awaitable[T]) -> T:
         """Await ``work``, turning refusals into chat replies."""

@@ -36,12 +36,15 @@ from waddlebot.router.module_data import DatabaseDataStore
 from waddlebot.router.registry import COMMANDS_CHANGED, COMMANDS_VERSION, CommandTable
 from waddlebot.sdk import Module, ModuleStorage, signing
 from waddlebot.sdk.aliases import AliasOperations
+from waddlebot.sdk.community import CommunityOperations
 from waddlebot.sdk.custom_commands import CustomCommandOperations
+from waddlebot.sdk.database import ModuleDatabase
 from waddlebot.sdk.identity import IdentityOperations
 from waddlebot.sdk.labels import LabelOperations
 from waddlebot.sdk.members import MemberOperations
 from waddlebot.sdk.scheduling import SchedulerOperations
 from waddlebot.sdk.timers import TimerOperations
+from waddlebot.sdk.twitch import TwitchOperations
 
 logger = get_logger(__name__)
 
@@ -97,6 +100,8 @@ class RouterHost:
         timers: TimerOperations | None = None,
         scheduler: SchedulerOperations | None = None,
         custom_commands: CustomCommandOperations | None = None,
+        community: CommunityOperations | None = None,
+        twitch: TwitchOperations | None = None,
     ) -> None:
         self.table = table
         self.db = db
@@ -109,6 +114,8 @@ class RouterHost:
         self._timers = timers
         self._scheduler = scheduler
         self._custom_commands = custom_commands
+        self._community = community
+        self._twitch = twitch
 
     async def list_commands(self, community_id: str, role: Role) -> list[CommandInfo]:
         return self.table.available(community_id, role)
@@ -145,6 +152,15 @@ class RouterHost:
 
     def custom_commands(self) -> CustomCommandOperations | None:
         return self._custom_commands
+
+    def database(self) -> ModuleDatabase | None:
+        return self.db
+
+    def community(self) -> CommunityOperations | None:
+        return self._community
+
+    def twitch(self) -> TwitchOperations | None:
+        return self._twitch
 
 
 class InProcessExecutor:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
 
 from fastapi import APIRouter
@@ -28,18 +29,30 @@ from waddlebot.router.registry import COMMANDS_CHANGED, CommandTable, sync_modul
 from waddlebot.router.scheduled import ScheduledRuns
 from waddlebot.router.worker import WorkerPool
 from waddlebot.sdk import Module
+from waddlebot.sdk.twitch import TwitchOperations
 from waddlebot.timers.manager import TimerManager
 
 logger = get_logger(__name__)
+
+TwitchFactory = Callable[[Runtime], TwitchOperations | None]
 
 
 class RouterService(Service):
     name = "router"
 
-    def __init__(self, modules: list[Module] | None = None, *, run_scheduler: bool = True) -> None:
+    def __init__(
+        self,
+        modules: list[Module] | None = None,
+        *,
+        run_scheduler: bool = True,
+        twitch: TwitchFactory | None = None,
+    ) -> None:
         """``run_scheduler=False``: jobs run only when someone calls ``scheduler.run_due()``
-        (the SDK test harness advances time that way)."""
+        (the SDK test harness advances time that way). ``twitch`` builds the Helix calls
+        modules get (``ctx.host.twitch()``); the app passes the Twitch collector's, so the
+        router itself never imports a collector."""
         super().__init__()
+        self.twitch = twitch
         self.run_scheduler = run_scheduler
         self.jobs: JobStore | None = None
         self.scheduler: Scheduler | None = None
@@ -54,6 +67,9 @@ class RouterService(Service):
         api = APIRouter()
         api.include_router(router_api())
         api.include_router(host_api())  # remote modules' storage
+        for module in self.modules:  # built-in modules' own REST APIs
+            if module.rest is not None:
+                api.include_router(module.rest, prefix=f"/api/{module.name}/v1", tags=[module.name])
         return api
 
     async def start(self, runtime: Runtime) -> None:
@@ -66,7 +82,12 @@ class RouterService(Service):
             secret=settings.resolved_secret_key,
             outbound_max=settings.outbound_queue_max,
         )
-        members = CommunityManager(runtime.db, runtime.backend.kv, runtime.backend.pubsub)
+        members = CommunityManager(
+            runtime.db,
+            runtime.backend.kv,
+            runtime.backend.pubsub,
+            default_timezone=settings.default_timezone,
+        )
         self.jobs = JobStore(
             runtime.db,
             lease=settings.scheduler_lease,
@@ -94,6 +115,8 @@ class RouterService(Service):
             custom_commands=CustomCommandManager(
                 runtime.db, runtime.backend.kv, runtime.backend.pubsub
             ),
+            community=members,
+            twitch=self.twitch(runtime) if self.twitch is not None else None,
         )
         self.factory = ExecutorFactory(settings, host)
         self.executors = {m.name: self.factory.builtin(m) for m in self.modules}

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from functools import cached_property
 from typing import Any, Protocol
+from zoneinfo import ZoneInfo
 
 from waddlebot.kernel.contracts import (
     Action,
@@ -21,7 +22,9 @@ from waddlebot.kernel.contracts import (
 )
 from waddlebot.sdk.aliases import AliasOperations
 from waddlebot.sdk.caller import Caller
+from waddlebot.sdk.community import CommunityOperations
 from waddlebot.sdk.custom_commands import CustomCommandOperations
+from waddlebot.sdk.database import ModuleDatabase
 from waddlebot.sdk.errors import CommandError, offered
 from waddlebot.sdk.identity import IdentityOperations
 from waddlebot.sdk.labels import LabelOperations
@@ -36,6 +39,7 @@ from waddlebot.sdk.scheduling import (
 )
 from waddlebot.sdk.storage import ModuleStorage
 from waddlebot.sdk.timers import TimerOperations
+from waddlebot.sdk.twitch import TwitchOperations
 
 
 class Host(Protocol):
@@ -79,6 +83,18 @@ class Host(Protocol):
 
     def custom_commands(self) -> CustomCommandOperations | None:
         """A community's custom commands, or None where the host has none."""
+        ...
+
+    def database(self) -> ModuleDatabase | None:
+        """The installation's database for modules with their own tables, or None."""
+        ...
+
+    def community(self) -> CommunityOperations | None:
+        """The community's settings (time zone), or None where the host has none."""
+        ...
+
+    def twitch(self) -> TwitchOperations | None:
+        """Helix calls for modules, or None where Twitch is not configured or reachable."""
         ...
 
 
@@ -174,6 +190,18 @@ class Context:
     def storage(self) -> ModuleStorage:
         """This module's storage for this community."""
         return self.host.storage(self.module or "module", self.request.community_id)
+
+    @property
+    def database(self) -> ModuleDatabase:
+        """The installation's database (modules with their own tables); a reply where the
+        module runs without one."""
+        return offered(self.host.database(), "This needs the bot's database, not available here.")
+
+    async def time_zone(self) -> ZoneInfo:
+        """The community's time zone (``!timezone``), else ``WADDLEBOT_DEFAULT_TIMEZONE``."""
+        operations = self.host.community()
+        name = await operations.timezone(self.community_id) if operations else "UTC"
+        return ZoneInfo(name)
 
     # --- scheduled jobs -----------------------------------------------------------------
 

@@ -7,6 +7,7 @@ platform reported (``ctx.event.user``), so the host can check their permissions 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -87,4 +88,32 @@ class LabelOperations(Protocol):
 
     async def delete(self, community_id: str, caller: Caller, name: str) -> LabelInfo:
         """Delete a label and every assignment of it."""
+        ...
+
+    # Labels on a module's own things (quotes, inventory items, events): ``item_id`` is the
+    # module's choice, prefixed by kind (``quote:12``). The module decides who may; the host
+    # checks only that the label exists (a :class:`waddlebot.kernel.errors.Refusal` if not).
+
+    async def item_labels(self, community_id: str, item_ids: Sequence[str]) -> dict[str, list[str]]:
+        """The active labels on each item, by name (every id in the answer, [] for none)."""
+        ...
+
+    async def label_item(
+        self, community_id: str, label: str, item_id: str, *, who: str | None = None
+    ) -> str:
+        """Put an existing ``label`` on the item; returns the label's name as spelled."""
+        ...
+
+    async def unlabel_item(
+        self, community_id: str, label: str, item_id: str, *, who: str | None = None
+    ) -> str:
+        """Take ``label`` off the item; returns the label's name."""
+        ...
+
+    async def forget_item(self, community_id: str, item_id: str) -> int:
+        """Remove every label from an item that is gone; returns how many."""
+        ...
+
+    async def items_labelled(self, community_id: str, label: str, prefix: str = "") -> list[str]:
+        """Ids of the items (starting with ``prefix``) that carry ``label``, sorted."""
         ...

@@ -7,6 +7,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from fastapi import APIRouter
+
 from waddlebot.kernel.contracts import (
     ChatAction,
     CommandInfo,
@@ -17,6 +19,7 @@ from waddlebot.kernel.contracts import (
     Role,
 )
 from waddlebot.kernel.contracts.v1 import SERVERLESS_RUNTIMES, ModuleRuntime
+from waddlebot.kernel.errors import Refusal
 from waddlebot.sdk.arguments import Parameter, bind, signature_parameters, usage_for
 from waddlebot.sdk.context import Context, Host
 from waddlebot.sdk.errors import CommandError
@@ -108,8 +111,16 @@ class Module:
         self.event_handlers: dict[EventType, EventHandler] = {}
         self.schedule_handlers: dict[str, EventHandler] = {}
         self.dynamic_handler: EventHandler | None = None
+        self.rest: APIRouter | None = None
 
     # --- registration -------------------------------------------------------------------
+
+    def api(self) -> APIRouter:
+        """This module's REST routes (see :mod:`waddlebot.sdk.web`); the router service mounts
+        them at ``/api/<name>/v1`` for built-in modules."""
+        if self.rest is None:
+            self.rest = APIRouter()
+        return self.rest
 
     def command(
         self,
@@ -262,7 +273,8 @@ class Module:
                 if handler is None:
                     return ModuleResponse(error=f"{self.name} has no handler for this request")
                 await handler(ctx)
-        except CommandError as refusal:
+        except (CommandError, Refusal) as refusal:
+            # One refusal hierarchy: what a manager refuses over REST is the reply in chat.
             return ModuleResponse(actions=[ChatAction(text=refusal.message)])
         return ModuleResponse(actions=ctx.actions)
 

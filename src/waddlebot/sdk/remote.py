@@ -30,7 +30,9 @@ from waddlebot.kernel.contracts import (
     StorageWrite,
 )
 from waddlebot.sdk.aliases import AliasOperations
+from waddlebot.sdk.community import CommunityOperations
 from waddlebot.sdk.custom_commands import CustomCommandOperations
+from waddlebot.sdk.database import ModuleDatabase
 from waddlebot.sdk.errors import CommandError, ModuleUnavailable
 from waddlebot.sdk.identity import IdentityOperations
 from waddlebot.sdk.labels import LabelOperations
@@ -39,6 +41,7 @@ from waddlebot.sdk.module import Module
 from waddlebot.sdk.scheduling import SchedulerOperations
 from waddlebot.sdk.storage import DataStore, MemoryDataStore, ModuleStorage, Scope, StorageRefused
 from waddlebot.sdk.timers import TimerOperations
+from waddlebot.sdk.twitch import TwitchOperations
 
 
 class RemoteHost:
@@ -91,6 +94,15 @@ class RemoteHost:
         return None  # remote modules receive scheduled runs but cannot schedule (yet)
 
     def custom_commands(self) -> CustomCommandOperations | None:
+        return None
+
+    def database(self) -> ModuleDatabase | None:
+        return None
+
+    def community(self) -> CommunityOperations | None:
+        return None
+
+    def twitch(self) -> TwitchOperations | None:
         return None
 
 

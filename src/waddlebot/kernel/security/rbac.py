@@ -47,6 +47,8 @@ PERMISSIONS: dict[str, str] = {
     "overlays.manage": "create, rotate and revoke OBS overlay URLs",
     "calendar.approve": "approve or reject calendar events",
     "calendar.autoapprove": "calendar events you create need no approval",
+    "memories.manage": "edit and remove quotes; add and remove saved URLs",
+    "inventory.manage": "manage the item catalogue; give items to and take items from members",
 }
 
 # Highest first. The index orders them; "owner" outranks everything.
@@ -65,9 +67,10 @@ DEFAULT_GRANTS: dict[str, frozenset[str]] = {
             "labels.manage",
             "members.manage",
             "overlays.manage",
+            "inventory.manage",
         }
     ),
-    "moderator": frozenset({"calendar.approve"}),
+    "moderator": frozenset({"calendar.approve", "memories.manage"}),
     "member": frozenset(),
 }
 

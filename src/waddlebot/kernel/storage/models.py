@@ -49,6 +49,8 @@ class Community(Base):
     __tablename__ = "communities"
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     name: Mapped[str] = mapped_column(String(200))
+    # IANA zone for times typed in chat; NULL: WADDLEBOT_DEFAULT_TIMEZONE (0002_community_timezone)
+    timezone: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
 from waddlebot import __version__
 from waddlebot.kernel.contracts import CommandInfo
-from waddlebot.sdk import CommandError, Context, Module
+from waddlebot.sdk import CommandError, Context, Module, offered
 from waddlebot.sdk.text import fit
 
 module = Module(
@@ -62,6 +65,25 @@ async def about(ctx: Context) -> None:
 async def reload(ctx: Context) -> None:
     count = await ctx.host.reload_commands()
     ctx.reply(f"Command table reloaded: {count} commands.")
+
+
+@module.command(
+    "timezone",
+    usage="!timezone [ZONE]",
+    description="Show the community's time zone, or set it (an IANA name like Europe/Berlin).",
+)
+async def timezone(ctx: Context, zone: str | None = None) -> None:
+    operations = offered(ctx.host.community(), "Community settings are not available here.")
+    if zone is None:
+        name = await operations.timezone(ctx.community_id)
+        now = datetime.now(ZoneInfo(name)).strftime("%H:%M")
+        ctx.reply(f"This community's time zone is {name} (it is {now} there).")
+        return
+    if "commands.manage" not in ctx.permissions:
+        raise CommandError("Setting the time zone needs the commands.manage permission.")
+    name = await operations.set_timezone(ctx.community_id, ctx.caller, zone)
+    now = datetime.now(ZoneInfo(name)).strftime("%H:%M")
+    ctx.reply(f"Time zone set to {name} (it is {now} there).")
 
 
 async def _usable(ctx: Context) -> list[CommandInfo]:

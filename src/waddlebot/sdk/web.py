@@ -1,0 +1,83 @@
+"""REST routes for built-in modules: ``module.api()`` is a FastAPI router the router service
+mounts at ``/api/<module>/v1``; these dependencies give its routes the same authorisation
+and data chat has.
+
+    from waddlebot.sdk.web import Reader, database, needs
+
+    api = module.api()
+
+    @api.get("/communities/{community_id}/quotes")
+    async def quotes(community_id: str, request: Request, _: Reader) -> list[QuoteOut]:
+        return await QuoteBook(database(request)).listing(community_id)
+
+    @api.delete("/communities/{community_id}/quotes/{number}")
+    async def remove(community_id: str, number: int, request: Request,
+                     who: Annotated[Principal, needs("memories.manage")]) -> None: ...
+
+Reading needs the ``communities:read`` scope and, for people, a role in the community;
+changing needs ``communities:write`` and the named permission there (the one chat checks).
+A :class:`waddlebot.kernel.errors.Refusal` raised anywhere becomes ``{"detail": message}``
+with its status (404, 409, 422, …).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+
+from waddlebot.kernel.backends import Backend
+from waddlebot.kernel.security.api_keys import Principal
+from waddlebot.kernel.security.http import require_member, require_permission
+from waddlebot.kernel.settings import Settings
+from waddlebot.kernel.web import get_runtime
+from waddlebot.sdk.database import ModuleDatabase
+
+READ_SCOPE = "communities:read"
+WRITE_SCOPE = "communities:write"
+
+Reader = Annotated[Principal, Depends(require_member(READ_SCOPE))]
+"""Anyone with a role in the community (and every installation-wide caller)."""
+
+
+def needs(permission: str) -> Any:
+    """A dependency: ``communities:write`` and ``permission`` in ``{community_id}``."""
+    return Depends(require_permission(permission, scope=WRITE_SCOPE))
+
+
+def reader_or(permission: str) -> Any:
+    """A dependency for reads open to members and to holders of ``permission`` (a label)."""
+    return Depends(require_member(READ_SCOPE, or_permission=permission))
+
+
+def database(request: Request) -> ModuleDatabase:
+    """The installation's database, as ``ctx.database`` gives it in chat."""
+    return get_runtime(request).db
+
+
+def backend(request: Request) -> Backend:
+    """Cache, queues and pub/sub (to invalidate what chat caches, or publish overlays)."""
+    return get_runtime(request).backend
+
+
+def settings(request: Request) -> Settings:
+    return get_runtime(request).settings
+
+
+def actor(principal: Principal) -> str:
+    """Who acted, for ``created_by`` columns and AUDIT lines: the user id, else the key name."""
+    return principal.user_id or principal.name
+
+
+__all__ = [
+    "READ_SCOPE",
+    "WRITE_SCOPE",
+    "Principal",
+    "Reader",
+    "actor",
+    "backend",
+    "database",
+    "needs",
+    "reader_or",
+    "settings",
+]
