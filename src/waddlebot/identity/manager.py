@@ -21,10 +21,12 @@ from waddlebot.kernel.contracts import OutboundMessage, Platform
 from waddlebot.kernel.observability.logging import Category, get_logger, log_event
 from waddlebot.kernel.security.rbac import access_changed
 from waddlebot.kernel.storage import Database
+from waddlebot.kernel.storage.merges import run_merge_hooks
 from waddlebot.kernel.storage.models import LabelAssignment, Membership, PlatformIdentity, User
+from waddlebot.modules import builtin_modules
 from waddlebot.router.directory import identity_cache_key
 from waddlebot.router.dispatch import outbound_queue
-from waddlebot.sdk.identity import IdentityError, LinkedAccount
+from waddlebot.sdk.identity import FoundAccount, IdentityError, LinkedAccount
 
 logger = get_logger(__name__)
 
@@ -71,6 +73,17 @@ class IdentityManager:
 
     async def user_of(self, platform: str, platform_user_id: str) -> str | None:
         return await user_of_account(self.db, platform, platform_user_id)
+
+    async def find(self, platform: str, name: str) -> FoundAccount | None:
+        row = await find_account(self.db, platform, name)
+        if row is None:
+            return None
+        return FoundAccount(
+            user_id=row.user_id,
+            platform=row.platform,
+            platform_user_id=row.platform_user_id,
+            username=row.username,
+        )
 
     async def accounts(self, user_id: str) -> list[LinkedAccount]:
         async with self.db.read_session() as session:
@@ -211,6 +224,8 @@ class IdentityManager:
                 if membership.community_id not in taken:
                     membership.user_id = requester
             communities |= await self._move_labels(session, absorbed, requester)
+            builtin_modules()  # their merge hooks register on import
+            await run_merge_hooks(session, absorbed, requester)
         await self._invalidate([(platform, platform_user_id)], [requester, absorbed], communities)
 
     @staticmethod

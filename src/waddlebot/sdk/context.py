@@ -26,7 +26,7 @@ from waddlebot.sdk.community import CommunityOperations
 from waddlebot.sdk.custom_commands import CustomCommandOperations
 from waddlebot.sdk.database import ModuleDatabase
 from waddlebot.sdk.errors import CommandError, offered
-from waddlebot.sdk.identity import IdentityOperations
+from waddlebot.sdk.identity import FoundAccount, IdentityOperations
 from waddlebot.sdk.labels import LabelOperations
 from waddlebot.sdk.members import MemberOperations
 from waddlebot.sdk.scheduling import (
@@ -169,6 +169,23 @@ class Context:
         if user is None:
             raise CommandError("I cannot tell who you are on this platform.")
         return Caller(platform=self.platform.value, user=user)
+
+    async def user_id(self) -> str:
+        """The caller's WaddleBot user id (one for all their linked accounts), for module
+        tables keyed by person."""
+        identity = offered(self.host.identity(), "I cannot tell who you are here.")
+        found = await identity.user_of(self.platform.value, self.caller.user.id)
+        if found is None:
+            raise CommandError("I don't know you yet; say something and try again.")
+        return found
+
+    async def find_user(self, name: str) -> FoundAccount:
+        """The person ``@name`` on this platform; a reply naming them when nobody is."""
+        identity = offered(self.host.identity(), "I cannot look people up here.")
+        found = await identity.find(self.platform.value, name)
+        if found is None:
+            raise CommandError(f"I don't know {name.strip().lstrip('@') or 'them'} here yet.")
+        return found
 
     def can(self, permission: str) -> bool:
         """True when the user holds ``permission`` here (e.g. ``calendar.autoapprove``)."""

@@ -15,9 +15,10 @@ from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from waddlebot.kernel.storage.merges import on_user_merge
 from waddlebot.kernel.storage.models import Base, new_id, utcnow
 
-__all__ = ["Base", "ModuleDatabase", "new_id", "utcnow"]
+__all__ = ["Base", "ModuleDatabase", "new_id", "on_user_merge", "utcnow"]
 
 
 class ModuleDatabase(Protocol):

@@ -22,11 +22,26 @@ class LinkedAccount:
     username: str
 
 
+@dataclass(frozen=True, slots=True)
+class FoundAccount:
+    """A platform account someone named in chat, and the WaddleBot user who owns it."""
+
+    user_id: str
+    platform: str
+    platform_user_id: str
+    username: str
+
+
 class IdentityOperations(Protocol):
     """Link, verify, list and unlink the platform accounts of one WaddleBot user."""
 
     async def user_of(self, platform: str, platform_user_id: str) -> str | None:
         """The WaddleBot user owning the platform account, or None."""
+        ...
+
+    async def find(self, platform: str, name: str) -> FoundAccount | None:
+        """The account called ``name`` (``@`` and case ignored, or its platform id) on
+        ``platform`` — the resolution every ``@user`` in chat uses — or None."""
         ...
 
     async def accounts(self, user_id: str) -> list[LinkedAccount]:
