@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+import structlog
 from sqlalchemy import select
 
 from tests.collectors.twitch.conftest import twitch_settings
@@ -196,14 +197,34 @@ async def test_a_refused_native_shoutout_still_posts_the_line(
 ) -> None:
     async with twitch_stack(stack_settings, fake_twitch) as stack:
         stack.fake.fail("/helix/chat/shoutouts", 400, message="The broadcaster is not live.")
-        assert await stack.said("!so alice") == (
-            "Go follow Alice, last seen playing Celeste: https://twitch.tv/alice"
-        )
+        with structlog.testing.capture_logs() as logs:
+            assert await stack.said("!so alice") == (
+                "Go follow Alice, last seen playing Celeste: https://twitch.tv/alice"
+            )
         assert len(stack.fake.calls("POST", "/helix/chat/shoutouts")) == 1
         assert stack.fake.shoutouts == []
+        [refused] = [entry for entry in logs if entry.get("action") == "native_shoutout"]
+        assert (refused["result"], refused["status"]) == ("refused", 400)
+        assert refused["reason"] == "The broadcaster is not live."
         # refused, so no cooldown was started: the next one is sent
         await stack.said("!so alice")
         assert len(stack.fake.shoutouts) == 1
+
+
+async def test_twitchs_429_starts_the_channel_cooldown(
+    stack_settings: Settings, fake_twitch: FakeTwitch
+) -> None:
+    fake_twitch.add_streamer("bob", user_id="5550002")
+    async with twitch_stack(stack_settings, fake_twitch) as stack:
+        reset = str(int(time.time()) + 90)
+        stack.fake.fail("/helix/chat/shoutouts", 429, headers={"Ratelimit-Reset": reset})
+        assert await stack.said("!so alice") == (
+            "Go follow Alice, last seen playing Celeste: https://twitch.tv/alice"
+        )
+        assert await stack.said("!so bob") == (
+            "Go follow Bob, last seen playing something: https://twitch.tv/bob"
+        )
+        assert len(stack.fake.calls("POST", "/helix/chat/shoutouts")) == 1  # bob: not asked
 
 
 def raid(raider: dict[str, str], viewers: int) -> dict[str, Any]:

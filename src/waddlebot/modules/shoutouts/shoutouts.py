@@ -225,21 +225,19 @@ async def native_shoutout(ctx: Context, twitch: TwitchOperations, target: Twitch
     channel_id = ctx.event.channel_id
     if ctx.platform is not Platform.twitch or not channel_id or target.id == channel_id:
         return False
-    outcome = "sent"
     try:
         if not await twitch.bot_moderates(channel_id):
-            return False
-        if await ctx.storage.get(_channel_key(channel_id)) or await ctx.storage.get(
+            outcome = "not_moderator"
+        elif await ctx.storage.get(_channel_key(channel_id)) or await ctx.storage.get(
             _target_key(channel_id, target.id)
         ):
-            outcome = "cooling_down"
-            return False
-        await twitch.shoutout(channel_id, target.id)
-        await ctx.storage.set(_channel_key(channel_id), True, ttl=CHANNEL_COOLDOWN)
-        await ctx.storage.set(_target_key(channel_id, target.id), True, ttl=TARGET_COOLDOWN)
-        return True
+            outcome = "cooling_down"  # Twitch would refuse: do not even ask
+        else:
+            await twitch.shoutout(channel_id, target.id)
+            await ctx.storage.set(_channel_key(channel_id), True, ttl=CHANNEL_COOLDOWN)
+            await ctx.storage.set(_target_key(channel_id, target.id), True, ttl=TARGET_COOLDOWN)
+            outcome = "sent"
     except TwitchApiError as error:
-        outcome = f"refused_{error.status}"
         if error.status == 429:  # Twitch's own cooldown: believe it, do not ask again early
             wait = min(max(error.retry_after or CHANNEL_COOLDOWN, 1.0), CHANNEL_COOLDOWN)
             await ctx.storage.set(_channel_key(channel_id), True, ttl=wait)
@@ -255,15 +253,10 @@ async def native_shoutout(ctx: Context, twitch: TwitchOperations, target: Twitch
             reason=error.message,
         )
         return False
-    finally:
-        log_event(
-            logger,
-            Category.SYSTEM,
-            "native_shoutout",
-            outcome,
-            channel=channel_id,
-            target=target.id,
-        )
+    log_event(
+        logger, Category.SYSTEM, "native_shoutout", outcome, channel=channel_id, target=target.id
+    )
+    return outcome == "sent"
 
 
 async def shout(ctx: Context, login: str) -> None:
