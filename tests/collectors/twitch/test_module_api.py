@@ -6,9 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from tests.collectors.twitch.conftest import twitch_settings
-from tests.collectors.twitch.fake_twitch import FakeTwitch
+from tests.collectors.twitch.fake_twitch import STREAMER, FakeTwitch
 from tests.support import live_server
 from waddlebot.app import create_app
+from waddlebot.collectors.twitch.models import TwitchChannel
 from waddlebot.collectors.twitch.module_api import HelixOperations, module_twitch
 from waddlebot.collectors.twitch.settings import TwitchSettings
 from waddlebot.kernel.settings import Settings
@@ -42,5 +43,17 @@ async def test_the_router_closes_the_helix_client_on_stop(
         assert channel is not None and channel.game_name == "Celeste"
         assert await operations.clips(alice.id) == []
         assert await operations.user("nobody") is None
+
+        async with operations.db.session() as session:
+            session.add(
+                TwitchChannel(
+                    broadcaster_id=STREAMER["id"],
+                    login=STREAMER["login"],
+                    display_name=STREAMER["display_name"],
+                    bot_is_moderator=True,
+                )
+            )
+        assert await operations.bot_moderates(STREAMER["id"])
+        assert not await operations.bot_moderates(alice.id)  # not connected there
     assert operations.http.is_closed
     assert router.twitch_operations is None
