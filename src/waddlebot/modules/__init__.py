@@ -14,6 +14,7 @@ def builtin_modules() -> list[Module]:
     from waddlebot.modules.labels import module as labels
     from waddlebot.modules.members import module as members
     from waddlebot.modules.memories import module as memories
+    from waddlebot.modules.shoutouts import module as shoutouts
     from waddlebot.modules.stream_alerts import module as stream_alerts
     from waddlebot.modules.timers import module as timers
 
@@ -27,4 +28,5 @@ def builtin_modules() -> list[Module]:
         aliases,
         timers,
         memories,
+        shoutouts,
     ]
