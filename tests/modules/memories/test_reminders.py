@@ -172,7 +172,7 @@ async def test_list_cancel_and_who_may_cancel() -> None:
         assert await bot.reply("!reminders cancel 2") == "Reminder #2 was cancelled already."
         assert await bot.reply("!reminders cancel 9") == "Reminder #9 does not exist."
         assert await bot.reply("!reminders cancel two") == (
-            "two is not a reminder number. Usage: !reminders | !reminders cancel N"
+            "two is not a reminder number. Usage: !reminders [@user] | !reminders cancel N"
         )
         assert await bot.reply("!reminders cancel 1", user="bob") == (
             "Reminder #1 is not yours to cancel."
@@ -181,7 +181,17 @@ async def test_list_cancel_and_who_may_cancel() -> None:
         assert await bot.reply("!reminders cancel 1", user="mo", role="moderator") == (
             "Reminder #1 (set by alice) cancelled."
         )
-        assert await bot.reply("!reminders extra") == ("Usage: !reminders | !reminders cancel N")
+        assert await bot.reply("!reminders extra") == (
+            "Usage: !reminders [@user] | !reminders cancel N"
+        )
+        assert await bot.reply("!reminders @alice", user="bob") == (
+            "Listing someone else's reminders needs the memories.manage permission."
+        )
+        theirs = await bot.reply("!reminders @alice", user="mo", role="moderator")
+        assert theirs.startswith("Reminders alice set: #3 ") and "secret" not in theirs
+        assert await bot.reply("!reminders @mo", user="mo", role="moderator") == (
+            "mo has no reminders pending here."
+        )
         # cancelled ones never fire; the rest do
         assert await bot.run_due(advance=3605) == ["@bob reminder: bob's own"]
         assert await bot.run_due(advance=7200) == ["Reminder from alice: secret plan"]
@@ -453,3 +463,27 @@ async def test_settled_reminders_stay_out_of_listings(status: str) -> None:
             await session.execute(update(Reminder).values(status=status))
         assert (await bot.reply("!reminders")).startswith("You have no reminders pending")
         assert await bot.run_due(advance=3601) == []
+
+
+async def test_reminders_follow_a_merged_user() -> None:
+    """Identity linking folds one user into another; their reminders go along."""
+    from waddlebot.kernel.storage.merges import run_merge_hooks
+    from waddlebot.kernel.storage.models import PlatformIdentity
+
+    async with ModuleHarness(memories) as bot:
+        await bot.reply("!remind me in 1h from bob", user="bob")
+        await bot.reply("!remind @bob in 2h for bob")
+        async with bot.runtime.db.read_session() as session:
+            ids = dict(
+                (
+                    await session.execute(
+                        select(PlatformIdentity.platform_user_id, PlatformIdentity.user_id)
+                    )
+                ).all()
+            )
+        async with bot.runtime.db.session() as session:
+            await run_merge_hooks(session, ids["bob"], ids["alice"])
+        first, second = await rows(bot)
+        assert (first.set_by, second.set_by, second.target_user_id) == (ids["alice"],) * 3
+        listing = await bot.reply("!reminders")
+        assert "#1 " in listing and "#2 " in listing

@@ -47,7 +47,7 @@ GRACE = 365 * 86_400.0  # a reminder due while the bot was down is still deliver
 LATE = timedelta(minutes=5)
 MANAGE = "memories.manage"
 USAGE = "Usage: !remind me|@user in 10m|at 18:30|at 2026-12-01 18:30 [--private] TEXT"
-LIST_USAGE = "Usage: !reminders | !reminders cancel N"
+LIST_USAGE = "Usage: !reminders [@user] | !reminders cancel N"
 WORD = re.compile(r"\S+")
 PRIVATE = "--private"
 
@@ -107,7 +107,7 @@ async def remind(ctx: Context) -> None:
     )
     try:
         info = await book.add(draft)
-    except BaseException:
+    except Exception:
         await ctx.cancel_schedule(job_id)  # refused (or failed): the job must not linger
         raise
     whom = "you" if info.for_self else f"@{target.name}"
@@ -118,15 +118,27 @@ async def remind(ctx: Context) -> None:
 
 @module.command(
     "reminders",
-    usage="!reminders | !reminders cancel N",
-    description="List the reminders you set here, or cancel one.",
+    usage="!reminders [@user] | !reminders cancel N",
+    description="List the reminders you set here (someone's with memories.manage), or cancel one.",
 )
 async def reminders(ctx: Context) -> None:
-    if ctx.args:
+    if len(ctx.args) > 1 or (ctx.args and not ctx.args[0].startswith("@")):
         raise CommandError(LIST_USAGE)
     zone = await ctx.time_zone()
     now = _scheduler(ctx).now()
-    mine = await ReminderBook(ctx.database).pending(ctx.community_id, set_by=await ctx.user_id())
+    book = ReminderBook(ctx.database)
+    if ctx.args:
+        if not ctx.can(MANAGE):
+            raise CommandError(f"Listing someone else's reminders needs the {MANAGE} permission.")
+        found = await ctx.find_user(ctx.args[0])
+        theirs = await book.pending(ctx.community_id, set_by=found.user_id)
+        if not theirs:
+            ctx.reply(f"{found.username} has no reminders pending here.")
+            return
+        listing = "; ".join(_line(r, zone, now) for r in theirs)
+        ctx.reply(fit(f"Reminders {found.username} set: {listing}"))
+        return
+    mine = await book.pending(ctx.community_id, set_by=await ctx.user_id())
     if not mine:
         ctx.reply("You have no reminders pending here. Set one: !remind me in 10m stretch")
         return

@@ -112,9 +112,11 @@ def check_window(due: datetime, now: datetime, zone: ZoneInfo) -> None:
 
 
 def describe(due: datetime, zone: ZoneInfo, now: datetime) -> str:
-    """``2026-12-01 18:30 CET (in 2h5m)``: the local time and how far away it is."""
+    """``2026-12-01 18:30 CET (in 2h5m)``: the local time and how far away it is (``overdue``
+    for one whose job has not delivered it yet, e.g. while the bot was down)."""
     shown = due.astimezone(zone)
-    return f"{shown:%Y-%m-%d %H:%M} {shown.tzname()} (in {span(due - now)})"
+    away = f"in {span(due - now)}" if due > now else "overdue"
+    return f"{shown:%Y-%m-%d %H:%M} {shown.tzname()} ({away})"
 
 
 def span(delta: timedelta) -> str:
