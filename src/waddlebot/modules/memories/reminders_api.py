@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field
 
 from waddlebot.kernel.scheduler import JobStore
 from waddlebot.kernel.security.http import authorize_principal, require_member
+from waddlebot.kernel.web import get_runtime
 from waddlebot.modules.memories.module import module
 from waddlebot.modules.memories.reminders_manager import ReminderBook, ReminderInfo
 from waddlebot.sdk.web import WRITE_SCOPE, Principal, Reader, database, settings
@@ -131,7 +132,7 @@ def _jobs(request: Request) -> JobStore:
     would find the reminder cancelled and stay silent anyway)."""
     configured = settings(request)
     return JobStore(
-        database(request),  # type: ignore[arg-type]
+        get_runtime(request).db,
         lease=configured.scheduler_lease,
         max_attempts=configured.scheduler_max_attempts,
         retry_delay=configured.scheduler_retry_delay,
