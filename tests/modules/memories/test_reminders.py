@@ -141,6 +141,29 @@ async def test_a_reminder_is_delivered_once_even_when_its_job_runs_again() -> No
         assert await bot.run_due(advance=61) == ["@alice reminder: twice"]
 
 
+async def test_a_job_that_runs_before_its_row_is_written_is_retried_once() -> None:
+    from waddlebot.sdk.scheduling import JobOrigin, JobSpec
+
+    async with ModuleHarness(memories) as bot:
+        community = await bot.community_id()
+        assert bot.router.jobs is not None
+        job_id = await bot.router.jobs.schedule(
+            JobSpec(
+                module="memories",
+                community_id=community,
+                handler="remind",
+                due_at=bot.now(),
+                payload={"reminder": "not-written"},
+                origin=JobOrigin(platform="playground", server_id="playground", channel_id="lobby"),
+            )
+        )
+        assert await bot.run_due() == []
+        first = await bot.job(job_id)
+        assert (first.status, first.attempts) == ("pending", 1)  # retried later
+        assert await bot.run_due(advance=60) == []
+        assert (await bot.job(job_id)).status == "done"  # an orphan: silent, not failed
+
+
 async def test_a_reminder_due_while_the_bot_was_down_is_sent_late_and_says_so() -> None:
     async with ModuleHarness(memories) as bot:
         await travel(bot, datetime(2026, 12, 1, 10, 0, tzinfo=UTC))

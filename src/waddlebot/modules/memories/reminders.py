@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 from waddlebot.modules.memories import reminders_api  # noqa: F401 - registers the REST routes
 from waddlebot.modules.memories.module import module
 from waddlebot.modules.memories.reminders_manager import (
+    NotWrittenYet,
     Origin,
     ReminderBook,
     ReminderDraft,
@@ -172,9 +173,16 @@ async def deliver(ctx: Context) -> None:
     """Say (or whisper) the reminder once; a cancelled or delivered one stays silent."""
     job = ctx.job
     assert job is not None
-    info = await ReminderBook(ctx.database).deliver(
-        ctx.community_id, str(job.payload.get("reminder", "")), job.id
-    )
+    try:
+        info = await ReminderBook(ctx.database).deliver(
+            ctx.community_id, str(job.payload.get("reminder", "")), job.id
+        )
+    except NotWrittenYet:
+        if job.attempt <= 1:
+            # a job due within moments of !remind can run before its row is committed:
+            # fail this run so the scheduler retries it (after scheduler_retry_delay)
+            raise RuntimeError("the reminder's row is not written yet; retrying") from None
+        return  # still no row: !remind failed after scheduling (its job is an orphan)
     if info is None:
         return
     text = info.text

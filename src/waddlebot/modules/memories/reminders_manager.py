@@ -91,6 +91,11 @@ class ReminderInfo:
         return self.set_by == self.target.user_id
 
 
+class NotWrittenYet(Exception):
+    """A job found no row for its reminder: ``!remind`` schedules the job before it writes
+    the row, so the row may still be on its way (or its writer crashed)."""
+
+
 def check_text(text: str) -> str:
     """The reminder's text, stripped; a refusal when empty or longer than ``MAX_TEXT``."""
     clean = text.strip()
@@ -218,14 +223,17 @@ class ReminderBook:
         self, community_id: str, reminder_id: str, job_id: str
     ) -> ReminderInfo | None:
         """Mark the reminder delivered and return it, exactly once; None when its job should
-        stay silent (cancelled, delivered already, gone, or not this reminder's job)."""
+        stay silent (cancelled, delivered already, or not this reminder's job).
+        :class:`NotWrittenYet` when there is no such row."""
         async with self.db.session() as session:
             row = await session.scalar(
                 select(Reminder).where(
                     Reminder.id == reminder_id, Reminder.community_id == community_id
                 )
             )
-            if row is None or row.status != PENDING or row.job_id != job_id:
+            if row is None:
+                raise NotWrittenYet(reminder_id)
+            if row.status != PENDING or row.job_id != job_id:
                 return None
             changed = await session.execute(
                 update(Reminder)
