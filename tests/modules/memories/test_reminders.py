@@ -236,7 +236,7 @@ async def test_limits_and_refusals() -> None:
             ("!remind me to stretch in 5m", usage),
             ("!remind me in 10m", "What should I remind you of? Add the text after the time."),
             ("!remind me in soon x", "soon is not a duration; try 90s, 10m, 1h30m or 2d."),
-            ("!remind me in 0s x", "That time has passed (it is "),
+            ("!remind me in 0s x", "Give a duration of at least 1s, e.g. 10m."),
             ("!remind me in 366d x", "Reminders can be set at most a year ahead."),
             ("!remind me at 25:00 x", "25:00 is not a time; write it as HH:MM (24-hour)"),
             ("!remind me at 2026-02-30 10:00 x", "2026-02-30 is not a date; write it as"),

@@ -41,6 +41,8 @@ def after(text: str, now: datetime) -> Due:
     seconds = parse_duration(text)
     if seconds is None:
         raise Invalid(f"{text} is not a duration; try 90s, 10m, 1h30m or 2d.")
+    if seconds < 1:
+        raise Invalid("Give a duration of at least 1s, e.g. 10m.")
     return Due(now + timedelta(seconds=seconds))
 
 
