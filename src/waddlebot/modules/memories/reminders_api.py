@@ -22,10 +22,13 @@ from waddlebot.kernel.security.http import authorize_principal, require_member
 from waddlebot.kernel.web import get_runtime
 from waddlebot.modules.memories.module import module
 from waddlebot.modules.memories.reminders_manager import ReminderBook, ReminderInfo
-from waddlebot.sdk.web import WRITE_SCOPE, Principal, Reader, database, settings
+from waddlebot.sdk.web import WRITE_SCOPE, Principal, database, reader_or, settings
 
 MANAGE = "memories.manage"
-Member = Annotated[Principal, Depends(require_member(WRITE_SCOPE))]
+Reading = Annotated[Principal, reader_or(MANAGE)]
+"""Members of the community, and holders of ``memories.manage`` (e.g. through a label)."""
+Member = Annotated[Principal, Depends(require_member(WRITE_SCOPE, or_permission=MANAGE))]
+"""``communities:write`` and a role in the community (or ``memories.manage``)."""
 
 api = module.api()
 
@@ -97,7 +100,7 @@ async def _manages(request: Request, principal: Principal, community_id: str) ->
 async def list_reminders(
     community_id: str,
     request: Request,
-    principal: Reader,
+    principal: Reading,
     user: Annotated[
         str | None, Query(max_length=32, description="only reminders set by or for this user id")
     ] = None,
