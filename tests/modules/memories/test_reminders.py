@@ -194,6 +194,9 @@ async def test_list_cancel_and_who_may_cancel() -> None:
         assert "#3 " in await bot.reply("!reminders")
         assert await bot.reply("!reminders cancel 2") == "Reminder #2 was cancelled already."
         assert await bot.reply("!reminders cancel 9") == "Reminder #9 does not exist."
+        assert await bot.reply("!reminders cancel 99999999999999") == (
+            "Reminder #99999999999999 does not exist."
+        )
         assert await bot.reply("!reminders cancel two") == (
             "two is not a reminder number. Usage: !reminders [@user] | !reminders cancel N"
         )

@@ -156,14 +156,15 @@ async def cancel(ctx: Context, number: str) -> None:
     value = number.lstrip("#")
     if not value.isdigit() or int(value) < 1:
         raise CommandError(f"{number} is not a reminder number. {LIST_USAGE}")
+    me = await ctx.user_id()
     info = await ReminderBook(ctx.database).cancel(
-        ctx.community_id, int(value), await ctx.user_id(), may_manage=ctx.can(MANAGE)
+        ctx.community_id, int(value), me, may_manage=ctx.can(MANAGE)
     )
     if info.job_id:
         await ctx.cancel_schedule(info.job_id)
     ctx.reply(
         f"Reminder #{info.number} cancelled."
-        if info.set_by == await ctx.user_id()
+        if info.set_by == me
         else f"Reminder #{info.number} (set by {info.set_by_name}) cancelled."
     )
 

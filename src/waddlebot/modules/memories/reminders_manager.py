@@ -27,6 +27,7 @@ from waddlebot.modules.memories.models_reminders import (
 from waddlebot.sdk.database import ModuleDatabase, on_user_merge
 
 MAX_PENDING = 20  # per person who sets them, per community
+MAX_NUMBER = 2**31 - 1  # reminders.number is a 32-bit integer
 NUMBER_ATTEMPTS = 5  # concurrent !remind calls racing for the next number
 
 
@@ -180,6 +181,8 @@ class ReminderBook:
         return [_info(row) for row in rows]
 
     async def get(self, community_id: str, number: int) -> ReminderInfo:
+        if not 1 <= number <= MAX_NUMBER:
+            raise NotFound(f"Reminder #{number} does not exist.")
         async with self.db.read_session() as session:
             row = await session.scalar(
                 select(Reminder).where(
@@ -196,6 +199,8 @@ class ReminderBook:
         """Cancel reminder ``number``: its setter may, and anyone who ``may_manage``
         (``memories.manage``). The caller cancels the job afterwards; a job that runs anyway
         finds the reminder cancelled and stays silent."""
+        if not 1 <= number <= MAX_NUMBER:
+            raise NotFound(f"Reminder #{number} does not exist.")
         async with self.db.session() as session:
             row = await session.scalar(
                 select(Reminder).where(
