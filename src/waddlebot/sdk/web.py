@@ -27,11 +27,17 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 
 from waddlebot.kernel.backends import Backend
+from waddlebot.kernel.scheduler import JobStore
 from waddlebot.kernel.security.api_keys import Principal
-from waddlebot.kernel.security.http import require_member, require_permission
+from waddlebot.kernel.security.http import (
+    authorize_principal,
+    require_member,
+    require_permission,
+)
 from waddlebot.kernel.settings import Settings
 from waddlebot.kernel.web import get_runtime
 from waddlebot.sdk.database import ModuleDatabase
+from waddlebot.sdk.scheduling import SchedulerOperations
 
 READ_SCOPE = "communities:read"
 WRITE_SCOPE = "communities:write"
@@ -64,6 +70,23 @@ def settings(request: Request) -> Settings:
     return get_runtime(request).settings
 
 
+def scheduler(request: Request) -> SchedulerOperations:
+    """The durable scheduler's table, e.g. to cancel the job of a record deleted over REST."""
+    configured = get_runtime(request).settings
+    return JobStore(
+        get_runtime(request).db,
+        lease=configured.scheduler_lease,
+        max_attempts=configured.scheduler_max_attempts,
+        retry_delay=configured.scheduler_retry_delay,
+    )
+
+
+async def authorize(request: Request, principal: Principal, community_id: str, perm: str) -> None:
+    """403 unless ``principal`` holds ``perm`` in the community (for checks that depend on
+    the record, e.g. "your own, or with memories.manage")."""
+    await authorize_principal(request, principal, community_id, perm)
+
+
 def actor(principal: Principal) -> str:
     """Who acted, for ``created_by`` columns and AUDIT lines: the user id, else the key name."""
     return principal.user_id or principal.name
@@ -75,9 +98,11 @@ __all__ = [
     "Principal",
     "Reader",
     "actor",
+    "authorize",
     "backend",
     "database",
     "needs",
     "reader_or",
+    "scheduler",
     "settings",
 ]

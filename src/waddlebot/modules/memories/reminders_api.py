@@ -17,12 +17,17 @@ from zoneinfo import ZoneInfo
 from fastapi import Depends, HTTPException, Path, Query, Request, Response
 from pydantic import BaseModel, Field
 
-from waddlebot.kernel.scheduler import JobStore
-from waddlebot.kernel.security.http import authorize_principal, require_member
-from waddlebot.kernel.web import get_runtime
+from waddlebot.kernel.security.http import require_member
 from waddlebot.modules.memories.module import module
 from waddlebot.modules.memories.reminders_manager import ReminderBook, ReminderInfo
-from waddlebot.sdk.web import WRITE_SCOPE, Principal, database, reader_or, settings
+from waddlebot.sdk.web import (
+    WRITE_SCOPE,
+    Principal,
+    authorize,
+    database,
+    reader_or,
+    scheduler,
+)
 
 MANAGE = "memories.manage"
 Reading = Annotated[Principal, reader_or(MANAGE)]
@@ -90,7 +95,7 @@ def _out(info: ReminderInfo, readable: bool) -> ReminderOut:
 async def _manages(request: Request, principal: Principal, community_id: str) -> bool:
     """True when ``principal`` holds ``memories.manage`` in the community."""
     try:
-        await authorize_principal(request, principal, community_id, MANAGE)
+        await authorize(request, principal, community_id, MANAGE)
     except HTTPException:
         return False
     return True
@@ -123,20 +128,8 @@ async def cancel_reminder(
     book = ReminderBook(database(request))
     info = await book.get(community_id, number)
     if info.set_by != principal.user_id:
-        await authorize_principal(request, principal, community_id, MANAGE)  # 403 otherwise
+        await authorize(request, principal, community_id, MANAGE)  # 403 otherwise
     cancelled = await book.cancel(community_id, number, principal.user_id, may_manage=True)
     if cancelled.job_id:
-        await _jobs(request).cancel(module.name, community_id, cancelled.job_id)
+        await scheduler(request).cancel(module.name, community_id, cancelled.job_id)
     return Response(status_code=204)
-
-
-def _jobs(request: Request) -> JobStore:
-    """The scheduler's table, to drop the job of a reminder cancelled here (a job left behind
-    would find the reminder cancelled and stay silent anyway)."""
-    configured = settings(request)
-    return JobStore(
-        get_runtime(request).db,
-        lease=configured.scheduler_lease,
-        max_attempts=configured.scheduler_max_attempts,
-        retry_delay=configured.scheduler_retry_delay,
-    )
