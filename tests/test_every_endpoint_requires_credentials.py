@@ -29,6 +29,7 @@ OPEN: dict[str, str] = {
     "/auth/slack/callback": "platform OAuth redirect, verified by its signed state",
     "/overlay": "OBS overlay page, authenticated by the token in its URL",
     "/ws/overlay/": "OBS overlay socket, authenticated by the token in its URL",
+    "/api/calendar/v1/feeds/": "iCalendar feed, authenticated by the token in its URL",
     "/api/auth/v1/login": "password login: how a session is obtained",
     "/api/auth/v1/oauth/": "OAuth login start/callback: how a session is obtained",
 }

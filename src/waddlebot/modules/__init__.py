@@ -8,12 +8,13 @@ from waddlebot.sdk import Module
 def builtin_modules() -> list[Module]:
     """Every module that ships with WaddleBot, freshly imported."""
     from waddlebot.modules.aliases import module as aliases
+    from waddlebot.modules.calendar import module as calendar
     from waddlebot.modules.core import module as core
     from waddlebot.modules.custom_commands import module as custom_commands
     from waddlebot.modules.identity import module as identity
     from waddlebot.modules.labels import module as labels
-    from waddlebot.modules.memories import module as memories
     from waddlebot.modules.members import module as members
+    from waddlebot.modules.memories import module as memories
     from waddlebot.modules.stream_alerts import module as stream_alerts
     from waddlebot.modules.timers import module as timers
 
@@ -27,4 +28,5 @@ def builtin_modules() -> list[Module]:
         aliases,
         timers,
         memories,
+        calendar,
     ]
