@@ -73,6 +73,12 @@ async def test_rest_follows_the_chat_permissions_and_tells_the_proposer() -> Non
         assert late.status_code == 422
         assert late.json()["detail"] == "That time has already passed; events are for the future."
         assert (await call(bot, "POST", events, member, json={"title": ""})).status_code == 422
+        nul = await call(bot, "POST", events, member, json={**body, "title": "a\u0000b"})
+        assert nul.json() == {"detail": "The title contains characters I cannot store."}
+        far = {**body, "starts_at": "9999-12-31T23:59:00"}
+        assert (await call(bot, "POST", events, owner, json=far)).status_code == 422
+        huge = await call(bot, "GET", f"{events}/{2**40}", moderator)
+        assert huge.status_code == 422
         elsewhere = {**body, "channel": "not-a-channel"}
         assert (await call(bot, "POST", events, owner, json=elsewhere)).status_code == 422
 

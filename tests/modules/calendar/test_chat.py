@@ -81,7 +81,7 @@ async def test_autoapproval_rejection_and_cancelling() -> None:
 
 
 async def test_bad_input_answers_with_what_is_wrong() -> None:
-    async with ModuleHarness(calendar) as bot:
+    async with ModuleHarness(calendar, rate_limit_user=100) as bot:
         day = day_after(bot, 2)
         usage = 'Usage: !event add "TITLE" YYYY-MM-DD HH:MM [DURATION like 2h] [description]'
         assert await bot.reply("!event add") == usage
@@ -116,8 +116,18 @@ async def test_bad_input_answers_with_what_is_wrong() -> None:
         assert await bot.reply("!event approve soon", **MOD) == (
             "soon is not an event number (like 3 or #3)."
         )
+        assert await bot.reply("!event add Movie 0001-01-01 20:00") == (
+            "That time has already passed; events are for the future."
+        )
         # nothing was stored by any of it
         assert await bot.reply("!events pending", **MOD) == "No events are waiting for approval."
+        # a member cannot flood the approvers
+        for hour in range(10):
+            await bot.reply(f"!event add Idea {day} {hour:02}:30")
+        assert await bot.reply(f"!event add Idea {day} 11:30") == (
+            "You have 10 events waiting for approval already; "
+            "wait until a moderator has looked at them."
+        )
 
 
 async def test_reminders_fire_before_the_start_and_never_for_cancelled_events() -> None:

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
-from fastapi import Depends, HTTPException, Query, Request, Response
+from fastapi import Depends, HTTPException, Path, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from waddlebot.kernel.errors import NotFound
@@ -42,6 +42,7 @@ api = module.api()
 
 Writer = Annotated[Principal, Depends(require_member(WRITE_SCOPE))]
 Approver = Annotated[Principal, needs(APPROVER)]
+Number = Annotated[int, Path(ge=1, le=2**31 - 1, description="the event's number (`#3`)")]
 
 
 class EventOut(BaseModel):
@@ -171,7 +172,7 @@ async def list_events(
 
 
 @api.get("/communities/{community_id}/events/{number}")
-async def show_event(community_id: str, number: int, request: Request, who: Reader) -> EventOut:
+async def show_event(community_id: str, number: Number, request: Request, who: Reader) -> EventOut:
     info = await _book(request).get(community_id, number)
     if (
         info.status != APPROVED
@@ -212,7 +213,7 @@ async def propose_event(
 
 @api.post("/communities/{community_id}/events/{number}/approve")
 async def approve_event(
-    community_id: str, number: int, request: Request, who: Approver
+    community_id: str, number: Number, request: Request, who: Approver
 ) -> EventOut:
     book = _book(request)
     info = await book.decide(
@@ -229,7 +230,7 @@ async def approve_event(
 @api.post("/communities/{community_id}/events/{number}/reject")
 async def reject_event(
     community_id: str,
-    number: int,
+    number: Number,
     request: Request,
     who: Approver,
     body: RejectIn | None = None,
@@ -245,7 +246,9 @@ async def reject_event(
 
 
 @api.delete("/communities/{community_id}/events/{number}")
-async def cancel_event(community_id: str, number: int, request: Request, who: Writer) -> EventOut:
+async def cancel_event(
+    community_id: str, number: Number, request: Request, who: Writer
+) -> EventOut:
     """Cancel: the proposer their own event, calendar.approve any."""
     book = _book(request)
     info = await book.get(community_id, number)

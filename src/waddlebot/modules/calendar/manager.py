@@ -14,6 +14,7 @@ Cancelling writes the row first and then cancels the job, with the same fallback
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -46,6 +47,7 @@ MAX_DESCRIPTION = 500
 MAX_REASON = 300
 NOTICE_GRACE = 7 * 86_400.0  # a notice waiting out an outage still goes out within a week
 NUMBER_ATTEMPTS = 5
+MAX_PENDING_PER_PROPOSER = 10
 
 
 def aware(moment: datetime) -> datetime:
@@ -159,6 +161,15 @@ def parse_number(text: str) -> int:
     raise Invalid(f"{text} is not an event number (like 3 or #3).")
 
 
+def clean_text(text: str, what: str) -> str:
+    """One line of text: whitespace runs collapsed; control characters (NUL…) and lone
+    surrogates refused, as neither the databases nor the chat platforms take them."""
+    clean = " ".join(text.split())
+    if any(unicodedata.category(char) in ("Cc", "Cs") for char in clean):
+        raise Invalid(f"The {what} contains characters I cannot store.")
+    return clean
+
+
 def check_status(status: str) -> str:
     if status not in STATUSES:
         raise Invalid(f"status is one of {', '.join(STATUSES)}")
@@ -249,8 +260,8 @@ class EventBook:
         remind_minutes: int = DEFAULT_REMIND_MINUTES,
     ) -> EventInfo:
         """Store a proposal (approved at once when ``approved``) under the next number."""
-        title = " ".join(draft.title.split())
-        description = " ".join(draft.description.split())
+        title = clean_text(draft.title, "title")
+        description = clean_text(draft.description, "description")
         if not title:
             raise Invalid("An event needs a title.")
         if len(title) > MAX_TITLE:
@@ -258,10 +269,28 @@ class EventBook:
         if len(description) > MAX_DESCRIPTION:
             raise Invalid(f"An event's description is at most {MAX_DESCRIPTION} characters.")
         now = self.now()
-        starts_at = draft.starts_at.astimezone(UTC)
+        try:
+            starts_at = draft.starts_at.astimezone(UTC)
+        except (OverflowError, ValueError):
+            raise Invalid("That time is out of range.") from None
         check_times(starts_at, draft.length, now)
         async with self.db.read_session() as session:
             await _community(session, community_id)
+            if not approved and proposer.user_id is not None:
+                waiting = await session.scalar(
+                    select(func.count())
+                    .select_from(CalendarEvent)
+                    .where(
+                        CalendarEvent.community_id == community_id,
+                        CalendarEvent.proposed_by == proposer.user_id,
+                        CalendarEvent.status == PENDING,
+                    )
+                )
+                if (waiting or 0) >= MAX_PENDING_PER_PROPOSER:
+                    raise Conflict(
+                        f"You have {waiting} events waiting for approval already; "
+                        "wait until a moderator has looked at them."
+                    )
         event_id = new_id()
         job_id = None
         if approved:
@@ -313,7 +342,7 @@ class EventBook:
         remind_minutes: int = DEFAULT_REMIND_MINUTES,
     ) -> EventInfo:
         """Approve or reject a pending event (a compare-and-set: one decision wins)."""
-        reason = " ".join(reason.split())
+        reason = clean_text(reason, "reason")
         if len(reason) > MAX_REASON:
             raise Invalid(f"A reason is at most {MAX_REASON} characters.")
         event = await self.get(community_id, number)

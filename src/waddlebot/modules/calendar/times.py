@@ -54,7 +54,10 @@ def parse_length(text: str) -> timedelta | None:
 def local_to_utc(day: date, clock: time, zone: ZoneInfo) -> datetime:
     """The UTC instant of ``day clock`` in ``zone``; refuses a time the clocks skip."""
     local = datetime.combine(day, clock, tzinfo=zone)
-    instant = local.astimezone(UTC)
+    try:
+        instant = local.astimezone(UTC)
+    except (OverflowError, ValueError):
+        raise Invalid(f"{day.isoformat()} is out of range.") from None
     if instant.astimezone(zone).replace(tzinfo=None) != local.replace(tzinfo=None):
         raise Invalid(
             f"{clock:%H:%M} does not exist on {day.isoformat()} in {zone.key} "
