@@ -8,7 +8,7 @@ from datetime import UTC, date, timedelta
 from sqlalchemy import select, update
 
 from tests.module_support import module_request
-from tests.modules.calendar.helpers import MOD, OWNER, at, day_after, when
+from tests.modules.calendar.helpers import MOD, OWNER, at, day_after, user_of, when
 from waddlebot.kernel.contracts import ChatAction
 from waddlebot.modules.calendar import module as calendar
 from waddlebot.modules.calendar.models import CANCELLED, CalendarEvent
@@ -240,3 +240,17 @@ def next_dst_change(bot: ModuleHarness, zone: str) -> date:
             return day
         day += timedelta(days=1)
     raise AssertionError(f"{zone} has no DST change within a year")
+
+
+async def test_events_follow_a_merged_identity() -> None:
+    from waddlebot.kernel.storage.merges import run_merge_hooks
+
+    async with ModuleHarness(calendar) as bot:
+        day = day_after(bot, 2)
+        await bot.reply(f"!event add Movie night {day} 20:00")
+        alice, other = await user_of(bot, "alice"), await user_of(bot, "alice-on-discord")
+        async with bot.runtime.db.session() as session:
+            await run_merge_hooks(session, alice, other)
+        async with bot.runtime.db.session() as session:
+            row = await session.scalar(select(CalendarEvent))
+        assert row is not None and row.proposed_by == other

@@ -42,7 +42,6 @@ module = Module(
     version=__version__,
     description="Community calendar: events proposed in chat, approved by moderators, "
     "reminded in chat and published as an iCalendar feed.",
-    categories=["community"],
     config_schema={
         "type": "object",
         "properties": {

@@ -34,7 +34,7 @@ from waddlebot.modules.calendar.models import (
     STATUSES,
     CalendarEvent,
 )
-from waddlebot.modules.calendar.times import check_times, length_text, when
+from waddlebot.modules.calendar.times import check_times
 from waddlebot.sdk.database import ModuleDatabase, new_id, on_user_merge
 from waddlebot.sdk.scheduling import JobOrigin, JobSpec, SchedulerOperations
 
@@ -105,13 +105,6 @@ class EventInfo:
     def label(self) -> str:
         """``#3 "Movie night"``: how replies name it."""
         return f'#{self.number} "{self.title}"'
-
-    @property
-    def when(self) -> str:
-        """Start and length in the event's own zone: ``Sat 5 Dec 2026, 20:00 CET (2h)``."""
-        return (
-            f"{when(self.starts_at, self.time_zone)} ({length_text(self.starts_at, self.ends_at)})"
-        )
 
     def mention(self, platform: str | None) -> str:
         """``@name`` of the proposer, when they proposed on ``platform`` (else their name)."""
