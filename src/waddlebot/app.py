@@ -14,6 +14,7 @@ from waddlebot.collectors.discord.gateway import DiscordGatewayService
 from waddlebot.collectors.discord.service import DiscordService
 from waddlebot.collectors.playground.service import PlaygroundService
 from waddlebot.collectors.slack.service import SlackService
+from waddlebot.collectors.twitch.module_api import module_twitch
 from waddlebot.collectors.twitch.service import TwitchService
 from waddlebot.communities.service import CommunitiesService
 from waddlebot.identity.service import IdentityService
@@ -40,7 +41,7 @@ from waddlebot.router.service import RouterService
 logger = get_logger(__name__)
 
 SERVICES: dict[str, Callable[[], Service]] = {
-    "router": RouterService,
+    "router": lambda: RouterService(twitch=module_twitch()),
     "playground": PlaygroundService,
     "slack": SlackService,
     "discord": DiscordService,

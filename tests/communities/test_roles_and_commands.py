@@ -162,7 +162,10 @@ async def test_a_role_grant_override_changes_the_outcome(stack_settings: Setting
         reset = await bot.client.delete(
             f"{API}/communities/{community}/roles/moderator", headers=headers
         )
-        assert reset.status_code == 200 and reset.json()["granted"] == ["calendar.approve"]
+        assert reset.status_code == 200 and reset.json()["granted"] == [
+            "calendar.approve",
+            "memories.manage",
+        ]
         assert await bot.texts("!command enable ping", user="mod") == [
             "@mod !command needs the commands.manage permission here."
         ]

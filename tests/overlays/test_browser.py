@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, Page, Route, async_playwright, expect
 
 from tests.conftest import IN_CI
 from tests.overlays.conftest import OverlayBot, overlay_bot, overlay_config
@@ -209,6 +209,65 @@ async def test_injected_script_and_handlers_never_run(
         else:
             await general.wait_for_timeout(300)
             assert await general.evaluate("window.__pwned === undefined")
+
+
+PICTURE = (
+    '<svg xmlns="http://www.w3.org/2000/svg" width="320" height="180">'
+    '<rect width="320" height="180" fill="#{colour}"/></svg>'
+)
+
+
+async def test_a_shoutout_card_shows_name_game_avatar_and_clip(
+    browser: Browser, embedded: Settings
+) -> None:
+    """The ``general`` person card (shoutouts): text fields stay text, images come only from
+    allowed hosts, and an unreachable image hides instead of showing a broken icon."""
+    async with overlay_bot(embedded) as bot:
+        general = await open_overlay(browser, bot, "general", (1920, 1080))
+
+        async def picture(route: Route) -> None:
+            if "missing" in route.request.url:
+                await route.fulfill(status=404)
+                return
+            colour = "7c5cff" if "avatar" in route.request.url else "2fd6a8"
+            await route.fulfill(body=PICTURE.format(colour=colour), content_type="image/svg+xml")
+
+        await general.route("https://images.example.com/**", picture)
+        await bot.display(
+            "general",
+            {
+                "title": "Alice",
+                "text": "twitch.tv/alice",
+                "subtitle": "Last seen playing <b>Celeste</b>",
+                "image": "https://images.example.com/avatar.svg",
+                "thumbnail": "https://images.example.com/clip.svg",
+                "caption": "clip of the month",
+            },
+        )
+        card = general.locator("#general")
+        await expect(card.locator(".title")).to_have_text("Alice")
+        await expect(card.locator(".subtitle")).to_have_text("Last seen playing <b>Celeste</b>")
+        await expect(card.locator(".caption")).to_have_text("clip of the month")
+        assert await card.locator(".subtitle b").count() == 0
+        await expect(card.locator("img.avatar")).to_be_visible()
+        await expect(card.locator("img.thumbnail")).to_be_visible()
+        await general.wait_for_timeout(600)
+        await shoot(general, "general-shoutout-1920x1080")
+
+        await bot.display(
+            "general",
+            {
+                "title": "Bob",
+                "image": "https://images.example.com/missing.png",  # allowed, unreachable
+                "thumbnail": "https://evil.example/clip.jpg",  # never reaches the page
+            },
+        )
+        await expect(card.locator(".title")).to_have_text("Bob")
+        await expect(card.locator("img.avatar")).to_be_hidden()
+        await expect(card.locator(".subtitle")).to_be_hidden()
+        assert await card.locator("img.thumbnail").get_attribute("src") is None
+        await expect(card.locator("img.thumbnail")).to_be_hidden()
+        assert general.errors == []  # type: ignore[attr-defined]
 
 
 async def test_disconnected_hint_shows_in_preview_but_never_on_stream(

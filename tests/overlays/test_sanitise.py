@@ -95,6 +95,33 @@ def test_content_is_reduced_to_known_bounded_fields() -> None:
     assert sanitise("clear", {"kind": "media"}, HOSTS) == {"kind": "media"}
 
 
+def test_a_general_person_card_keeps_safe_images_and_plain_text() -> None:
+    card = sanitise(
+        "general",
+        {
+            "title": "Alice",
+            "subtitle": "Last seen playing <b>Celeste</b>\x07",
+            "image": "https://images.example.com/alice.png",
+            "thumbnail": "http://images.example.com/clip.jpg",  # not https
+            "caption": "x" * 300,
+            "url": "https://clips.twitch.tv/a",  # no field of the page: dropped
+            "embed_url": "https://clips.twitch.tv/embed?clip=a",
+        },
+        HOSTS,
+    )
+    assert card == {
+        "title": "Alice",
+        "subtitle": "Last seen playing <b>Celeste</b>",  # text: the page escapes it
+        "image": "https://images.example.com/alice.png",
+        "caption": "x" * 200,
+    }
+    only_picture = sanitise("general", {"thumbnail": "https://a.cdn.example.net/t.jpg"}, HOSTS)
+    assert only_picture == {"thumbnail": "https://a.cdn.example.net/t.jpg"}
+    elsewhere = {"image": "https://evil.example/a.png", "thumbnail": "javascript:alert(1)"}
+    with pytest.raises(ContentRejected):
+        sanitise("general", elsewhere, HOSTS)
+
+
 @pytest.mark.parametrize(
     ("kind", "content"),
     [

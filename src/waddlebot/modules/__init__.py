@@ -15,6 +15,7 @@ def builtin_modules() -> list[Module]:
     from waddlebot.modules.labels import module as labels
     from waddlebot.modules.members import module as members
     from waddlebot.modules.memories import module as memories
+    from waddlebot.modules.shoutouts import module as shoutouts
     from waddlebot.modules.stream_alerts import module as stream_alerts
     from waddlebot.modules.timers import module as timers
 
@@ -28,5 +29,6 @@ def builtin_modules() -> list[Module]:
         aliases,
         timers,
         memories,
+        shoutouts,
         calendar,
     ]

@@ -141,12 +141,19 @@ def _media(content: dict[str, Any], hosts: Collection[str]) -> dict[str, Any]:
 
 
 def _general(content: dict[str, Any], hosts: Collection[str]) -> dict[str, Any]:
+    """A card: title and text, optional formatted html, and the fields of a person card
+    (shoutouts): ``image`` (avatar), ``subtitle`` (e.g. the game), ``thumbnail`` and
+    ``caption`` (e.g. a clip's). Images only over https from the allowed hosts."""
     raw = content.get("html")
     html = clean_html(raw, hosts).strip() if isinstance(raw, str) else ""
     return {
         "title": text(content.get("title"), 200),
         "text": text(content.get("text"), 2000),
         "html": html or None,
+        "image": image_url(content.get("image"), hosts),
+        "subtitle": text(content.get("subtitle"), 200),
+        "thumbnail": image_url(content.get("thumbnail"), hosts),
+        "caption": text(content.get("caption"), 200),
     }
 
 
@@ -177,7 +184,7 @@ _CLEANERS: dict[str, Callable[[dict[str, Any], Collection[str]], dict[str, Any]]
 _REQUIRED: dict[str, tuple[str, ...]] = {
     "ticker": ("text",),
     "media": ("title",),
-    "general": ("title", "text", "html"),
+    "general": ("title", "text", "html", "image", "thumbnail"),
     "alert": ("title", "text", "user"),
 }
 

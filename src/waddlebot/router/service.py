@@ -53,6 +53,7 @@ class RouterService(Service):
         router itself never imports a collector."""
         super().__init__()
         self.twitch = twitch
+        self.twitch_operations: TwitchOperations | None = None
         self.run_scheduler = run_scheduler
         self.jobs: JobStore | None = None
         self.scheduler: Scheduler | None = None
@@ -96,6 +97,7 @@ class RouterService(Service):
             pubsub=runtime.backend.pubsub,
             wake_within=settings.scheduler_poll_interval,
         )
+        self.twitch_operations = self.twitch(runtime) if self.twitch is not None else None
         host = RouterHost(
             self.table,
             runtime.db,
@@ -116,7 +118,7 @@ class RouterService(Service):
                 runtime.db, runtime.backend.kv, runtime.backend.pubsub
             ),
             community=members,
-            twitch=self.twitch(runtime) if self.twitch is not None else None,
+            twitch=self.twitch_operations,
         )
         self.factory = ExecutorFactory(settings, host)
         self.executors = {m.name: self.factory.builtin(m) for m in self.modules}
@@ -181,6 +183,10 @@ class RouterService(Service):
             await self.executions.stop()
         if self.factory is not None:
             await self.factory.aclose()
+        closer = getattr(self.twitch_operations, "aclose", None)  # its HTTP client, if any
+        if closer is not None:
+            await closer()
+        self.twitch_operations = None
 
     async def _reload_on_change(self, runtime: Runtime) -> None:
         async with runtime.backend.pubsub.subscribe(COMMANDS_CHANGED) as subscription:

@@ -67,3 +67,8 @@ class TwitchOperations(Protocol):
     async def shoutout(self, from_broadcaster_id: str, to_broadcaster_id: str) -> None:
         """Send Twitch's native shoutout as the bot account (a moderator there)."""
         ...
+
+    async def bot_moderates(self, broadcaster_id: str) -> bool:
+        """True where the bot account may act as a moderator: its own channel, or a channel
+        connected with ``bot_is_moderator`` (Helix refuses moderator calls elsewhere)."""
+        ...

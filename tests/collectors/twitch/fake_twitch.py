@@ -56,6 +56,8 @@ class FakeTwitch:
         default_factory=lambda: {u["login"]: dict(u) for u in (BOT, STREAMER)}
     )
     subscriptions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    channels: dict[str, dict[str, Any]] = field(default_factory=dict)
+    clips: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     user_token_ttl: int = 14_400
     drop_reason: dict[str, str] | None = None
     page_size: int = 4
@@ -85,6 +87,52 @@ class FakeTwitch:
 
     def grant_code(self, code: str, user: dict[str, str] = BOT) -> None:
         self.codes[code] = dict(user)
+
+    def add_streamer(
+        self,
+        login: str,
+        *,
+        user_id: str,
+        game: str = "",
+        title: str = "",
+        clips: tuple[tuple[str, int, int], ...] = (),
+    ) -> dict[str, str]:
+        """A Twitch user with a profile image, a channel (last game, title) and clips given
+        as ``(clip id, view count, days ago)``."""
+        user = {
+            "id": user_id,
+            "login": login,
+            "display_name": login.capitalize(),
+            "profile_image_url": f"https://static-cdn.jtvnw.net/user-{login}-300x300.png",
+        }
+        self.users[login] = user
+        self.channels[user_id] = {
+            "broadcaster_id": user_id,
+            "broadcaster_login": login,
+            "broadcaster_name": user["display_name"],
+            "game_name": game,
+            "title": title,
+        }
+        now = time.time()
+        self.clips[user_id] = [
+            {
+                "id": clip_id,
+                "url": f"https://clips.twitch.tv/{clip_id}",
+                "embed_url": f"https://clips.twitch.tv/embed?clip={clip_id}",
+                "broadcaster_id": user_id,
+                "title": f"clip {clip_id}",
+                "view_count": views,
+                "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now - days * 86_400)),
+                "thumbnail_url": f"https://clips-media-assets2.twitch.tv/{clip_id}-preview.jpg",
+            }
+            for clip_id, views, days in clips
+        ]
+        return user
+
+    @property
+    def shoutouts(self) -> list[Recorded]:
+        """Native shoutouts Helix accepted."""
+        return [r for r in self.calls("POST", "/helix/chat/shoutouts") if r.status == 204]
 
     def calls(self, method: str, path: str) -> list[Recorded]:
         return [r for r in self.requests if r.method == method and r.path == path]
@@ -239,6 +287,38 @@ class FakeTwitch:
                     ]
                 }
             )
+
+        @app.get("/helix/channels")
+        async def channels(request: Request) -> JSONResponse:
+            if self._caller(request) is None:
+                return unauthorised
+            ids = request.query_params.getlist("broadcaster_id")
+            return JSONResponse({"data": [self.channels[i] for i in ids if i in self.channels]})
+
+        @app.get("/helix/clips")
+        async def clips(request: Request) -> JSONResponse:
+            if self._caller(request) is None:
+                return unauthorised
+            query = request.query_params
+            found = list(self.clips.get(query.get("broadcaster_id", ""), []))
+            since = query.get("started_at")
+            if since:  # same format both sides, so text order is time order
+                found = [clip for clip in found if clip["created_at"] >= since]
+            found.sort(key=lambda clip: int(clip["view_count"]), reverse=True)
+            first = int(query.get("first") or 20)
+            return JSONResponse({"data": found[:first], "pagination": {}})
+
+        @app.post("/helix/chat/shoutouts")
+        async def shoutouts(request: Request) -> Response:
+            caller = self._caller(request)
+            if caller is None or caller == "app":
+                return unauthorised
+            query = request.query_params
+            if caller != query.get("moderator_id"):
+                return JSONResponse({"status": 403, "message": "moderator_id mismatch"}, 403)
+            if query.get("from_broadcaster_id") == query.get("to_broadcaster_id"):
+                return JSONResponse({"status": 400, "message": "cannot shout out self"}, 400)
+            return Response(status_code=204)
 
         @app.post("/helix/whispers")
         async def whispers(request: Request) -> Response:

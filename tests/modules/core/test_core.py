@@ -24,7 +24,7 @@ async def test_ping(bot: ModuleHarness) -> None:
 
 async def test_help_lists_what_the_role_may_use(bot: ModuleHarness) -> None:
     assert await bot.reply("!help") == (
-        "You can use: !about, !commands, !help, !ping. Type !help <command> for details."
+        "You can use: !about, !commands, !help, !ping, !timezone. Type !help <command> for details."
     )
     assert "!reload" not in await bot.reply("!help", role=Role.moderator)
     assert "!reload" in await bot.reply("!help", role=Role.broadcaster)  # acts as owner
@@ -38,7 +38,7 @@ async def test_help_explains_one_command(bot: ModuleHarness) -> None:
 
 
 async def test_commands_and_about(bot: ModuleHarness) -> None:
-    assert await bot.reply("!commands") == "Commands: !about, !commands, !help, !ping"
+    assert await bot.reply("!commands") == "Commands: !about, !commands, !help, !ping, !timezone"
     assert (await bot.reply("!about")).startswith(f"WaddleBot {__version__}: ")
 
 
@@ -46,4 +46,4 @@ async def test_reload_needs_commands_manage(bot: ModuleHarness) -> None:
     refusal = "@alice !reload needs the commands.manage permission here."
     assert await bot.reply("!reload") == refusal
     assert await bot.reply("!reload", role="moderator") == refusal
-    assert await bot.reply("!reload", role="broadcaster") == "Command table reloaded: 5 commands."
+    assert await bot.reply("!reload", role="broadcaster") == "Command table reloaded: 6 commands."

@@ -16,6 +16,7 @@ BOT_SCOPES: tuple[str, ...] = (
     "user:bot",
     "user:manage:whispers",
     "moderator:read:followers",
+    "moderator:manage:shoutouts",
 )
 
 
