@@ -47,6 +47,7 @@ async def test_publish_browse_install_use_disable_uninstall(market: Market) -> N
         "labels",
         "members",
         "memories",
+        "shoutouts",
         "stream-alerts",
         "timers",
     ]
@@ -58,7 +59,7 @@ async def test_publish_browse_install_use_disable_uninstall(market: Market) -> N
     assert [m["name"] for m in games] == ["dice"]
     categories = (await market.get(f"{API}/categories")).json()
     assert {"name": "games", "modules": 1} in categories
-    assert {"name": "built-in", "modules": 10} in categories  # aliases, core … timers
+    assert {"name": "built-in", "modules": 11} in categories  # aliases, core … timers
     details = (await market.get(f"{API}/modules/dice")).json()
     assert details["versions"] == ["1.0.0"] and details["manifest"]["runtime"] == "http"
     core = (await market.get(f"{API}/modules/core")).json()
