@@ -29,6 +29,7 @@ OPEN: dict[str, str] = {
     "/auth/slack/callback": "platform OAuth redirect, verified by its signed state",
     "/overlay": "OBS overlay page, authenticated by the token in its URL",
     "/ws/overlay/": "OBS overlay socket, authenticated by the token in its URL",
+    "/api/calendar/v1/feeds/": "iCalendar feed, authenticated by the token in its URL",
     "/api/auth/v1/login": "password login: how a session is obtained",
     "/api/auth/v1/oauth/": "OAuth login start/callback: how a session is obtained",
 }
@@ -89,3 +90,5 @@ async def test_no_endpoint_answers_an_anonymous_caller(stack_settings: Settings)
     assert "POST /api/playground/v1/messages" in checked
     assert "PATCH /api/communities/v1/communities/{community_id}/custom-commands/{name}" in checked
     assert "DELETE /api/memories/v1/communities/{community_id}/reminders/{number}" in checked
+    assert "POST /api/calendar/v1/communities/{community_id}/events/{number}/approve" in checked
+    assert all(not path.startswith("GET /api/calendar/v1/feeds/") for path in checked)

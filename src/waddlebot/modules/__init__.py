@@ -8,6 +8,7 @@ from waddlebot.sdk import Module
 def builtin_modules() -> list[Module]:
     """Every module that ships with WaddleBot, freshly imported."""
     from waddlebot.modules.aliases import module as aliases
+    from waddlebot.modules.calendar import module as calendar
     from waddlebot.modules.core import module as core
     from waddlebot.modules.custom_commands import module as custom_commands
     from waddlebot.modules.identity import module as identity
@@ -29,4 +30,5 @@ def builtin_modules() -> list[Module]:
         timers,
         memories,
         shoutouts,
+        calendar,
     ]
