@@ -52,6 +52,14 @@ async def tag(ctx: Context, label: str, item: str) -> None:
     ctx.reply(f"{name}: {','.join(tagged)} {on_it}")
 
 
+@probe.command("seal")
+async def seal(ctx: Context, text: str) -> None:
+    box = ctx.host.secrets()
+    assert box is not None
+    sealed = box.seal(text)
+    ctx.reply(f"{text not in sealed} {box.unseal(sealed)}")
+
+
 api = probe.api()
 
 
@@ -75,6 +83,7 @@ async def test_a_module_reads_the_database_and_refusals_become_replies() -> None
     async with ModuleHarness(probe) as bot:
         assert await bot.reply("!channels") == "1 channel(s) on sqlite"
         assert await bot.reply("!missing") == "Quote #7 does not exist."
+        assert await bot.reply("!seal hunter2") == "True hunter2"
         await bot.say("hello", user="bob")
         assert await bot.reply("!who @Bob", user="alice") == "bob is someone else"
         assert await bot.reply("!who alice", user="alice") == "alice is you"

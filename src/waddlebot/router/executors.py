@@ -43,6 +43,7 @@ from waddlebot.sdk.identity import IdentityOperations
 from waddlebot.sdk.labels import LabelOperations
 from waddlebot.sdk.members import MemberOperations
 from waddlebot.sdk.scheduling import SchedulerOperations
+from waddlebot.sdk.secrets import SecretOperations
 from waddlebot.sdk.timers import TimerOperations
 from waddlebot.sdk.twitch import TwitchOperations
 
@@ -102,6 +103,7 @@ class RouterHost:
         custom_commands: CustomCommandOperations | None = None,
         community: CommunityOperations | None = None,
         twitch: TwitchOperations | None = None,
+        secrets: SecretOperations | None = None,
     ) -> None:
         self.table = table
         self.db = db
@@ -116,6 +118,7 @@ class RouterHost:
         self._custom_commands = custom_commands
         self._community = community
         self._twitch = twitch
+        self._secrets = secrets
 
     async def list_commands(self, community_id: str, role: Role) -> list[CommandInfo]:
         return self.table.available(community_id, role)
@@ -161,6 +164,9 @@ class RouterHost:
 
     def twitch(self) -> TwitchOperations | None:
         return self._twitch
+
+    def secrets(self) -> SecretOperations | None:
+        return self._secrets
 
 
 class InProcessExecutor:

@@ -14,6 +14,7 @@ from waddlebot.identity.manager import IdentityManager
 from waddlebot.kernel.observability.logging import Category, get_logger, log_event
 from waddlebot.kernel.runtime import Runtime
 from waddlebot.kernel.scheduler import JobStore, Scheduler
+from waddlebot.kernel.security.secrets_box import SecretBox
 from waddlebot.kernel.service import Service
 from waddlebot.labels.manager import LabelManager
 from waddlebot.modules import builtin_modules
@@ -119,6 +120,7 @@ class RouterService(Service):
             ),
             community=members,
             twitch=self.twitch_operations,
+            secrets=SecretBox.from_settings(settings.resolved_secret_key, settings.encryption_keys),
         )
         self.factory = ExecutorFactory(settings, host)
         self.executors = {m.name: self.factory.builtin(m) for m in self.modules}

@@ -37,6 +37,7 @@ from waddlebot.sdk.scheduling import (
     check_job,
     due_time,
 )
+from waddlebot.sdk.secrets import SecretOperations
 from waddlebot.sdk.storage import ModuleStorage
 from waddlebot.sdk.timers import TimerOperations
 from waddlebot.sdk.twitch import TwitchOperations
@@ -95,6 +96,10 @@ class Host(Protocol):
 
     def twitch(self) -> TwitchOperations | None:
         """Helix calls for modules, or None where Twitch is not configured or reachable."""
+        ...
+
+    def secrets(self) -> SecretOperations | None:
+        """Sealing for the module's secrets (API keys, OAuth tokens), or None."""
         ...
 
 

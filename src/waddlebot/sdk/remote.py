@@ -39,6 +39,7 @@ from waddlebot.sdk.labels import LabelOperations
 from waddlebot.sdk.members import MemberOperations
 from waddlebot.sdk.module import Module
 from waddlebot.sdk.scheduling import SchedulerOperations
+from waddlebot.sdk.secrets import SecretOperations
 from waddlebot.sdk.storage import DataStore, MemoryDataStore, ModuleStorage, Scope, StorageRefused
 from waddlebot.sdk.timers import TimerOperations
 from waddlebot.sdk.twitch import TwitchOperations
@@ -103,6 +104,9 @@ class RemoteHost:
         return None
 
     def twitch(self) -> TwitchOperations | None:
+        return None
+
+    def secrets(self) -> SecretOperations | None:
         return None
 
 

@@ -34,10 +34,12 @@ from waddlebot.kernel.security.http import (
     require_member,
     require_permission,
 )
+from waddlebot.kernel.security.secrets_box import SecretBox
 from waddlebot.kernel.settings import Settings
 from waddlebot.kernel.web import get_runtime
 from waddlebot.sdk.database import ModuleDatabase
 from waddlebot.sdk.scheduling import SchedulerOperations
+from waddlebot.sdk.secrets import SecretOperations
 
 READ_SCOPE = "communities:read"
 WRITE_SCOPE = "communities:write"
@@ -87,6 +89,12 @@ async def authorize(request: Request, principal: Principal, community_id: str, p
     await authorize_principal(request, principal, community_id, perm)
 
 
+def secrets(request: Request) -> SecretOperations:
+    """Sealing for secrets a route stores (the same keys chat's ``ctx.host.secrets()`` uses)."""
+    configured = get_runtime(request).settings
+    return SecretBox.from_settings(configured.resolved_secret_key, configured.encryption_keys)
+
+
 def actor(principal: Principal) -> str:
     """Who acted, for ``created_by`` columns and AUDIT lines: the user id, else the key name."""
     return principal.user_id or principal.name
@@ -104,5 +112,6 @@ __all__ = [
     "needs",
     "reader_or",
     "scheduler",
+    "secrets",
     "settings",
 ]

@@ -44,6 +44,13 @@ class SecretBox:
         except InvalidToken:
             raise SecretUnreadable("secret cannot be decrypted with the configured keys") from None
 
+    def seal(self, plaintext: str) -> str:
+        """:class:`waddlebot.sdk.secrets.SecretOperations` for modules: :meth:`encrypt`."""
+        return self.encrypt(plaintext)
+
+    def unseal(self, sealed: str) -> str:
+        return self.decrypt(sealed)
+
     def rotate(self, ciphertext: str) -> str:
         """Re-encrypt under the newest key."""
         try:
