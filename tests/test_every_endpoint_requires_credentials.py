@@ -27,6 +27,7 @@ OPEN: dict[str, str] = {
     "/auth/twitch/callback": "platform OAuth redirect, verified by its signed state",
     "/auth/slack/install": "redirect to Slack's consent page for a workspace admin to approve",
     "/auth/slack/callback": "platform OAuth redirect, verified by its signed state",
+    "/auth/spotify/callback": "Spotify OAuth redirect, verified by its signed state and PKCE",
     "/overlay": "OBS overlay page, authenticated by the token in its URL",
     "/ws/overlay/": "OBS overlay socket, authenticated by the token in its URL",
     "/api/calendar/v1/feeds/": "iCalendar feed, authenticated by the token in its URL",

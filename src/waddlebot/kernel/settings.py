@@ -101,6 +101,12 @@ class Settings(BaseSettings):
     oauth_twitch_api_base: str = "https://api.twitch.tv/helix"
     oauth_discord_base: str = "https://discord.com"
     oauth_slack_base: str = "https://slack.com"
+    # Spotify song requests (music module): the app's id/secret (PKCE needs no secret; it is
+    # sent only when set) and the API roots, configurable so tests and proxies can redirect.
+    spotify_client_id: str | None = None
+    spotify_client_secret: str | None = None
+    spotify_api_base: str = "https://api.spotify.com/v1"
+    spotify_accounts_base: str = "https://accounts.spotify.com"
 
     # Module execution engines (marketplace modules).
     module_max_concurrency: int = Field(default=32, ge=1, le=10_000, description="per module")

@@ -104,6 +104,7 @@ class RouterHost:
         community: CommunityOperations | None = None,
         twitch: TwitchOperations | None = None,
         secrets: SecretOperations | None = None,
+        settings: Settings | None = None,
     ) -> None:
         self.table = table
         self.db = db
@@ -119,6 +120,7 @@ class RouterHost:
         self._community = community
         self._twitch = twitch
         self._secrets = secrets
+        self._settings = settings
 
     async def list_commands(self, community_id: str, role: Role) -> list[CommandInfo]:
         return self.table.available(community_id, role)
@@ -167,6 +169,9 @@ class RouterHost:
 
     def secrets(self) -> SecretOperations | None:
         return self._secrets
+
+    def settings(self) -> Settings | None:
+        return self._settings
 
 
 class InProcessExecutor:

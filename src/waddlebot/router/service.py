@@ -72,6 +72,8 @@ class RouterService(Service):
         for module in self.modules:  # built-in modules' own REST APIs
             if module.rest is not None:
                 api.include_router(module.rest, prefix=f"/api/{module.name}/v1", tags=[module.name])
+            if module.root is not None:  # root-level pages (OAuth callbacks)
+                api.include_router(module.root, tags=[module.name])
         return api
 
     async def start(self, runtime: Runtime) -> None:
@@ -121,6 +123,7 @@ class RouterService(Service):
             community=members,
             twitch=self.twitch_operations,
             secrets=SecretBox.from_settings(settings.resolved_secret_key, settings.encryption_keys),
+            settings=settings,
         )
         self.factory = ExecutorFactory(settings, host)
         self.executors = {m.name: self.factory.builtin(m) for m in self.modules}

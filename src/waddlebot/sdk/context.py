@@ -20,6 +20,7 @@ from waddlebot.kernel.contracts import (
     UserRef,
     WhisperAction,
 )
+from waddlebot.kernel.settings import Settings
 from waddlebot.sdk.aliases import AliasOperations
 from waddlebot.sdk.caller import Caller
 from waddlebot.sdk.community import CommunityOperations
@@ -100,6 +101,11 @@ class Host(Protocol):
 
     def secrets(self) -> SecretOperations | None:
         """Sealing for the module's secrets (API keys, OAuth tokens), or None."""
+        ...
+
+    def settings(self) -> Settings | None:
+        """The installation's settings, for built-in modules that reach third-party services
+        (API roots, app ids); None where the module runs remotely."""
         ...
 
 

@@ -112,6 +112,7 @@ class Module:
         self.schedule_handlers: dict[str, EventHandler] = {}
         self.dynamic_handler: EventHandler | None = None
         self.rest: APIRouter | None = None
+        self.root: APIRouter | None = None
 
     # --- registration -------------------------------------------------------------------
 
@@ -121,6 +122,15 @@ class Module:
         if self.rest is None:
             self.rest = APIRouter()
         return self.rest
+
+    def web(self) -> APIRouter:
+        """Routes a built-in module serves at the site's root rather than under its API
+        prefix, for URLs fixed by someone else (an OAuth ``redirect_uri`` such as
+        ``/auth/spotify/callback``). Keep them few and prefixed with the module's own path;
+        the router service mounts them as they are."""
+        if self.root is None:
+            self.root = APIRouter()
+        return self.root
 
     def command(
         self,

@@ -29,6 +29,7 @@ from waddlebot.kernel.contracts import (
     StorageValue,
     StorageWrite,
 )
+from waddlebot.kernel.settings import Settings
 from waddlebot.sdk.aliases import AliasOperations
 from waddlebot.sdk.community import CommunityOperations
 from waddlebot.sdk.custom_commands import CustomCommandOperations
@@ -108,6 +109,9 @@ class RemoteHost:
 
     def secrets(self) -> SecretOperations | None:
         return None
+
+    def settings(self) -> Settings | None:
+        return None  # the installation's settings stay on the router
 
 
 class RemoteDataStore:

@@ -4,6 +4,7 @@ REST in ``api.py``), played by Spotify (``spotify.py``) or by the YouTube player
 
 from __future__ import annotations
 
+from waddlebot.modules.music import spotify, spotify_web  # noqa: F401 - registers handlers
 from waddlebot.modules.music.module import module
 
 __all__ = ["module"]
