@@ -20,7 +20,6 @@ from urllib.parse import urlencode
 
 from fastapi import FastAPI, Form, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
-
 from tests.support import serve_asgi
 
 CLIENT_ID = "waddle-app"
@@ -171,7 +170,9 @@ class FakeSpotify:
             if not self.premium:
                 return _error(403, "Player command failed: Premium required", "PREMIUM_REQUIRED")
             if not self.device:
-                return _error(404, "Player command failed: No active device found", "NO_ACTIVE_DEVICE")
+                return _error(
+                    404, "Player command failed: No active device found", "NO_ACTIVE_DEVICE"
+                )
             return None
 
         @app.post("/v1/me/player/queue")
@@ -197,9 +198,7 @@ class FakeSpotify:
         async def currently_playing() -> Response:
             if self.playing is None:
                 return Response(status_code=204)
-            return JSONResponse(
-                {"currently_playing_type": "track", "timestamp": 0, **self.playing}
-            )
+            return JSONResponse({"currently_playing_type": "track", "timestamp": 0, **self.playing})
 
         return app
 

@@ -9,7 +9,6 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import select
-
 from tests.modules.music.spotify_fake import (
     PENGUIN,
     FakeSpotify,
@@ -18,6 +17,7 @@ from tests.modules.music.spotify_fake import (
     fake_spotify,
     spotify_settings,
 )
+
 from waddlebot.kernel.settings import Settings
 from waddlebot.modules.music import module as music
 from waddlebot.modules.music.spotify import SpotifyProvider
@@ -68,9 +68,10 @@ def test_pkce_challenge_is_the_s256_of_the_verifier() -> None:
 async def test_login_stores_sealed_tokens_and_refreshes_before_expiry(
     stack_settings: Settings,
 ) -> None:
-    async with fake_spotify() as fake, ModuleHarness(
-        music, **harness_settings(stack_settings, fake)
-    ) as bot:
+    async with (
+        fake_spotify() as fake,
+        ModuleHarness(music, **harness_settings(stack_settings, fake)) as bot,
+    ):
         page = await connect(bot, fake)
         assert page.status_code == 200, page.text
         assert "DJ Penguin" in page.text
