@@ -15,6 +15,7 @@ from sqlalchemy import select
 from tests.modules.music.spotify_fake import (
     ICEBERG,
     PENGUIN,
+    FakeSpotify,
     accounts_of,
     connect,
     fake_spotify,
@@ -49,6 +50,10 @@ async def spstart(ctx: Context) -> None:
 async def spsong(ctx: Context) -> None:
     playing = await poll(ctx)
     ctx.reply("nothing" if playing is None else f"{playing.track.title} by {playing.track.artist}")
+
+
+def harness(fake: FakeSpotify) -> ModuleHarness:
+    return ModuleHarness(music, jukebox, **spotify_settings(fake))
 
 
 async def tick(bot: ModuleHarness, seconds: float) -> list[dict[str, Any]]:
