@@ -129,7 +129,7 @@ async def test_the_poller_follows_the_track_and_stops_when_idle() -> None:
         assert [card["title"] for card in await tick(bot, 0)] == ["Penguin Dance"]
 
 
-async def test_the_poller_stops_when_spotify_is_disconnected() -> None:
+async def test_the_poller_waits_out_rate_limits_and_stops_when_disconnected() -> None:
     async with (
         fake_spotify() as fake,
         ModuleHarness(music, jukebox, **spotify_settings(fake)) as bot,
@@ -138,6 +138,10 @@ async def test_the_poller_stops_when_spotify_is_disconnected() -> None:
         fake.play(PENGUIN, 0)
         await bot.reply("!spstart")
         assert len(await tick(bot, 0)) == 1
+        fake.throttle = [30]  # rate limited: the next poll waits what Spotify asks
+        assert await tick(bot, PLAYING_EVERY) == []
+        assert await pending(bot) == [30]
+        assert await tick(bot, 30) == []  # the same track: no second card
         await accounts_of(bot).disconnect(await bot.community_id())
         assert await tick(bot, PLAYING_EVERY) == []
         assert await pending(bot) == []

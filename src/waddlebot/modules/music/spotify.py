@@ -303,13 +303,12 @@ async def spotify_poll(ctx: Context) -> None:
         return  # a newer chain took over
     try:
         playing = await poll(ctx)
-    except SpotifyBusy as busy:
-        playing, delay = None, float(busy.retry_after)
-    except Refusal:
-        await ctx.storage.set(POLL_STATE, sequence + 1)  # not connected any more: stop
+    except SpotifyBusy as busy:  # rate limited: ask again when Spotify says, change nothing
+        await _next(ctx, sequence, busy.retry_after, payload.get("shown", ""), payload)
         return
-    else:
-        delay = next_poll(playing)
+    except Refusal:  # not connected any more (or reconnect needed): stop
+        await ctx.storage.set(POLL_STATE, sequence + 1)
+        return
     key = "" if playing is None else f"{playing.track.id}:{playing.is_playing}"
     if key != payload.get("shown", "") and playing is not None:
         requester = await requester_lookup(ctx, playing.track) if requester_lookup else ""
@@ -318,11 +317,18 @@ async def spotify_poll(ctx: Context) -> None:
     if idle > IDLE_RUNS:
         await ctx.storage.set(POLL_STATE, sequence + 1)
         return
+    await _next(ctx, sequence, next_poll(playing), key, {"idle": idle})
+
+
+async def _next(
+    ctx: Context, sequence: int, delay: float, shown: str, payload: dict[str, Any]
+) -> None:
+    """Schedule poll ``sequence + 1`` (the storage names it the live one first)."""
     await ctx.storage.set(POLL_STATE, sequence + 1)
     await ctx.schedule(
         POLL,
         after=delay,
-        payload={"seq": sequence + 1, "shown": key, "idle": idle},
+        payload={"seq": sequence + 1, "shown": shown, "idle": int(payload.get("idle") or 0)},
         key=f"{POLL}:{sequence + 1}",
         grace=120,
     )

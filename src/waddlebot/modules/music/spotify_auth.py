@@ -28,7 +28,7 @@ import httpx
 from sqlalchemy import delete, select, text
 
 from waddlebot.kernel.errors import Conflict, Invalid, Refusal
-from waddlebot.kernel.security.signed_state import InvalidState, StateSigner
+from waddlebot.kernel.security.signed_state import StateSigner
 from waddlebot.kernel.settings import Settings
 from waddlebot.modules.music.spotify_models import SpotifyConnection
 from waddlebot.sdk.database import ModuleDatabase
@@ -160,7 +160,7 @@ def read_state(config: SpotifyConfig, box: SecretOperations, state: str) -> tupl
     try:
         payload = StateSigner(config.secret_key, STATE_PURPOSE).verify(state, max_age=STATE_MAX_AGE)
         return str(payload["community"]), box.unseal(str(payload["verifier"]))
-    except (InvalidState, KeyError, Exception) as error:  # unreadable in any way: same answer
+    except Exception as error:  # forged, expired, other keys, malformed: the same answer
         raise Invalid(
             "This Spotify login link is invalid or has expired; print a new one with "
             "`waddlebot spotify login-url`."
