@@ -27,9 +27,10 @@ from urllib.parse import urlencode
 import httpx
 from sqlalchemy import delete, select, text
 
-from waddlebot.kernel.errors import Conflict, Invalid, Refusal
+from waddlebot.kernel.errors import Conflict, Invalid, NotFound, Refusal
 from waddlebot.kernel.security.signed_state import StateSigner
 from waddlebot.kernel.settings import Settings
+from waddlebot.kernel.storage.models import Community
 from waddlebot.modules.music.spotify_models import SpotifyConnection
 from waddlebot.sdk.database import ModuleDatabase
 from waddlebot.sdk.secrets import SecretOperations
@@ -45,9 +46,7 @@ TIMEOUT = 10.0
 # --- refusals (each message is a chat answer) ----------------------------------------------
 
 
-class SpotifyNotSetUp(Refusal):
-    status = 503
-
+class SpotifyNotSetUp(Conflict):
     def __init__(self) -> None:
         super().__init__(
             "Spotify is not set up on this WaddleBot (WADDLEBOT_SPOTIFY_CLIENT_ID is missing)."
@@ -212,10 +211,22 @@ class SpotifyAccounts:
 
     # --- connecting --------------------------------------------------------------------
 
+    async def login(self, community_id: str) -> str:
+        """A login URL for an existing community (see :func:`login_url`)."""
+        await self._community(community_id)
+        return login_url(self.config, self.box, community_id)
+
+    async def _community(self, community_id: str) -> None:
+        async with self.db.read_session() as session:
+            found = await session.scalar(select(Community.id).where(Community.id == community_id))
+        if found is None:
+            raise NotFound("That community does not exist.")
+
     async def connect(self, code: str, state: str, *, who: str = "") -> ConnectionInfo:
         """Finish the login: exchange ``code`` (with the verifier from ``state``), learn whose
         account it is, and store the tokens sealed (replacing an earlier connection)."""
         community_id, verifier = read_state(self.config, self.box, state)
+        await self._community(community_id)  # it may have been deleted meanwhile
         form = {
             "grant_type": "authorization_code",
             "code": code,

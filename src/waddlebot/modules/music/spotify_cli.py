@@ -50,18 +50,8 @@ def _with_accounts(work: Callable[..., Awaitable[T]], community: str) -> T:
 @spotify_app.command("login-url")
 def login_url(community: CommunityArgument) -> None:
     """Print the URL the broadcaster opens (within 10 minutes) to connect their Spotify."""
-    from waddlebot.modules.music.spotify_auth import login_url as url_for
-
-    async def work(accounts: object, community_id: str) -> str:
-        from waddlebot.modules.music.spotify_auth import SpotifyAccounts
-
-        assert isinstance(accounts, SpotifyAccounts)
-        return url_for(accounts.config, accounts.box, community_id)
-
-    url = _with_accounts(work, community)
-    typer.echo(
-        "Open this link as the broadcaster, logged in to Spotify (valid 10 minutes):", err=True
-    )
+    url = _with_accounts(lambda accounts, cid: accounts.login(cid), community)
+    typer.echo("Open this as the broadcaster, logged in to Spotify (valid 10 min):", err=True)
     typer.echo(url)
 
 

@@ -21,7 +21,6 @@ from waddlebot.modules.music.spotify_auth import (
     ConnectionInfo,
     SpotifyAccounts,
     SpotifyConfig,
-    login_url,
 )
 from waddlebot.sdk.web import Principal, Reader, actor, database, needs, secrets, settings
 
@@ -118,9 +117,7 @@ async def spotify_login(
 ) -> LoginUrlOut:
     """A Spotify authorize URL for this community (open it in a browser within 10 minutes)."""
     accounts = accounts_of(request)
-    return LoginUrlOut(
-        url=login_url(accounts.config, accounts.box, community_id), expires_in=STATE_MAX_AGE
-    )
+    return LoginUrlOut(url=await accounts.login(community_id), expires_in=STATE_MAX_AGE)
 
 
 @api.delete("/communities/{community_id}/spotify", status_code=204)
