@@ -18,6 +18,7 @@ from tests.modules.music.spotify_fake import (
     spotify_settings,
 )
 
+from waddlebot.kernel.errors import NotFound
 from waddlebot.kernel.settings import Settings
 from waddlebot.modules.music import module as music
 from waddlebot.modules.music.spotify import SpotifyProvider
@@ -155,3 +156,19 @@ async def test_disconnect_forgets_the_tokens() -> None:
             await SpotifyProvider(accounts).skip(community)
         # the played track is untouched: nothing reached Spotify's player
         assert fake.skips == 0 and PENGUIN["id"] not in str(fake.queue)
+
+
+async def test_a_login_for_a_community_deleted_meanwhile_is_refused() -> None:
+    from sqlalchemy import delete
+
+    from waddlebot.kernel.storage.models import Community
+
+    async with fake_spotify() as fake, ModuleHarness(music, **spotify_settings(fake)) as bot:
+        community = await bot.community_id()
+        link = await accounts_of(bot).login(community)
+        async with bot.runtime.db.session() as session:
+            await session.execute(delete(Community).where(Community.id == community))
+        page = await connect(bot, fake, link)
+        assert page.status_code == 404 and "does not exist" in page.text
+        with pytest.raises(NotFound):
+            await accounts_of(bot).login(community)

@@ -251,7 +251,7 @@ class SpotifyAccounts:
             row.display_name = str(profile.get("display_name") or profile.get("id") or "")
             row.access_token_sealed = self.box.seal(str(tokens["access_token"]))
             row.refresh_token_sealed = self.box.seal(refresh)
-            row.expires_at = now + timedelta(seconds=int(tokens.get("expires_in") or 3600))
+            row.expires_at = now + timedelta(seconds=_lifetime(tokens))
             row.scopes = str(tokens.get("scope") or "")
             row.connected_by = who
             row.connected_at = now
@@ -317,7 +317,7 @@ class SpotifyAccounts:
             refresh = tokens.get("refresh_token")
             if isinstance(refresh, str) and refresh:
                 row.refresh_token_sealed = self.box.seal(refresh)
-            row.expires_at = self.clock() + timedelta(seconds=int(tokens.get("expires_in") or 3600))
+            row.expires_at = self.clock() + timedelta(seconds=_lifetime(tokens))
             if tokens.get("scope"):
                 row.scopes = str(tokens["scope"])
             return access
@@ -363,6 +363,14 @@ class SpotifyAccounts:
         if response.status_code != 200:
             raise SpotifyUnavailable()
         return _json(response)
+
+
+def _lifetime(tokens: dict[str, Any]) -> int:
+    """``expires_in`` seconds (Spotify says 3600), defensively."""
+    try:
+        return max(60, int(tokens.get("expires_in") or 3600))
+    except (TypeError, ValueError):
+        return 3600
 
 
 def _bad_code() -> Refusal:
