@@ -172,3 +172,27 @@ async def test_a_login_for_a_community_deleted_meanwhile_is_refused() -> None:
         assert page.status_code == 404 and "does not exist" in page.text
         with pytest.raises(NotFound):
             await accounts_of(bot).login(community)
+
+
+async def test_concurrent_refreshes_spend_the_refresh_token_once(
+    stack_settings: Settings,
+) -> None:
+    """Refresh tokens may be single-use (the fake rotates them): two calls finding the token
+    stale at once must refresh once, the second waiting for the first and using its token."""
+    import asyncio
+
+    async with (
+        fake_spotify() as fake,
+        ModuleHarness(music, **harness_settings(stack_settings, fake)) as bot,
+    ):
+        assert (await connect(bot, fake)).status_code == 200
+        later = datetime.now(UTC) + timedelta(minutes=59, seconds=30)
+        community = await bot.community_id()
+        first = SpotifyProvider(accounts_of(bot, clock=lambda: later))
+        second = SpotifyProvider(accounts_of(bot, clock=lambda: later))
+        found = await asyncio.wait_for(
+            asyncio.gather(first.find(community, "penguin"), second.find(community, "iceberg")),
+            timeout=20,
+        )
+        assert [track.title for track in found] == ["Penguin Dance", "Iceberg Blues"]
+        assert fake.grants == ["authorization_code", "refresh_token"]
