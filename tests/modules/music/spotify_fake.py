@@ -20,6 +20,7 @@ from urllib.parse import urlencode
 
 from fastapi import FastAPI, Form, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
+
 from tests.support import serve_asgi
 
 CLIENT_ID = "waddle-app"

@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import select
+
 from tests.modules.music.spotify_fake import (
     PENGUIN,
     FakeSpotify,
@@ -17,7 +18,6 @@ from tests.modules.music.spotify_fake import (
     fake_spotify,
     spotify_settings,
 )
-
 from waddlebot.kernel.errors import NotFound
 from waddlebot.kernel.settings import Settings
 from waddlebot.modules.music import module as music

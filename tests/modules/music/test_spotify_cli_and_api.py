@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.modules.calendar.helpers import key_with_role
-from tests.modules.music.spotify_fake import connect, fake_spotify, spotify_settings
 from typer.testing import CliRunner, Result
 
+from tests.modules.calendar.helpers import key_with_role
+from tests.modules.music.spotify_fake import connect, fake_spotify, spotify_settings
 from waddlebot.cli.main import app
 from waddlebot.modules.music import module as music
 from waddlebot.sdk.testing import ModuleHarness

@@ -12,6 +12,7 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select
+
 from tests.modules.music.spotify_fake import (
     ICEBERG,
     PENGUIN,
@@ -21,7 +22,6 @@ from tests.modules.music.spotify_fake import (
     fake_spotify,
     spotify_settings,
 )
-
 from waddlebot.kernel.scheduler.models import ScheduledJobRow
 from waddlebot.modules.music import module as music
 from waddlebot.modules.music import spotify

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import pytest
+
 from tests.modules.music.spotify_fake import (
     BANNED,
     ICEBERG,
@@ -17,7 +18,6 @@ from tests.modules.music.spotify_fake import (
     fake_spotify,
     spotify_settings,
 )
-
 from waddlebot.kernel.errors import Invalid, NotFound
 from waddlebot.modules.music import module as music
 from waddlebot.modules.music.spotify import NoActiveDevice, PremiumRequired, SpotifyProvider

@@ -15,7 +15,16 @@ schedules the next run — a second after the track should end (at most :data:`P
 seconds away), every :data:`IDLE_EVERY` seconds while nothing plays, and not at all after
 :data:`IDLE_RUNS` idle runs. :func:`ensure_polling` (re)starts it; the queue calls it on
 ``!sr`` and ``!song``. Chain jobs carry a sequence number in their dedupe key, kept in the
-module's storage, so a second ``ensure_polling`` while a chain is alive adds nothing.
+module's storage, so a second ``ensure_polling`` while a chain is alive adds nothing. The
+OAuth callback does not start it: it has no chat channel for the jobs to run in.
+
+Wiring from the queue (``commands.py``)::
+
+    provider = SpotifyProvider.of(ctx)              # in any chat handler or scheduled job
+    track = await provider.find(ctx.community_id, query)
+    await provider.queued(ctx.community_id, track)  # after our queue accepted it
+    await ensure_polling(ctx)                       # in !sr and !song
+    spotify.requester_lookup = who_asked            # async (ctx, track) -> name, for the overlay
 """
 
 from __future__ import annotations
