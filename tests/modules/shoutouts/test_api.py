@@ -169,9 +169,12 @@ async def test_bad_settings_are_422_with_the_reply_chat_gives(stack_settings: Se
                 assert answer.json() == {"detail": detail}
         assert (await bot.client.get(url, headers=operator)).json() == DEFAULTS
 
-        # the same sentence in chat
+        # the same sentences in chat
         assert await bot.texts("!shoutouts template Hi {nam}", role="moderator") == [
             f"Unknown placeholder {{nam}}. Use: {PLACEHOLDERS}"
+        ]
+        assert await bot.texts("!shoutouts raids on -1", role="moderator") == [
+            "The raid minimum is a whole number of viewers, 0 or more."
         ]
         missing = await bot.client.get(
             "/api/shoutouts/v1/communities/nope/settings", headers=operator
