@@ -31,8 +31,8 @@ from waddlebot.kernel.observability.logging import Category, get_logger, log_eve
 from waddlebot.kernel.observability.metrics import REGISTRY
 from waddlebot.kernel.settings import Settings
 from waddlebot.kernel.storage import Database
+from waddlebot.kernel.storage.module_store import DatabaseDataStore
 from waddlebot.router.host_api import GrantingExecutor, HostGrants
-from waddlebot.router.module_data import DatabaseDataStore
 from waddlebot.router.registry import COMMANDS_CHANGED, COMMANDS_VERSION, CommandTable
 from waddlebot.sdk import Module, ModuleStorage, signing
 from waddlebot.sdk.aliases import AliasOperations

@@ -16,6 +16,9 @@ and data chat has.
 
 Reading needs the ``communities:read`` scope and, for people, a role in the community;
 changing needs ``communities:write`` and the named permission there (the one chat checks).
+Modules that keep their settings in ``ctx.storage`` reach the same keys with
+``storage(request, module.name, community_id)``.
+
 A :class:`waddlebot.kernel.errors.Refusal` raised anywhere becomes ``{"detail": message}``
 with its status (404, 409, 422, …).
 """
@@ -36,10 +39,12 @@ from waddlebot.kernel.security.http import (
 )
 from waddlebot.kernel.security.secrets_box import SecretBox
 from waddlebot.kernel.settings import Settings
+from waddlebot.kernel.storage.module_store import DatabaseDataStore
 from waddlebot.kernel.web import get_runtime
 from waddlebot.sdk.database import ModuleDatabase
 from waddlebot.sdk.scheduling import SchedulerOperations
 from waddlebot.sdk.secrets import SecretOperations
+from waddlebot.sdk.storage import ModuleStorage
 
 READ_SCOPE = "communities:read"
 WRITE_SCOPE = "communities:write"
@@ -61,6 +66,14 @@ def reader_or(permission: str) -> Any:
 def database(request: Request) -> ModuleDatabase:
     """The installation's database, as ``ctx.database`` gives it in chat."""
     return get_runtime(request).db
+
+
+def storage(request: Request, module: str, community_id: str) -> ModuleStorage:
+    """``module``'s key-value storage in ``community_id``: the same rows and cache as
+    ``ctx.storage`` in chat, so a value changed here is what the next chat command reads.
+    Limits are refused with a 422 :class:`~waddlebot.sdk.storage.StorageRefused`."""
+    runtime = get_runtime(request)
+    return ModuleStorage(DatabaseDataStore(runtime.db, runtime.backend.kv), module, community_id)
 
 
 def backend(request: Request) -> Backend:
@@ -114,4 +127,5 @@ __all__ = [
     "scheduler",
     "secrets",
     "settings",
+    "storage",
 ]
