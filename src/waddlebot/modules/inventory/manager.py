@@ -283,6 +283,7 @@ class InventoryManager:
     ) -> tuple[str, str]:
         """Put ``label`` on an item (``on``) or take it off; returns (item, label) names."""
         found = await self.item(community_id, name_or_id)
+        await self._check_labels(community_id, [label])
         if on:
             spelled = await self._label(community_id, label, found.id, who)
         else:
