@@ -8,6 +8,7 @@ with the reason it is open; a new endpoint that forgets its dependency fails thi
 
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -46,11 +47,16 @@ def open_reason(path: str) -> str | None:
 def api_routes(app: FastAPI) -> Iterator[APIRoute]:
     """Every API route, through routers FastAPI includes lazily."""
 
-    def walk(routes: list[Any]) -> Iterator[APIRoute]:
+    def walk(routes: list[Any], prefix: str = "") -> Iterator[APIRoute]:
         for route in routes:
             if hasattr(route, "original_router"):
-                yield from walk(route.original_router.routes)
+                # a router included with a prefix (built-in modules' /api/<name>/v1)
+                inner = prefix + getattr(route.include_context, "prefix", "")
+                yield from walk(route.original_router.routes, inner)
             elif isinstance(route, APIRoute):
+                if prefix:
+                    route = copy.copy(route)
+                    route.path = prefix + route.path
                 yield route
 
     yield from walk(list(app.routes))
@@ -79,3 +85,4 @@ async def test_no_endpoint_answers_an_anonymous_caller(stack_settings: Settings)
     assert "GET /api/marketplace/v1/modules" in checked
     assert "POST /api/playground/v1/messages" in checked
     assert "PATCH /api/communities/v1/communities/{community_id}/custom-commands/{name}" in checked
+    assert "POST /api/inventory/v1/communities/{community_id}/grants" in checked  # module REST
