@@ -189,3 +189,40 @@ async def test_a_signed_eventsub_redemption_grants_the_item(twitch_bot: LiveServ
         ("grant", "twitch:reward", 1),
         ("grant", "twitch:reward", 1),
     ]
+
+
+COMMANDS = {
+    "commands": {
+        "!daily": {"item": "Coin", "quantity": 5, "cooldown": 86400},
+        "Hug": {"item": "Hug"},
+        "!ping": {"item": "Coin"},
+    }
+}
+
+
+async def test_configured_commands_grant_items_once_per_window() -> None:
+    async with ModuleHarness(inventory, config=COMMANDS) as bot:
+        await bot.reply("!inv add Coin", **OWNER)
+        assert (await bot.say("!daily"))["status"] == "ignored"  # not synced yet
+        assert await bot.reply("!inv sync") == (
+            "@alice !inv sync needs the inventory.manage permission here."
+        )
+        assert await bot.reply("!inv sync", **OWNER) == (
+            "Item commands here: !daily, !hug. Already taken by other modules: !ping (core)."
+        )
+        assert await bot.reply("!daily") == "alice got 5 Coin (now 5)."
+        again = await bot.reply("!daily")
+        assert again.startswith("You already used !daily; try again in ")
+        assert await bot.reply("!daily", user="bob") == "bob got 5 Coin (now 5)."
+        assert await bot.reply("!hug") == "There is no item called Hug here."
+        await bot.reply("!inv add Hug", **OWNER)
+        assert await bot.reply("!hug") == "alice got 1 Hug (now 1)."
+        assert await bot.reply("!hug") == "alice got 1 Hug (now 2)."  # no cooldown
+        assert await bot.reply("!ping") == "pong"  # core still answers its own
+
+        # dropping a command from the config and syncing stops it
+        await bot.configure(inventory, {"commands": {"!hug": {"item": "Hug"}}})
+        assert await bot.reply("!daily") == "!daily grants nothing here any more."
+        assert await bot.reply("!inv sync", **OWNER) == "Item commands here: !hug."
+        assert (await bot.say("!daily"))["status"] == "ignored"
+        assert await bot.reply("!inv") == "Your items: Coin ×5, Hug ×2"

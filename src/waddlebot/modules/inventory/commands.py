@@ -8,19 +8,28 @@ too (``!inv give @bob Golden Egg 2``): the last word is the quantity when it is 
 from __future__ import annotations
 
 import re
+import time
+from typing import Any
 
 from waddlebot.kernel.contracts import EventType
 from waddlebot.kernel.errors import Refusal
-from waddlebot.modules.inventory.manager import InventoryManager, ItemInfo, Transfer
+from waddlebot.modules.inventory.manager import (
+    InventoryManager,
+    ItemInfo,
+    Transfer,
+    sync_commands,
+    trigger_of,
+)
 from waddlebot.modules.inventory.module import module
 from waddlebot.sdk import CommandError, Context
 from waddlebot.sdk.text import fit
+from waddlebot.sdk.timers import format_duration
 
 MANAGE = "inventory.manage"
 USAGE = (
     "Usage: !inv [@user] | !inv items [LABEL] | !inv send @user ITEM [N] | "
     "!inv give|take @user ITEM [N] | !inv add ITEM [STOCK] [DESCRIPTION] | !inv remove ITEM | "
-    "!inv label|unlabel ITEM LABEL"
+    "!inv label|unlabel ITEM LABEL | !inv sync"
 )
 NUMBER = re.compile(r"[+-]?\d+")
 
@@ -286,3 +295,70 @@ async def redeemed(ctx: Context) -> None:
                 f"{ctx.user_name} redeemed {title or 'a reward'}: +{done.quantity} {done.item} "
                 f"(now {done.to_held})."
             )
+
+
+# --- commands that grant items (any platform) ---------------------------------------------
+
+
+def _commands(ctx: Context) -> dict[str, dict[str, Any]]:
+    """The config's ``commands``, by trigger (``!daily`` → ``daily``)."""
+    found: dict[str, dict[str, Any]] = {}
+    for name, spec in (ctx.config.get("commands") or {}).items():
+        if isinstance(spec, dict):
+            found[str(name).strip().lower().removeprefix("!")] = spec
+    return found
+
+
+@module.subcommand(
+    "inv",
+    "sync",
+    usage="!inv sync",
+    description="Answer the item-granting commands of this module's config (after changing it).",
+    permission=MANAGE,
+)
+async def sync(ctx: Context) -> None:
+    wanted = list(_commands(ctx))
+    for name in wanted:
+        trigger_of(name)  # a readable refusal before anything changes
+    done = await sync_commands(
+        ctx.database, ctx.community_id, module.name, wanted, list(module.commands)
+    )
+    if done.added or done.removed:
+        await ctx.host.reload_commands()
+    answering = sorted(set(wanted) - set(done.refused))
+    parts = ["Item commands here: " + (", ".join(f"!{t}" for t in answering) or "none") + "."]
+    if done.refused:
+        taken = ", ".join(f"!{t} ({owner})" for t, owner in done.refused.items())
+        parts.append(f"Already taken by other modules: {taken}.")
+    ctx.reply(" ".join(parts))
+
+
+@module.dynamic_commands
+async def granting_command(ctx: Context) -> None:
+    """``!daily`` and friends: grant the configured item to the caller, at most once per
+    ``cooldown`` window (``ref`` in the history makes it hold under concurrency)."""
+    trigger = (ctx.command or "").lower()
+    spec = _commands(ctx).get(trigger)
+    if spec is None:
+        raise CommandError(f"!{trigger} grants nothing here any more.")
+    quantity = int(spec.get("quantity") or 1)
+    cooldown = int(spec.get("cooldown") or 0)
+    user_id = await ctx.user_id()
+    now = time.time()
+    window = int(now // cooldown) if cooldown else 0
+    ref = f"command:{trigger}:{user_id}:{window}" if cooldown else None
+    done = await _manager(ctx).give(
+        ctx.community_id,
+        user_id,
+        str(spec.get("item", "")),
+        quantity,
+        who=f"!{trigger}",
+        reason=f"!{trigger}",
+        action="grant",
+        ref=ref,
+    )
+    if done is None:
+        wait = max(1.0, (window + 1) * cooldown - now)
+        ctx.reply(f"You already used !{trigger}; try again in {format_duration(wait)}.")
+        return
+    ctx.reply(f"{ctx.user_name} got {done.quantity} {done.item} (now {done.to_held}).")

@@ -30,6 +30,27 @@ CONFIG_SCHEMA: dict[str, Any] = {
                 },
             },
         },
+        "commands": {
+            "type": "object",
+            "description": (
+                "Chat commands that grant items on any platform (Discord, Slack, Twitch, …): "
+                '{"!daily": {"item": "Coin", "quantity": 5, "cooldown": 86400}} gives the '
+                "caller 5 Coin once per 86400-second window. Run !inv sync after changing them."
+            ),
+            "default": {},
+            "maxProperties": 20,
+            "propertyNames": {"pattern": "^!?[A-Za-z0-9][A-Za-z0-9_-]{0,49}$"},
+            "additionalProperties": {
+                "type": "object",
+                "required": ["item"],
+                "additionalProperties": False,
+                "properties": {
+                    "item": {"type": "string", "minLength": 1, "maxLength": 100},
+                    "quantity": {"type": "integer", "minimum": 1, "maximum": 1000000},
+                    "cooldown": {"type": "integer", "minimum": 0, "maximum": 31536000},
+                },
+            },
+        },
         "announce": {
             "type": "boolean",
             "description": "Say in chat what a reward granted (or why it could not).",
