@@ -12,7 +12,8 @@ never both succeed and a send of more than one holds is refused, on either engin
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -27,7 +28,7 @@ from waddlebot.kernel.errors import Conflict, Invalid, NotFound
 from waddlebot.kernel.storage.models import Command, Community, User
 from waddlebot.modules.inventory.models import InventoryChange, InventoryHolding, InventoryItem
 from waddlebot.sdk.database import ModuleDatabase, new_id, on_user_merge, utcnow
-from waddlebot.sdk.labels import LabelOperations
+from waddlebot.sdk.labels import LabelError, LabelOperations
 
 MAX_NAME = 100
 MAX_DESCRIPTION = 500
@@ -640,26 +641,38 @@ class InventoryManager:
         """Refuse unknown labels before anything is written (no half-made items)."""
         if not labels:
             return
-        known = {
-            info.name.lower() for info in await self._operations().community_labels(community_id)
-        }
+        with _label_refusals():
+            listed = await self._operations().community_labels(community_id)
+        known = {info.name.lower() for info in listed}
         for label in labels:
             if label.strip().lstrip("#").lower() not in known:
                 raise NotFound(f"There is no label {label.strip()} here.")
 
     async def _labelled(self, community_id: str, label: str) -> list[str]:
-        ids = await self._operations().items_labelled(community_id, label, ITEM_PREFIX)
+        with _label_refusals():
+            ids = await self._operations().items_labelled(community_id, label, ITEM_PREFIX)
         return [item_id.removeprefix(ITEM_PREFIX) for item_id in ids]
 
     async def _label(self, community_id: str, label: str, item_id: str, who: str | None) -> str:
-        return await self._operations().label_item(
-            community_id, label.strip().lstrip("#"), label_id(item_id), who=who
-        )
+        with _label_refusals():
+            return await self._operations().label_item(
+                community_id, label.strip().lstrip("#"), label_id(item_id), who=who
+            )
 
     async def _unlabel(self, community_id: str, label: str, item_id: str, who: str | None) -> str:
-        return await self._operations().unlabel_item(
-            community_id, label.strip().lstrip("#"), label_id(item_id), who=who
-        )
+        with _label_refusals():
+            return await self._operations().unlabel_item(
+                community_id, label.strip().lstrip("#"), label_id(item_id), who=who
+            )
+
+
+@contextmanager
+def _label_refusals() -> Iterator[None]:
+    """The label host's own refusals (unknown community or label) as a 404."""
+    try:
+        yield
+    except LabelError as refusal:
+        raise NotFound(refusal.message) from None
 
 
 TRIGGER = re.compile(r"[a-z0-9][a-z0-9_\-]{0,49}")
