@@ -11,6 +11,8 @@ from tests.support import LiveServer, live_server
 from waddlebot.app import create_app
 from waddlebot.collectors.playground.service import PlaygroundService
 from waddlebot.kernel.settings import Settings
+from waddlebot.marketplace.catalogue import Catalogue
+from waddlebot.marketplace.models import ModuleInstall
 from waddlebot.modules.core import module as core
 from waddlebot.modules.inventory import module as inventory
 from waddlebot.modules.labels import module as labels
@@ -204,3 +206,37 @@ async def test_who_may_read_and_change(stack_settings: Settings) -> None:
                 assert refused.status_code == 403, (method, path, refused.text)
         assert (await bot.client.get(f"{base}/items", headers=as_stranger)).status_code == 403
         assert (await bot.client.get(f"{base}/items")).status_code == 401
+
+
+async def test_configured_commands_sync_over_rest(stack_settings: Settings) -> None:
+    async with inventory_bot(stack_settings) as bot:
+        community = await community_of(bot)
+        base = f"{API}/communities/{community}"
+        as_operator = bearer(await key_for(bot, None))
+        await bot.client.post(f"{base}/items", json={"name": "Coin"}, headers=as_operator)
+        nothing = await bot.client.post(f"{base}/commands/sync", headers=as_operator)
+        assert nothing.status_code == 200, nothing.text
+        assert nothing.json() == {"answering": [], "added": [], "removed": [], "refused": {}}
+
+        runtime = bot.app.state.runtime
+        await Catalogue(runtime.db, runtime.backend).sync_builtins([inventory])
+        config = {"commands": {"!daily": {"item": "Coin", "quantity": 2}, "help": {"item": "x"}}}
+        async with runtime.db.session() as session:
+            session.add(
+                ModuleInstall(
+                    community_id=community,
+                    module_name="inventory",
+                    version=inventory.version,
+                    config=config,
+                )
+            )
+        synced = await bot.client.post(f"{base}/commands/sync", headers=as_operator)
+        assert synced.json() == {
+            "answering": ["daily"],
+            "added": ["daily"],
+            "removed": [],
+            "refused": {"help": "core"},
+        }
+        await chatter(bot, "zed")
+        assert await bot.texts("!daily", user="zed") == ["zed got 2 Coin (now 2)."]
+        assert await bot.texts("!daily", user="zed") == ["zed got 2 Coin (now 4)."]

@@ -17,6 +17,7 @@ from waddlebot.modules.inventory.manager import (
     InventoryManager,
     ItemInfo,
     Transfer,
+    configured_commands,
     sync_commands,
     trigger_of,
 )
@@ -301,12 +302,7 @@ async def redeemed(ctx: Context) -> None:
 
 
 def _commands(ctx: Context) -> dict[str, dict[str, Any]]:
-    """The config's ``commands``, by trigger (``!daily`` → ``daily``)."""
-    found: dict[str, dict[str, Any]] = {}
-    for name, spec in (ctx.config.get("commands") or {}).items():
-        if isinstance(spec, dict):
-            found[str(name).strip().lower().removeprefix("!")] = spec
-    return found
+    return configured_commands(ctx.config)
 
 
 @module.subcommand(

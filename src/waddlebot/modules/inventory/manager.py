@@ -686,6 +686,15 @@ def trigger_of(name: str) -> str:
     return trigger
 
 
+def configured_commands(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The config's item-granting ``commands``, by trigger (``!daily`` → ``daily``)."""
+    found: dict[str, dict[str, Any]] = {}
+    for name, spec in (config.get("commands") or {}).items():
+        if isinstance(spec, dict):
+            found[str(name).strip().lower().removeprefix("!")] = spec
+    return found
+
+
 @dataclass(frozen=True, slots=True)
 class CommandSync:
     """What :func:`sync_commands` did: triggers added, removed, and refused (taken)."""

@@ -13,8 +13,10 @@ from typing import Annotated, Literal
 
 from fastapi import Query, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
 
 from waddlebot.labels.manager import LabelManager
+from waddlebot.marketplace.models import ModuleInstall
 from waddlebot.modules.inventory.manager import (
     MAX_DESCRIPTION,
     MAX_NAME,
@@ -25,8 +27,12 @@ from waddlebot.modules.inventory.manager import (
     InventoryManager,
     ItemInfo,
     Transfer,
+    configured_commands,
+    sync_commands,
+    trigger_of,
 )
 from waddlebot.modules.inventory.module import module
+from waddlebot.router.registry import COMMANDS_CHANGED, COMMANDS_VERSION
 from waddlebot.sdk.web import Principal, Reader, actor, backend, database, needs, settings
 
 api = module.api()
@@ -262,4 +268,41 @@ async def history(
     return HistoryPage(
         entries=[_change(info) for info in found[:limit]],
         next_offset=offset + limit if len(found) > limit else None,
+    )
+
+
+class CommandSyncOut(BaseModel):
+    answering: list[str] = Field(description="the config's triggers the module answers now")
+    added: list[str]
+    removed: list[str]
+    refused: dict[str, str] = Field(description="trigger → the module that already answers it")
+
+
+@api.post("/communities/{community_id}/commands/sync")
+async def sync_granting_commands(
+    community_id: str, request: Request, who: Manager
+) -> CommandSyncOut:
+    """Make the config's item-granting ``commands`` answer (as ``!inv sync`` does): run it
+    after changing the module's configuration."""
+    db = database(request)
+    async with db.read_session() as session:
+        config = await session.scalar(
+            select(ModuleInstall.config).where(
+                ModuleInstall.community_id == community_id,
+                ModuleInstall.module_name == module.name,
+            )
+        )
+    wanted = list(configured_commands(config or {}))
+    for name in wanted:
+        trigger_of(name)
+    done = await sync_commands(db, community_id, module.name, wanted, list(module.commands))
+    if done.added or done.removed:
+        kv = backend(request)
+        await kv.kv.incr(COMMANDS_VERSION)
+        await kv.pubsub.publish(COMMANDS_CHANGED, module.name)
+    return CommandSyncOut(
+        answering=sorted(set(wanted) - set(done.refused)),
+        added=done.added,
+        removed=done.removed,
+        refused=done.refused,
     )
