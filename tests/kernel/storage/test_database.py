@@ -92,7 +92,7 @@ async def test_migrations_match_the_models(database: Database) -> None:
     import waddlebot.app  # noqa: F401 - registers every feature's models on Base.metadata
     from waddlebot.modules import builtin_modules
 
-    builtin_modules()  # built-in modules declare their own tables on import
+    builtin_modules()  # and every built-in module's own tables
 
     def diff(connection: Connection) -> list[object]:
         context = MigrationContext.configure(connection)
