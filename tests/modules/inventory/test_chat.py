@@ -75,7 +75,7 @@ async def test_catalogue_give_take_send_and_stock() -> None:
         ]
 
         assert await bot.reply("!inv remove golden egg", **OWNER) == (
-            "Removed Golden Egg and the 1 units people held."
+            "Removed Golden Egg and the 1 unit people held."
         )
         assert await bot.reply("!inv") == "You have no items yet."
 

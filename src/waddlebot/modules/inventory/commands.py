@@ -213,7 +213,8 @@ async def remove(ctx: Context) -> None:
     manager = _manager(ctx)
     item = await manager.item(ctx.community_id, name)
     held = await manager.remove(ctx.community_id, item.id, who=await ctx.user_id())
-    ctx.reply(f"Removed {item.name}" + (f" and the {held} units people held." if held else "."))
+    units = f"the {held} unit{'' if held == 1 else 's'} people held"
+    ctx.reply(f"Removed {item.name}" + (f" and {units}." if held else "."))
 
 
 async def _label(ctx: Context, on: bool) -> None:
