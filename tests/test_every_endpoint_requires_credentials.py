@@ -93,3 +93,4 @@ async def test_no_endpoint_answers_an_anonymous_caller(stack_settings: Settings)
     assert "POST /api/calendar/v1/communities/{community_id}/events/{number}/approve" in checked
     assert "PUT /api/shoutouts/v1/communities/{community_id}/settings" in checked
     assert all(not path.startswith("GET /api/calendar/v1/feeds/") for path in checked)
+    assert "POST /api/inventory/v1/communities/{community_id}/grants" in checked
