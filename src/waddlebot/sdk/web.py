@@ -30,6 +30,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 
 from waddlebot.kernel.backends import Backend
+from waddlebot.kernel.errors import DependencyUnavailable
 from waddlebot.kernel.scheduler import JobStore
 from waddlebot.kernel.security.api_keys import Principal
 from waddlebot.kernel.security.http import (
@@ -41,6 +42,7 @@ from waddlebot.kernel.security.secrets_box import SecretBox
 from waddlebot.kernel.settings import Settings
 from waddlebot.kernel.storage.module_store import DatabaseDataStore
 from waddlebot.kernel.web import get_runtime
+from waddlebot.sdk.context import Host
 from waddlebot.sdk.database import ModuleDatabase
 from waddlebot.sdk.scheduling import SchedulerOperations
 from waddlebot.sdk.secrets import SecretOperations
@@ -61,6 +63,15 @@ def needs(permission: str) -> Any:
 def reader_or(permission: str) -> Any:
     """A dependency for reads open to members and to holders of ``permission`` (a label)."""
     return Depends(require_member(READ_SCOPE, or_permission=permission))
+
+
+def host(request: Request) -> Host:
+    """Everything ``ctx.host`` offers in chat (labels, secrets, scheduler, configuration,
+    triggers, …), for routes; served by the router process that hosts the modules."""
+    found: Host | None = get_runtime(request).module_host
+    if found is None:
+        raise DependencyUnavailable("router", "module routes are served by the router service")
+    return found
 
 
 def database(request: Request) -> ModuleDatabase:
@@ -122,6 +133,7 @@ __all__ = [
     "authorize",
     "backend",
     "database",
+    "host",
     "needs",
     "reader_or",
     "scheduler",

@@ -14,17 +14,17 @@ from typing import Any
 from waddlebot.kernel.contracts import EventType
 from waddlebot.kernel.errors import Refusal
 from waddlebot.modules.inventory.manager import (
+    GRANT_DESCRIPTION,
     InventoryManager,
     ItemInfo,
     Transfer,
     configured_commands,
-    sync_commands,
-    trigger_of,
 )
 from waddlebot.modules.inventory.module import module
 from waddlebot.sdk import CommandError, Context
 from waddlebot.sdk.text import fit
 from waddlebot.sdk.timers import format_duration
+from waddlebot.sdk.triggers import trigger_of
 
 MANAGE = "inventory.manage"
 USAGE = (
@@ -317,11 +317,9 @@ async def sync(ctx: Context) -> None:
     wanted = list(_commands(ctx))
     for name in wanted:
         trigger_of(name)  # a readable refusal before anything changes
-    done = await sync_commands(
-        ctx.database, ctx.community_id, module.name, wanted, list(module.commands)
+    done = await ctx.host.claim_triggers(
+        ctx.community_id, module.name, wanted, list(module.commands), GRANT_DESCRIPTION
     )
-    if done.added or done.removed:
-        await ctx.host.reload_commands()
     answering = sorted(set(wanted) - set(done.refused))
     parts = ["Item commands here: " + (", ".join(f"!{t}" for t in answering) or "none") + "."]
     if done.refused:

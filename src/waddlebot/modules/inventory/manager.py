@@ -11,7 +11,6 @@ never both succeed and a send of more than one holds is refused, on either engin
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -25,7 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from waddlebot.kernel.errors import Conflict, Invalid, NotFound
-from waddlebot.kernel.storage.models import Command, Community, User
+from waddlebot.kernel.storage.models import Community, User
 from waddlebot.modules.inventory.models import InventoryChange, InventoryHolding, InventoryItem
 from waddlebot.sdk.database import ModuleDatabase, new_id, on_user_merge, utcnow
 from waddlebot.sdk.labels import LabelError, LabelOperations
@@ -675,15 +674,7 @@ def _label_refusals() -> Iterator[None]:
         raise NotFound(refusal.message) from None
 
 
-TRIGGER = re.compile(r"[a-z0-9][a-z0-9_\-]{0,49}")
-
-
-def trigger_of(name: str) -> str:
-    """``!Daily`` → ``daily``; :class:`Invalid` for anything that is not a command name."""
-    trigger = name.strip().lower().removeprefix("!")
-    if not TRIGGER.fullmatch(trigger):
-        raise Invalid(f"{name.strip()[:60]} is not a command name (1–50 letters, digits, - or _).")
-    return trigger
+GRANT_DESCRIPTION = "Grants an item (inventory)."
 
 
 def configured_commands(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -693,64 +684,6 @@ def configured_commands(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
         if isinstance(spec, dict):
             found[str(name).strip().lower().removeprefix("!")] = spec
     return found
-
-
-@dataclass(frozen=True, slots=True)
-class CommandSync:
-    """What :func:`sync_commands` did: triggers added, removed, and refused (taken)."""
-
-    added: list[str]
-    removed: list[str]
-    refused: dict[str, str]  # trigger → the module that already answers it
-
-
-async def sync_commands(
-    db: ModuleDatabase, community_id: str, module: str, wanted: Sequence[str], keep: Sequence[str]
-) -> CommandSync:
-    """Make the community's command rows for ``module`` answer exactly ``wanted`` (plus the
-    module's own ``keep`` triggers), so the router hands those triggers to the module's
-    ``@dynamic_commands``; triggers another module answers here are refused."""
-    triggers = {trigger_of(name) for name in wanted}
-    async with db.session() as session:
-        if await session.get(Community, community_id) is None:
-            raise NotFound(f"Community {community_id} does not exist.")
-        rows = (
-            await session.scalars(
-                select(Command).where(
-                    or_(Command.community_id.is_(None), Command.community_id == community_id),
-                    Command.prefix == "!",
-                )
-            )
-        ).all()
-        mine = {
-            row.trigger: row
-            for row in rows
-            if row.community_id == community_id and row.module == module
-        }
-        others = {row.trigger: row.module for row in rows if row.module != module}
-        refused = {t: others[t] for t in sorted(triggers) if t in others}
-        added = sorted(triggers - set(mine) - set(refused))
-        removed = sorted(set(mine) - triggers - set(keep))
-        for trigger in removed:
-            await session.delete(mine[trigger])
-        for trigger in added:
-            session.add(
-                Command(
-                    community_id=community_id,
-                    prefix="!",
-                    trigger=trigger,
-                    module=module,
-                    usage=f"!{trigger}",
-                    description="Grants an item (inventory).",
-                    min_role=0,
-                    permission=None,
-                    subcommand_permissions={},
-                    user_cooldown=0.0,
-                    global_cooldown=0.0,
-                    enabled=True,
-                )
-            )
-    return CommandSync(added, removed, refused)
 
 
 def _matches(name_or_id: str) -> ColumnElement[bool]:

@@ -13,11 +13,9 @@ from typing import Annotated, Literal
 
 from fastapi import Query, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import select
 
-from waddlebot.labels.manager import LabelManager
-from waddlebot.marketplace.models import ModuleInstall
 from waddlebot.modules.inventory.manager import (
+    GRANT_DESCRIPTION,
     MAX_DESCRIPTION,
     MAX_NAME,
     MAX_QUANTITY,
@@ -28,12 +26,11 @@ from waddlebot.modules.inventory.manager import (
     ItemInfo,
     Transfer,
     configured_commands,
-    sync_commands,
-    trigger_of,
 )
 from waddlebot.modules.inventory.module import module
-from waddlebot.router.registry import COMMANDS_CHANGED, COMMANDS_VERSION
-from waddlebot.sdk.web import Principal, Reader, actor, backend, database, needs, settings
+from waddlebot.sdk.triggers import trigger_of
+from waddlebot.sdk.web import Principal, Reader, actor, database, needs
+from waddlebot.sdk.web import host as web_host
 
 api = module.api()
 Manager = Annotated[Principal, needs("inventory.manage")]
@@ -41,9 +38,7 @@ STOCK = "how many units may exist in holdings at once; null: unlimited"
 
 
 def _manager(request: Request) -> InventoryManager:
-    db = database(request)
-    labels = LabelManager(db, backend(request).kv, settings(request))  # type: ignore[arg-type]
-    return InventoryManager(db, labels)
+    return InventoryManager(database(request), web_host(request).labels())
 
 
 class ItemIn(BaseModel):
@@ -284,22 +279,14 @@ async def sync_granting_commands(
 ) -> CommandSyncOut:
     """Make the config's item-granting ``commands`` answer (as ``!inv sync`` does): run it
     after changing the module's configuration."""
-    db = database(request)
-    async with db.read_session() as session:
-        config = await session.scalar(
-            select(ModuleInstall.config).where(
-                ModuleInstall.community_id == community_id,
-                ModuleInstall.module_name == module.name,
-            )
-        )
-    wanted = list(configured_commands(config or {}))
+    host = web_host(request)
+    config = await host.module_config(community_id, module.name)
+    wanted = list(configured_commands(config))
     for name in wanted:
         trigger_of(name)
-    done = await sync_commands(db, community_id, module.name, wanted, list(module.commands))
-    if done.added or done.removed:
-        kv = backend(request)
-        await kv.kv.incr(COMMANDS_VERSION)
-        await kv.pubsub.publish(COMMANDS_CHANGED, module.name)
+    done = await host.claim_triggers(
+        community_id, module.name, wanted, list(module.commands), GRANT_DESCRIPTION
+    )
     return CommandSyncOut(
         answering=sorted(set(wanted) - set(done.refused)),
         added=done.added,
