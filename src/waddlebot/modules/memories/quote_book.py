@@ -210,9 +210,7 @@ class QuoteBook:
         if label is not None and label.strip():
             conditions.append(Quote.number.in_(await self._numbers_labelled(community_id, label)))
         where = and_(*conditions)
-        page = (
-            select(Quote).where(where).order_by(Quote.number).limit(limit).offset(offset)
-        )
+        page = select(Quote).where(where).order_by(Quote.number).limit(limit).offset(offset)
         async with self.db.read_session() as session:
             total = int(await session.scalar(select(func.count()).where(where)) or 0)
             rows = list(await session.scalars(page))
