@@ -11,7 +11,11 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import select
 
+from tests.communities.helpers import key_for
+from tests.modules.memories.support import API, memories_bot
+from tests.support import bearer, chatter, community_of, person, set_role
 from waddlebot.kernel.errors import Invalid
+from waddlebot.kernel.settings import Settings
 from waddlebot.kernel.storage import Database
 from waddlebot.kernel.storage.models import Community
 from waddlebot.modules.labels import module as labels
@@ -183,3 +187,115 @@ async def test_concurrent_adds_get_distinct_numbers(database: Database) -> None:
             select(QuoteCounter.last_number).where(QuoteCounter.community_id == community)
         )
     assert last == 26
+
+
+async def test_rest_quotes(stack_settings: Settings) -> None:
+    """CRUD over real HTTP on both stacks; members read, memories.manage changes."""
+    async with memories_bot(stack_settings) as bot:
+        community = await community_of(bot)
+        base = f"{API}/communities/{community}/quotes"
+        mod = await chatter(bot, "mo")
+        await set_role(bot, community, mod, "moderator")
+        member = await chatter(bot, "mem")
+        await set_role(bot, community, member, "member")
+        as_mod = bearer(await key_for(bot, mod))
+        as_member = bearer(await key_for(bot, member))
+        as_stranger = bearer(await key_for(bot, await person(bot, "stranger")))
+        await bot.texts("!label create funny", user="streamer", role="broadcaster")
+        assert await bot.texts("!quote add #funny chat was here", user="mem") == [
+            'Added quote #1 (#funny): "chat was here"'
+        ]
+
+        created = await bot.client.post(
+            base,
+            json={
+                "text": "from the portal",
+                "game": "Celeste",
+                "quoted_at": "2025-01-02T03:04:05",
+                "labels": ["FUNNY"],
+            },
+            headers=as_mod,
+        )
+        assert created.status_code == 201, created.text
+        body = created.json()
+        assert (body["number"], body["text"], body["game"], body["labels"]) == (
+            2,
+            "from the portal",
+            "Celeste",
+            ["funny"],
+        )
+        assert body["added_by"] == mod and body["added_by_name"] == "mo"
+        assert body["quoted_at"].startswith("2025-01-02T03:04:05")
+        assert await bot.texts("!quote 2") == [
+            '#2: "from the portal" — added by mo (Celeste, 2025-01-02)'
+        ]
+        await bot.client.post(base, json={"text": "plain"}, headers=as_mod)
+
+        page = (await bot.client.get(base, headers=as_member)).json()
+        assert page["total"] == 3
+        assert [(q["number"], q["labels"]) for q in page["quotes"]] == [
+            (1, ["funny"]),
+            (2, ["funny"]),
+            (3, []),
+        ]
+        assert page["quotes"][0]["added_by"] == member
+        for query, numbers, total in (
+            ({"search": "PORTAL"}, [2], 1),
+            ({"search": "from portal"}, [2], 1),
+            ({"search": "l"}, [2, 3], 2),
+            ({"label": "#funny"}, [1, 2], 2),
+            ({"label": "funny", "search": "chat"}, [1], 1),
+            ({"label": "nope"}, [], 0),
+            ({"limit": 1, "offset": 1}, [2], 3),
+            ({"search": "%"}, [], 0),
+        ):
+            answer = await bot.client.get(base, params=query, headers=as_member)
+            assert answer.status_code == 200, answer.text
+            assert [q["number"] for q in answer.json()["quotes"]] == numbers, query
+            assert answer.json()["total"] == total, query
+        one = await bot.client.get(f"{base}/2", headers=as_member)
+        assert one.status_code == 200 and one.json()["text"] == "from the portal"
+        assert (await bot.client.get(f"{base}/9", headers=as_member)).json() == {
+            "detail": "Quote #9 does not exist."
+        }
+
+        changed = await bot.client.patch(f"{base}/2", json={"text": "edited"}, headers=as_mod)
+        assert changed.status_code == 200 and changed.json()["text"] == "edited"
+        assert changed.json()["labels"] == ["funny"]
+
+        # bad input: 422 with a message; missing: 404; not allowed: 403
+        for payload, status, detail in (
+            ({"text": "x", "labels": ["missing"]}, 404, "There is no label #missing here"),
+            ({"text": "   "}, 422, "A quote needs some text."),
+            ({"text": "a\u0000b"}, 422, "control characters"),
+            ({"text": "x" * 1001}, 422, ""),
+            ({"text": "x", "extra": 1}, 422, ""),
+            ({}, 422, ""),
+        ):
+            refused = await bot.client.post(base, json=payload, headers=as_mod)
+            assert refused.status_code == status, (payload, refused.text)
+            assert detail in str(refused.json()["detail"]), refused.text
+        assert (await bot.client.get(base, headers=as_member)).json()["total"] == 3
+        assert (await bot.client.get(base, params={"limit": 0}, headers=as_member)).status_code == (
+            422
+        )
+        empty = await bot.client.patch(f"{base}/2", json={}, headers=as_mod)
+        assert empty.status_code == 422
+        missing = await bot.client.patch(f"{base}/7", json={"text": "x"}, headers=as_mod)
+        assert missing.status_code == 404
+
+        for method, url, payload in (
+            ("POST", base, {"text": "x"}),
+            ("PATCH", f"{base}/1", {"text": "x"}),
+            ("DELETE", f"{base}/1", None),
+        ):
+            refused = await bot.client.request(method, url, json=payload, headers=as_member)
+            assert refused.status_code == 403, (method, refused.text)
+        assert (await bot.client.get(base, headers=as_stranger)).status_code == 403
+        assert (await bot.client.get(base)).status_code == 401
+
+        assert (await bot.client.delete(f"{base}/2", headers=as_mod)).status_code == 204
+        assert (await bot.client.delete(f"{base}/2", headers=as_mod)).status_code == 404
+        assert await bot.texts("!quote #funny") == [f'#1: "chat was here" — added by mem ({TODAY})']
+        again = await bot.client.post(base, json={"text": "next"}, headers=as_mod)
+        assert again.json()["number"] == 4

@@ -3,9 +3,15 @@ credentials, control characters, hosts), the per-community domain allow-list, pe
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
+from tests.communities.helpers import key_for
+from tests.modules.memories.support import API, memories_bot
+from tests.support import LiveServer, bearer, chatter, community_of, set_role
 from waddlebot.kernel.errors import Invalid
+from waddlebot.kernel.settings import Settings
 from waddlebot.modules.memories import module as memories
 from waddlebot.modules.memories.url_book import check_url, clean_domains, clean_name
 from waddlebot.sdk.testing import ModuleHarness
@@ -130,3 +136,92 @@ async def test_domain_allow_list_from_module_config() -> None:
         assert await bot.reply("!url add b https://evil.io/b", **MOD) == (
             "Links to evil.io are not allowed here (allowed: example.com)."
         )
+
+
+async def _configure(bot: LiveServer, community: str, config: dict[str, Any]) -> None:
+    """Set the community's memories config as an install through the marketplace would."""
+    from waddlebot.marketplace.catalogue import Catalogue
+    from waddlebot.marketplace.models import ModuleInstall
+
+    runtime = bot.app.state.runtime
+    await Catalogue(runtime.db, runtime.backend).sync_builtins([memories])
+    async with runtime.db.session() as session:
+        session.add(
+            ModuleInstall(
+                community_id=community,
+                module_name="memories",
+                version=memories.version,
+                config=config,
+            )
+        )
+
+
+async def test_rest_urls(stack_settings: Settings) -> None:
+    async with memories_bot(stack_settings) as bot:
+        community = await community_of(bot)
+        base = f"{API}/communities/{community}/urls"
+        mod = await chatter(bot, "mo")
+        await set_role(bot, community, mod, "moderator")
+        member = await chatter(bot, "mem")
+        await set_role(bot, community, member, "member")
+        as_mod = bearer(await key_for(bot, mod))
+        as_member = bearer(await key_for(bot, member))
+
+        created = await bot.client.post(
+            base,
+            json={"name": "Discord", "url": "https://discord.gg/x", "description": "chat"},
+            headers=as_mod,
+        )
+        assert created.status_code == 201, created.text
+        body = created.json()
+        assert (body["name"], body["url"], body["description"], body["added_by"]) == (
+            "discord",
+            "https://discord.gg/x",
+            "chat",
+            mod,
+        )
+        assert body["added_by_name"] == "mo"
+        assert await bot.texts("!url discord") == ["discord: https://discord.gg/x — chat"]
+        listed = await bot.client.get(base, headers=as_member)
+        assert [u["name"] for u in listed.json()] == ["discord"]
+        one = await bot.client.get(f"{base}/DISCORD", headers=as_member)
+        assert one.status_code == 200 and one.json()["url"] == "https://discord.gg/x"
+
+        for payload, status, detail in (
+            ({"name": "x", "url": "javascript:alert(1)"}, 422, "Only http:// and https://"),
+            ({"name": "x", "url": "https://u:p@example.com"}, 422, "user name or password"),
+            ({"name": "x", "url": "https://ex ample.com"}, 422, "spaces"),
+            ({"name": "x y", "url": "https://example.com"}, 422, "is not a link name"),
+            ({"name": "discord", "url": "https://example.com"}, 409, "already a link"),
+            ({"name": "x", "url": "https://example.com", "extra": 1}, 422, ""),
+            ({"name": "x"}, 422, ""),
+        ):
+            refused = await bot.client.post(base, json=payload, headers=as_mod)
+            assert refused.status_code == status, (payload, refused.text)
+            assert detail in str(refused.json()["detail"]), refused.text
+
+        refused = await bot.client.post(
+            base, json={"name": "y", "url": "https://example.com"}, headers=as_member
+        )
+        assert refused.status_code == 403
+        assert (await bot.client.delete(f"{base}/discord", headers=as_member)).status_code == 403
+        assert (await bot.client.get(base)).status_code == 401
+
+        await _configure(bot, community, {"url_domains": ["example.com"]})
+        allowed = await bot.client.post(
+            base, json={"name": "site", "url": "https://www.example.com/"}, headers=as_mod
+        )
+        assert allowed.status_code == 201, allowed.text
+        outside = await bot.client.post(
+            base, json={"name": "other", "url": "https://evil.io/"}, headers=as_mod
+        )
+        assert outside.status_code == 422
+        assert outside.json()["detail"] == (
+            "Links to evil.io are not allowed here (allowed: example.com)."
+        )
+
+        assert (await bot.client.delete(f"{base}/discord", headers=as_mod)).status_code == 204
+        assert (await bot.client.delete(f"{base}/discord", headers=as_mod)).status_code == 404
+        assert await bot.texts("!url discord") == [
+            "There is no link called discord here. Try !url list."
+        ]
