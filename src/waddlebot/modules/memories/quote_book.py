@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, delete, func, select, update
@@ -79,13 +79,18 @@ def clean_text(text: str) -> str:
     return cleaned
 
 
-def _clean_short(value: str, limit: int, what: str) -> str:
+def clean_short(value: str, limit: int, what: str) -> str:
     cleaned = " ".join(value.split())
     if CONTROL.search(cleaned):
         raise Invalid(f"The {what} cannot contain control characters.")
     if len(cleaned) > limit:
         raise Invalid(f"The {what} is at most {limit} characters.")
     return cleaned
+
+
+def aware(moment: datetime) -> datetime:
+    """A stored time as aware UTC (SQLite hands back naive UTC)."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def _view(row: Quote, labels: list[str] | None = None) -> QuoteView:
@@ -95,8 +100,8 @@ def _view(row: Quote, labels: list[str] | None = None) -> QuoteView:
         added_by=row.added_by,
         added_by_name=row.added_by_name,
         game=row.game,
-        quoted_at=row.quoted_at,
-        updated_at=row.updated_at,
+        quoted_at=aware(row.quoted_at),
+        updated_at=aware(row.updated_at),
         labels=labels or [],
     )
 
@@ -217,6 +222,14 @@ class QuoteBook:
         labels = await self._labels_of(community_id, [row.number for row in rows])
         return total, [_view(row, labels_for(labels, row.number)) for row in rows]
 
+    async def texts(self, community_id: str) -> set[str]:
+        """Every quote text of the community (an import skips what is already there)."""
+        async with self.db.read_session() as session:
+            rows = await session.scalars(
+                select(Quote.text).where(Quote.community_id == community_id)
+            )
+            return set(rows)
+
     async def count(self, community_id: str) -> int:
         async with self.db.read_session() as session:
             found = await session.scalar(
@@ -230,8 +243,8 @@ class QuoteBook:
         cleaned = [
             (
                 clean_text(draft.text),
-                _clean_short(draft.added_by_name, NAME_MAX, "name"),
-                _clean_short(draft.game, GAME_MAX, "game"),
+                clean_short(draft.added_by_name, NAME_MAX, "name"),
+                clean_short(draft.game, GAME_MAX, "game"),
             )
             for draft in drafts
         ]
@@ -247,7 +260,7 @@ class QuoteBook:
                     added_by=draft.added_by,
                     added_by_name=name,
                     game=game,
-                    quoted_at=draft.quoted_at or now,
+                    quoted_at=aware(draft.quoted_at or now),
                     created_at=now,
                     updated_at=now,
                 )

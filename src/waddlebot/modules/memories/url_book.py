@@ -28,6 +28,7 @@ from waddlebot.modules.memories.models_quotes import (
     URL_MAX,
     SavedUrl,
 )
+from waddlebot.modules.memories.quote_book import aware
 from waddlebot.sdk.database import ModuleDatabase
 
 NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,49}$")
@@ -56,7 +57,7 @@ def _view(row: SavedUrl) -> UrlView:
         description=row.description,
         added_by=row.added_by,
         added_by_name=row.added_by_name,
-        created_at=row.created_at,
+        created_at=aware(row.created_at),
     )
 
 
