@@ -60,8 +60,8 @@ def test_chat_embedded_ping_help_and_refusal(env: dict[str, str]) -> None:
     lines = result.stdout.splitlines()
     assert lines[0] == "bot: pong"
     assert lines[1].startswith(
-        "bot: You can use: !about, !commands, !help, !identity, !label, !ping, !role, !verify, "
-        "!whoami."
+        "bot: You can use: !about, !commands, !help, !identity, !label, !ping, !quote, !role, "
+        "!timezone, !url, !verify, !whoami."
     )
     assert "!reload" not in lines[1]
     assert lines[2] == "bot: @alice !reload needs the commands.manage permission here."

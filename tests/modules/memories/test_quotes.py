@@ -6,23 +6,32 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import select
 
+from tests.collectors.twitch.conftest import twitch_settings
+from tests.collectors.twitch.fake_twitch import STREAMER, FakeTwitch
+from tests.collectors.twitch.twitch_support import authorise_bot, chat_event, deliver, eventually
 from tests.communities.helpers import key_for
 from tests.modules.memories.support import API, memories_bot
-from tests.support import bearer, chatter, community_of, person, set_role
+from tests.support import bearer, chatter, community_of, live_server, person, set_role
+from waddlebot.app import create_app
+from waddlebot.collectors.twitch.service import TwitchService
 from waddlebot.kernel.errors import Invalid
 from waddlebot.kernel.settings import Settings
 from waddlebot.kernel.storage import Database
 from waddlebot.kernel.storage.models import Community
+from waddlebot.modules.core import module as core
 from waddlebot.modules.labels import module as labels
 from waddlebot.modules.memories import module as memories
 from waddlebot.modules.memories.quote_book import QuoteBook, QuoteDraft, QuoteView, clean_text
 from waddlebot.modules.memories.quotes import quote_line
+from waddlebot.router.service import RouterService
 from waddlebot.sdk.testing import ModuleHarness
+from waddlebot.sdk.twitch import TwitchApiError, TwitchChannel, TwitchClip, TwitchUser
 
 OWNER = {"user": "streamer", "role": "broadcaster"}
 MOD = {"user": "mo", "role": "moderator"}
@@ -299,3 +308,75 @@ async def test_rest_quotes(stack_settings: Settings) -> None:
         assert await bot.texts("!quote #funny") == [f'#1: "chat was here" — added by mem ({TODAY})']
         again = await bot.client.post(base, json={"text": "next"}, headers=as_mod)
         assert again.json()["number"] == 4
+
+
+class ChannelInfo:
+    """Stands in for the Helix calls the router offers modules (``ctx.host.twitch()``; its
+    Helix implementation is not on this branch): Get Channel Information answers from
+    ``games`` by broadcaster id, or fails like Helix does."""
+
+    def __init__(self) -> None:
+        self.games: dict[str, str] = {}
+        self.failing = False
+        self.asked: list[str] = []
+
+    async def user(self, login: str) -> TwitchUser | None:
+        return None
+
+    async def channel(self, broadcaster_id: str) -> TwitchChannel | None:
+        self.asked.append(broadcaster_id)
+        if self.failing:
+            raise TwitchApiError(503, "Service Unavailable")
+        game = self.games.get(broadcaster_id)
+        return None if game is None else TwitchChannel(broadcaster_id, game, "title")
+
+    async def clips(
+        self, broadcaster_id: str, *, started_at: datetime | None = None, first: int = 20
+    ) -> list[TwitchClip]:
+        return []
+
+    async def shoutout(self, from_broadcaster_id: str, to_broadcaster_id: str) -> None:
+        return None
+
+
+@pytest.fixture
+async def fake_twitch() -> AsyncIterator[FakeTwitch]:
+    fake = FakeTwitch()
+    async with live_server(fake.app()) as server:
+        fake.url = server.url
+        yield fake
+
+
+async def test_the_twitch_category_is_stored(
+    stack_settings: Settings, fake_twitch: FakeTwitch
+) -> None:
+    """Signed EventSub chat in, Helix chat message out; the category comes from Get Channel
+    Information at add time, empty when Twitch fails."""
+    helix = ChannelInfo()
+    helix.games[STREAMER["id"]] = "Celeste"
+    app = create_app(
+        stack_settings,
+        instances=[
+            RouterService(modules=[core, memories], twitch=lambda runtime: helix),
+            TwitchService(twitch_settings(fake_twitch)),
+        ],
+    )
+    async with live_server(app) as bot:
+        await authorise_bot(bot, fake_twitch)
+
+        async def said(text: str) -> str:
+            before = len(fake_twitch.chat_texts())
+            answer = await deliver(bot.client, chat_event(text))
+            assert answer.status_code == 204
+            texts = await eventually(lambda: fake_twitch.chat_texts()[before:])
+            return str(texts[0])
+
+        assert await said("!quote add the summit is near") == (
+            'Added quote #1: "the summit is near"'
+        )
+        assert helix.asked == [STREAMER["id"]]
+        shown = await said("!quote 1")
+        assert shown.startswith('#1: "the summit is near" — added by ') and "(Celeste, " in shown
+        helix.failing = True
+        assert await said("!quote add no category") == 'Added quote #2: "no category"'
+        assert "(Celeste" not in await said("!quote 2")
