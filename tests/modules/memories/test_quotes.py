@@ -280,6 +280,8 @@ async def test_rest_quotes(stack_settings: Settings) -> None:
             ({"text": "x" * 1001}, 422, ""),
             ({"text": "x", "extra": 1}, 422, ""),
             ({}, 422, ""),
+            ({"text": "x", "quoted_at": "0001-01-01T00:00:00+05:00"}, 422, ""),
+            ({"text": "x", "quoted_at": "2999-01-01T00:00:00Z"}, 422, ""),
         ):
             refused = await bot.client.post(base, json=payload, headers=as_mod)
             assert refused.status_code == status, (payload, refused.text)
@@ -308,6 +310,13 @@ async def test_rest_quotes(stack_settings: Settings) -> None:
         assert await bot.texts("!quote #funny") == [f'#1: "chat was here" — added by mem ({TODAY})']
         again = await bot.client.post(base, json={"text": "next"}, headers=as_mod)
         assert again.json()["number"] == 4
+        operator = bearer(await key_for(bot, None))
+        gone = await bot.client.post(
+            f"{API}/communities/nope/quotes", json={"text": "x"}, headers=operator
+        )
+        assert gone.status_code == 404 and gone.json() == {
+            "detail": "There is no community 'nope'."
+        }
 
 
 class ChannelInfo:

@@ -225,3 +225,12 @@ async def test_rest_urls(stack_settings: Settings) -> None:
         assert await bot.texts("!url discord") == [
             "There is no link called discord here. Try !url list."
         ]
+        operator = bearer(await key_for(bot, None))
+        gone = await bot.client.post(
+            f"{API}/communities/nope/urls",
+            json={"name": "x", "url": "https://example.com"},
+            headers=operator,
+        )
+        assert gone.status_code == 404 and gone.json() == {
+            "detail": "There is no community 'nope'."
+        }

@@ -18,9 +18,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, delete, func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from waddlebot.kernel.errors import Invalid, NotFound
+from waddlebot.kernel.storage.models import Community
 from waddlebot.modules.memories.models_quotes import (
     GAME_MAX,
     NAME_MAX,
@@ -248,6 +250,15 @@ class QuoteBook:
             )
             for draft in drafts
         ]
+        try:
+            return await self._store(community_id, drafts, cleaned)
+        except IntegrityError:
+            await require_community(self.db, community_id)
+            raise
+
+    async def _store(
+        self, community_id: str, drafts: list[QuoteDraft], cleaned: list[tuple[str, str, str]]
+    ) -> list[Quote]:
         async with self.db.session() as session:
             last = await self._bump(session, community_id, len(drafts))
             first = last - len(drafts) + 1
@@ -343,6 +354,14 @@ class QuoteBook:
     async def _with_labels(self, community_id: str, row: Quote) -> QuoteView:
         labels = await self._labels_of(community_id, [row.number])
         return _view(row, labels_for(labels, row.number))
+
+
+async def require_community(db: ModuleDatabase, community_id: str) -> None:
+    """NotFound when the community does not exist (a write named one that is gone)."""
+    async with db.read_session() as session:
+        found = await session.scalar(select(Community.id).where(Community.id == community_id))
+    if found is None:
+        raise NotFound(f"There is no community {community_id[:40]!r}.")
 
 
 def labels_for(labels: dict[int, list[str]], number: int) -> list[str]:

@@ -16,15 +16,14 @@ from __future__ import annotations
 
 import asyncio
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
-from fastapi import Query, Request, Response
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import Path, Query, Request, Response
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from waddlebot.kernel.contracts import MESSAGE_LIMITS, Platform
-from waddlebot.kernel.errors import Invalid
 from waddlebot.kernel.security.api_keys import Principal
 from waddlebot.modules.memories.models_quotes import GAME_MAX, NAME_MAX, QUOTE_TEXT_MAX
 from waddlebot.modules.memories.module import module
@@ -215,6 +214,8 @@ async def edit(ctx: Context) -> None:
 
 api = module.api()
 QUOTES = "/communities/{community_id}/quotes"
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+Number = Annotated[int, Path(ge=1, le=2_147_483_647)]
 
 
 class QuoteOut(BaseModel):
@@ -255,6 +256,18 @@ class QuoteIn(BaseModel):
     quoted_at: datetime | None = None
     labels: list[str] = Field(default_factory=list, max_length=10)
 
+    @field_validator("quoted_at")
+    @classmethod
+    def plausible(cls, value: datetime | None) -> datetime | None:
+        """Between 1970 and tomorrow; a time without a zone is UTC."""
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        if not EARLIEST <= value <= datetime.now(UTC) + timedelta(days=1):
+            raise ValueError("must be between 1970 and now")
+        return value.astimezone(UTC)
+
 
 class QuotePatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -283,7 +296,7 @@ async def list_quotes(
     search: Annotated[str | None, Query(max_length=200)] = None,
     label: Annotated[str | None, Query(max_length=51)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
 ) -> QuotePage:
     """Quotes by number, filtered by words (all of them, case ignored) and a label."""
     total, quotes = await rest_book(request).listing(
@@ -293,7 +306,7 @@ async def list_quotes(
 
 
 @api.get(QUOTES + "/{number}")
-async def get_quote(community_id: str, number: int, request: Request, _: Reader) -> QuoteOut:
+async def get_quote(community_id: str, number: Number, request: Request, _: Reader) -> QuoteOut:
     return QuoteOut.of(await rest_book(request).get(community_id, number))
 
 
@@ -305,9 +318,6 @@ async def post_quote(
     who: Annotated[Principal, needs(MANAGE)],
 ) -> QuoteOut:
     """Add a quote (``memories.manage``); ``added_by_name`` defaults to the caller's name."""
-    quoted_at = body.quoted_at
-    if quoted_at is not None and quoted_at.tzinfo is None:
-        quoted_at = quoted_at.replace(tzinfo=UTC)
     draft = QuoteDraft(
         text=body.text,
         added_by=who.user_id,
@@ -315,7 +325,7 @@ async def post_quote(
         if body.added_by_name is not None
         else await display_name(request, who),
         game=body.game,
-        quoted_at=quoted_at,
+        quoted_at=body.quoted_at,
         labels=tuple(body.labels),
     )
     return QuoteOut.of(await rest_book(request).add(community_id, draft))
@@ -324,7 +334,7 @@ async def post_quote(
 @api.patch(QUOTES + "/{number}")
 async def patch_quote(
     community_id: str,
-    number: int,
+    number: Number,
     body: QuotePatch,
     request: Request,
     _: Annotated[Principal, needs(MANAGE)],
@@ -335,12 +345,10 @@ async def patch_quote(
 @api.delete(QUOTES + "/{number}", status_code=204)
 async def delete_quote(
     community_id: str,
-    number: int,
+    number: Number,
     request: Request,
     _: Annotated[Principal, needs(MANAGE)],
 ) -> Response:
-    if number < 1:
-        raise Invalid("Quote numbers start at 1.")
     await rest_book(request).remove(community_id, number)
     return Response(status_code=204)
 

@@ -28,7 +28,7 @@ from waddlebot.modules.memories.models_quotes import (
     URL_MAX,
     SavedUrl,
 )
-from waddlebot.modules.memories.quote_book import aware
+from waddlebot.modules.memories.quote_book import aware, require_community
 from waddlebot.sdk.database import ModuleDatabase
 
 NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,49}$")
@@ -180,6 +180,7 @@ class UrlBook:
                 if int(count or 0) > URLS_MAX:
                     raise Conflict(f"This community has {URLS_MAX} links; remove some first.")
         except IntegrityError:
+            await require_community(self.db, community_id)
             raise Conflict(f"There is already a link called {row.name}; remove it first.") from None
         return _view(row)
 
