@@ -317,6 +317,10 @@ async def test_rest_quotes(stack_settings: Settings) -> None:
         assert gone.status_code == 404 and gone.json() == {
             "detail": "There is no community 'nope'."
         }
+        labelled = await bot.client.post(
+            f"{API}/communities/nope/quotes", json={"text": "x", "labels": ["a"]}, headers=operator
+        )
+        assert labelled.status_code == 404
 
 
 class ChannelInfo:

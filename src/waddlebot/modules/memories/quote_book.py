@@ -31,7 +31,7 @@ from waddlebot.modules.memories.models_quotes import (
     QuoteCounter,
 )
 from waddlebot.sdk.database import ModuleDatabase, on_user_merge, utcnow
-from waddlebot.sdk.labels import LabelOperations
+from waddlebot.sdk.labels import LabelError, LabelOperations
 
 ITEM_PREFIX = "quote:"
 CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -325,10 +325,11 @@ class QuoteBook:
         names = [name.strip().lstrip("#") for name in wanted if name.strip().lstrip("#")]
         if not names:
             return []
-        known = {
-            label.name.lower(): label.name
-            for label in await self._label_operations().community_labels(community_id)
-        }
+        try:
+            listed = await self._label_operations().community_labels(community_id)
+        except LabelError as refusal:  # chat's wording of a refusal (no such community)
+            raise NotFound(refusal.message) from None
+        known = {label.name.lower(): label.name for label in listed}
         found: list[str] = []
         for name in names:
             spelled = known.get(name.lower())
