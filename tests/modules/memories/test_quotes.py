@@ -197,6 +197,20 @@ async def test_concurrent_adds_get_distinct_numbers(database: Database) -> None:
         )
     assert last == 26
 
+    # edits, removals and adds at once: every one its own transaction, none refused
+    await asyncio.wait_for(
+        asyncio.gather(
+            *(quotes.edit(community, n, f"edited {n}") for n in range(1, 11)),
+            *(quotes.remove(community, n) for n in range(11, 16)),
+            *(quotes.add(community, QuoteDraft(text=f"late {i}")) for i in range(5)),
+        ),
+        timeout=30,
+    )
+    total, page = await quotes.listing(community, limit=200)
+    assert total == 25
+    assert [q.number for q in page] == [*range(1, 11), *range(16, 25), *range(26, 32)]
+    assert page[0].text == "edited 1"
+
 
 async def test_rest_quotes(stack_settings: Settings) -> None:
     """CRUD over real HTTP on both stacks; members read, memories.manage changes."""

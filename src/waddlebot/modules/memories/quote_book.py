@@ -150,16 +150,27 @@ class QuoteBook:
     async def edit(self, community_id: str, number: int, text: str) -> QuoteView:
         cleaned = clean_text(text)
         async with self.db.session() as session:
+            # write first: SQLite takes its write lock before anything is read
+            changed = await session.execute(
+                update(Quote)
+                .where(Quote.community_id == community_id, Quote.number == number)
+                .values(text=cleaned, updated_at=utcnow())
+            )
+            if not getattr(changed, "rowcount", 0):
+                raise NotFound(f"Quote #{number} does not exist.")
             row = await self._row(session, community_id, number)
-            row.text = cleaned
-            row.updated_at = utcnow()
         return await self._with_labels(community_id, row)
 
     async def remove(self, community_id: str, number: int) -> QuoteView:
         """Delete the quote (its number stays used) and the labels on it."""
         async with self.db.session() as session:
-            row = await self._row(session, community_id, number)
-            await session.delete(row)
+            row = await session.scalar(
+                delete(Quote)
+                .where(Quote.community_id == community_id, Quote.number == number)
+                .returning(Quote)
+            )
+            if row is None:
+                raise NotFound(f"Quote #{number} does not exist.")
         if self.labels is not None:
             await self.labels.forget_item(community_id, item_id(number))
         return _view(row)

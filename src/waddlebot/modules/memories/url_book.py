@@ -209,11 +209,10 @@ class UrlBook:
         wanted = name.strip().lower()
         async with self.db.session() as session:
             row = await session.scalar(
-                select(SavedUrl).where(
-                    SavedUrl.community_id == community_id, SavedUrl.name == wanted
-                )
+                delete(SavedUrl)
+                .where(SavedUrl.community_id == community_id, SavedUrl.name == wanted)
+                .returning(SavedUrl)
             )
             if row is None:
                 raise NotFound(f"There is no link called {wanted[:50]} here.")
-            await session.execute(delete(SavedUrl).where(SavedUrl.id == row.id))
         return _view(row)
