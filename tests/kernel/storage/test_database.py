@@ -90,6 +90,9 @@ async def test_second_migrate_is_a_noop(database: Database) -> None:
 async def test_migrations_match_the_models(database: Database) -> None:
     """Autogenerate finds nothing to add: the migrations and the ORM models agree."""
     import waddlebot.app  # noqa: F401 - registers every feature's models on Base.metadata
+    from waddlebot.modules import builtin_modules
+
+    builtin_modules()  # and the built-in modules' own tables (imported with the modules)
 
     def diff(connection: Connection) -> list[object]:
         context = MigrationContext.configure(connection)

@@ -129,8 +129,17 @@ async def test_help_shows_subcommands_only_to_those_allowed() -> None:
         everyone = await bot.reply("!quote nonsense")
         assert "remove" not in everyone and "edit" not in everyone
         assert "remove" in await bot.reply("!quote nonsense", **MOD)
+        assert await bot.reply("!quote help") == (
+            "Usage: !quote [N|#label] | !quote add [#label] TEXT | !quote search WORDS"
+        )
+        assert await bot.reply("!quote help", **MOD) == (
+            "Usage: !quote [N|#label] | !quote add [#label] TEXT | !quote search WORDS"
+            " | !quote remove N | !quote edit N TEXT"
+        )
         assert "!quote" in await bot.reply("!help")
-        assert (await bot.reply("!help quote")).startswith("!quote: ")
+        described = await bot.reply("!help quote")
+        assert described.endswith("Usage: !quote [N|#label] | !quote add|search … | !quote help")
+        assert "remove" not in described and "edit" not in described
 
 
 def test_reply_fits_the_platform_limit() -> None:

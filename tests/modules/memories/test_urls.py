@@ -117,6 +117,11 @@ async def test_urls_in_chat() -> None:
         assert await bot.reply("!url add x", **MOD) == "Usage: !url add NAME URL [description]"
         assert await bot.reply("!url nope") == "There is no link called nope here. Try !url list."
         assert await bot.reply("!url") == "Usage: !url NAME | !url list"
+        assert await bot.reply("!url help") == "Usage: !url NAME | !url list"
+        assert await bot.reply("!help url") == (
+            "!url: Show a saved link by name, or list them; !url help lists the rest. "
+            "Usage: !url NAME | !url list | !url help"
+        )
         assert await bot.reply("!url", **MOD) == (
             "Usage: !url NAME | !url list | !url add NAME URL [description] | !url remove NAME"
         )

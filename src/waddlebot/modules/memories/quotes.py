@@ -112,8 +112,8 @@ async def stream_game(ctx: Context) -> str:
 
 @module.command(
     "quote",
-    usage="!quote [N|#label|add|search|remove|edit]",
-    description="Show a random quote, quote N, or one with a #label.",
+    usage="!quote [N|#label] | !quote add|search … | !quote help",
+    description="Show a random quote, quote N, or one with a #label; !quote help lists the rest.",
 )
 async def quote(ctx: Context) -> None:
     zone = await ctx.time_zone()
@@ -126,6 +126,13 @@ async def quote(ctx: Context) -> None:
     else:
         raise CommandError(usage(ctx))
     ctx.reply(quote_line(found, zone, limit_of(ctx.platform)))
+
+
+@module.subcommand("quote", "help", description="What you may do with quotes here.")
+async def quote_help(ctx: Context) -> None:
+    """The usage line for this caller: edit/remove only for holders of memories.manage
+    (the core ``!help`` shows one static usage line per command)."""
+    ctx.reply(usage(ctx))
 
 
 @module.subcommand(

@@ -32,7 +32,7 @@ from waddlebot.modules.memories.quote_book import aware, require_community
 from waddlebot.sdk.database import ModuleDatabase
 
 NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,49}$")
-RESERVED = frozenset({"add", "list", "remove"})  # !url's subcommands
+RESERVED = frozenset({"add", "help", "list", "remove"})  # !url's subcommands
 UNSAFE = re.compile(r"[\x00-\x20\x7f\\]")
 HOST_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 CONTROL = re.compile(r"[\x00-\x1f\x7f]")

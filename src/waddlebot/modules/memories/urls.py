@@ -64,14 +64,20 @@ def url_line(link: UrlView, limit: int) -> str:
 
 @module.command(
     "url",
-    usage="!url NAME | !url list | !url add|remove …",
-    description="Show a saved link by name, or list them.",
+    usage="!url NAME | !url list | !url help",
+    description="Show a saved link by name, or list them; !url help lists the rest.",
 )
 async def url(ctx: Context) -> None:
     if len(ctx.args) != 1:
         raise CommandError(usage(ctx))
     found = await UrlBook(ctx.database).get(ctx.community_id, ctx.args[0])
     ctx.reply(url_line(found, limit_of(ctx.platform)))
+
+
+@module.subcommand("url", "help", description="What you may do with links here.")
+async def url_help(ctx: Context) -> None:
+    """The usage line for this caller: add/remove only for holders of memories.manage."""
+    ctx.reply(usage(ctx))
 
 
 @module.subcommand("url", "list", description="The names of the saved links.")
