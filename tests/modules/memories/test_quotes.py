@@ -416,3 +416,22 @@ async def test_the_twitch_category_is_stored(
         helix.failing = True
         assert await said("!quote add no category") == 'Added quote #2: "no category"'
         assert "(Celeste" not in await said("!quote 2")
+
+
+async def test_quotes_and_links_follow_a_user_merge(database: Database) -> None:
+    """``!verify`` folds one user into another: what they added follows (the merge hook)."""
+    from waddlebot.kernel.storage.merges import run_merge_hooks
+    from waddlebot.kernel.storage.models import User
+    from waddlebot.modules.memories.url_book import UrlBook
+
+    community = await _community(database)
+    async with database.session() as session:
+        absorbed, kept = User(display_name="twitch-me"), User(display_name="discord-me")
+        session.add_all([absorbed, kept])
+    quotes = QuoteBook(database)
+    await quotes.add(community, QuoteDraft(text="mine", added_by=absorbed.id))
+    await UrlBook(database).add(community, "site", "https://example.com", added_by=absorbed.id)
+    async with database.session() as session:
+        await run_merge_hooks(session, absorbed.id, kept.id)
+    assert (await quotes.get(community, 1)).added_by == kept.id
+    assert (await UrlBook(database).get(community, "site")).added_by == kept.id
