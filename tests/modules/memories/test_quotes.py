@@ -114,6 +114,10 @@ async def test_labels_on_quotes() -> None:
         assert await bot.reply("!quote add #funny   so funny") == (
             'Added quote #3 (#Funny): "so funny"'
         )
+        # a quote that itself starts with # is typed in quotation marks
+        assert await bot.reply('!quote add "#1 fan of the #funny stuff"') == (
+            'Added quote #4: "#1 fan of the #funny stuff"'
+        )
         for _ in range(6):
             assert (await bot.reply("!quote #funny"))[:4] in ("#2: ", "#3: ")
         assert (await bot.reply("!quote #wise")).startswith("#2: ")
