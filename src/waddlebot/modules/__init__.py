@@ -12,8 +12,8 @@ def builtin_modules() -> list[Module]:
     from waddlebot.modules.custom_commands import module as custom_commands
     from waddlebot.modules.identity import module as identity
     from waddlebot.modules.labels import module as labels
-    from waddlebot.modules.memories import module as memories
     from waddlebot.modules.members import module as members
+    from waddlebot.modules.memories import module as memories
     from waddlebot.modules.stream_alerts import module as stream_alerts
     from waddlebot.modules.timers import module as timers
 

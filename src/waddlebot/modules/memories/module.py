@@ -1,4 +1,5 @@
-"""The ``memories`` module object: quotes, saved URLs and reminders register their commands on it."""
+"""The ``memories`` module object: quotes, saved URLs and reminders register their commands
+on it."""
 
 from __future__ import annotations
 
