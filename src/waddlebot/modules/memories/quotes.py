@@ -9,7 +9,7 @@
     !quote edit N TEXT        memories.manage
 
 On Twitch the stream's category is asked from Helix (``ctx.host.twitch()``) when the quote is
-added; elsewhere, or when Twitch does not answer within a few seconds, it stays empty.
+added; elsewhere, or when Twitch does not answer within 2 seconds, it stays empty.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from waddlebot.sdk.web import Reader, actor, database, needs
 MANAGE = "memories.manage"
 WORD = re.compile(r"\S+")
 SEARCH_SHOWN = 5
-HELIX_TIMEOUT = 3.0
+HELIX_TIMEOUT = 2.0  # within the 5 s module budget, leaving room for the insert
 READ_USAGE = "!quote [N|#label] | !quote add [#label] TEXT | !quote search WORDS"
 MANAGE_USAGE = " | !quote remove N | !quote edit N TEXT"
 
