@@ -87,6 +87,7 @@ async def test_no_endpoint_answers_an_anonymous_caller(stack_settings: Settings)
                 )
                 checked.append(f"{method} {full}")
     assert "GET /api/marketplace/v1/modules" in checked
+    assert "DELETE /api/memories/v1/communities/{community_id}/quotes/{number}" in checked
     assert "POST /api/playground/v1/messages" in checked
     assert "PATCH /api/communities/v1/communities/{community_id}/custom-commands/{name}" in checked
     assert "DELETE /api/memories/v1/communities/{community_id}/reminders/{number}" in checked
