@@ -17,12 +17,19 @@ async def _take(database: Database, community: str, kind: str) -> int:
         return await next_number(session, community, kind)
 
 
-async def test_numbers_count_per_community_and_kind(database: Database) -> None:
+@pytest.fixture(autouse=True)
+async def communities(database: Database) -> None:
     async with database.session() as session:
         session.add_all([Community(id="c1", name="One"), Community(id="c2", name="Two")])
+
+
+async def test_numbers_count_per_community_and_kind(database: Database) -> None:
     assert [await _take(database, "c1", "quote") for _ in range(3)] == [1, 2, 3]
     assert await _take(database, "c2", "quote") == 1
     assert await _take(database, "c1", "event") == 1
+    async with database.session() as session:
+        assert await next_number(session, "c2", "quote", count=10) == 11  # 2…11 reserved
+    assert await _take(database, "c2", "quote") == 12
 
 
 async def test_concurrent_takers_never_share_a_number(database: Database) -> None:

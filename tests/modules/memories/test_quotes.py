@@ -24,6 +24,7 @@ from waddlebot.kernel.errors import Invalid
 from waddlebot.kernel.settings import Settings
 from waddlebot.kernel.storage import Database
 from waddlebot.kernel.storage.models import Community
+from waddlebot.kernel.storage.sequences import CommunitySequence
 from waddlebot.modules.core import module as core
 from waddlebot.modules.labels import module as labels
 from waddlebot.modules.memories import module as memories
@@ -202,11 +203,11 @@ async def test_concurrent_adds_get_distinct_numbers(database: Database) -> None:
     total, page = await quotes.listing(community, limit=3, offset=1)
     assert total == 25 and [q.number for q in page] == [2, 3, 4]
     assert re.fullmatch(r"quote \d+", page[0].text)
-    from waddlebot.modules.memories.models_quotes import QuoteCounter
-
     async with database.read_session() as session:
         last = await session.scalar(
-            select(QuoteCounter.last_number).where(QuoteCounter.community_id == community)
+            select(CommunitySequence.value).where(
+                CommunitySequence.community_id == community, CommunitySequence.kind == "quote"
+            )
         )
     assert last == 26
 

@@ -1,7 +1,7 @@
 """The quote and saved-URL tables, created by migration ``0002_quotes`` (a branch off the core).
 
-Quote numbers are per community, handed out by ``quote_counters`` (one row per community,
-bumped in the transaction that inserts the quote), so a removed number is never reused.
+Quote numbers are per community, handed out by the kernel's ``next_number`` (kind ``quote``)
+in the transaction that inserts the quote, so a removed number is never reused.
 """
 
 from __future__ import annotations
@@ -19,16 +19,6 @@ GAME_MAX = 200
 URL_NAME_MAX = 50
 URL_MAX = 2000
 URL_DESCRIPTION_MAX = 300
-
-
-class QuoteCounter(Base):
-    """The last quote number a community handed out (never goes down)."""
-
-    __tablename__ = "quote_counters"
-    community_id: Mapped[str] = mapped_column(
-        ForeignKey("communities.id", ondelete="CASCADE"), primary_key=True
-    )
-    last_number: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class Quote(Base):

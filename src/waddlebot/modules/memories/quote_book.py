@@ -1,9 +1,9 @@
 """``QuoteBook``: every rule about a community's quotes, shared by chat, REST and the importer.
 
-Numbers come from the community's ``quote_counters`` row, bumped by an upsert that is the
-*first* statement of the transaction inserting the quote: on PostgreSQL the row lock orders
-concurrent adds, on SQLite the write lock is taken before anything is read, so two adds never
-get the same number and a removed number is never handed out again.
+Numbers come from the kernel's per-community counter (``next_number``, kind ``quote``), bumped
+as the *first* statement of the transaction inserting the quote: on PostgreSQL the row lock
+orders concurrent adds, on SQLite the write lock is taken before anything is read, so two adds
+never get the same number and a removed number is never handed out again.
 
 Labels live in the core label tables, on items ``quote:<number>`` (numbers are stable), through
 :class:`waddlebot.sdk.labels.LabelOperations`.
@@ -15,7 +15,6 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 
 from sqlalchemy import ColumnElement, and_, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -28,9 +27,8 @@ from waddlebot.modules.memories.models_quotes import (
     NAME_MAX,
     QUOTE_TEXT_MAX,
     Quote,
-    QuoteCounter,
 )
-from waddlebot.sdk.database import ModuleDatabase, on_user_merge, utcnow
+from waddlebot.sdk.database import ModuleDatabase, next_number, on_user_merge, utcnow
 from waddlebot.sdk.labels import LabelError, LabelOperations
 
 ITEM_PREFIX = "quote:"
@@ -271,7 +269,7 @@ class QuoteBook:
         self, community_id: str, drafts: list[QuoteDraft], cleaned: list[tuple[str, str, str]]
     ) -> list[Quote]:
         async with self.db.session() as session:
-            last = await self._bump(session, community_id, len(drafts))
+            last = await next_number(session, community_id, "quote", count=len(drafts))
             first = last - len(drafts) + 1
             now = utcnow()
             rows = [
@@ -292,24 +290,6 @@ class QuoteBook:
             ]
             session.add_all(rows)
         return rows
-
-    async def _bump(self, session: AsyncSession, community_id: str, by: int) -> int:
-        """Advance the community's counter by ``by`` and return its new value, atomically."""
-        insert: Any
-        if self.db.dialect == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert
-        else:
-            from sqlalchemy.dialects.sqlite import insert
-        statement = (
-            insert(QuoteCounter)
-            .values(community_id=community_id, last_number=by)
-            .on_conflict_do_update(
-                index_elements=[QuoteCounter.community_id],
-                set_={"last_number": QuoteCounter.last_number + by},
-            )
-            .returning(QuoteCounter.last_number)
-        )
-        return int((await session.execute(statement)).scalar_one())
 
     async def _delete(self, community_id: str, number: int) -> None:
         async with self.db.session() as session:

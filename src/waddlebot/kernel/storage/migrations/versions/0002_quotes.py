@@ -17,18 +17,6 @@ depends_on = None
 
 def upgrade() -> None:
     op.create_table(
-        "quote_counters",
-        sa.Column("community_id", sa.String(length=32), nullable=False),
-        sa.Column("last_number", sa.Integer(), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["community_id"],
-            ["communities.id"],
-            name=op.f("fk_quote_counters_community_id_communities"),
-            ondelete="CASCADE",
-        ),
-        sa.PrimaryKeyConstraint("community_id", name=op.f("pk_quote_counters")),
-    )
-    op.create_table(
         "quotes",
         sa.Column("id", sa.String(length=32), nullable=False),
         sa.Column("community_id", sa.String(length=32), nullable=False),
@@ -85,4 +73,3 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("saved_urls")
     op.drop_table("quotes")
-    op.drop_table("quote_counters")

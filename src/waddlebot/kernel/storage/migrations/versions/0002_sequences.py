@@ -21,6 +21,7 @@ def upgrade() -> None:
         sa.Column("community_id", sa.String(length=32), nullable=False),
         sa.Column("kind", sa.String(length=50), nullable=False),
         sa.Column("value", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(["community_id"], ["communities.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("community_id", "kind"),
     )
 
