@@ -1,0 +1,607 @@
+"""The portal's pages: log in and out, communities, commands, members, overlays, my account.
+
+Forms post here and call the managers the REST API calls (one validation); a refusal is shown
+next to the field it is about. Every page works without JavaScript; only the live preview of
+a custom command's response needs htmx.
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime
+from importlib import resources
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
+from fastapi.responses import RedirectResponse
+
+from waddlebot.accounts.oauth import PROVIDERS, provider
+from waddlebot.accounts.service import (
+    account_view,
+    client_ip,
+    create_own_key,
+    password_login,
+    sessions_of,
+    set_session_cookie,
+)
+from waddlebot.communities.manager import CommandChange
+from waddlebot.custom_commands.manager import (
+    MODULE as CUSTOM_MODULE,
+)
+from waddlebot.custom_commands.manager import (
+    Change,
+    CustomCommandManager,
+    check_cooldown,
+    check_template,
+    normalise_name,
+    parse_role,
+)
+from waddlebot.custom_commands.template import MAX_TEMPLATE, TemplateError, Values, parse
+from waddlebot.custom_commands.template import render as render_template
+from waddlebot.identity.lookup import find_account
+from waddlebot.kernel.contracts import Role
+from waddlebot.kernel.errors import Conflict, Invalid, NotFound, Refusal
+from waddlebot.kernel.security.api_keys import (
+    COMMUNITY_SCOPES,
+    SCOPES,
+    list_api_keys,
+    revoke_api_key,
+)
+from waddlebot.kernel.security.rbac import COMMUNITY_ROLES
+from waddlebot.kernel.security.sessions import COOKIE_NAME
+from waddlebot.kernel.storage.models import User
+from waddlebot.overlays.sanitize import KINDS
+from waddlebot.overlays.tokens import OverlayTokens, UnknownCommunity
+from waddlebot.portal.web import (
+    PREFIX,
+    PortalRoute,
+    Viewer,
+    acting,
+    audit,
+    community_manager,
+    enter_community,
+    one,
+    optional_viewer,
+    read_form,
+    redirect,
+    render,
+    require_viewer,
+    runtime_of,
+)
+
+Who = Annotated[Viewer, Depends(require_viewer)]
+
+PLATFORM_ROLES = ("everyone", "subscriber", "vip", "moderator", "broadcaster")
+STATIC_TYPES = {".css": "text/css", ".js": "text/javascript", ".txt": "text/plain"}
+NOTICES = {
+    "created": "Saved the new command !{name}.",
+    "updated": "Saved !{name}.",
+    "deleted": "Deleted !{name}.",
+    "enabled": "Enabled {name}.",
+    "disabled": "Disabled {name}.",
+    "granted": "{name} now holds the role.",
+    "revoked": "Took the role away from {name}.",
+    "rotated": "New URL for the {name} overlay; the old one stopped working.",
+    "revoked-url": "Revoked the {name} overlay URL; opening this page issues a new one.",
+    "key-revoked": "Revoked the key.",
+}
+
+
+def notice_of(request: Request) -> str | None:
+    """The message of a ``?notice=CODE&name=…`` redirect (only known codes are shown)."""
+    template = NOTICES.get(request.query_params.get("notice", ""))
+    if template is None:
+        return None
+    return template.format(name=request.query_params.get("name", "")[:60])
+
+
+def done(request: Request, path: str, notice: str, name: str) -> Response:
+    """Back to ``path`` with a notice of what was done."""
+    return redirect(request, f"{path}?{urlencode({'notice': notice, 'name': name[:60]})}")
+
+
+def _safe_next(value: str) -> str:
+    """Only portal paths, never another site (no ``//host``)."""
+    if value.startswith(PREFIX + "/") and not value.startswith("//") and "\\" not in value:
+        return value
+    return PREFIX + "/communities"
+
+
+def portal_pages() -> APIRouter:
+    api = APIRouter(prefix=PREFIX, route_class=PortalRoute, include_in_schema=False)
+
+    @api.get("/static/{name:path}")
+    async def static(name: str) -> Response:
+        """The portal's CSS, JS and vendored libraries, straight from the package."""
+        suffix = "." + name.rsplit(".", 1)[-1] if "." in name else ""
+        if ".." in name or suffix not in STATIC_TYPES:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "No such file.")
+        try:
+            data = resources.files("waddlebot.portal").joinpath("static", name).read_bytes()
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "No such file.") from None
+        return Response(
+            data,
+            media_type=STATIC_TYPES[suffix],
+            headers={"Cache-Control": "public, max-age=3600", "X-Content-Type-Options": "nosniff"},
+        )
+
+    @api.get("")
+    @api.get("/")
+    async def home(request: Request) -> Response:
+        viewer = await optional_viewer(request)
+        return redirect(request, "/communities" if viewer else "/login")
+
+    # --- log in / out ------------------------------------------------------------------
+
+    def _providers(request: Request) -> list[str]:
+        settings = runtime_of(request).settings
+        return [name for name in PROVIDERS if provider(settings, name) is not None]
+
+    @api.get("/login")
+    async def login_form(request: Request) -> Response:
+        if await optional_viewer(request) is not None:
+            return redirect(request, "/communities")
+        return render(
+            request,
+            "login.html",
+            {
+                "providers": _providers(request),
+                "next": _safe_next(request.query_params.get("next", "")),
+                "email": "",
+            },
+        )
+
+    @api.post("/login")
+    async def login(request: Request) -> Response:
+        fields = await read_form(request)
+        runtime = runtime_of(request)
+        email, password = one(fields, "email", 320).strip(), one(fields, "password", 1024)
+        target = _safe_next(one(fields, "next", 300))
+        if not email or not password:
+            error = "Enter your e-mail and password."
+            code = status.HTTP_422_UNPROCESSABLE_CONTENT
+        else:
+            try:
+                _, token = await password_login(runtime, email, password, client_ip(request))
+            except HTTPException as refused:
+                code = refused.status_code
+                error = (
+                    "Wrong e-mail or password."
+                    if code == status.HTTP_401_UNAUTHORIZED
+                    else str(refused.detail).capitalize() + "."
+                )
+            else:
+                answer = RedirectResponse(target, status_code=status.HTTP_303_SEE_OTHER)
+                set_session_cookie(answer, runtime, token)
+                return answer
+        return render(
+            request,
+            "login.html",
+            {"providers": _providers(request), "next": target, "email": email, "error": error},
+            status_code=code,
+        )
+
+    @api.post("/logout")
+    async def logout(request: Request, viewer: Who) -> Response:
+        await read_form(request)
+        token = request.cookies.get(COOKIE_NAME)
+        if token:
+            await sessions_of(runtime_of(request)).revoke(token)
+        audit(request, "logout")
+        answer = redirect(request, "/login")
+        answer.delete_cookie(COOKIE_NAME, path="/")
+        return answer
+
+    # --- communities -------------------------------------------------------------------
+
+    @api.get("/communities")
+    async def communities(request: Request, viewer: Who) -> Response:
+        manager = community_manager(request)
+        if viewer.principal.community_bound:
+            found = await manager.communities(viewer.user_id)
+        else:
+            found = await manager.communities()
+        return render(request, "communities.html", {"communities": found})
+
+    @api.get("/c/{community_id}")
+    async def community(community_id: str, request: Request, viewer: Who) -> Response:
+        await enter_community(request, viewer, community_id)
+        return render(request, "community.html")
+
+    # --- commands ----------------------------------------------------------------------
+
+    async def _commands_page(
+        request: Request,
+        community_id: str,
+        *,
+        form: dict[str, Any] | None = None,
+        errors: dict[str, str] | None = None,
+        status_code: int = 200,
+    ) -> Response:
+        customs = await CustomCommandManager(
+            runtime_of(request).db, runtime_of(request).backend.kv
+        ).listing(community_id)
+        builtins = [
+            c
+            for c in await community_manager(request).commands(community_id)
+            if c.module != CUSTOM_MODULE
+        ]
+        return render(
+            request,
+            "commands.html",
+            {
+                "customs": customs,
+                "builtins": builtins,
+                "form": form
+                or {
+                    "name": "",
+                    "response": "",
+                    "cooldown": "0",
+                    "role": "everyone",
+                    "enabled": True,
+                    "editing": False,
+                },
+                "errors": errors or {},
+                "roles": PLATFORM_ROLES,
+                "max_template": MAX_TEMPLATE,
+                "notice": notice_of(request),
+            },
+            status_code=status_code,
+        )
+
+    @api.get("/c/{community_id}/commands")
+    async def commands(community_id: str, request: Request, viewer: Who) -> Response:
+        await enter_community(request, viewer, community_id, "commands.manage")
+        return await _commands_page(request, community_id)
+
+    @api.get("/c/{community_id}/commands/custom/{name}")
+    async def edit_command(community_id: str, name: str, request: Request, viewer: Who) -> Response:
+        await enter_community(request, viewer, community_id, "commands.manage")
+        runtime = runtime_of(request)
+        found = await CustomCommandManager(runtime.db, runtime.backend.kv).get(community_id, name)
+        form = {
+            "name": found.name,
+            "response": found.response,
+            "cooldown": f"{found.cooldown:g}",
+            "role": found.role,
+            "enabled": found.enabled,
+            "editing": True,
+        }
+        return await _commands_page(request, community_id, form=form)
+
+    @api.post("/c/{community_id}/commands/custom")
+    async def save_command(community_id: str, request: Request, viewer: Who) -> Response:
+        here = await enter_community(request, viewer, community_id, "commands.manage")
+        fields = await read_form(request)
+        editing = one(fields, "editing") == "1"
+        form: dict[str, Any] = {
+            "name": one(fields, "name", 60),
+            "response": one(fields, "response", MAX_TEMPLATE + 100),
+            "cooldown": one(fields, "cooldown", 20).strip() or "0",
+            "role": one(fields, "role", 20) or "everyone",
+            "enabled": one(fields, "enabled") == "on",
+            "editing": editing,
+        }
+        errors: dict[str, str] = {}
+        name = ""
+        try:
+            name = normalise_name(form["name"])
+        except Invalid as bad:
+            errors["name"] = bad.message
+        try:
+            check_template(form["response"])
+        except Invalid as bad:
+            errors["response"] = bad.message
+        cooldown = 0.0
+        try:
+            cooldown = check_cooldown(float(form["cooldown"]))
+        except ValueError:
+            errors["cooldown"] = "the cooldown is a number of seconds, e.g. 30"
+        except Invalid as bad:
+            errors["cooldown"] = bad.message
+        role = Role.everyone
+        try:
+            role = parse_role(form["role"])
+        except Invalid as bad:
+            errors["role"] = bad.message
+        if not errors:
+            runtime = runtime_of(request)
+            manager = CustomCommandManager(runtime.db, runtime.backend.kv, runtime.backend.pubsub)
+            change = Change(
+                response=form["response"], cooldown=cooldown, role=role, enabled=form["enabled"]
+            )
+            try:
+                if editing:
+                    await manager.update(community_id, name, change, viewer.user_id)
+                else:
+                    await manager.create(community_id, name, change, viewer.user_id)
+            except (Conflict, NotFound, Invalid) as refused:
+                errors["name"] = refused.message
+        if errors:
+            audit(request, "custom_command_save", "refused", community=here.community.id)
+            return await _commands_page(
+                request,
+                community_id,
+                form=form,
+                errors=errors,
+                status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
+            )
+        audit(request, "custom_command_save", community=community_id, command=name)
+        notice = "updated" if editing else "created"
+        return done(request, f"/c/{community_id}/commands", notice, name)
+
+    @api.post("/c/{community_id}/commands/custom/{name}/delete")
+    async def delete_command(
+        community_id: str, name: str, request: Request, viewer: Who
+    ) -> Response:
+        await enter_community(request, viewer, community_id, "commands.manage")
+        await read_form(request)
+        runtime = runtime_of(request)
+        manager = CustomCommandManager(runtime.db, runtime.backend.kv, runtime.backend.pubsub)
+        await manager.delete(community_id, name, viewer.user_id)
+        audit(request, "custom_command_delete", community=community_id, command=name)
+        return done(request, f"/c/{community_id}/commands", "deleted", f"{name}")
+
+    @api.post("/c/{community_id}/commands/preview")
+    async def preview(community_id: str, request: Request, viewer: Who) -> Response:
+        """The response rendered for a sample user (htmx swaps it under the field)."""
+        here = await enter_community(request, viewer, community_id, "commands.manage")
+        fields = await read_form(request)
+        source = one(fields, "response", MAX_TEMPLATE + 100)
+        channel = next((e.name or e.channel_id for e in here.community.entities), "channel")
+        text, error = "", ""
+        if source.strip():
+            try:
+                text = render_template(
+                    parse(source),
+                    Values(
+                        user="sample_user",
+                        args=("@friend", "second"),
+                        channel=channel,
+                        count=42,
+                        now=datetime.now(UTC),
+                    ),
+                    rng=random.Random(7),  # noqa: S311 - a preview, not a secret
+                )
+            except TemplateError as bad:
+                error = bad.message
+        return render(request, "preview.html", {"text": text, "error": error})
+
+    @api.post("/c/{community_id}/commands/builtin")
+    async def toggle_builtin(community_id: str, request: Request, viewer: Who) -> Response:
+        await enter_community(request, viewer, community_id, "commands.manage")
+        fields = await read_form(request)
+        prefix, trigger = one(fields, "prefix", 1), one(fields, "trigger", 60)
+        enabled = one(fields, "enabled") == "true"
+        view = await community_manager(request).change_command(
+            community_id,
+            prefix,
+            trigger,
+            CommandChange(enabled=enabled),
+            await acting(request, viewer, community_id),
+        )
+        audit(
+            request,
+            "command_toggle",
+            community=community_id,
+            command=prefix + trigger,
+            enabled=view.enabled,
+        )
+        notice = "enabled" if view.enabled else "disabled"
+        return done(request, f"/c/{community_id}/commands", notice, view.prefix + view.trigger)
+
+    # --- members -----------------------------------------------------------------------
+
+    async def _members_page(
+        request: Request,
+        community_id: str,
+        *,
+        form: dict[str, str] | None = None,
+        errors: dict[str, str] | None = None,
+        status_code: int = 200,
+    ) -> Response:
+        here = request.state.here
+        manager = community_manager(request)
+        platforms = sorted({e.platform for e in here.community.entities}) or ["playground"]
+        return render(
+            request,
+            "members.html",
+            {
+                "members": await manager.members(community_id),
+                "grants": await manager.role_grants(community_id),
+                "roles": COMMUNITY_ROLES,
+                "platforms": platforms,
+                "form": form or {"platform": platforms[0], "username": "", "role": "moderator"},
+                "errors": errors or {},
+                "notice": notice_of(request),
+            },
+            status_code=status_code,
+        )
+
+    @api.get("/c/{community_id}/members")
+    async def members(community_id: str, request: Request, viewer: Who) -> Response:
+        await enter_community(request, viewer, community_id, "members.manage")
+        return await _members_page(request, community_id)
+
+    @api.post("/c/{community_id}/members")
+    async def grant(community_id: str, request: Request, viewer: Who) -> Response:
+        await enter_community(request, viewer, community_id, "members.manage")
+        fields = await read_form(request)
+        form = {
+            "platform": one(fields, "platform", 40),
+            "username": one(fields, "username", 100).strip(),
+            "role": one(fields, "role", 20),
+        }
+        errors: dict[str, str] = {}
+        user_id = one(fields, "user_id", 64)
+        name = form["username"]
+        if not user_id:
+            account = (
+                await find_account(runtime_of(request).db, form["platform"], form["username"])
+                if form["username"]
+                else None
+            )
+            if account is None:
+                errors["username"] = (
+                    f"No one called {form['username'].lstrip('@')} is known on "
+                    f"{form['platform']} yet: they must have chatted once."
+                    if form["username"]
+                    else "Enter the person's name on that platform."
+                )
+            else:
+                user_id, name = account.user_id, account.username
+        if not errors:
+            try:
+                await community_manager(request).set_role(
+                    community_id, user_id, form["role"], await acting(request, viewer, community_id)
+                )
+            except Refusal as refused:
+                errors["role"] = refused.message
+        if errors:
+            audit(request, "member_grant", "refused", community=community_id)
+            return await _members_page(
+                request,
+                community_id,
+                form=form,
+                errors=errors,
+                status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
+            )
+        audit(request, "member_grant", community=community_id, target=user_id, role=form["role"])
+        return done(request, f"/c/{community_id}/members", "granted", f"{name or user_id}")
+
+    @api.post("/c/{community_id}/members/{user_id}/revoke")
+    async def revoke(community_id: str, user_id: str, request: Request, viewer: Who) -> Response:
+        await enter_community(request, viewer, community_id, "members.manage")
+        await read_form(request)
+        manager = community_manager(request)
+        member = await manager.member(community_id, user_id)
+        await manager.remove_member(
+            community_id, user_id, await acting(request, viewer, community_id)
+        )
+        audit(request, "member_revoke", community=community_id, target=user_id)
+        return done(request, f"/c/{community_id}/members", "revoked", f"{member.display_name}")
+
+    # --- overlays ----------------------------------------------------------------------
+
+    def _tokens(request: Request) -> OverlayTokens:
+        runtime = runtime_of(request)
+        return OverlayTokens(runtime.db, runtime.backend, runtime.settings)
+
+    @api.get("/c/{community_id}/overlays")
+    async def overlays(community_id: str, request: Request, viewer: Who) -> Response:
+        await enter_community(request, viewer, community_id, "overlays.manage")
+        try:
+            urls = await _tokens(request).urls(community_id)
+        except UnknownCommunity as missing:
+            raise NotFound(str(missing)) from None
+        rows = [
+            {"kind": kind, "url": url, "path": "/overlay/" + url.rsplit("/overlay/", 1)[-1]}
+            for kind, url in urls.items()
+        ]
+        return render(request, "overlays.html", {"overlays": rows, "notice": notice_of(request)})
+
+    @api.post("/c/{community_id}/overlays/{action}")
+    async def overlay_action(
+        community_id: str, action: str, request: Request, viewer: Who
+    ) -> Response:
+        await enter_community(request, viewer, community_id, "overlays.manage")
+        fields = await read_form(request)
+        kind = one(fields, "kind", 20)
+        if kind not in KINDS or action not in ("rotate", "revoke"):
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "No such overlay action.")
+        tokens = _tokens(request)
+        if action == "rotate":
+            await tokens.rotate(community_id, [kind])
+        else:
+            await tokens.revoke(community_id, [kind])
+        audit(request, f"overlay_{action}", community=community_id, kind=kind)
+        notice = "rotated" if action == "rotate" else "revoked-url"
+        return done(request, f"/c/{community_id}/overlays", notice, kind)
+
+    # --- my account --------------------------------------------------------------------
+
+    async def _account_page(
+        request: Request,
+        viewer: Viewer,
+        *,
+        created: str | None = None,
+        errors: dict[str, str] | None = None,
+        form: dict[str, Any] | None = None,
+        status_code: int = 200,
+    ) -> Response:
+        runtime = runtime_of(request)
+        async with runtime.db.read_session() as session:
+            user = await session.get(User, viewer.user_id)
+        if user is None:
+            raise NotFound("This account no longer exists.")
+        me = await account_view(runtime, user)
+        scopes = sorted(SCOPES if viewer.superuser else COMMUNITY_SCOPES)
+        return render(
+            request,
+            "account.html",
+            {
+                "me": me,
+                "keys": await list_api_keys(runtime.db, viewer.user_id),
+                "scopes": scopes,
+                "created": created,
+                "errors": errors or {},
+                "form": form or {"name": "", "scopes": [], "days": ""},
+                "notice": notice_of(request),
+            },
+            status_code=status_code,
+        )
+
+    @api.get("/account")
+    async def account(request: Request, viewer: Who) -> Response:
+        return await _account_page(request, viewer)
+
+    @api.post("/account/keys")
+    async def create_key(request: Request, viewer: Who) -> Response:
+        fields = await read_form(request)
+        form: dict[str, Any] = {
+            "name": one(fields, "name", 200).strip(),
+            "scopes": [s[:64] for s in fields.get("scopes", [])][:32],
+            "days": one(fields, "days", 6).strip(),
+        }
+        errors: dict[str, str] = {}
+        if not form["name"]:
+            errors["name"] = "Give the key a name, e.g. stream deck."
+        if not form["scopes"]:
+            errors["scopes"] = "Choose at least one scope."
+        days: int | None = None
+        if form["days"]:
+            try:
+                days = int(form["days"])
+                if not 1 <= days <= 3650:
+                    raise ValueError
+            except ValueError:
+                errors["days"] = "Expiry is a number of days from 1 to 3650, or empty for never."
+        if not errors:
+            try:
+                key, row = await create_own_key(
+                    runtime_of(request), viewer.principal, form["name"], form["scopes"], days
+                )
+            except HTTPException as refused:
+                errors["scopes"] = str(refused.detail)
+            else:
+                audit(request, "api_key_create", key_id=row.id)
+                return await _account_page(request, viewer, created=key)
+        return await _account_page(
+            request,
+            viewer,
+            errors=errors,
+            form=form,
+            status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
+        )
+
+    @api.post("/account/keys/{key_id}/revoke")
+    async def revoke_key(key_id: str, request: Request, viewer: Who) -> Response:
+        await read_form(request)
+        if not await revoke_api_key(runtime_of(request).db, key_id[:64], owner_id=viewer.user_id):
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "You have no live key with this id.")
+        audit(request, "api_key_revoke", key_id=key_id[:64])
+        return done(request, "/account", "key-revoked", "")
+
+    return api
