@@ -15,89 +15,90 @@ from waddlebot.kernel.storage.models import Membership
 
 
 async def test_state_changing_posts_need_the_csrf_token(stack_settings: Settings) -> None:
-    async with portal_bot(stack_settings) as bot:
-        async with logged_in(bot) as browser:
-            page = await browser.get(f"/portal/c/{bot.community_id}/commands")
-            assert page.status_code == 200, page.text
-            token = csrf_of(page.text)
-            target = f"/portal/c/{bot.community_id}/commands/custom"
-            form = {
-                "name": "discord",
-                "response": "hi {user}",
-                "cooldown": "0",
-                "role": "everyone",
-                "enabled": "on",
-            }
+    async with portal_bot(stack_settings) as bot, logged_in(bot) as browser:
+        page = await browser.get(f"/portal/c/{bot.community_id}/commands")
+        assert page.status_code == 200, page.text
+        token = csrf_of(page.text)
+        target = f"/portal/c/{bot.community_id}/commands/custom"
+        form = {
+            "name": "discord",
+            "response": "hi {user}",
+            "cooldown": "0",
+            "role": "everyone",
+            "enabled": "on",
+        }
 
-            refused = await browser.post(target, data=form)
-            assert refused.status_code == 403
-            assert "did not come from this site" in refused.text
-            forged = await browser.post(target, data={**form, "csrf_token": "0" * 64})
-            assert forged.status_code == 403
-            async with logged_in(bot) as stranger:  # another browser's token is no good here
-                await stranger.get("/portal/communities")
-                replayed = await stranger.post(target, data={**form, "csrf_token": token})
-                assert replayed.status_code == 403
-            assert await bot.server.texts("!discord", user="bob") == []
+        refused = await browser.post(target, data=form)
+        assert refused.status_code == 403
+        assert "did not come from this site" in refused.text
+        forged = await browser.post(target, data={**form, "csrf_token": "0" * 64})
+        assert forged.status_code == 403
+        async with logged_in(bot) as stranger:  # another browser's token is no good here
+            await stranger.get("/portal/communities")
+            replayed = await stranger.post(target, data={**form, "csrf_token": token})
+            assert replayed.status_code == 403
+        assert await bot.server.texts("!discord", user="bob") == []
 
-            saved = await browser.post(target, data={**form, "csrf_token": token})
-            assert saved.status_code == 303, saved.text
-            assert await bot.server.texts("!discord", user="bob") == ["hi bob"]
-            # htmx sends the token as a header
-            preview = await browser.post(
-                f"/portal/c/{bot.community_id}/commands/preview",
-                data={"response": "hello {user}"},
-                headers={"X-CSRF-Token": token, "HX-Request": "true"},
-            )
-            assert preview.status_code == 200 and "hello sample_user" in preview.text
-            # logging out is a POST too
-            assert (await browser.post("/portal/logout")).status_code == 403
+        saved = await browser.post(target, data={**form, "csrf_token": token})
+        assert saved.status_code == 303, saved.text
+        assert await bot.server.texts("!discord", user="bob") == ["hi bob"]
+        # htmx sends the token as a header
+        preview = await browser.post(
+            f"/portal/c/{bot.community_id}/commands/preview",
+            data={"response": "hello {user}"},
+            headers={"X-CSRF-Token": token, "HX-Request": "true"},
+        )
+        assert preview.status_code == 200 and "hello sample_user" in preview.text
+        # logging out is a POST too
+        assert (await browser.post("/portal/logout")).status_code == 403
 
 
 async def test_headers_cookies_and_the_login_form(stack_settings: Settings) -> None:
-    async with portal_bot(stack_settings, login_attempts_per_email=2) as bot:
-        async with httpx_client(bot.url) as browser:
-            start = await browser.get("/portal")
-            assert start.status_code == 303 and start.headers["location"] == "/portal/login"
-            form = await browser.get("/portal/login")
-            assert form.status_code == 200
-            csp = form.headers["content-security-policy"]
-            nonce = re.search(r"'nonce-([^']+)'", csp)
-            assert nonce is not None and "unsafe-inline" not in csp
-            scripts = re.findall(r"<script([^>]*)>", form.text)
-            assert scripts and all(f'nonce="{nonce.group(1)}"' in s for s in scripts)
-            cookie = form.headers["set-cookie"].lower()
-            assert "httponly" in cookie and "samesite=lax" in cookie
-            assert 'for="email">Email<' in form.text and 'for="password">Password<' in form.text
-            token = csrf_of(form.text)
+    async with (
+        portal_bot(stack_settings, login_attempts_per_email=2) as bot,
+        httpx_client(bot.url) as browser,
+    ):
+        start = await browser.get("/portal")
+        assert start.status_code == 303 and start.headers["location"] == "/portal/login"
+        form = await browser.get("/portal/login")
+        assert form.status_code == 200
+        csp = form.headers["content-security-policy"]
+        nonce = re.search(r"'nonce-([^']+)'", csp)
+        assert nonce is not None and "unsafe-inline" not in csp
+        scripts = re.findall(r"<script([^>]*)>", form.text)
+        assert scripts and all(f'nonce="{nonce.group(1)}"' in s for s in scripts)
+        cookie = form.headers["set-cookie"].lower()
+        assert "httponly" in cookie and "samesite=lax" in cookie
+        assert 'for="email">Email<' in form.text and 'for="password">Password<' in form.text
+        token = csrf_of(form.text)
 
-            assert (await browser.post("/portal/login", data={"email": OWNER})).status_code == 403
-            wrong = await browser.post(
-                "/portal/login", data={"email": OWNER, "password": "nope", "csrf_token": token}
-            )
-            assert wrong.status_code == 401 and "Wrong e-mail or password." in wrong.text
-            await browser.post(
-                "/portal/login", data={"email": OWNER, "password": "no", "csrf_token": token}
-            )
-            limited = await browser.post(
-                "/portal/login", data={"email": OWNER, "password": PASSWORD, "csrf_token": token}
-            )
-            assert limited.status_code == 429
-            assert "Too many login attempts; try again in" in limited.text
+        assert (await browser.post("/portal/login", data={"email": OWNER})).status_code == 403
+        wrong = await browser.post(
+            "/portal/login", data={"email": OWNER, "password": "nope", "csrf_token": token}
+        )
+        assert wrong.status_code == 401 and "Wrong e-mail or password." in wrong.text
+        await browser.post(
+            "/portal/login", data={"email": OWNER, "password": "no", "csrf_token": token}
+        )
+        limited = await browser.post(
+            "/portal/login", data={"email": OWNER, "password": PASSWORD, "csrf_token": token}
+        )
+        assert limited.status_code == 429
+        assert "Too many login attempts; try again in" in limited.text
 
-            ok = await browser.post(
-                "/portal/login",
-                data={
-                    "email": MEMBER,
-                    "password": PASSWORD,
-                    "csrf_token": token,
-                    "next": "//evil.example/x",
-                },
-            )
-            assert ok.status_code == 303 and ok.headers["location"] == "/portal/communities"
-            session = ok.headers["set-cookie"].lower()
-            assert "httponly" in session and "samesite=lax" in session
-            assert "secure" not in session  # the public URL is http here
+        ok = await browser.post(
+            "/portal/login",
+            data={
+                "email": MEMBER,
+                "password": PASSWORD,
+                "csrf_token": token,
+                "next": "//evil.example/x",
+            },
+        )
+        assert ok.status_code == 303 and ok.headers["location"] == "/portal/communities"
+        session = ok.headers["set-cookie"].lower()
+        assert "httponly" in session and "samesite=lax" in session
+        assert "secure" not in session  # the public URL is http here
 
 
 async def test_secure_cookies_behind_https() -> None:
@@ -137,67 +138,65 @@ async def test_a_member_without_permissions_gets_403(stack_settings: Settings) -
 
 
 async def test_form_errors_appear_next_to_their_field(stack_settings: Settings) -> None:
-    async with portal_bot(stack_settings) as bot:
-        async with logged_in(bot) as browser:
-            base = f"/portal/c/{bot.community_id}"
-            token = csrf_of((await browser.get(f"{base}/commands")).text)
-            bad = await browser.post(
-                f"{base}/commands/custom",
-                data={
-                    "name": "ba d",
-                    "response": "x {nope}",
-                    "cooldown": "-1",
-                    "role": "everyone",
-                    "csrf_token": token,
-                },
-            )
-            assert bad.status_code == 422
-            assert re.search(r'id="name-error">[^<]*is not a command name', bad.text)
-            assert re.search(r'id="response-error">[^<]*unknown variable \{nope\}', bad.text)
-            assert 'id="cooldown-error"' in bad.text
-            taken = await browser.post(
-                f"{base}/commands/custom",
-                data={
-                    "name": "help",
-                    "response": "x",
-                    "cooldown": "0",
-                    "role": "everyone",
-                    "csrf_token": token,
-                },
-            )
-            assert taken.status_code == 422 and 'id="name-error"' in taken.text
+    async with portal_bot(stack_settings) as bot, logged_in(bot) as browser:
+        base = f"/portal/c/{bot.community_id}"
+        token = csrf_of((await browser.get(f"{base}/commands")).text)
+        bad = await browser.post(
+            f"{base}/commands/custom",
+            data={
+                "name": "ba d",
+                "response": "x {nope}",
+                "cooldown": "-1",
+                "role": "everyone",
+                "csrf_token": token,
+            },
+        )
+        assert bad.status_code == 422
+        assert re.search(r'id="name-error">[^<]*is not a command name', bad.text)
+        assert re.search(r'id="response-error">[^<]*unknown variable \{nope\}', bad.text)
+        assert 'id="cooldown-error"' in bad.text
+        taken = await browser.post(
+            f"{base}/commands/custom",
+            data={
+                "name": "help",
+                "response": "x",
+                "cooldown": "0",
+                "role": "everyone",
+                "csrf_token": token,
+            },
+        )
+        assert taken.status_code == 422 and 'id="name-error"' in taken.text
 
-            nobody = await browser.post(
-                f"{base}/members",
-                data={
-                    "platform": "playground",
-                    "username": "ghost",
-                    "role": "moderator",
-                    "csrf_token": token,
-                },
-            )
-            assert (
-                nobody.status_code == 422
-                and 'id="username-error">No one called ghost' in nobody.text
-            )
-            granted = await browser.post(
-                f"{base}/members",
-                data={
-                    "platform": "playground",
-                    "username": "@Bob",
-                    "role": "moderator",
-                    "csrf_token": token,
-                },
-            )
-            assert granted.status_code == 303
-            async with bot.runtime.db.read_session() as session:
-                roles = set(
-                    await session.scalars(
-                        select(Membership.role).where(Membership.community_id == bot.community_id)
-                    )
+        nobody = await browser.post(
+            f"{base}/members",
+            data={
+                "platform": "playground",
+                "username": "ghost",
+                "role": "moderator",
+                "csrf_token": token,
+            },
+        )
+        assert (
+            nobody.status_code == 422 and 'id="username-error">No one called ghost' in nobody.text
+        )
+        granted = await browser.post(
+            f"{base}/members",
+            data={
+                "platform": "playground",
+                "username": "@Bob",
+                "role": "moderator",
+                "csrf_token": token,
+            },
+        )
+        assert granted.status_code == 303
+        async with bot.runtime.db.read_session() as session:
+            roles = set(
+                await session.scalars(
+                    select(Membership.role).where(Membership.community_id == bot.community_id)
                 )
-            assert "moderator" in roles
-            assert await bot.server.texts("!help", user="bob") != []
+            )
+        assert "moderator" in roles
+        assert await bot.server.texts("!help", user="bob") != []
 
 
 def httpx_client(url: str) -> httpx.AsyncClient:

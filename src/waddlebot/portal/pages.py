@@ -7,6 +7,7 @@ a custom command's response needs htmx.
 
 from __future__ import annotations
 
+import hashlib
 import random
 from datetime import UTC, datetime
 from importlib import resources
@@ -553,9 +554,20 @@ def portal_pages() -> APIRouter:
             status_code=status_code,
         )
 
+    def _new_key_slot(request: Request) -> str:
+        """Where a just-created key waits (sealed, 2 minutes) for the page after the redirect."""
+        session = request.cookies.get(COOKIE_NAME, "")
+        return "portal-new-key:" + hashlib.sha256(session.encode()).hexdigest()
+
     @api.get("/account")
     async def account(request: Request, viewer: Who) -> Response:
-        return await _account_page(request, viewer)
+        runtime = runtime_of(request)
+        slot = _new_key_slot(request)
+        sealed = await runtime.backend.kv.get(slot)
+        created = None
+        if sealed is not None and await runtime.backend.kv.delete(slot):  # shown once
+            created = runtime.settings.secret_box.decrypt(sealed.decode())
+        return await _account_page(request, viewer, created=created)
 
     @api.post("/account/keys")
     async def create_key(request: Request, viewer: Who) -> Response:
@@ -587,7 +599,10 @@ def portal_pages() -> APIRouter:
                 errors["scopes"] = str(refused.detail)
             else:
                 audit(request, "api_key_create", key_id=row.id)
-                return await _account_page(request, viewer, created=key)
+                runtime = runtime_of(request)
+                sealed = runtime.settings.secret_box.encrypt(key)
+                await runtime.backend.kv.set(_new_key_slot(request), sealed, ttl=120)
+                return redirect(request, "/account")
         return await _account_page(
             request,
             viewer,
