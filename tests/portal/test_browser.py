@@ -205,6 +205,18 @@ async def test_an_owner_runs_the_community_from_the_portal(
     await expect(page.get_by_label("New API key")).to_have_count(0)
     await expect(page.get_by_role("cell", name="stream deck", exact=True)).to_be_visible()
 
+    # the overview lists the latest commands from the execution log (written in batches)
+    await page.get_by_role("link", name="Communities").click()
+    await page.get_by_role("link", name="lobby").first.click()
+    recent = page.get_by_role("row").filter(has_text="bob").filter(has_text="discord")
+    for _ in range(20):
+        if await recent.count():
+            break
+        await page.wait_for_timeout(250)
+        await page.reload()
+    await expect(recent.first).to_contain_text("ok")
+    await accessible(page, "overview")
+
     await page.get_by_role("button", name="Log out").click()
     await expect(page).to_have_url(f"{bot.url}/portal/login")
     assert page.errors == []  # type: ignore[attr-defined]

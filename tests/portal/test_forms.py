@@ -113,6 +113,7 @@ async def test_a_member_without_permissions_gets_403(stack_settings: Settings) -
         async with logged_in(bot, MEMBER) as browser:
             home = await browser.get(f"/portal/c/{bot.community_id}")
             assert home.status_code == 200
+            assert "Recent commands" not in home.text
             for section in ("commands", "members", "overlays"):
                 assert f'/{section}"' not in home.text
                 page = await browser.get(f"/portal/c/{bot.community_id}/{section}")

@@ -54,6 +54,7 @@ from waddlebot.kernel.security.sessions import COOKIE_NAME
 from waddlebot.kernel.storage.models import User
 from waddlebot.overlays.sanitize import KINDS
 from waddlebot.overlays.tokens import OverlayTokens, UnknownCommunity
+from waddlebot.portal.overview import recent_commands
 from waddlebot.portal.web import (
     PREFIX,
     PortalRoute,
@@ -208,8 +209,13 @@ def portal_pages() -> APIRouter:
 
     @api.get("/c/{community_id}")
     async def community(community_id: str, request: Request, viewer: Who) -> Response:
-        await enter_community(request, viewer, community_id)
-        return render(request, "community.html")
+        here = await enter_community(request, viewer, community_id)
+        recent = (
+            await recent_commands(runtime_of(request).db, community_id)
+            if "commands.manage" in here.allowed
+            else None
+        )
+        return render(request, "community.html", {"recent": recent})
 
     # --- commands ----------------------------------------------------------------------
 
