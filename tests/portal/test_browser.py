@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +39,15 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-WAIT_MS = 10_000
+WAIT_MS = 20_000  # generous: the CI machine may be busy
+
+
+@pytest.fixture(scope="module", autouse=True)
+def patient_assertions() -> Iterator[None]:
+    """expect() waits as long as the pages do here; Playwright's default (5 s) afterwards."""
+    expect.set_options(timeout=WAIT_MS)
+    yield
+    expect.set_options(timeout=5_000)
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
@@ -78,6 +86,7 @@ async def new_page(browser: Browser, width: int = 1280, height: int = 900) -> Pa
     await context.grant_permissions(["clipboard-read", "clipboard-write"])
     page = await context.new_page()
     page.set_default_timeout(WAIT_MS)
+    page.set_default_navigation_timeout(WAIT_MS)
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
     page.on("console", lambda message: console_error(errors, message.type, message.text))
@@ -168,6 +177,17 @@ async def test_an_owner_runs_the_community_from_the_portal(
     row = page.get_by_role("row").filter(has_text="playground: bob")
     await expect(row.get_by_role("cell", name="moderator")).to_be_visible()
     await accessible(page, "members")
+    # what a role may do: give moderators overlays.manage
+    moderators = page.locator("form").filter(has_text="Moderator: its own grant")
+    await moderators.get_by_label("overlays.manage").check()
+    await moderators.get_by_role("button", name="Save moderator").click()
+    await expect(page.get_by_role("status").first).to_have_text(
+        "Saved what the moderator role may do."
+    )
+    grants = page.get_by_role("region", name="What each role may do")
+    moderator_row = grants.get_by_role("row").filter(has_text="changed")
+    await expect(moderator_row).to_contain_text("moderator")
+    await expect(moderator_row).to_contain_text("overlays.manage")
 
     # overlays: copy a URL, see the preview show what the community pushes
     await page.get_by_role("link", name="Overlays").click()

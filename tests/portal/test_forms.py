@@ -10,6 +10,7 @@ import httpx
 from sqlalchemy import select
 
 from tests.portal.conftest import MEMBER, OWNER, PASSWORD, csrf_of, logged_in, portal_bot
+from tests.support import set_role
 from waddlebot.kernel.settings import Settings
 from waddlebot.kernel.storage.models import Membership
 
@@ -202,3 +203,39 @@ async def test_form_errors_appear_next_to_their_field(stack_settings: Settings) 
 
 def httpx_client(url: str) -> httpx.AsyncClient:
     return httpx.AsyncClient(base_url=url, timeout=30.0)
+
+
+async def test_an_admin_manages_members_but_not_role_grants(stack_settings: Settings) -> None:
+    """admin holds members.manage but not roles.manage: the grants form is hidden and refused."""
+    async with portal_bot(stack_settings) as bot:
+        await set_role(bot.server, bot.community_id, bot.member_id, "admin")
+        async with logged_in(bot, MEMBER) as browser:
+            page = await browser.get(f"/portal/c/{bot.community_id}/members")
+            assert page.status_code == 200
+            assert "its own grant" not in page.text
+            refused = await browser.post(
+                f"/portal/c/{bot.community_id}/roles/moderator",
+                data={"permissions": "overlays.manage", "csrf_token": csrf_of(page.text)},
+            )
+            assert refused.status_code == 403 and "roles.manage" in refused.text
+        async with logged_in(bot) as owner:
+            page = await owner.get(f"/portal/c/{bot.community_id}/members")
+            assert "Moderator: its own grant" in page.text
+            saved = await owner.post(
+                f"/portal/c/{bot.community_id}/roles/moderator",
+                data={"permissions": "overlays.manage", "csrf_token": csrf_of(page.text)},
+            )
+            assert saved.status_code == 303
+            bad = await owner.post(
+                f"/portal/c/{bot.community_id}/roles/owner",
+                data={"permissions": "overlays.manage", "csrf_token": csrf_of(page.text)},
+            )
+            assert bad.status_code == 422 and "owners hold every permission" in bad.text
+        # moderators may now manage overlays (by default they may not)
+        await set_role(bot.server, bot.community_id, bot.member_id, "moderator")
+        async with logged_in(bot, MEMBER) as moderator:
+            home = await moderator.get(f"/portal/c/{bot.community_id}")
+            assert '/overlays"' in home.text and '/members"' not in home.text
+            assert (
+                await moderator.get(f"/portal/c/{bot.community_id}/overlays")
+            ).status_code == 200

@@ -26,6 +26,7 @@ from waddlebot.accounts.service import (
     sessions_of,
     set_session_cookie,
 )
+from waddlebot.aliases.manager import AliasManager
 from waddlebot.communities.manager import CommandChange
 from waddlebot.custom_commands.manager import (
     MODULE as CUSTOM_MODULE,
@@ -49,7 +50,7 @@ from waddlebot.kernel.security.api_keys import (
     list_api_keys,
     revoke_api_key,
 )
-from waddlebot.kernel.security.rbac import COMMUNITY_ROLES
+from waddlebot.kernel.security.rbac import COMMUNITY_ROLES, PERMISSIONS
 from waddlebot.kernel.security.sessions import COOKIE_NAME
 from waddlebot.kernel.storage.models import User
 from waddlebot.overlays.sanitize import KINDS
@@ -71,6 +72,7 @@ from waddlebot.portal.web import (
     require_viewer,
     runtime_of,
 )
+from waddlebot.timers.manager import TimerManager
 
 Who = Annotated[Viewer, Depends(require_viewer)]
 
@@ -87,6 +89,7 @@ NOTICES = {
     "rotated": "New URL for the {name} overlay; the old one stopped working.",
     "revoked-url": "Revoked the {name} overlay URL; opening this page issues a new one.",
     "key-revoked": "Revoked the key.",
+    "grant": "Saved what the {name} role may do.",
 }
 
 
@@ -230,6 +233,14 @@ def portal_pages() -> APIRouter:
         customs = await CustomCommandManager(
             runtime_of(request).db, runtime_of(request).backend.kv
         ).listing(community_id)
+        runtime = runtime_of(request)
+        aliases = await AliasManager(runtime.db, runtime.backend.kv).aliases(community_id)
+        timers = await TimerManager(
+            runtime.db,
+            runtime.backend,
+            min_interval=runtime.settings.timer_min_interval,
+            queue_max=runtime.settings.router_queue_max,
+        ).timers(community_id)
         builtins = [
             c
             for c in await community_manager(request).commands(community_id)
@@ -240,6 +251,8 @@ def portal_pages() -> APIRouter:
             "commands.html",
             {
                 "customs": customs,
+                "aliases": aliases,
+                "timers": timers,
                 "builtins": builtins,
                 "form": form
                 or {
@@ -419,6 +432,7 @@ def portal_pages() -> APIRouter:
                 "members": await manager.members(community_id),
                 "grants": await manager.role_grants(community_id),
                 "roles": COMMUNITY_ROLES,
+                "permissions": sorted(PERMISSIONS.items()),
                 "platforms": platforms,
                 "form": form or {"platform": platforms[0], "username": "", "role": "moderator"},
                 "errors": errors or {},
@@ -489,6 +503,21 @@ def portal_pages() -> APIRouter:
         )
         audit(request, "member_revoke", community=community_id, target=user_id)
         return done(request, f"/c/{community_id}/members", "revoked", f"{member.display_name}")
+
+    @api.post("/c/{community_id}/roles/{role}")
+    async def role_grant(community_id: str, role: str, request: Request, viewer: Who) -> Response:
+        """Change (or reset) what a role may do; needs roles.manage, as the REST endpoint."""
+        await enter_community(request, viewer, community_id, "roles.manage")
+        fields = await read_form(request)
+        manager = community_manager(request)
+        standing = await acting(request, viewer, community_id)
+        if one(fields, "action") == "reset":
+            view = await manager.reset_role_grant(community_id, role[:20], standing)
+        else:
+            chosen = [p[:64] for p in fields.get("permissions", [])][:64]
+            view = await manager.set_role_grant(community_id, role[:20], chosen, standing)
+        audit(request, "role_grant", community=community_id, role=view.role, granted=view.granted)
+        return done(request, f"/c/{community_id}/members", "grant", view.role)
 
     # --- overlays ----------------------------------------------------------------------
 
