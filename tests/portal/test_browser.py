@@ -189,6 +189,20 @@ async def test_an_owner_runs_the_community_from_the_portal(
     await expect(moderator_row).to_contain_text("moderator")
     await expect(moderator_row).to_contain_text("overlays.manage")
 
+    # labels: create one, put it on bob for a week
+    await page.get_by_role("link", name="Labels").click()
+    await page.get_by_label("Name", exact=True).fill("Stream crew")
+    await page.get_by_label("Description").fill("Runs the overlays")
+    await page.get_by_role("checkbox", name="overlays.manage").check()
+    await page.get_by_role("button", name="Create label").click()
+    await expect(page.get_by_role("status").first).to_have_text("Created the label Stream crew.")
+    await page.get_by_label("Username").fill("bob")
+    await page.get_by_label("For how many days").fill("7")
+    await page.get_by_role("button", name="Apply label").click()
+    await expect(page.get_by_role("status").first).to_have_text("Applied Stream crew → bob.")
+    await expect(page.get_by_role("button", name="Take Stream crew off bob")).to_be_visible()
+    await accessible(page, "labels")
+
     # overlays: copy a URL, see the preview show what the community pushes
     await page.get_by_role("link", name="Overlays").click()
     url_field = page.get_by_label("Ticker overlay URL")

@@ -10,7 +10,7 @@ import httpx
 from sqlalchemy import select
 
 from tests.portal.conftest import MEMBER, OWNER, PASSWORD, csrf_of, logged_in, portal_bot
-from tests.support import set_role
+from tests.support import chatter, set_role
 from waddlebot.kernel.settings import Settings
 from waddlebot.kernel.storage.models import Membership
 
@@ -239,3 +239,51 @@ async def test_an_admin_manages_members_but_not_role_grants(stack_settings: Sett
             assert (
                 await moderator.get(f"/portal/c/{bot.community_id}/overlays")
             ).status_code == 200
+
+
+async def test_labels_created_applied_with_expiry_and_removed(stack_settings: Settings) -> None:
+    async with portal_bot(stack_settings) as bot, logged_in(bot) as browser:
+        base = f"/portal/c/{bot.community_id}/labels"
+        page = await browser.get(base)
+        assert page.status_code == 200
+        token = csrf_of(page.text)
+        bad = await browser.post(
+            base, data={"name": "-x", "colour": "red", "description": "", "csrf_token": token}
+        )
+        assert bad.status_code == 422
+        assert 'id="name-error"' in bad.text and 'id="colour-error">a colour looks like' in bad.text
+        made = await browser.post(
+            base,
+            data={
+                "name": "Stream crew",
+                "colour": "#1e90ff",
+                "description": "helps with the overlays",
+                "permissions": "overlays.manage",
+                "csrf_token": token,
+            },
+        )
+        assert made.status_code == 303, made.text
+        applied = await browser.post(
+            f"{base}/apply",
+            data={
+                "label": "Stream crew",
+                "platform": "playground",
+                "username": "bob",
+                "days": "7",
+                "csrf_token": token,
+            },
+        )
+        assert applied.status_code == 303, applied.text
+        listed = (await browser.get(base)).text
+        assert "Stream crew" in listed and "#1E90FF" in listed and "until 20" in listed
+        bob = await chatter(bot.server, "bob")
+        assert await bot.server.texts("!role", user="bob") != []  # chat still works
+        removed = await browser.post(
+            f"{base}/Stream%20crew/remove",
+            data={"target_type": "user", "target_id": bob, "csrf_token": token},
+        )
+        assert removed.status_code == 303
+        assert "until 20" not in (await browser.get(base)).text
+        gone = await browser.post(f"{base}/Stream%20crew/delete", data={"csrf_token": token})
+        assert gone.status_code == 303
+        assert "Stream crew" not in (await browser.get(base)).text

@@ -16,6 +16,7 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
 from fastapi.responses import RedirectResponse
+from sqlalchemy import select
 
 from waddlebot.accounts.oauth import PROVIDERS, provider
 from waddlebot.accounts.service import (
@@ -53,6 +54,15 @@ from waddlebot.kernel.security.api_keys import (
 from waddlebot.kernel.security.rbac import COMMUNITY_ROLES, PERMISSIONS
 from waddlebot.kernel.security.sessions import COOKIE_NAME
 from waddlebot.kernel.storage.models import User
+from waddlebot.labels.manager import (
+    DEFAULT_COLOUR,
+    LabelManager,
+    expiry,
+    validate_colour,
+    validate_description,
+    validate_name,
+    validate_target,
+)
 from waddlebot.overlays.sanitize import KINDS
 from waddlebot.overlays.tokens import OverlayTokens, UnknownCommunity
 from waddlebot.portal.overview import recent_commands
@@ -90,6 +100,10 @@ NOTICES = {
     "revoked-url": "Revoked the {name} overlay URL; opening this page issues a new one.",
     "key-revoked": "Revoked the key.",
     "grant": "Saved what the {name} role may do.",
+    "label-created": "Created the label {name}.",
+    "label-deleted": "Deleted the label {name} and every assignment of it.",
+    "label-applied": "Applied {name}.",
+    "label-removed": "Took the label {name} off.",
 }
 
 
@@ -518,6 +532,202 @@ def portal_pages() -> APIRouter:
             view = await manager.set_role_grant(community_id, role[:20], chosen, standing)
         audit(request, "role_grant", community=community_id, role=view.role, granted=view.granted)
         return done(request, f"/c/{community_id}/members", "grant", view.role)
+
+    # --- labels ------------------------------------------------------------------------
+
+    def _labels(request: Request) -> LabelManager:
+        runtime = runtime_of(request)
+        return LabelManager(runtime.db, runtime.backend.kv, runtime.settings)
+
+    async def _labels_page(
+        request: Request,
+        community_id: str,
+        *,
+        form: dict[str, Any] | None = None,
+        apply_form: dict[str, str] | None = None,
+        errors: dict[str, str] | None = None,
+        status_code: int = 200,
+    ) -> Response:
+        here = request.state.here
+        manager = _labels(request)
+        labels = await manager.labels(community_id)
+        wearers: dict[str, list[dict[str, Any]]] = {}
+        user_ids: set[str] = set()
+        for label in labels:
+            page = await manager.assignments(community_id, label.name, limit=50)
+            wearers[label.name] = [a.model_dump() for a in page.items]
+            user_ids |= {a.target_id for a in page.items if a.target_type == "user"}
+        async with runtime_of(request).db.read_session() as session:
+            names = {
+                row.id: row.display_name
+                for row in await session.scalars(select(User).where(User.id.in_(user_ids)))
+            }
+        platforms = sorted({e.platform for e in here.community.entities}) or ["playground"]
+        return render(
+            request,
+            "labels.html",
+            {
+                "labels": labels,
+                "wearers": wearers,
+                "names": names,
+                "permissions": sorted(PERMISSIONS.items()),
+                "platforms": platforms,
+                "form": form
+                or {"name": "", "colour": DEFAULT_COLOUR, "description": "", "permissions": []},
+                "apply_form": apply_form
+                or {
+                    "label": labels[0].name if labels else "",
+                    "platform": platforms[0],
+                    "username": "",
+                    "days": "",
+                },
+                "errors": errors or {},
+                "notice": notice_of(request),
+            },
+            status_code=status_code,
+        )
+
+    @api.get("/c/{community_id}/labels")
+    async def labels(community_id: str, request: Request, viewer: Who) -> Response:
+        await enter_community(request, viewer, community_id, "labels.manage")
+        return await _labels_page(request, community_id)
+
+    @api.post("/c/{community_id}/labels")
+    async def create_label(community_id: str, request: Request, viewer: Who) -> Response:
+        await enter_community(request, viewer, community_id, "labels.manage")
+        fields = await read_form(request)
+        form: dict[str, Any] = {
+            "name": one(fields, "name", 60),
+            "colour": one(fields, "colour", 7) or DEFAULT_COLOUR,
+            "description": one(fields, "description", 400),
+            "permissions": [p[:64] for p in fields.get("permissions", [])][:32],
+        }
+        errors: dict[str, str] = {}
+        for key, check in (
+            ("name", validate_name),
+            ("colour", validate_colour),
+            ("description", validate_description),
+        ):
+            try:
+                check(form[key])
+            except Invalid as bad:
+                errors[key] = bad.message
+        if not errors:
+            try:
+                await _labels(request).create_label(
+                    community_id,
+                    form["name"],
+                    colour=form["colour"],
+                    description=form["description"],
+                    permissions=form["permissions"],
+                    who=viewer.user_id,
+                    via="portal",
+                )
+            except Refusal as refused:
+                errors["name"] = refused.message
+        if errors:
+            return await _labels_page(
+                request,
+                community_id,
+                form=form,
+                errors=errors,
+                status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
+            )
+        audit(request, "label_create", community=community_id, label=form["name"])
+        return done(request, f"/c/{community_id}/labels", "label-created", form["name"].strip())
+
+    @api.post("/c/{community_id}/labels/{label}/delete")
+    async def delete_label(
+        community_id: str, label: str, request: Request, viewer: Who
+    ) -> Response:
+        await enter_community(request, viewer, community_id, "labels.manage")
+        await read_form(request)
+        view = await _labels(request).delete_label(
+            community_id, label, who=viewer.user_id, via="portal"
+        )
+        audit(request, "label_delete", community=community_id, label=view.name)
+        return done(request, f"/c/{community_id}/labels", "label-deleted", view.name)
+
+    @api.post("/c/{community_id}/labels/apply")
+    async def apply_label(community_id: str, request: Request, viewer: Who) -> Response:
+        """Put a label on a person (by platform and name), optionally for some days."""
+        await enter_community(request, viewer, community_id, "labels.manage")
+        fields = await read_form(request)
+        apply_form = {
+            "label": one(fields, "label", 60),
+            "platform": one(fields, "platform", 40),
+            "username": one(fields, "username", 100).strip(),
+            "days": one(fields, "days", 6).strip(),
+        }
+        errors: dict[str, str] = {}
+        until = None
+        if apply_form["days"]:
+            try:
+                until = expiry(None, float(apply_form["days"]) * 86_400)
+            except ValueError:
+                errors["days"] = "Days is a number, e.g. 7, or empty for no end."
+            except Invalid:
+                errors["days"] = "Days is more than 0 and at most 3650, or empty for no end."
+        account = (
+            await find_account(
+                runtime_of(request).db, apply_form["platform"], apply_form["username"]
+            )
+            if apply_form["username"]
+            else None
+        )
+        if account is None:
+            errors["username"] = (
+                f"No one called {apply_form['username'].lstrip('@')} is known on "
+                f"{apply_form['platform']} yet: they must have chatted once."
+                if apply_form["username"]
+                else "Enter the person's name on that platform."
+            )
+        if not errors and account is not None:
+            try:
+                await _labels(request).apply(
+                    community_id,
+                    apply_form["label"],
+                    [validate_target("user", account.user_id)],
+                    expires_at=until,
+                    who=viewer.user_id,
+                    via="portal",
+                )
+            except Refusal as refused:
+                errors["label"] = refused.message
+        if errors or account is None:
+            return await _labels_page(
+                request,
+                community_id,
+                apply_form=apply_form,
+                errors=errors,
+                status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
+            )
+        audit(
+            request,
+            "label_apply",
+            community=community_id,
+            label=apply_form["label"],
+            target=account.user_id,
+        )
+        return done(
+            request,
+            f"/c/{community_id}/labels",
+            "label-applied",
+            f"{apply_form['label']} → {account.username}",
+        )
+
+    @api.post("/c/{community_id}/labels/{label}/remove")
+    async def remove_label(
+        community_id: str, label: str, request: Request, viewer: Who
+    ) -> Response:
+        await enter_community(request, viewer, community_id, "labels.manage")
+        fields = await read_form(request)
+        target = validate_target(one(fields, "target_type", 20), one(fields, "target_id", 200))
+        await _labels(request).remove(
+            community_id, label, [target], who=viewer.user_id, via="portal"
+        )
+        audit(request, "label_remove", community=community_id, label=label, target=target.target_id)
+        return done(request, f"/c/{community_id}/labels", "label-removed", label)
 
     # --- overlays ----------------------------------------------------------------------
 

@@ -46,6 +46,7 @@ MAX_FORM = 64 * 1024
 SECTIONS: tuple[tuple[str, str, str], ...] = (
     ("commands", "Commands", "commands.manage"),
     ("members", "Members and roles", "members.manage"),
+    ("labels", "Labels", "labels.manage"),
     ("overlays", "Overlays", "overlays.manage"),
 )
 
