@@ -4,10 +4,12 @@ log in over plain HTTP."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -20,6 +22,7 @@ from waddlebot.app import create_app
 from waddlebot.collectors.playground.service import PlaygroundService
 from waddlebot.communities.service import CommunitiesService
 from waddlebot.kernel.settings import Settings
+from waddlebot.marketplace.catalogue import Catalogue
 from waddlebot.modules.core import module as core
 from waddlebot.modules.custom_commands import module as custom_commands
 from waddlebot.modules.members import module as members
@@ -27,6 +30,7 @@ from waddlebot.overlays.config import OverlaySettings
 from waddlebot.overlays.service import OverlayService
 from waddlebot.portal.service import PortalService
 from waddlebot.router.service import RouterService
+from waddlebot.sdk.manifest import check_manifest
 
 PASSWORD = "correct horse battery staple"
 OWNER = "ada@example.com"
@@ -97,3 +101,14 @@ def csrf_of(html: str) -> str:
     found = CSRF_INPUT.search(html)
     assert found is not None, "the page has no CSRF field"
     return found.group(1)
+
+
+DICE = Path(__file__).resolve().parents[2] / "examples" / "dice" / "manifest.json"
+
+
+async def publish_dice(bot: PortalBot) -> None:
+    """The example dice module in the catalogue (its endpoint is never called here)."""
+    runtime = bot.runtime
+    await Catalogue(runtime.db, runtime.backend).publish(
+        check_manifest(json.loads(DICE.read_text())), "tests", admin=True
+    )

@@ -21,7 +21,7 @@ from axe_playwright_python.async_playwright import Axe
 from playwright.async_api import Browser, Page, async_playwright, expect
 
 from tests.conftest import IN_CI
-from tests.portal.conftest import MEMBER, OWNER, PASSWORD, PortalBot, portal_bot
+from tests.portal.conftest import MEMBER, OWNER, PASSWORD, PortalBot, portal_bot, publish_dice
 from waddlebot.kernel.security.service_tokens import service_headers
 from waddlebot.kernel.settings import Settings
 
@@ -78,6 +78,7 @@ async def bot(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[PortalB
         log_format="console",
     )
     async with portal_bot(settings) as started:
+        await publish_dice(started)
         yield started
 
 
@@ -202,6 +203,21 @@ async def test_an_owner_runs_the_community_from_the_portal(
     await expect(page.get_by_role("status").first).to_have_text("Applied Stream crew → bob.")
     await expect(page.get_by_role("button", name="Take Stream crew off bob")).to_be_visible()
     await accessible(page, "labels")
+
+    # modules: install dice with a form made from its JSON Schema; a bad value is refused
+    await page.get_by_role("link", name="Modules").click()
+    await page.get_by_role("link", name="Install dice").click()
+    await page.get_by_label("Max sides").fill("1")
+    await page.get_by_label("Max sides").evaluate("field => field.removeAttribute('min')")
+    await page.get_by_role("button", name="Install").click()
+    await expect(page.locator("#max_sides-error")).to_have_text("1 is less than the minimum of 2")
+    await accessible(page, "module-config")
+    await page.get_by_label("Max sides").fill("20")
+    await page.get_by_role("button", name="Install").click()
+    await expect(page.get_by_role("status").first).to_have_text(
+        "Saved dice: installed with this configuration."
+    )
+    await accessible(page, "modules")
 
     # overlays: copy a URL, see the preview show what the community pushes
     await page.get_by_role("link", name="Overlays").click()

@@ -9,10 +9,19 @@ import re
 import httpx
 from sqlalchemy import select
 
-from tests.portal.conftest import MEMBER, OWNER, PASSWORD, csrf_of, logged_in, portal_bot
+from tests.portal.conftest import (
+    MEMBER,
+    OWNER,
+    PASSWORD,
+    csrf_of,
+    logged_in,
+    portal_bot,
+    publish_dice,
+)
 from tests.support import chatter, set_role
 from waddlebot.kernel.settings import Settings
 from waddlebot.kernel.storage.models import Membership
+from waddlebot.marketplace.catalogue import Catalogue
 
 
 async def test_state_changing_posts_need_the_csrf_token(stack_settings: Settings) -> None:
@@ -287,3 +296,58 @@ async def test_labels_created_applied_with_expiry_and_removed(stack_settings: Se
         gone = await browser.post(f"{base}/Stream%20crew/delete", data={"csrf_token": token})
         assert gone.status_code == 303
         assert "Stream crew" not in (await browser.get(base)).text
+
+
+async def test_modules_install_with_a_schema_form(stack_settings: Settings) -> None:
+    async with portal_bot(stack_settings) as bot, logged_in(bot) as browser:
+        await publish_dice(bot)
+        base = f"/portal/c/{bot.community_id}/modules"
+        listing = await browser.get(base, params={"q": "coin"})
+        assert (
+            listing.status_code == 200 and "dice" in listing.text and ">core<" not in listing.text
+        )
+        form = await browser.get(f"{base}/dice")
+        assert 'name="config.max_sides" type="number" value="100" min="2" max="1000"' in form.text
+        token = csrf_of(form.text)
+        bad = await browser.post(
+            f"{base}/dice",
+            data={
+                "config.max_sides": "1",
+                "config.max_dice": "x",
+                "enabled": "on",
+                "csrf_token": token,
+            },
+        )
+        assert bad.status_code == 422
+        assert 'id="max_dice-error">&#39;x&#39; is not a whole number' in bad.text
+        bad = await browser.post(
+            f"{base}/dice",
+            data={
+                "config.max_sides": "1",
+                "config.max_dice": "3",
+                "enabled": "on",
+                "csrf_token": token,
+            },
+        )
+        assert bad.status_code == 422
+        assert 'id="max_sides-error">1 is less than the minimum of 2' in bad.text
+        ok = await browser.post(
+            f"{base}/dice",
+            data={
+                "config.max_sides": "20",
+                "config.max_dice": "3",
+                "enabled": "on",
+                "csrf_token": token,
+            },
+        )
+        assert ok.status_code == 303, ok.text
+        installs = await Catalogue(bot.runtime.db, bot.runtime.backend).installs(bot.community_id)
+        assert [(row.module_name, row.config, row.enabled) for row, _ in installs] == [
+            ("dice", {"max_sides": 20, "max_dice": 3}, True)
+        ]
+        off = await browser.post(f"{base}/dice/disable", data={"csrf_token": token})
+        assert off.status_code == 303
+        assert "<strong>disabled</strong>" in (await browser.get(base)).text
+        gone = await browser.post(f"{base}/dice/uninstall", data={"csrf_token": token})
+        assert gone.status_code == 303
+        assert await Catalogue(bot.runtime.db, bot.runtime.backend).installs(bot.community_id) == []

@@ -11,10 +11,10 @@ import hashlib
 import random
 from datetime import UTC, datetime
 from importlib import resources
-from typing import Annotated, Any
+from typing import Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
+from fastapi import APIRouter, HTTPException, Request, Response, status
 from fastapi.responses import RedirectResponse
 from sqlalchemy import select
 
@@ -65,11 +65,13 @@ from waddlebot.labels.manager import (
 )
 from waddlebot.overlays.sanitize import KINDS
 from waddlebot.overlays.tokens import OverlayTokens, UnknownCommunity
+from waddlebot.portal.modules import add_module_pages
 from waddlebot.portal.overview import recent_commands
 from waddlebot.portal.web import (
     PREFIX,
     PortalRoute,
     Viewer,
+    Who,
     acting,
     audit,
     community_manager,
@@ -79,12 +81,9 @@ from waddlebot.portal.web import (
     read_form,
     redirect,
     render,
-    require_viewer,
     runtime_of,
 )
 from waddlebot.timers.manager import TimerManager
-
-Who = Annotated[Viewer, Depends(require_viewer)]
 
 PLATFORM_ROLES = ("everyone", "subscriber", "vip", "moderator", "broadcaster")
 STATIC_TYPES = {".css": "text/css", ".js": "text/javascript", ".txt": "text/plain"}
@@ -104,6 +103,10 @@ NOTICES = {
     "label-deleted": "Deleted the label {name} and every assignment of it.",
     "label-applied": "Applied {name}.",
     "label-removed": "Took the label {name} off.",
+    "module-installed": "Saved {name}: installed with this configuration.",
+    "module-enable": "Enabled {name}.",
+    "module-disable": "Disabled {name}.",
+    "module-uninstall": "Uninstalled {name}.",
 }
 
 
@@ -765,6 +768,8 @@ def portal_pages() -> APIRouter:
         audit(request, f"overlay_{action}", community=community_id, kind=kind)
         notice = "rotated" if action == "rotate" else "revoked-url"
         return done(request, f"/c/{community_id}/overlays", notice, kind)
+
+    add_module_pages(api)
 
     # --- my account --------------------------------------------------------------------
 

@@ -16,10 +16,10 @@ import secrets
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from functools import cache
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import parse_qs, quote
 
-from fastapi import HTTPException, Request, Response, status
+from fastapi import Depends, HTTPException, Request, Response, status
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from jinja2 import Environment, PackageLoader, select_autoescape
@@ -47,6 +47,7 @@ SECTIONS: tuple[tuple[str, str, str], ...] = (
     ("commands", "Commands", "commands.manage"),
     ("members", "Members and roles", "members.manage"),
     ("labels", "Labels", "labels.manage"),
+    ("modules", "Modules", "modules.install"),
     ("overlays", "Overlays", "overlays.manage"),
 )
 
@@ -129,6 +130,9 @@ async def require_viewer(request: Request) -> Viewer:
         raise NotLoggedIn()
     request.state.viewer = viewer
     return viewer
+
+
+Who = Annotated[Viewer, Depends(require_viewer)]
 
 
 async def enter_community(
