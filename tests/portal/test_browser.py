@@ -236,6 +236,11 @@ async def test_an_owner_runs_the_community_from_the_portal(
     )
     assert pushed.status_code == 202, pushed.text
     await expect(preview.locator("#ticker .item").first).to_have_text("Hello from the portal test")
+    alerts = page.frame_locator('iframe[title="Preview of the alert overlay"]')
+    await expect(alerts.locator("body")).to_have_attribute("data-connected", "true")
+    await page.get_by_role("button", name="Send a test alert").click()
+    await expect(page.locator("#test-alert-status")).to_contain_text("Sent a test alert")
+    await expect(alerts.locator("#alert")).to_contain_text("Test alert from the portal")
     await page.wait_for_timeout(700)  # let the ticker rise in for the screenshot
     await accessible(page, "overlays")
 

@@ -43,7 +43,7 @@ from waddlebot.custom_commands.manager import (
 from waddlebot.custom_commands.template import MAX_TEMPLATE, TemplateError, Values, parse
 from waddlebot.custom_commands.template import render as render_template
 from waddlebot.identity.lookup import find_account
-from waddlebot.kernel.contracts import Role
+from waddlebot.kernel.contracts import OverlayAction, Role
 from waddlebot.kernel.errors import Conflict, Invalid, NotFound, Refusal
 from waddlebot.kernel.security.api_keys import (
     COMMUNITY_SCOPES,
@@ -63,7 +63,7 @@ from waddlebot.labels.manager import (
     validate_name,
     validate_target,
 )
-from waddlebot.overlays.sanitize import KINDS
+from waddlebot.overlays.sanitize import KINDS, sanitise
 from waddlebot.overlays.tokens import OverlayTokens, UnknownCommunity
 from waddlebot.portal.modules import add_module_pages
 from waddlebot.portal.overview import recent_commands
@@ -83,10 +83,12 @@ from waddlebot.portal.web import (
     render,
     runtime_of,
 )
+from waddlebot.router.dispatch import overlay_channel
 from waddlebot.timers.manager import TimerManager
 
 PLATFORM_ROLES = ("everyone", "subscriber", "vip", "moderator", "broadcaster")
 STATIC_TYPES = {".css": "text/css", ".js": "text/javascript", ".txt": "text/plain"}
+TEST_ALERT = {"event": "follow", "user": "WaddleBot", "title": "Test alert from the portal"}
 NOTICES = {
     "created": "Saved the new command !{name}.",
     "updated": "Saved !{name}.",
@@ -98,6 +100,7 @@ NOTICES = {
     "rotated": "New URL for the {name} overlay; the old one stopped working.",
     "revoked-url": "Revoked the {name} overlay URL; opening this page issues a new one.",
     "key-revoked": "Revoked the key.",
+    "test-alert": "Sent a test alert: every alert overlay of this community shows it now.",
     "grant": "Saved what the {name} role may do.",
     "label-created": "Created the label {name}.",
     "label-deleted": "Deleted the label {name} and every assignment of it.",
@@ -757,6 +760,12 @@ def portal_pages() -> APIRouter:
     ) -> Response:
         await enter_community(request, viewer, community_id, "overlays.manage")
         fields = await read_form(request)
+        if action == "test":
+            await _test_alert(request, community_id)
+            audit(request, "overlay_test_alert", community=community_id)
+            if request.headers.get("hx-request") == "true":  # htmx: stay, the previews show it
+                return render(request, "notice.html", {"notice": NOTICES["test-alert"]})
+            return done(request, f"/c/{community_id}/overlays", "test-alert", "")
         kind = one(fields, "kind", 20)
         if kind not in KINDS or action not in ("rotate", "revoke"):
             raise HTTPException(status.HTTP_404_NOT_FOUND, "No such overlay action.")
@@ -870,3 +879,12 @@ def portal_pages() -> APIRouter:
         return done(request, "/account", "key-revoked", "")
 
     return api
+
+
+async def _test_alert(request: Request, community_id: str) -> None:
+    """A fixed follow alert to every alert overlay of the community (as the display API)."""
+    content = sanitise("alert", dict(TEST_ALERT), ())
+    action = OverlayAction(kind="alert", content=content, duration=6)
+    await runtime_of(request).backend.pubsub.publish(
+        overlay_channel(community_id), action.model_dump_json()
+    )
