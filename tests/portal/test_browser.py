@@ -152,7 +152,7 @@ async def test_an_owner_runs_the_community_from_the_portal(
     await expect(page.locator("#preview")).to_have_text(
         "WaddleBot Join us, sample_user! You are visitor #42."
     )
-    await page.get_by_role("button", name="Save").click()
+    await page.get_by_role("button", name="Save", exact=True).click()
     await expect(page.get_by_role("status").first).to_have_text("Saved the new command !discord.")
     await expect(page.get_by_role("cell", name="!discord", exact=True)).to_be_visible()
     await accessible(page, "commands")
@@ -162,7 +162,7 @@ async def test_an_owner_runs_the_community_from_the_portal(
     await page.get_by_label("Name", exact=True).fill("broken")
     await page.get_by_label("Response", exact=True).fill("Hi {nope}")
     await expect(page.locator("#preview .error")).to_contain_text("unknown variable {nope}")
-    await page.get_by_role("button", name="Save").click()
+    await page.get_by_role("button", name="Save", exact=True).click()
     await expect(page.locator("#response-error")).to_contain_text("unknown variable {nope}")
     await expect(page.get_by_label("Response", exact=True)).to_have_attribute(
         "aria-invalid", "true"

@@ -351,3 +351,31 @@ async def test_modules_install_with_a_schema_form(stack_settings: Settings) -> N
         gone = await browser.post(f"{base}/dice/uninstall", data={"csrf_token": token})
         assert gone.status_code == 303
         assert await Catalogue(bot.runtime.db, bot.runtime.backend).installs(bot.community_id) == []
+
+
+async def test_built_in_commands_switched_and_tuned(stack_settings: Settings) -> None:
+    async with portal_bot(stack_settings) as bot, logged_in(bot) as browser:
+        base = f"/portal/c/{bot.community_id}/commands"
+        token = csrf_of((await browser.get(base)).text)
+        command = {"prefix": "!", "trigger": "ping", "csrf_token": token}
+        tuned = await browser.post(
+            f"{base}/builtin",
+            data={
+                **command,
+                "user_cooldown": "30",
+                "global_cooldown": "0",
+                "min_role": "moderator",
+            },
+        )
+        assert tuned.status_code == 303, tuned.text
+        refused = await bot.server.texts("!ping", user="bob")
+        assert refused and "moderator" in refused[0]
+        assert await bot.server.texts("!ping", user="mod", role="moderator") != []
+        bad = await browser.post(
+            f"{base}/builtin",
+            data={**command, "user_cooldown": "-5", "global_cooldown": "", "min_role": "everyone"},
+        )
+        assert bad.status_code == 422 and 'id="builtin-error">user_cooldown must be' in bad.text
+        off = await browser.post(f"{base}/builtin", data={**command, "enabled": "false"})
+        assert off.status_code == 303
+        assert "disabled" in (await bot.server.texts("!ping", user="mod", role="moderator"))[0]

@@ -94,6 +94,7 @@ NOTICES = {
     "updated": "Saved !{name}.",
     "deleted": "Deleted !{name}.",
     "enabled": "Enabled {name}.",
+    "tuned": "Saved the cooldowns and minimum role of {name}.",
     "disabled": "Disabled {name}.",
     "granted": "{name} now holds the role.",
     "revoked": "Took the role away from {name}.",
@@ -410,26 +411,57 @@ def portal_pages() -> APIRouter:
         return render(request, "preview.html", {"text": text, "error": error})
 
     @api.post("/c/{community_id}/commands/builtin")
-    async def toggle_builtin(community_id: str, request: Request, viewer: Who) -> Response:
+    async def change_builtin(community_id: str, request: Request, viewer: Who) -> Response:
+        """Switch a built-in command on or off, or tune its cooldowns and minimum role."""
         await enter_community(request, viewer, community_id, "commands.manage")
         fields = await read_form(request)
         prefix, trigger = one(fields, "prefix", 1), one(fields, "trigger", 60)
-        enabled = one(fields, "enabled") == "true"
-        view = await community_manager(request).change_command(
-            community_id,
-            prefix,
-            trigger,
-            CommandChange(enabled=enabled),
-            await acting(request, viewer, community_id),
-        )
+        errors: dict[str, str] = {}
+        change = CommandChange()
+        if "enabled" in fields:
+            change = CommandChange(enabled=one(fields, "enabled") == "true")
+        else:
+            values: dict[str, Any] = {}
+            for key, label in (("user_cooldown", "the per-user"), ("global_cooldown", "the")):
+                raw = one(fields, key, 20).strip()
+                try:
+                    values[key] = float(raw) if raw else None
+                except ValueError:
+                    errors["builtin"] = f"{label} cooldown is a number of seconds".capitalize()
+            try:
+                values["min_role"] = Role.parse(one(fields, "min_role", 20) or "everyone")
+            except ValueError as bad:
+                errors["builtin"] = str(bad)
+            change = CommandChange(**values)
+        if not errors:
+            try:
+                view = await community_manager(request).change_command(
+                    community_id,
+                    prefix,
+                    trigger,
+                    change,
+                    await acting(request, viewer, community_id),
+                )
+            except (Invalid, NotFound) as refused:
+                errors["builtin"] = refused.message
+        if errors:
+            return await _commands_page(
+                request,
+                community_id,
+                errors=errors,
+                status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
+            )
         audit(
             request,
-            "command_toggle",
+            "command_change",
             community=community_id,
             command=prefix + trigger,
             enabled=view.enabled,
+            user_cooldown=view.user_cooldown,
+            global_cooldown=view.global_cooldown,
+            min_role=view.min_role,
         )
-        notice = "enabled" if view.enabled else "disabled"
+        notice = "tuned" if change.enabled is None else "enabled" if view.enabled else "disabled"
         return done(request, f"/c/{community_id}/commands", notice, view.prefix + view.trigger)
 
     # --- members -----------------------------------------------------------------------
