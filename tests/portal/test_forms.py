@@ -19,6 +19,7 @@ from tests.portal.conftest import (
     publish_dice,
 )
 from tests.support import chatter, set_role
+from waddlebot.accounts.manager import create_user
 from waddlebot.kernel.settings import Settings
 from waddlebot.kernel.storage.models import Membership
 from waddlebot.marketplace.catalogue import Catalogue
@@ -379,3 +380,23 @@ async def test_built_in_commands_switched_and_tuned(stack_settings: Settings) ->
         off = await browser.post(f"{base}/builtin", data={**command, "enabled": "false"})
         assert off.status_code == 303
         assert "disabled" in (await bot.server.texts("!ping", user="mod", role="moderator"))[0]
+
+
+async def test_a_superuser_sees_every_community(stack_settings: Settings) -> None:
+    async with portal_bot(stack_settings) as bot:
+        await create_user(
+            bot.runtime.db, email="root@example.com", password=PASSWORD, superuser=True
+        )
+        async with logged_in(bot, "root@example.com") as browser:
+            listed = await browser.get("/portal/communities")
+            assert f'href="/portal/c/{bot.community_id}"' in listed.text
+            home = await browser.get(f"/portal/c/{bot.community_id}")
+            assert "You administer this installation." in home.text
+            for section in ("commands", "members", "labels", "modules", "overlays"):
+                assert f'/{section}"' in home.text
+            assert (await browser.get("/portal/c/no-such-community")).status_code == 404
+        async with logged_in(bot, MEMBER) as member:  # a member sees only their communities
+            other = await bot.server.texts("hello", user="zed", channel="elsewhere")
+            assert other is not None
+            listed = await member.get("/portal/communities")
+            assert listed.text.count('href="/portal/c/') == 1
