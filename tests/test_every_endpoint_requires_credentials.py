@@ -32,6 +32,8 @@ OPEN: dict[str, str] = {
     "/api/calendar/v1/feeds/": "iCalendar feed, authenticated by the token in its URL",
     "/api/auth/v1/login": "password login: how a session is obtained",
     "/api/auth/v1/oauth/": "OAuth login start/callback: how a session is obtained",
+    "/portal": "web portal: anonymous visitors are sent to its log-in form (tests/portal)",
+    "/portal/": "web portal: anonymous visitors are sent to its log-in form (tests/portal)",
 }
 
 

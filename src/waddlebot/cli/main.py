@@ -126,7 +126,7 @@ def serve(
         str,
         typer.Argument(
             help="router, playground, identity, accounts, communities, labels, marketplace, "
-            "twitch, slack, discord, discord-gateway, overlays"
+            "twitch, slack, discord, discord-gateway, overlays, portal"
         ),
     ],
     host: HostOption = None,
