@@ -10,7 +10,7 @@ built-in module's. A request without host access (a module tested or run in isol
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -43,6 +43,7 @@ from waddlebot.sdk.scheduling import SchedulerOperations
 from waddlebot.sdk.secrets import SecretOperations
 from waddlebot.sdk.storage import DataStore, MemoryDataStore, ModuleStorage, Scope, StorageRefused
 from waddlebot.sdk.timers import TimerOperations
+from waddlebot.sdk.triggers import TriggerClaim
 from waddlebot.sdk.twitch import TwitchOperations
 
 
@@ -112,6 +113,19 @@ class RemoteHost:
 
     def settings(self) -> Settings | None:
         return None  # the installation's settings stay on the router
+
+    async def module_config(self, community_id: str, module: str) -> dict[str, Any]:
+        return {}  # remote modules receive their configuration in each request
+
+    async def claim_triggers(
+        self,
+        community_id: str,
+        module: str,
+        wanted: Sequence[str],
+        keep: Sequence[str],
+        description: str,
+    ) -> TriggerClaim:
+        raise CommandError("This module cannot change the command table.")
 
 
 class RemoteDataStore:

@@ -50,6 +50,7 @@ PERMISSIONS: dict[str, str] = {
     "memories.manage": "edit and remove quotes; add and remove saved URLs",
     "inventory.manage": "manage the item catalogue; give items to and take items from members",
     "spotify.connect": "connect and disconnect the community's Spotify account (song requests)",
+    "shoutouts.manage": "change the shoutout template and raid shoutouts",
 }
 
 # Highest first. The index orders them; "owner" outranks everything.
@@ -72,7 +73,7 @@ DEFAULT_GRANTS: dict[str, frozenset[str]] = {
             "spotify.connect",
         }
     ),
-    "moderator": frozenset({"calendar.approve", "memories.manage"}),
+    "moderator": frozenset({"calendar.approve", "memories.manage", "shoutouts.manage"}),
     "member": frozenset(),
 }
 
