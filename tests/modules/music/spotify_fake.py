@@ -70,6 +70,7 @@ class FakeSpotify:
     grants: list[str] = field(default_factory=list)  # grant_type of each token request
     api_calls: list[str] = field(default_factory=list)
     expires_in: int = 3600
+    down: bool = False  # the Web API answers 503
 
     def play(self, item: dict[str, Any], progress_ms: int = 0, *, playing: bool = True) -> None:
         self.playing = {"item": item, "progress_ms": progress_ms, "is_playing": playing}
@@ -144,6 +145,8 @@ class FakeSpotify:
             header = request.headers.get("authorization", "")
             if header.removeprefix("Bearer ") not in self.access:
                 return _error(401, "The access token expired")
+            if self.down:
+                return _error(503, "Service unavailable")
             if self.throttle:
                 wait = self.throttle.pop(0)
                 return Response(status_code=429, headers={"Retry-After": str(wait)})

@@ -129,7 +129,7 @@ async def test_the_poller_follows_the_track_and_stops_when_idle() -> None:
         assert [card["title"] for card in await tick(bot, 0)] == ["Penguin Dance"]
 
 
-async def test_the_poller_waits_out_rate_limits_and_stops_when_disconnected() -> None:
+async def test_the_poller_rides_out_rate_limits_and_outages_and_stops_when_disconnected() -> None:
     async with (
         fake_spotify() as fake,
         ModuleHarness(music, jukebox, **spotify_settings(fake)) as bot,
@@ -142,6 +142,12 @@ async def test_the_poller_waits_out_rate_limits_and_stops_when_disconnected() ->
         assert await tick(bot, PLAYING_EVERY) == []
         assert await pending(bot) == [30]
         assert await tick(bot, 30) == []  # the same track: no second card
+        fake.down = True  # Spotify down: keep trying at the idle pace, show nothing new
+        assert await tick(bot, PLAYING_EVERY) == []
+        assert await pending(bot) == [IDLE_EVERY]
+        fake.down = False
+        assert await tick(bot, IDLE_EVERY) == []
+        assert await pending(bot) == [PLAYING_EVERY]
         await accounts_of(bot).disconnect(await bot.community_id())
         assert await tick(bot, PLAYING_EVERY) == []
         assert await pending(bot) == []

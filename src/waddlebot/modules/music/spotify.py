@@ -266,7 +266,8 @@ the overlay's "requested by" line."""
 
 
 async def poll(ctx: Context) -> Playing | None:
-    """What plays now in the context's community (None: nothing, or not connected)."""
+    """What plays now in the context's community (None: nothing); refusals as the provider's
+    (not connected, reconnect, rate limited) — ``!song`` can answer with them."""
     return await SpotifyProvider.of(ctx).now_playing(ctx.community_id)
 
 
@@ -313,7 +314,15 @@ async def spotify_poll(ctx: Context) -> None:
     try:
         playing = await poll(ctx)
     except SpotifyBusy as busy:  # rate limited: ask again when Spotify says, change nothing
-        await _next(ctx, sequence, busy.retry_after, payload.get("shown", ""), payload)
+        await _next(ctx, sequence, busy.retry_after, str(payload.get("shown", "")), payload)
+        return
+    except SpotifyUnavailable:  # Spotify down for now: keep trying at the idle pace
+        failures = int(payload.get("idle") or 0) + 1
+        if failures <= IDLE_RUNS:
+            shown = str(payload.get("shown", ""))
+            await _next(ctx, sequence, IDLE_EVERY, shown, {"idle": failures})
+        else:
+            await ctx.storage.set(POLL_STATE, sequence + 1)
         return
     except Refusal:  # not connected any more (or reconnect needed): stop
         await ctx.storage.set(POLL_STATE, sequence + 1)
