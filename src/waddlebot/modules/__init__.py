@@ -15,6 +15,7 @@ def builtin_modules() -> list[Module]:
     from waddlebot.modules.labels import module as labels
     from waddlebot.modules.members import module as members
     from waddlebot.modules.memories import module as memories
+    from waddlebot.modules.music import module as music
     from waddlebot.modules.shoutouts import module as shoutouts
     from waddlebot.modules.stream_alerts import module as stream_alerts
     from waddlebot.modules.timers import module as timers
@@ -31,4 +32,5 @@ def builtin_modules() -> list[Module]:
         memories,
         shoutouts,
         calendar,
+        music,
     ]

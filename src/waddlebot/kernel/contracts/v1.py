@@ -229,7 +229,7 @@ class OverlayAction(Strict):
     """Content for an OBS browser source of the community."""
 
     type: Literal["overlay"] = "overlay"
-    kind: Literal["ticker", "media", "general", "alert", "clear"]
+    kind: Literal["ticker", "media", "general", "alert", "player", "clear"]
     content: dict[str, Any] = Field(default_factory=dict)
     duration: float | None = Field(default=None, gt=0, le=3600)
 
