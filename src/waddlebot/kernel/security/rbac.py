@@ -49,6 +49,7 @@ PERMISSIONS: dict[str, str] = {
     "calendar.autoapprove": "calendar events you create need no approval",
     "memories.manage": "edit and remove quotes; add and remove saved URLs",
     "inventory.manage": "manage the item catalogue; give items to and take items from members",
+    "music.manage": "reorder, remove and clear song requests; change song-request settings",
 }
 
 # Highest first. The index orders them; "owner" outranks everything.
@@ -70,7 +71,7 @@ DEFAULT_GRANTS: dict[str, frozenset[str]] = {
             "inventory.manage",
         }
     ),
-    "moderator": frozenset({"calendar.approve", "memories.manage"}),
+    "moderator": frozenset({"calendar.approve", "memories.manage", "music.manage"}),
     "member": frozenset(),
 }
 

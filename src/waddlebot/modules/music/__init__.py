@@ -5,6 +5,7 @@ picks the community's provider."""
 
 from __future__ import annotations
 
+from waddlebot.modules.music import api as _api  # noqa: F401  (registers the routes)
 from waddlebot.modules.music import commands as _commands  # noqa: F401  (registers commands)
 from waddlebot.modules.music import models as _models  # noqa: F401  (registers the tables)
 from waddlebot.modules.music.module import module

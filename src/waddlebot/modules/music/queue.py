@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from waddlebot.kernel.errors import Conflict, Forbidden, Invalid, NotFound
@@ -435,14 +436,11 @@ class MusicQueue:
             "community_id": community_id,
             "updated_at": datetime.now(UTC),
         }
-        if self.db.dialect == "postgresql":
-            await session.execute(
-                pg_insert(MusicSettings).values(**values).on_conflict_do_nothing()
-            )
-        else:
-            await session.execute(
-                sqlite_insert(MusicSettings).values(**values).on_conflict_do_nothing()
-            )
+        insert = pg_insert if self.db.dialect == "postgresql" else sqlite_insert
+        try:
+            await session.execute(insert(MusicSettings).values(**values).on_conflict_do_nothing())
+        except IntegrityError:  # the community does not exist (foreign key)
+            raise NotFound("That community does not exist.") from None
         row = await session.scalar(
             select(MusicSettings)
             .where(MusicSettings.community_id == community_id)
