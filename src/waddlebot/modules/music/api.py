@@ -139,7 +139,7 @@ def _settings(row: MusicSettings) -> SettingsOut:
     )
 
 
-def _audit(principal: Principal, community_id: str, action: str, **fields: object) -> None:
+def _audit(principal: Principal, community_id: str, action: str, **fields: str | int) -> None:
     log_event(
         logger,
         Category.AUDIT,
