@@ -2,6 +2,7 @@
 
 from waddlebot.kernel.contracts.v1 import (
     MESSAGE_LIMITS,
+    PLAYER_MODULE,
     Action,
     ChatAction,
     CommandInfo,
@@ -20,6 +21,7 @@ from waddlebot.kernel.contracts.v1 import (
     OverlayKind,
     OverlayMessage,
     Platform,
+    PlayerReport,
     Role,
     ScheduledJob,
     StorageCounter,
@@ -30,10 +32,12 @@ from waddlebot.kernel.contracts.v1 import (
     StorageWrite,
     UserRef,
     WhisperAction,
+    player_job_key,
 )
 
 __all__ = [
     "MESSAGE_LIMITS",
+    "PLAYER_MODULE",
     "Action",
     "ChatAction",
     "CommandInfo",
@@ -52,6 +56,7 @@ __all__ = [
     "OverlayKind",
     "OverlayMessage",
     "Platform",
+    "PlayerReport",
     "Role",
     "ScheduledJob",
     "StorageCounter",
@@ -62,4 +67,5 @@ __all__ = [
     "StorageWrite",
     "UserRef",
     "WhisperAction",
+    "player_job_key",
 ]

@@ -160,6 +160,31 @@ class JobStore:
             )
         return _rowcount(result) == 1
 
+    async def hurry(
+        self, module: str, community_id: str, key: str, payload: dict[str, Any]
+    ) -> bool:
+        """Make ``module``'s pending job keyed ``key`` due now, ``payload`` merged into its
+        own (a player overlay's report ends a track early); False when no such job waits."""
+        now = self.now()
+        async with self.db.session() as session:
+            row = await session.scalar(
+                select(ScheduledJobRow)
+                .where(
+                    ScheduledJobRow.module == module,
+                    ScheduledJobRow.community_id == community_id,
+                    ScheduledJobRow.dedupe_key == key,
+                    ScheduledJobRow.status == PENDING,
+                )
+                .with_for_update()
+            )
+            if row is None:
+                return False
+            row.payload = {**(row.payload or {}), **payload}
+            row.due_at = min(aware(row.due_at), now)
+            row.updated_at = now
+        await self._wake(now)
+        return True
+
     async def _holder(self, module: str, community_id: str, key: str) -> str | None:
         async with self.db.session() as session:
             found: str | None = await session.scalar(

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import Path, Request
 from pydantic import BaseModel, ConfigDict, Field
@@ -139,7 +139,7 @@ def _settings(row: MusicSettings) -> SettingsOut:
     )
 
 
-def _audit(principal: Principal, community_id: str, action: str, **fields: str | int) -> None:
+def _audit(principal: Principal, community_id: str, action: str, **fields: Any) -> None:
     log_event(
         logger,
         Category.AUDIT,

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from waddlebot.kernel.contracts import EventType, Role
+from waddlebot.kernel.contracts import EventType, Role, player_job_key
 from waddlebot.modules.music.module import module
 from waddlebot.modules.music.providers import provider_for
 from waddlebot.modules.music.queue import Entry, MusicQueue, length_text
@@ -22,6 +22,8 @@ VOLUME_USAGE = "Usage: !volume 0-100"
 LISTED = 5
 RECENT_CHATTERS = 600.0  # seconds a chatter counts towards !voteskip's percentage
 CHATTER = "chatter:"
+TRACK_END = "track_end"
+END_SLACK = 30.0  # seconds past a track's length before the queue moves on without the player
 
 
 def _queue(ctx: Context) -> MusicQueue:
@@ -64,6 +66,54 @@ def show(ctx: Context, entry: Entry | None, volume: int) -> None:
     else:
         ctx.overlay("media", media_content(entry, _now()))
     ctx.overlay("player", player_content(entry, volume))
+
+
+async def start(ctx: Context, entry: Entry | None, volume: int) -> None:
+    """``entry`` plays now: the overlays show it and, for YouTube, a job ends it. The
+    player page's ``ended``/``error`` report makes that job due at once; without a player
+    page it runs at the track's natural end (plus :data:`END_SLACK`), so the queue moves on
+    either way."""
+    show(ctx, entry, volume)
+    if entry is None or entry.provider != "youtube" or ctx.host.scheduler() is None:
+        return
+    await ctx.schedule(
+        TRACK_END,
+        after=entry.duration_ms / 1000 + END_SLACK,
+        payload={"entry": entry.id},
+        key=player_job_key(entry.id),
+        grace=3600,
+    )
+
+
+PLAYER_ERRORS = {
+    2: "the video id was refused",
+    5: "the browser could not play it",
+    100: "it was removed or made private",
+    101: "its owner does not allow embedding",
+    150: "its owner does not allow embedding",
+    153: "YouTube wanted to know the page playing it",
+}
+
+
+@module.on_schedule(TRACK_END)
+async def track_end(ctx: Context) -> None:
+    """A YouTube track ended (the player said so, or its time ran out) or could not play:
+    the next one starts; an unplayable one gets a note in chat."""
+    payload = ctx.job.payload if ctx.job is not None else {}
+    entry_id = payload.get("entry")
+    if not isinstance(entry_id, str):
+        return
+    queue = _queue(ctx)
+    done, following = await queue.advance(ctx.community_id, entry_id, now=_now())
+    if done is None:  # skipped meanwhile, or another report got here first
+        return
+    row = await queue.settings(ctx.community_id)
+    if payload.get("report") == "error":
+        code = payload.get("code")
+        why = PLAYER_ERRORS.get(code, f"player error {code}") if isinstance(code, int) else "?"
+        after = f" Now playing {following.label}." if following else ""
+        ctx.reply(fit(f"Skipped {done.label}: YouTube would not play it ({why}).{after}"))
+    await start(ctx, following, row.volume)
 
 
 @module.command(
@@ -142,7 +192,7 @@ async def _skip_to(ctx: Context, done: Entry | None, following: Entry | None) ->
     row = await queue.settings(ctx.community_id)
     if done is not None and done.provider == row.provider:
         await provider_for(ctx, row).skip(ctx.community_id)
-    show(ctx, following, row.volume)
+    await start(ctx, following, row.volume)
 
 
 @module.command(
@@ -188,7 +238,9 @@ async def volume(ctx: Context) -> None:
     if not 0 <= level <= 100 or len(ctx.args) > 1:
         raise CommandError(VOLUME_USAGE)
     await queue.update_settings(ctx.community_id, {"volume": level})
-    ctx.overlay("player", {"command": "volume", "volume": level})
+    # the whole instruction again (the page keeps playing the same entry): a page opened
+    # later is replayed this card, so it must still name the track
+    ctx.overlay("player", player_content(await queue.current(ctx.community_id), level))
     ctx.reply(f"Volume set to {level}.")
 
 
