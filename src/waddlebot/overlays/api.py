@@ -377,7 +377,7 @@ async def _run(
                 continue
             if kind == "ping":
                 connection.offer(OverlayMessage(type="pong"))
-            elif reports is not None and kind in ("ended", "error"):
+            elif reports is not None and kind in ("ready", "ended", "error"):
                 message.pop("version", None)
                 await reports(message)
 

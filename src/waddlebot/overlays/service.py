@@ -6,10 +6,17 @@ from functools import partial
 
 from fastapi import APIRouter
 
-from waddlebot.kernel.contracts import PLAYER_MODULE, PlayerReport, player_job_key
+from waddlebot.kernel.contracts import (
+    PLAYER_JOB_PREFIX,
+    PLAYER_MODULE,
+    PLAYER_SYNC_HANDLER,
+    PlayerReport,
+    player_job_key,
+)
 from waddlebot.kernel.observability.logging import Category, get_logger, log_event
 from waddlebot.kernel.runtime import Runtime
 from waddlebot.kernel.scheduler import JobStore
+from waddlebot.kernel.scheduler.spec import JobSpec
 from waddlebot.kernel.service import Service
 from waddlebot.overlays.config import OverlaySettings
 from waddlebot.overlays.hub import OverlayHub
@@ -55,10 +62,15 @@ class OverlayService(Service):
         no queue). False when no such job waits (already advanced, or a stale page)."""
         if self._jobs is None:
             return False
-        payload = {"report": report.type, "code": report.code}
-        hurried = await self._jobs.hurry(
-            PLAYER_MODULE, community_id, player_job_key(report.entry), payload
-        )
+        if report.type == "ready":
+            hurried = await self._sync(community_id)
+        elif not report.entry:
+            return False
+        else:
+            payload = {"report": report.type, "code": report.code}
+            hurried = await self._jobs.hurry(
+                PLAYER_MODULE, community_id, player_job_key(report.entry), payload
+            )
         log_event(
             logger,
             Category.SYSTEM,
@@ -69,6 +81,26 @@ class OverlayService(Service):
             code=report.code,
         )
         return hurried
+
+    async def _sync(self, community_id: str) -> bool:
+        """Ask the module (a job now, in the channel of its pending player job) to send the
+        player what plays: a page opened after the track started missed that card."""
+        assert self._jobs is not None
+        origin = await self._jobs.origin_of(PLAYER_MODULE, community_id, PLAYER_JOB_PREFIX)
+        if origin is None:  # nothing plays on YouTube
+            return False
+        await self._jobs.schedule(
+            JobSpec(
+                module=PLAYER_MODULE,
+                community_id=community_id,
+                handler=PLAYER_SYNC_HANDLER,
+                due_at=self._jobs.now(),
+                payload={},
+                origin=origin,
+                key="player-sync",
+            )
+        )
+        return True
 
     async def stop(self) -> None:
         if self._hub is not None:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 API_KEY = "test-youtube-key"
 
@@ -80,6 +80,10 @@ class FakeYouTube:
             ]
             return JSONResponse({"kind": "youtube#searchListResponse", "items": items[:5]})
 
+        @app.get("/iframe_api")
+        async def iframe_api() -> Response:
+            return Response(IFRAME_API_STUB, media_type="text/javascript")
+
         @app.get("/youtube/v3/videos")
         async def videos(request: Request) -> JSONResponse:
             params = dict(request.query_params)
@@ -98,3 +102,29 @@ class FakeYouTube:
         if params.get("key") != API_KEY:
             return _error(400, "keyInvalid")
         return None
+
+
+IFRAME_API_STUB = """
+// A stand-in for https://www.youtube.com/iframe_api: the YT.Player surface the player page
+// uses, driven by the test through window.stub (end(), fail(code)).
+(() => {
+  const PlayerState = { UNSTARTED: -1, ENDED: 0, PLAYING: 1, PAUSED: 2, BUFFERING: 3, CUED: 5 };
+  class Player {
+    constructor(element, options) {
+      this.options = options; this.loaded = []; this.volume = null; this.stopped = 0;
+      window.stub = this;
+      setTimeout(() => options.events.onReady({ target: this }), 0);
+    }
+    loadVideoById(video) {
+      this.loaded.push(video); document.body.dataset.video = video;
+      setTimeout(() => this.options.events.onStateChange({ data: PlayerState.PLAYING, target: this }), 0);
+    }
+    stopVideo() { this.stopped += 1; }
+    setVolume(volume) { this.volume = volume; }
+    end() { this.options.events.onStateChange({ data: PlayerState.ENDED, target: this }); }
+    fail(code) { this.options.events.onError({ data: code, target: this }); }
+  }
+  window.YT = { Player, PlayerState };
+  window.onYouTubeIframeAPIReady();
+})();
+"""

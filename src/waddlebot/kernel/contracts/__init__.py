@@ -2,7 +2,9 @@
 
 from waddlebot.kernel.contracts.v1 import (
     MESSAGE_LIMITS,
+    PLAYER_JOB_PREFIX,
     PLAYER_MODULE,
+    PLAYER_SYNC_HANDLER,
     Action,
     ChatAction,
     CommandInfo,
@@ -37,7 +39,9 @@ from waddlebot.kernel.contracts.v1 import (
 
 __all__ = [
     "MESSAGE_LIMITS",
+    "PLAYER_JOB_PREFIX",
     "PLAYER_MODULE",
+    "PLAYER_SYNC_HANDLER",
     "Action",
     "ChatAction",
     "CommandInfo",

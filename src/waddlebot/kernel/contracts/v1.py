@@ -370,9 +370,14 @@ PLAYER_MODULE = "music"
 """The module that drives the ``player`` overlay and owns the jobs its reports hurry."""
 
 
+PLAYER_SYNC_HANDLER = "player_sync"
+"""The :data:`PLAYER_MODULE` job a ``ready`` report schedules: send the page what plays now."""
+PLAYER_JOB_PREFIX = "player:"
+
+
 def player_job_key(entry: str) -> str:
     """The dedupe key of the pending job that ends queue entry ``entry`` (see PlayerReport)."""
-    return f"player:{entry}"
+    return f"{PLAYER_JOB_PREFIX}{entry}"
 
 
 class PlayerReport(Strict):
@@ -382,10 +387,12 @@ class PlayerReport(Strict):
     The overlays service does not know the queue: it makes the :data:`PLAYER_MODULE`'s pending
     job keyed :func:`player_job_key` due now, with the report merged into its payload; that
     job (scheduled by the module when the track started, due at its natural end as a
-    fallback) then advances the queue through the normal scheduler path."""
+    fallback) then advances the queue through the normal scheduler path. ``ready`` (a page
+    that just connected with nothing to play) schedules :data:`PLAYER_SYNC_HANDLER` now, in
+    the channel of the module's pending player job, which sends the page what plays."""
 
-    type: Literal["ended", "error"]
-    entry: str = Field(pattern=r"^[A-Za-z0-9]{1,32}$")
+    type: Literal["ready", "ended", "error"]
+    entry: str = Field(default="", pattern=r"^[A-Za-z0-9]{0,32}$")
     code: int | None = Field(default=None, ge=0, le=100_000)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from waddlebot.kernel.contracts import EventType, Role, player_job_key
+from waddlebot.kernel.contracts import PLAYER_SYNC_HANDLER, EventType, Role, player_job_key
 from waddlebot.modules.music.module import module
 from waddlebot.modules.music.providers import provider_for
 from waddlebot.modules.music.queue import Entry, MusicQueue, length_text
@@ -85,6 +85,15 @@ async def start(ctx: Context, entry: Entry | None, volume: int) -> None:
     )
 
 
+@module.on_schedule(PLAYER_SYNC_HANDLER)
+async def player_sync(ctx: Context) -> None:
+    """A player page connected with nothing to play: send it (and the media card) what
+    plays now."""
+    queue = _queue(ctx)
+    row = await queue.settings(ctx.community_id)
+    show(ctx, await queue.current(ctx.community_id), row.volume)
+
+
 PLAYER_ERRORS = {
     2: "the video id was refused",
     5: "the browser could not play it",
@@ -157,7 +166,7 @@ async def song_request(ctx: Context) -> None:
         ctx.reply(
             fit(f"Now playing {entry.label} ({length}), requested by {entry.requester_name}.")
         )
-        show(ctx, entry, row.volume)
+        await start(ctx, entry, row.volume)
     else:
         ctx.reply(fit(f"Queued {entry.label} ({length}) at #{added.ahead} in the queue."))
 
