@@ -117,7 +117,8 @@ IFRAME_API_STUB = """
     }
     loadVideoById(video) {
       this.loaded.push(video); document.body.dataset.video = video;
-      setTimeout(() => this.options.events.onStateChange({ data: PlayerState.PLAYING, target: this }), 0);
+      const playing = { data: PlayerState.PLAYING, target: this };
+      setTimeout(() => this.options.events.onStateChange(playing), 0);
     }
     stopVideo() { this.stopped += 1; }
     setVolume(volume) { this.volume = volume; }

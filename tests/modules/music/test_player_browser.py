@@ -46,13 +46,13 @@ async def server(tmp_path: Path, youtube: FakeYouTube) -> AsyncIterator[LiveServ
         yield served
 
 
-async def player_page(browser: Browser, server: LiveServer, community: str) -> Page:
+async def player_page(chromium: Browser, server: LiveServer, community: str) -> Page:
     manage, _ = await keys(server)
     answer = await server.client.get(
         f"/api/browser-sources/v1/communities/{community}/urls", headers={"X-API-Key": manage}
     )
     url = answer.json()["urls"]["player"].replace("http://127.0.0.1:8000", server.url)
-    context = await browser.new_context(viewport={"width": 640, "height": 360})
+    context = await chromium.new_context(viewport={"width": 640, "height": 360})
     page = await context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
