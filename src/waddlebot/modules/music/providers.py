@@ -1,9 +1,10 @@
 """Which provider plays a community's requests: ``provider_for(ctx_or_request, settings)``.
 
-The registry maps a provider name (the ``music_settings.provider`` column) to a factory that
-builds the provider from the installation's settings. YouTube is always there; Spotify is
-imported lazily from ``spotify.py`` and registers itself only when that module exists and
-exposes ``make_provider(settings: Settings) -> MusicProvider`` (a factory in the same shape).
+The registry maps a provider name (the ``music_settings.provider`` column) to a factory
+``(ctx_or_request, settings) -> MusicProvider``: the chat context or REST request (for the
+database and secrets: ``ctx.database``/``ctx.host.secrets()``, ``web.database(request)``/
+``web.secrets(request)``) and the installation's settings. YouTube is always there; Spotify
+is imported lazily from ``spotify.py``, which must expose ``make_provider`` in that shape.
 """
 
 from __future__ import annotations
@@ -21,11 +22,12 @@ from waddlebot.modules.music.provider import MusicProvider
 from waddlebot.modules.music.youtube import YouTubeConfig, YouTubeProvider
 from waddlebot.sdk import Context
 
-Factory = Callable[[Settings], MusicProvider]
+Caller = Context | Request | None
+Factory = Callable[[Caller, Settings], MusicProvider]
 PROVIDERS = ("youtube", "spotify")
 
 
-def youtube(settings: Settings) -> MusicProvider:
+def youtube(caller: Caller, settings: Settings) -> MusicProvider:
     return YouTubeProvider(
         YouTubeConfig(
             api_key=settings.youtube_api_key,
@@ -35,9 +37,9 @@ def youtube(settings: Settings) -> MusicProvider:
     )
 
 
-def spotify(settings: Settings) -> MusicProvider:
+def spotify(caller: Caller, settings: Settings) -> MusicProvider:
     """The Spotify provider from ``spotify.py`` (owned by the Spotify side): its
-    ``make_provider(settings)`` factory."""
+    ``make_provider(ctx_or_request, settings)`` factory."""
     try:
         found: Any = importlib.import_module("waddlebot.modules.music.spotify")
     except ModuleNotFoundError:
@@ -45,14 +47,14 @@ def spotify(settings: Settings) -> MusicProvider:
     maker = getattr(found, "make_provider", None)
     if maker is None:
         raise Invalid("Spotify song requests are not available in this installation.")
-    provider: MusicProvider = maker(settings)
+    provider: MusicProvider = maker(caller, settings)
     return provider
 
 
 REGISTRY: dict[str, Factory] = {"youtube": youtube, "spotify": spotify}
 
 
-def installation_settings(ctx_or_request: Context | Request | None) -> Settings:
+def installation_settings(ctx_or_request: Caller) -> Settings:
     """The installation's settings: the app's in REST; in chat the environment's
     (``WADDLEBOT_…``), as modules get no settings object from their host."""
     if isinstance(ctx_or_request, Request):
@@ -63,9 +65,9 @@ def installation_settings(ctx_or_request: Context | Request | None) -> Settings:
     return Settings()
 
 
-def provider_for(ctx_or_request: Context | Request | None, row: MusicSettings) -> MusicProvider:
+def provider_for(ctx_or_request: Caller, row: MusicSettings) -> MusicProvider:
     """The provider the community chose (``row.provider``, default YouTube)."""
     factory = REGISTRY.get(row.provider or "youtube")
     if factory is None:
         raise Invalid(f"Unknown music provider {row.provider!r}.")
-    return factory(installation_settings(ctx_or_request))
+    return factory(ctx_or_request, installation_settings(ctx_or_request))
