@@ -46,12 +46,14 @@ async def server(tmp_path: Path, youtube: FakeYouTube) -> AsyncIterator[LiveServ
         yield served
 
 
-async def player_page(chromium: Browser, server: LiveServer, community: str) -> Page:
+async def overlay_page(
+    chromium: Browser, server: LiveServer, community: str, kind: str = "player"
+) -> Page:
     manage, _ = await keys(server)
     answer = await server.client.get(
         f"/api/browser-sources/v1/communities/{community}/urls", headers={"X-API-Key": manage}
     )
-    url = answer.json()["urls"]["player"].replace("http://127.0.0.1:8000", server.url)
+    url = answer.json()["urls"][kind].replace("http://127.0.0.1:8000", server.url)
     context = await chromium.new_context(viewport={"width": 640, "height": 360})
     page = await context.new_page()
     errors: list[str] = []
@@ -75,7 +77,8 @@ async def test_the_player_plays_the_queue_and_ended_advances_it(
     first, second, third = await queue.entries(community)
 
     # opened after the first track started: the page asks and is sent what plays now
-    page = await player_page(browser, server, community)
+    page = await overlay_page(browser, server, community)
+    media = await overlay_page(browser, server, community, "media")
     body = page.locator("body")
     await expect(body).to_have_attribute("data-entry", first.id)
     await expect(body).to_have_attribute("data-video", "dQw4w9WgXcQ")
@@ -84,6 +87,11 @@ async def test_the_player_plays_the_queue_and_ended_advances_it(
 
     await page.evaluate("window.stub.end()")  # the video ended: the queue moves on
     await expect(body).to_have_attribute("data-entry", second.id)
+    card = media.locator("#media")  # the media card follows the change
+    await expect(card.locator(".title")).to_have_text("Despacito")
+    await expect(card.locator(".artist")).to_have_text("Luis Fonsi")
+    await expect(card.locator(".requester")).to_have_text("requested by bob")
+    await expect(card.locator(".length")).to_have_text("4:42")
     await expect(body).to_have_attribute("data-video", "kJQP7kiw5Fk")
     now = await queue.current(community)
     assert now is not None and now.id == second.id
@@ -100,4 +108,5 @@ async def test_the_player_plays_the_queue_and_ended_advances_it(
     await expect(body).to_have_attribute("data-state", "idle")
     await expect(body).to_have_attribute("data-entry", "")
     assert await queue.current(community) is None
-    assert page.errors == []  # type: ignore[attr-defined]
+    await expect(card).to_be_hidden()
+    assert page.errors == [] and media.errors == []  # type: ignore[attr-defined]
