@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from waddlebot.kernel.contracts import PLAYER_SYNC_HANDLER, EventType, Role, player_job_key
+from waddlebot.kernel.errors import Refusal
 from waddlebot.modules.music.module import module
 from waddlebot.modules.music.providers import provider_for
 from waddlebot.modules.music.queue import Entry, MusicQueue, length_text
@@ -159,7 +160,11 @@ async def song_request(ctx: Context) -> None:
         moderator=moderator,
         now=_now(),
     )
-    await provider.queued(ctx.community_id, track)
+    try:
+        await provider.queued(ctx.community_id, track)
+    except Refusal:  # the provider's player refused it (e.g. Spotify: no active device)
+        await queue.discard(ctx.community_id, added.entry.id)
+        raise
     entry = added.entry
     length = length_text(entry.duration_ms)
     if added.started:
@@ -257,5 +262,8 @@ async def volume(ctx: Context) -> None:
 async def chatter(ctx: Context) -> None:
     """Remember who chatted lately (``!voteskip`` percentages count them)."""
     user = ctx.request.user
-    if user is not None:
-        await ctx.storage.set(f"{CHATTER}{ctx.platform.value}:{user.id}", 1, ttl=RECENT_CHATTERS)
+    if user is None:
+        return
+    key = f"{CHATTER}{ctx.platform.value}:{user.id}"
+    if await ctx.storage.get(key) is None:  # a cached read; one write per chatter per window
+        await ctx.storage.set(key, 1, ttl=RECENT_CHATTERS)

@@ -303,6 +303,16 @@ class MusicQueue:
             await session.delete(row)
             return entry
 
+    async def discard(self, community_id: str, entry_id: str) -> None:
+        """Undo a request the provider's player refused right after it was stored."""
+        async with self.db.session() as session:
+            await self._lock(session, community_id)
+            await session.execute(
+                delete(MusicQueueEntry).where(
+                    MusicQueueEntry.community_id == community_id, MusicQueueEntry.id == entry_id
+                )
+            )
+
     async def move(self, community_id: str, entry_id: str, position: int) -> list[Entry]:
         """Put a waiting entry at ``position`` (1 = next) and renumber the queue."""
         if position < 1:
