@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from tests.modules.music.fake_youtube import FakeYouTube
+from waddlebot.kernel.settings import Settings
 from waddlebot.modules.music import module as music
 from waddlebot.sdk.testing import ModuleHarness
 
@@ -81,3 +82,30 @@ async def test_quota_and_key_errors_are_one_clear_line(youtube: FakeYouTube) -> 
         assert await bot.reply("!sr despacito") == (
             "YouTube is not answering properly; try again later."
         )
+
+
+async def test_requests_skips_and_votes_on_both_stacks(
+    youtube: FakeYouTube, stack_settings: Settings
+) -> None:
+    """SQLite + memory, and PostgreSQL + Redis: the same chat, the same answers."""
+    stack = {
+        key: value
+        for key, value in stack_settings.model_dump().items()
+        if key in ("database_url", "redis_url", "redis_namespace") and value is not None
+    }
+    async with ModuleHarness(music, **stack) as bot:
+        await bot.reply("!sr youtu.be/dQw4w9WgXcQ")
+        assert await bot.reply("!sr despacito", user="bob") == (
+            "Queued “Despacito” by Luis Fonsi (4:42) at #1 in the queue."
+        )
+        assert await bot.reply("!wrongsong", user="bob") == (
+            "Removed “Despacito” by Luis Fonsi from the queue."
+        )
+        await bot.reply("!sr gangnam", user="carol")
+        assert await bot.reply("!voteskip", user="bob") == "Vote counted: 1/5 to skip."
+        assert await bot.reply("!skip", **MOD) == (
+            "Skipped “Never Gonna Give You Up” by Rick Astley. Now playing “Gangnam Style” "
+            "by officialpsy."
+        )
+        await bot.run_due(advance=253 + 31)
+        assert await bot.reply("!song") == "Nothing is playing. Request a song with !sr SONG."
