@@ -4,6 +4,7 @@ plays the queue, and its ``ended``/``error`` reports advance it through the sche
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import pytest
 from playwright.async_api import Browser, Page, expect
 
 from tests.modules.music.fake_youtube import FakeYouTube
-from tests.overlays.conftest import keys, overlay_config
+from tests.overlays.conftest import OverlayClient, keys, overlay_config, overlay_socket
 from tests.overlays.test_browser import browser  # noqa: F401  (the Chromium fixture)
 from tests.support import LiveServer, community_of, live_server
 from waddlebot.app import create_app
@@ -110,3 +111,51 @@ async def test_the_player_plays_the_queue_and_ended_advances_it(
     assert await queue.current(community) is None
     await expect(card).to_be_hidden()
     assert page.errors == [] and media.errors == []  # type: ignore[attr-defined]
+
+
+async def test_only_a_player_socket_reports_and_only_valid_reports_count(
+    server: LiveServer,
+) -> None:
+    await server.texts("!sr youtu.be/dQw4w9WgXcQ")
+    await server.texts("!sr youtu.be/kJQP7kiw5Fk", user="bob")
+    queue = MusicQueue(server.app.state.runtime.db)
+    community = await community_of(server)
+    first = await queue.current(community)
+    assert first is not None
+    manage, _ = await keys(server)
+    urls = (
+        await server.client.get(
+            f"/api/browser-sources/v1/communities/{community}/urls",
+            headers={"X-API-Key": manage},
+        )
+    ).json()["urls"]
+
+    def token(kind: str) -> str:
+        return str(urls[kind]).rsplit("/", 1)[1]
+
+    async def settled(client: OverlayClient) -> None:  # earlier messages were handled
+        await client.send({"type": "ping"})
+        while (await client.next())["type"] != "pong":
+            pass
+
+    async with overlay_socket(server.url, token("media"), "media") as media:
+        await media.send({"type": "ended", "entry": first.id})
+        await settled(media)
+    async with overlay_socket(server.url, token("player"), "player") as player:
+        for junk in (
+            {"type": "ended", "entry": "not an id!"},
+            {"type": "ended", "entry": first.id, "extra": 1},
+            {"type": "error", "entry": first.id, "code": "loud"},
+            {"type": "finished", "entry": first.id},
+        ):
+            await player.send(junk)
+        await settled(player)
+        await asyncio.sleep(0.5)  # a scheduler poll: nothing became due
+        still = await queue.current(community)
+        assert still is not None and still.id == first.id
+
+        await player.send({"type": "ended", "entry": first.id})
+        async with asyncio.timeout(5):
+            while (now := await queue.current(community)) is not None and now.id == first.id:
+                await asyncio.sleep(0.05)
+        assert now is not None and now.title == "Despacito"
