@@ -41,7 +41,7 @@ async def test_urls_rotate_and_revoke_from_the_command_line(
         shown = await waddlebot("overlays", "urls", "lobby")
         assert shown.exit_code == 0, shown.output
         urls = urls_from(shown.stdout)
-        assert list(urls) == ["ticker", "media", "general", "alert"]
+        assert list(urls) == ["ticker", "media", "general", "alert", "player"]
         assert all(url.startswith("https://overlays.example.tv/overlay/") for url in urls.values())
         assert await bot.urls() == urls  # the REST API shows the same URLs
 
@@ -55,7 +55,7 @@ async def test_urls_rotate_and_revoke_from_the_command_line(
             assert code == 4401
 
         revoked = await waddlebot("overlays", "revoke", bot.community_id)
-        assert revoked.exit_code == 0 and "revoked 4" in revoked.stdout
+        assert revoked.exit_code == 0 and "revoked 5" in revoked.stdout
         missing = await waddlebot("overlays", "urls", "no-such-community")
         assert missing.exit_code == 1 and "no community" in missing.output
         bad_kind = await waddlebot("overlays", "rotate", "lobby", "--kind", "banner")

@@ -136,3 +136,22 @@ def test_a_general_person_card_keeps_safe_images_and_plain_text() -> None:
 def test_nothing_displayable_is_rejected(kind: str, content: dict[str, object]) -> None:
     with pytest.raises(ContentRejected):
         sanitise(kind, content, HOSTS)
+
+
+def test_a_player_instruction_keeps_only_a_video_id_entry_and_volume() -> None:
+    assert sanitise(
+        "player",
+        {"command": "play", "video": "dQw4w9WgXcQ", "entry": "abc123", "volume": 40, "x": 1},
+        [],
+    ) == {"command": "play", "video": "dQw4w9WgXcQ", "entry": "abc123", "volume": 40}
+    assert sanitise(
+        "player",
+        {"command": "play", "video": "javascript:alert(1)", "entry": "<b>", "volume": 300},
+        [],
+    ) == {"command": "play"}
+    assert sanitise("player", {"command": "stop", "volume": 0}, []) == {
+        "command": "stop",
+        "volume": 0,
+    }
+    with pytest.raises(ContentRejected):
+        sanitise("player", {"command": "eject", "video": "dQw4w9WgXcQ"}, [])

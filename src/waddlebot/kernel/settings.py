@@ -108,6 +108,12 @@ class Settings(BaseSettings):
     spotify_api_base: str = "https://api.spotify.com/v1"
     spotify_accounts_base: str = "https://accounts.spotify.com"
 
+    # Song requests (music module): YouTube Data API v3 and the player overlay's IFrame API.
+    youtube_api_key: str | None = None
+    youtube_api_base: str = "https://www.googleapis.com/youtube/v3"
+    youtube_region: str = Field(default="US", pattern=r"^[A-Z]{2}$", description="ISO 3166-1")
+    youtube_iframe_api_url: str = "https://www.youtube.com/iframe_api"
+
     # Module execution engines (marketplace modules).
     module_max_concurrency: int = Field(default=32, ge=1, le=10_000, description="per module")
     module_breaker_failures: int = Field(default=5, ge=1, description="failures that open it")

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import html
 import json
 import re
 import secrets
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from functools import cache
 from importlib import resources
 from typing import TYPE_CHECKING, Annotated, Any
@@ -16,10 +17,10 @@ from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, HTTPException, Request, WebSocket, status
 from fastapi.responses import HTMLResponse, PlainTextResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
-from waddlebot.kernel.contracts import OverlayAction, OverlayMessage
+from waddlebot.kernel.contracts import OverlayAction, OverlayMessage, PlayerReport
 from waddlebot.kernel.observability.logging import Category, get_logger, log_event
 from waddlebot.kernel.security.api_keys import Principal
 from waddlebot.kernel.security.http import require_permission
@@ -55,8 +56,32 @@ PAGE_HEADERS = {
 
 
 @cache
-def page_template() -> str:
-    return resources.files("waddlebot.overlays").joinpath("static/overlay.html").read_text()
+def page_template(name: str = "overlay.html") -> str:
+    return resources.files("waddlebot.overlays").joinpath(f"static/{name}").read_text()
+
+
+YOUTUBE_ORIGINS = "https://www.youtube.com https://www.youtube-nocookie.com"
+
+
+def _player_page(request: Request, nonce: str) -> HTMLResponse:
+    """The ``player`` kind: the YouTube IFrame Player page (its API script from
+    ``WADDLEBOT_YOUTUBE_IFRAME_API_URL``). It sends a Referer (YouTube refuses embeds
+    without one: error 153), unlike the other overlay pages."""
+    api_url = request.app.state.runtime.settings.youtube_iframe_api_url
+    api_origin = _origin(api_url) or ""
+    csp = (
+        f"default-src 'none'; script-src 'nonce-{nonce}' {api_origin} https://www.youtube.com; "
+        f"style-src 'nonce-{nonce}'; frame-src {api_origin} {YOUTUBE_ORIGINS}; "
+        f"img-src https://i.ytimg.com; connect-src 'self'{_socket_origins(request)}; "
+        "base-uri 'none'; form-action 'none'"
+    )
+    page = (
+        page_template("player.html")
+        .replace("__NONCE__", nonce)
+        .replace("__IFRAME_API__", html.escape(api_url, quote=True))
+    )
+    headers = {**PAGE_HEADERS, "Referrer-Policy": "strict-origin-when-cross-origin"}
+    return HTMLResponse(page, headers={**headers, "Content-Security-Policy": csp})
 
 
 class DisplayAccepted(BaseModel):
@@ -92,6 +117,8 @@ def overlays_api(service: OverlayService) -> APIRouter:
                 headers=PAGE_HEADERS,
             )
         nonce = secrets.token_urlsafe(16)
+        if grant.kind == "player":
+            return _player_page(request, nonce)
         hosts = " ".join(f"https://{host}" for host in service.config.image_hosts) or "'none'"
         csp = (
             f"default-src 'none'; script-src 'nonce-{nonce}'; style-src 'nonce-{nonce}'; "
@@ -137,7 +164,10 @@ def overlays_api(service: OverlayService) -> APIRouter:
                 community=grant.community_id,
                 kind=grant.kind,
             )
-            await _run(websocket, connection, service.config.ping_interval)
+            reports = (
+                _player_reports(service, grant.community_id) if grant.kind == "player" else None
+            )
+            await _run(websocket, connection, service.config.ping_interval, reports)
         finally:
             service.hub.leave(grant.community_id, connection)
 
@@ -296,8 +326,31 @@ async def _refuse(websocket: WebSocket, code: int, reason: str) -> None:
         await websocket.close(code, reason)
 
 
-async def _run(websocket: WebSocket, connection: Connection, ping_interval: float) -> None:
-    """Write the outbox, read pings/pongs and keep the connection alive, until one side ends."""
+Reports = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+def _player_reports(service: OverlayService, community_id: str) -> Reports:
+    """What a ``player`` page may say besides ping/pong: ``ended``/``error`` of a queue
+    entry (validated as :class:`PlayerReport`; anything else is ignored)."""
+
+    async def report(message: dict[str, Any]) -> None:
+        try:
+            parsed = PlayerReport.model_validate(message)
+        except ValidationError:
+            return
+        await service.player_report(community_id, parsed)
+
+    return report
+
+
+async def _run(
+    websocket: WebSocket,
+    connection: Connection,
+    ping_interval: float,
+    reports: Reports | None = None,
+) -> None:
+    """Write the outbox, read pings/pongs (and a player's reports) and keep the connection
+    alive, until one side ends."""
 
     async def writer() -> None:
         while True:
@@ -315,14 +368,18 @@ async def _run(websocket: WebSocket, connection: Connection, ping_interval: floa
                 return
             connection.last_seen = time.monotonic()
             raw = received.get("text") or ""
-            if len(raw) > MAX_INCOMING:  # pages only ever send ping/pong
+            if len(raw) > MAX_INCOMING:  # pages send ping/pong and a player its reports
                 continue
             try:
-                kind = json.loads(raw).get("type")
+                message = json.loads(raw)
+                kind = message.get("type")
             except (ValueError, AttributeError):
                 continue
             if kind == "ping":
                 connection.offer(OverlayMessage(type="pong"))
+            elif reports is not None and kind in ("ready", "ended", "error"):
+                message.pop("version", None)
+                await reports(message)
 
     async def keepalive() -> None:
         while True:

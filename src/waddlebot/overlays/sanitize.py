@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 import nh3
 
-KINDS: tuple[str, ...] = ("ticker", "media", "general", "alert")
+KINDS: tuple[str, ...] = ("ticker", "media", "general", "alert", "player")
 HTML_TAGS = frozenset(
     {
         "b",
@@ -169,6 +169,26 @@ def _alert(content: dict[str, Any], hosts: Collection[str]) -> dict[str, Any]:
     }
 
 
+_VIDEO = re.compile(r"^[A-Za-z0-9_-]{11}$")
+_ENTRY = re.compile(r"^[A-Za-z0-9]{1,32}$")
+PLAYER_COMMANDS = ("play", "stop", "volume")
+
+
+def _player(content: dict[str, Any], hosts: Collection[str]) -> dict[str, Any]:
+    """An instruction for the music player page: ``play`` a YouTube ``video`` (its queue
+    ``entry`` id comes back in the page's reports), ``stop``, or set ``volume`` (0-100)."""
+    command = content.get("command")
+    video = content.get("video")
+    entry = content.get("entry")
+    volume = number(content.get("volume"), high=100)
+    return {
+        "command": command if command in PLAYER_COMMANDS else None,
+        "video": video if isinstance(video, str) and _VIDEO.match(video) else None,
+        "entry": entry if isinstance(entry, str) and _ENTRY.match(entry) else None,
+        "volume": int(volume) if volume is not None else None,
+    }
+
+
 def _clear(content: dict[str, Any], hosts: Collection[str]) -> dict[str, Any]:
     kind = content.get("kind")
     return {"kind": kind if kind in KINDS else None}
@@ -179,6 +199,7 @@ _CLEANERS: dict[str, Callable[[dict[str, Any], Collection[str]], dict[str, Any]]
     "media": _media,
     "general": _general,
     "alert": _alert,
+    "player": _player,
     "clear": _clear,
 }
 _REQUIRED: dict[str, tuple[str, ...]] = {
@@ -186,6 +207,7 @@ _REQUIRED: dict[str, tuple[str, ...]] = {
     "media": ("title",),
     "general": ("title", "text", "html", "image", "thumbnail"),
     "alert": ("title", "text", "user"),
+    "player": ("command",),
 }
 
 

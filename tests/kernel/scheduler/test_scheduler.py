@@ -310,3 +310,22 @@ async def test_two_scheduler_processes_fire_each_job_exactly_once(
     fired = Counter(line for out in outputs if out.exists() for line in out.read_text().split())
     assert set(fired) == ids
     assert set(fired.values()) == {1}, {job: n for job, n in fired.items() if n > 1}
+
+
+async def test_hurry_makes_a_keyed_job_due_now_with_more_payload(db: Database) -> None:
+    clock = Clock()
+    jobs = store(db, clock)
+    runner = Recorder()
+    scheduler = Scheduler(jobs, runner, pubsub=None, poll_interval=5)
+    job_id = await jobs.schedule(spec(START + timedelta(seconds=200), key="player:e1", text="x"))
+    assert await jobs.origin_of("timers", "c1", "player:") == ORIGIN
+    assert await jobs.origin_of("timers", "c1", "other:") is None
+    assert await jobs.origin_of("other-module", "c1", "player:") is None
+    assert not await jobs.hurry("timers", "c1", "player:nope", {"report": "ended"})
+    assert await jobs.hurry("timers", "c1", "player:e1", {"report": "ended"})
+    [result] = await scheduler.run_due()
+    assert result.job.id == job_id
+    assert runner.ran[0].payload == {"text": "x", "report": "ended"}
+    # done: the key is free, a second report finds nothing
+    assert not await jobs.hurry("timers", "c1", "player:e1", {"report": "ended"})
+    assert await jobs.origin_of("timers", "c1", "player:") is None

@@ -2,6 +2,9 @@
 
 from waddlebot.kernel.contracts.v1 import (
     MESSAGE_LIMITS,
+    PLAYER_JOB_PREFIX,
+    PLAYER_MODULE,
+    PLAYER_SYNC_HANDLER,
     Action,
     ChatAction,
     CommandInfo,
@@ -20,6 +23,7 @@ from waddlebot.kernel.contracts.v1 import (
     OverlayKind,
     OverlayMessage,
     Platform,
+    PlayerReport,
     Role,
     ScheduledJob,
     StorageCounter,
@@ -30,10 +34,14 @@ from waddlebot.kernel.contracts.v1 import (
     StorageWrite,
     UserRef,
     WhisperAction,
+    player_job_key,
 )
 
 __all__ = [
     "MESSAGE_LIMITS",
+    "PLAYER_JOB_PREFIX",
+    "PLAYER_MODULE",
+    "PLAYER_SYNC_HANDLER",
     "Action",
     "ChatAction",
     "CommandInfo",
@@ -52,6 +60,7 @@ __all__ = [
     "OverlayKind",
     "OverlayMessage",
     "Platform",
+    "PlayerReport",
     "Role",
     "ScheduledJob",
     "StorageCounter",
@@ -62,4 +71,5 @@ __all__ = [
     "StorageWrite",
     "UserRef",
     "WhisperAction",
+    "player_job_key",
 ]

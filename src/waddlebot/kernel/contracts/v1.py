@@ -229,7 +229,7 @@ class OverlayAction(Strict):
     """Content for an OBS browser source of the community."""
 
     type: Literal["overlay"] = "overlay"
-    kind: Literal["ticker", "media", "general", "alert", "clear"]
+    kind: Literal["ticker", "media", "general", "alert", "player", "clear"]
     content: dict[str, Any] = Field(default_factory=dict)
     duration: float | None = Field(default=None, gt=0, le=3600)
 
@@ -333,7 +333,7 @@ class EventOutcome(Strict):
     detail: str | None = None
 
 
-OverlayKind = Literal["ticker", "media", "general", "alert"]
+OverlayKind = Literal["ticker", "media", "general", "alert", "player"]
 
 
 class OverlayMessage(Strict):
@@ -349,12 +349,51 @@ class OverlayMessage(Strict):
 
     version: Literal["v1"] = CONTRACT_VERSION
     type: Literal[
-        "hello", "ticker", "media", "general", "alert", "clear", "ping", "pong", "revoked"
+        "hello",
+        "ticker",
+        "media",
+        "general",
+        "alert",
+        "player",
+        "clear",
+        "ping",
+        "pong",
+        "revoked",
     ]
     id: str = Field(default_factory=_new_id)
     content: dict[str, Any] = Field(default_factory=dict)
     duration: float | None = Field(default=None, ge=0, le=3600)
     sent_at: datetime = Field(default_factory=_now)
+
+
+PLAYER_MODULE = "music"
+"""The module that drives the ``player`` overlay and owns the jobs its reports hurry."""
+
+
+PLAYER_SYNC_HANDLER = "player_sync"
+"""The :data:`PLAYER_MODULE` job a ``ready`` report schedules: send the page what plays now."""
+PLAYER_JOB_PREFIX = "player:"
+
+
+def player_job_key(entry: str) -> str:
+    """The dedupe key of the pending job that ends queue entry ``entry`` (see PlayerReport)."""
+    return f"{PLAYER_JOB_PREFIX}{entry}"
+
+
+class PlayerReport(Strict):
+    """What a ``player`` overlay page reports over its WebSocket: the track of queue entry
+    ``entry`` ``ended``, or could not play (``error`` with the IFrame API's ``code``).
+
+    The overlays service does not know the queue: it makes the :data:`PLAYER_MODULE`'s pending
+    job keyed :func:`player_job_key` due now, with the report merged into its payload; that
+    job (scheduled by the module when the track started, due at its natural end as a
+    fallback) then advances the queue through the normal scheduler path. ``ready`` (a page
+    that just connected with nothing to play) schedules :data:`PLAYER_SYNC_HANDLER` now, in
+    the channel of the module's pending player job, which sends the page what plays."""
+
+    type: Literal["ready", "ended", "error"]
+    entry: str = Field(default="", pattern=r"^[A-Za-z0-9]{0,32}$")
+    code: int | None = Field(default=None, ge=0, le=100_000)
 
 
 ModuleRuntime = Literal["builtin", "http", "lambda", "openwhisk"]

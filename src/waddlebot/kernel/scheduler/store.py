@@ -160,6 +160,56 @@ class JobStore:
             )
         return _rowcount(result) == 1
 
+    async def hurry(
+        self, module: str, community_id: str, key: str, payload: dict[str, Any]
+    ) -> bool:
+        """Make ``module``'s pending job keyed ``key`` due now, ``payload`` merged into its
+        own (a player overlay's report ends a track early); False when no such job waits."""
+        now = self.now()
+        async with self.db.session() as session:
+            row = await session.scalar(
+                select(ScheduledJobRow)
+                .where(
+                    ScheduledJobRow.module == module,
+                    ScheduledJobRow.community_id == community_id,
+                    ScheduledJobRow.dedupe_key == key,
+                    ScheduledJobRow.status == PENDING,
+                )
+                .with_for_update()
+            )
+            if row is None:
+                return False
+            row.payload = {**(row.payload or {}), **payload}
+            row.due_at = min(aware(row.due_at), now)
+            row.updated_at = now
+        await self._wake(now)
+        return True
+
+    async def origin_of(self, module: str, community_id: str, key_prefix: str) -> JobOrigin | None:
+        """Where ``module``'s pending job with a key starting ``key_prefix`` replies (to
+        schedule a companion job for the same channel), or None."""
+        async with self.db.session() as session:
+            row = await session.scalar(
+                select(ScheduledJobRow)
+                .where(
+                    ScheduledJobRow.module == module,
+                    ScheduledJobRow.community_id == community_id,
+                    ScheduledJobRow.status == PENDING,
+                    ScheduledJobRow.dedupe_key.startswith(key_prefix, autoescape=True),
+                )
+                .order_by(ScheduledJobRow.due_at)
+                .limit(1)
+            )
+            if row is None:
+                return None
+            return JobOrigin(
+                platform=row.origin_platform,
+                server_id=row.origin_server_id,
+                channel_id=row.origin_channel_id,
+                entity_id=row.origin_entity_id,
+                channel_name=row.origin_channel_name,
+            )
+
     async def _holder(self, module: str, community_id: str, key: str) -> str | None:
         async with self.db.session() as session:
             found: str | None = await session.scalar(

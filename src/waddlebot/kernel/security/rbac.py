@@ -51,6 +51,7 @@ PERMISSIONS: dict[str, str] = {
     "inventory.manage": "manage the item catalogue; give items to and take items from members",
     "spotify.connect": "connect and disconnect the community's Spotify account (song requests)",
     "shoutouts.manage": "change the shoutout template and raid shoutouts",
+    "music.manage": "reorder, remove and clear song requests; change song-request settings",
 }
 
 # Highest first. The index orders them; "owner" outranks everything.
@@ -73,7 +74,9 @@ DEFAULT_GRANTS: dict[str, frozenset[str]] = {
             "spotify.connect",
         }
     ),
-    "moderator": frozenset({"calendar.approve", "memories.manage", "shoutouts.manage"}),
+    "moderator": frozenset(
+        {"calendar.approve", "memories.manage", "shoutouts.manage", "music.manage"}
+    ),
     "member": frozenset(),
 }
 

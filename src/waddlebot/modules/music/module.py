@@ -9,5 +9,5 @@ module = Module(
     "music",
     version=__version__,
     description="Song requests: one queue per community, played on Spotify or YouTube.",
-    categories=["music"],
+    categories=["built-in", "music"],
 )
