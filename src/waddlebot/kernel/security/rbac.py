@@ -49,6 +49,7 @@ PERMISSIONS: dict[str, str] = {
     "calendar.autoapprove": "calendar events you create need no approval",
     "memories.manage": "edit and remove quotes; add and remove saved URLs",
     "inventory.manage": "manage the item catalogue; give items to and take items from members",
+    "ai.manage": "set the AI chat provider, key, personality, budgets and MCP tools",
 }
 
 # Highest first. The index orders them; "owner" outranks everything.
@@ -68,6 +69,7 @@ DEFAULT_GRANTS: dict[str, frozenset[str]] = {
             "members.manage",
             "overlays.manage",
             "inventory.manage",
+            "ai.manage",
         }
     ),
     "moderator": frozenset({"calendar.approve", "memories.manage"}),
