@@ -23,7 +23,7 @@ from waddlebot.modules.ai.providers import (
     provider_for,
 )
 from waddlebot.modules.ai.safety import blocked, cut, limit_for, neutralise
-from waddlebot.modules.ai.tools import Toolbox
+from waddlebot.modules.ai.tools import CONNECT_TIMEOUT, Toolbox
 from waddlebot.sdk import Context
 
 logger = get_logger("waddlebot.modules.ai")
@@ -160,7 +160,13 @@ async def _converse(
     servers = [server.spec() for server in await book.servers(ctx.community_id)]
     max_tokens = min(1024, config.max_chars // 2 + 64)
     spent = 0
-    async with Toolbox(servers, call_timeout=min(5.0, timeout / 2)) as toolbox:
+    # starting servers may use half the time at most; the model gets the rest
+    toolbox = Toolbox(
+        servers,
+        call_timeout=min(5.0, timeout / 3),
+        connect_timeout=min(CONNECT_TIMEOUT, timeout / 2),
+    )
+    async with toolbox:
         for round_ in range(MAX_ROUNDS + 1):
             left = deadline - time.monotonic()
             if left <= 0.2:

@@ -23,7 +23,7 @@ from waddlebot.kernel.observability.logging import Category, get_logger, log_eve
 
 logger = get_logger("waddlebot.modules.ai.tools")
 
-CONNECT_TIMEOUT = 10.0
+CONNECT_TIMEOUT = 10.0  # at most, for starting a server and listing its tools
 MAX_RESULT = 2000  # characters of a tool result handed back to the model
 SAFE_NAME = re.compile(r"[^a-zA-Z0-9_-]")
 
@@ -55,9 +55,12 @@ def function_name(server: str, tool: str) -> str:
 class Toolbox:
     """Open sessions to a community's MCP servers for the length of one answer."""
 
-    def __init__(self, servers: list[McpServerSpec], *, call_timeout: float) -> None:
+    def __init__(
+        self, servers: list[McpServerSpec], *, call_timeout: float, connect_timeout: float
+    ) -> None:
         self.servers = servers
         self.call_timeout = call_timeout
+        self.connect_timeout = connect_timeout
         self.offered: dict[str, OfferedTool] = {}
         self.schemas: list[dict[str, Any]] = []
         self._stack = AsyncExitStack()
@@ -67,7 +70,7 @@ class Toolbox:
             if not server.allowed_tools:
                 continue  # nothing may run: do not even start it
             try:
-                async with asyncio.timeout(CONNECT_TIMEOUT):
+                async with asyncio.timeout(self.connect_timeout):
                     session = await self._open(server)
                     listed = (await session.list_tools()).tools
             except Exception as error:  # unreachable, crashed, not MCP: answer without it
@@ -115,7 +118,7 @@ class Toolbox:
             streams = await stack.enter_async_context(streamable_http_client(server.url))
             read, write = streams[0], streams[1]
         session = await stack.enter_async_context(
-            ClientSession(read, write, read_timeout_seconds=self.call_timeout)
+            ClientSession(read, write, read_timeout_seconds=self.connect_timeout)
         )
         await session.initialize()
         return session
@@ -127,7 +130,9 @@ class Toolbox:
             return f"Error: no tool named {name} is available."
         try:
             async with asyncio.timeout(self.call_timeout):
-                result = await offered.session.call_tool(offered.tool, arguments)
+                result = await offered.session.call_tool(
+                    offered.tool, arguments, read_timeout_seconds=self.call_timeout
+                )
         except TimeoutError:
             return f"Error: the tool did not answer within {self.call_timeout:g} seconds."
         except Exception as error:
