@@ -170,8 +170,12 @@ async def test_the_tool_loop_is_bounded(model: FakeModel, monkeypatch: pytest.Mo
         monkeypatch.setenv("WADDLEBOT_AI_MCP_COMMANDS", sys.executable)
         await bot.client.post(
             f"{API}/communities/{community}/mcp-servers",
-            json={"name": "calc", "command": sys.executable, "args": [SERVER],
-                  "allowed_tools": ["add"]},
+            json={
+                "name": "calc",
+                "command": sys.executable,
+                "args": [SERVER],
+                "allowed_tools": ["add"],
+            },
             headers=admin,
         )
         loop = Step(tool_calls=[("calc__add", {"a": 1, "b": 1})])

@@ -120,7 +120,12 @@ def test_neutralise_and_cut() -> None:
 
 async def test_long_answers_are_cut_at_a_sentence(bot: ModuleHarness, model: FakeModel) -> None:
     await _setup(bot, "!ai set max_chars 60")
-    model.say(Step(text="The first sentence fits. " + "A much longer second sentence that will not fit. " * 3))
+    model.say(
+        Step(
+            text="The first sentence fits. "
+            + "A much longer second sentence that will not fit. " * 3
+        )
+    )
     assert await bot.reply("!ai long") == "@alice The first sentence fits."
 
 

@@ -9,5 +9,4 @@ module = Module(
     "ai",
     version=__version__,
     description="AI chat: !ai QUESTION answered by an OpenAI-compatible model or Ollama.",
-    categories=["fun", "ai"],
 )
