@@ -168,3 +168,57 @@ async def test_ollama_provider(ollama_model: FakeModel) -> None:
 
 async def test_bad_mention_value(bot: ModuleHarness) -> None:
     assert await bot.reply("!ai set mention maybe", **OWNER) == "Usage: !ai set mention on|off"
+
+
+async def test_overlay_action_carries_the_answer(bot: ModuleHarness) -> None:
+    """The module's own response (what the router dispatches to the overlay hub)."""
+    from tests.module_support import module_request
+    from waddlebot.kernel.contracts import ChatAction, OverlayAction, UserRef
+
+    await _setup(bot, "!ai set overlay ticker")
+    assert await bot.texts("hello") == []  # registers alice
+    request = module_request("ai", "what", "now?", community=await bot.community_id())
+    event = request.event.model_copy(
+        update={
+            "server_id": "playground",
+            "channel_id": "lobby",
+            "user": UserRef(id="alice", name="alice"),
+        }
+    )
+    request = request.model_copy(update={"event": event, "user": event.user})
+    response = await ai.handle(request, bot.router.factory.host)
+    assert len(response.actions) == 2, response
+    chat, overlay = response.actions
+    assert isinstance(chat, ChatAction) and chat.text == "@alice You asked: what now?"
+    assert isinstance(overlay, OverlayAction) and overlay.kind == "ticker"
+    assert overlay.content == {
+        "title": "alice asked",
+        "question": "what now?",
+        "text": "You asked: what now?",
+    }
+
+
+async def test_usage_follows_a_merged_user(bot: ModuleHarness) -> None:
+    from sqlalchemy import select
+
+    from waddlebot.kernel.storage.merges import run_merge_hooks
+    from waddlebot.kernel.storage.models import PlatformIdentity
+    from waddlebot.modules.ai.models import AiUsage
+
+    await _setup(bot, "!ai set cooldown 0")
+    await bot.reply("!ai one")
+    await bot.reply("!ai two", user="bob")
+    await bot.reply("!ai three", user="carol")
+    async with bot.runtime.db.read_session() as session:
+        ids = dict(
+            (
+                await session.execute(
+                    select(PlatformIdentity.platform_user_id, PlatformIdentity.user_id)
+                )
+            ).all()
+        )
+    async with bot.runtime.db.session() as session:
+        await run_merge_hooks(session, ids["bob"], ids["alice"])
+    async with bot.runtime.db.read_session() as session:
+        rows = {r.user_id: r.tokens for r in await session.scalars(select(AiUsage))}
+    assert rows == {ids["alice"]: 50, ids["carol"]: 25}
