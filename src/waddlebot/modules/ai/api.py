@@ -11,9 +11,9 @@ community; reads with ``communities:read``, changes with ``communities:write``):
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import Body, Path, Request, Response
+from fastapi import Path, Request, Response
 from pydantic import BaseModel, Field
 
 from waddlebot.modules.ai.commands import forget
@@ -22,7 +22,7 @@ from waddlebot.modules.ai.manager import (
     AiConfig,
     Installation,
     McpServerInfo,
-    parse_patch,
+    SettingsPatch,
     today,
 )
 from waddlebot.modules.ai.module import module
@@ -149,30 +149,31 @@ async def get_settings(community_id: str, request: Request, principal: Reader) -
 
 
 async def _change(
-    community_id: str, request: Request, principal: Principal, body: Any, *, replace: bool
+    community_id: str,
+    request: Request,
+    principal: Principal,
+    body: SettingsPatch,
+    *,
+    replace: bool,
 ) -> SettingsOut:
-    if not isinstance(body, dict):
-        from waddlebot.kernel.errors import Invalid
-
-        raise Invalid("The body must be a JSON object of settings.")
-    config = await _book(request).update(
-        community_id, parse_patch(body), actor(principal), replace=replace
-    )
+    config = await _book(request).update(community_id, body, actor(principal), replace=replace)
     forget(community_id)
     return _out(config)
 
 
 @api.put("/communities/{community_id}/settings", response_model=SettingsOut)
 async def put_settings(
-    community_id: str, request: Request, principal: Manager, body: Annotated[Any, Body()]
+    community_id: str, request: Request, principal: Manager, body: SettingsPatch
 ) -> SettingsOut:
+    """Replace every override: fields left out go back to the installation's defaults."""
     return await _change(community_id, request, principal, body, replace=True)
 
 
 @api.patch("/communities/{community_id}/settings", response_model=SettingsOut)
 async def patch_settings(
-    community_id: str, request: Request, principal: Manager, body: Annotated[Any, Body()]
+    community_id: str, request: Request, principal: Manager, body: SettingsPatch
 ) -> SettingsOut:
+    """Change the fields sent; a field sent as null goes back to the default."""
     return await _change(community_id, request, principal, body, replace=False)
 
 

@@ -19,11 +19,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from waddlebot.kernel.errors import Conflict, Invalid, NotFound
 from waddlebot.kernel.settings import Settings
+from waddlebot.kernel.storage.models import Community
 from waddlebot.modules.ai.models import AiMcpServer, AiSettings, AiUsage
 from waddlebot.modules.ai.providers import ProviderConfig
 from waddlebot.modules.ai.safety import check_block_list
 from waddlebot.modules.ai.tools import McpServerSpec
-from waddlebot.sdk.database import ModuleDatabase, on_user_merge
+from waddlebot.sdk.database import ModuleDatabase, new_id, on_user_merge
 from waddlebot.sdk.secrets import SecretOperations
 
 DEFAULT_PROMPT = (
@@ -229,6 +230,7 @@ class AiBook:
         if "api_key" in given and patch.api_key is not None and self.secrets is None:
             raise Invalid("This bot cannot store secrets here.")
         async with self.db.session() as session:
+            await _known(session, community_id)
             row = await session.get(AiSettings, community_id)
             if row is None:
                 row = AiSettings(community_id=community_id, mention=False)
@@ -286,6 +288,7 @@ class AiBook:
             if not TOOL_NAME.match(tool):
                 raise Invalid(f"{tool!r} is not a tool name.")
         async with self.db.session() as session:
+            await _known(session, community_id)
             count = await session.scalar(
                 select(func.count()).where(AiMcpServer.community_id == community_id)
             )
@@ -345,7 +348,7 @@ class AiBook:
         """Add ``tokens`` to the user's count for ``day`` (one atomic upsert)."""
         insert = pg_insert if self.db.dialect == "postgresql" else sqlite_insert
         statement = insert(AiUsage).values(
-            id=_new_id(),
+            id=new_id(),
             community_id=community_id,
             day=day,
             user_id=user_id,
@@ -372,10 +375,9 @@ class AiBook:
             return [UsageRow(user_id, tokens, answers) for user_id, tokens, answers in rows]
 
 
-def _new_id() -> str:
-    from waddlebot.sdk.database import new_id
-
-    return new_id()
+async def _known(session: AsyncSession, community_id: str) -> None:
+    if await session.get(Community, community_id) is None:
+        raise NotFound(f"There is no community {community_id}.")
 
 
 def _server_info(row: AiMcpServer) -> McpServerInfo:
