@@ -188,3 +188,36 @@ async def test_the_tool_loop_is_bounded(model: FakeModel, monkeypatch: pytest.Mo
         assert await bot.reply("!ai loop forever") == "@alice Done."
         assert len(model.requests) == 4
         assert "tools" not in model.requests[3]  # the last round must answer in words
+
+
+async def test_ollama_calls_mcp_tools_too(
+    ollama_model: FakeModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from waddlebot.modules.ai import module as ai
+
+    slow_start(monkeypatch)
+    async with ModuleHarness(ai, ai_mcp_commands=[sys.executable]) as bot:
+        assert bot.client is not None
+        community = await bot.community_id()
+        admin = await key_with_role(bot, "ada", "admin")
+        await bot.client.post(
+            f"{API}/communities/{community}/mcp-servers",
+            json={
+                "name": "calc",
+                "command": sys.executable,
+                "args": [SERVER],
+                "allowed_tools": ["add"],
+            },
+            headers=admin,
+        )
+        ollama_model.say(
+            Step(tool_calls=[("calc__add", {"a": 40, "b": 2})]), Step(text="It is 42.")
+        )
+        assert await bot.reply("!ai 40+2?") == "@alice It is 42."
+        assert [t["function"]["name"] for t in ollama_model.requests[0]["tools"]] == ["calc__add"]
+        follow_up = ollama_model.requests[1]["messages"]
+        assert follow_up[-2]["tool_calls"] == [
+            {"function": {"name": "calc__add", "arguments": {"a": 40, "b": 2}}}
+        ]
+        assert follow_up[-1]["role"] == "tool" and follow_up[-1]["content"] == "42"
+        assert follow_up[-1]["tool_name"] == "calc__add"
