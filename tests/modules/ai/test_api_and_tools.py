@@ -221,3 +221,50 @@ async def test_ollama_calls_mcp_tools_too(
         ]
         assert follow_up[-1]["role"] == "tool" and follow_up[-1]["content"] == "42"
         assert follow_up[-1]["tool_name"] == "calc__add"
+
+
+async def test_streamable_http_mcp_servers(
+    model: FakeModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncio
+    import subprocess
+
+    from tests.support import free_port
+    from waddlebot.modules.ai import module as ai
+
+    slow_start(monkeypatch)
+    port = free_port()
+    child = subprocess.Popen(
+        [sys.executable, SERVER, str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        async with asyncio.timeout(20):
+            while True:
+                try:
+                    _, writer = await asyncio.open_connection("127.0.0.1", port)
+                except OSError:
+                    await asyncio.sleep(0.1)
+                    continue
+                writer.close()
+                break
+        async with ModuleHarness(ai) as bot:
+            assert bot.client is not None
+            community = await bot.community_id()
+            admin = await key_with_role(bot, "ada", "admin")
+            added = await bot.client.post(
+                f"{API}/communities/{community}/mcp-servers",
+                json={
+                    "name": "web",
+                    "url": f"http://127.0.0.1:{port}/mcp",
+                    "allowed_tools": ["add"],
+                },
+                headers=admin,
+            )
+            assert added.status_code == 201 and added.json()["transport"] == "http"
+            model.say(Step(tool_calls=[("web__add", {"a": 1, "b": 2})]), Step(text="Three."))
+            assert await bot.reply("!ai 1+2") == "@alice Three."
+            tool = [m for m in model.requests[1]["messages"] if m["role"] == "tool"]
+            assert tool[0]["content"] == "3"
+    finally:
+        child.terminate()
+        child.wait(timeout=10)
