@@ -32,6 +32,8 @@ OPEN: dict[str, str] = {
     "/api/calendar/v1/feeds/": "iCalendar feed, authenticated by the token in its URL",
     "/api/auth/v1/login": "password login: how a session is obtained",
     "/api/auth/v1/oauth/": "OAuth login start/callback: how a session is obtained",
+    "/portal": "web portal: anonymous visitors are sent to its log-in form (tests/portal)",
+    "/portal/": "web portal: anonymous visitors are sent to its log-in form (tests/portal)",
 }
 
 
@@ -87,8 +89,11 @@ async def test_no_endpoint_answers_an_anonymous_caller(stack_settings: Settings)
                 )
                 checked.append(f"{method} {full}")
     assert "GET /api/marketplace/v1/modules" in checked
+    assert "DELETE /api/memories/v1/communities/{community_id}/quotes/{number}" in checked
     assert "POST /api/playground/v1/messages" in checked
     assert "PATCH /api/communities/v1/communities/{community_id}/custom-commands/{name}" in checked
     assert "DELETE /api/memories/v1/communities/{community_id}/reminders/{number}" in checked
     assert "POST /api/calendar/v1/communities/{community_id}/events/{number}/approve" in checked
+    assert "PUT /api/shoutouts/v1/communities/{community_id}/settings" in checked
     assert all(not path.startswith("GET /api/calendar/v1/feeds/") for path in checked)
+    assert "POST /api/inventory/v1/communities/{community_id}/grants" in checked

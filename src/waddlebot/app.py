@@ -36,6 +36,7 @@ from waddlebot.kernel.web import (
 from waddlebot.labels.service import LabelsService
 from waddlebot.marketplace.service import MarketplaceService
 from waddlebot.overlays.service import OverlayService
+from waddlebot.portal.service import PortalService
 from waddlebot.router.service import RouterService
 
 logger = get_logger(__name__)
@@ -53,6 +54,7 @@ SERVICES: dict[str, Callable[[], Service]] = {
     "accounts": AccountsService,
     "communities": CommunitiesService,
     "labels": LabelsService,
+    "portal": PortalService,
 }
 
 

@@ -145,7 +145,7 @@ async def test_a_role_grant_override_changes_the_outcome(stack_settings: Setting
             "role": "moderator",
             "granted": ["calendar.approve", "commands.manage"],
             "effective": ["calendar.approve", "commands.manage"],
-            "defaults": ["calendar.approve", "memories.manage"],
+            "defaults": ["calendar.approve", "memories.manage", "shoutouts.manage"],
             "overridden": True,
         }
         assert await bot.texts("!command disable ping", user="mod") == [
@@ -165,6 +165,7 @@ async def test_a_role_grant_override_changes_the_outcome(stack_settings: Setting
         assert reset.status_code == 200 and reset.json()["granted"] == [
             "calendar.approve",
             "memories.manage",
+            "shoutouts.manage",
         ]
         assert await bot.texts("!command enable ping", user="mod") == [
             "@mod !command needs the commands.manage permission here."

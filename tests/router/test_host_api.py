@@ -15,8 +15,8 @@ from tests.marketplace.conftest import Market
 from tests.module_support import module_request
 from tests.support import free_port, serve_asgi
 from waddlebot.kernel.security.signed_state import StateSigner
+from waddlebot.kernel.storage.module_store import DatabaseDataStore
 from waddlebot.router.host_api import PREFIX, TOKEN_PREFIX, HostGrants
-from waddlebot.router.module_data import DatabaseDataStore
 from waddlebot.sdk import CommandError, Context, Module, signing
 from waddlebot.sdk.adapters import http_app, lambda_handler, openwhisk_action
 from waddlebot.sdk.storage import ModuleStorage

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
+import pytest
 from fastapi import Request
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from waddlebot.kernel.errors import NotFound
 from waddlebot.kernel.security.api_keys import create_api_key
-from waddlebot.kernel.storage.merges import _HOOKS, run_merge_hooks
+from waddlebot.kernel.storage import merges
 from waddlebot.kernel.storage.models import Entity
 from waddlebot.modules.labels import module as labels_module
 from waddlebot.sdk import Context, Module
@@ -116,16 +117,14 @@ async def test_module_routes_are_mounted_behind_the_community_checks() -> None:
         assert write.status_code == 403  # lacks communities:write
 
 
-async def test_merge_hooks_run_once_per_registration() -> None:
+async def test_merge_hooks_run_once_per_registration(monkeypatch: pytest.MonkeyPatch) -> None:
     seen: list[tuple[str, str]] = []
 
     async def follow(session: AsyncSession, absorbed: str, kept: str) -> None:
         seen.append((absorbed, kept))
 
-    try:
-        on_user_merge(follow)
-        on_user_merge(follow)  # a re-import registers the same hook again
-        await run_merge_hooks(None, "old", "new")  # type: ignore[arg-type]
-    finally:
-        _HOOKS.pop(f"{follow.__module__}.{follow.__qualname__}", None)
+    monkeypatch.setattr(merges, "_HOOKS", {})  # only this test's hook
+    on_user_merge(follow)
+    on_user_merge(follow)  # a re-import registers the same hook again
+    await merges.run_merge_hooks(None, "old", "new")  # type: ignore[arg-type]
     assert seen == [("old", "new")]

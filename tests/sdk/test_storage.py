@@ -1,6 +1,6 @@
 """``ModuleStorage`` over the in-memory fallback a remote module gets without a host URL:
 the same API, limits and scopes as the router's database store (tested in
-tests/router/test_module_data.py), and ``ctx.user_storage``."""
+tests/kernel/storage/test_module_store.py), and ``ctx.user_storage``."""
 
 from __future__ import annotations
 

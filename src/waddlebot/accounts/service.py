@@ -44,7 +44,7 @@ from waddlebot.kernel.security.passwords import (
 from waddlebot.kernel.security.sessions import COOKIE_NAME, SessionStore, cookie_secure
 from waddlebot.kernel.security.signed_state import InvalidState, StateSigner
 from waddlebot.kernel.service import Service
-from waddlebot.kernel.storage.models import PlatformIdentity, User
+from waddlebot.kernel.storage.models import ApiKey, PlatformIdentity, User
 from waddlebot.kernel.web import get_runtime
 
 logger = get_logger(__name__)
@@ -129,15 +129,15 @@ def _sha(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()
 
 
-def _client_ip(request: Request) -> str:
+def client_ip(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def _sessions(runtime: Runtime) -> SessionStore:
+def sessions_of(runtime: Runtime) -> SessionStore:
     return SessionStore(runtime.backend.kv, ttl=runtime.settings.login_session_ttl)
 
 
-def _set_session_cookie(response: Response, runtime: Runtime, token: str) -> None:
+def set_session_cookie(response: Response, runtime: Runtime, token: str) -> None:
     response.set_cookie(
         COOKIE_NAME,
         token,
@@ -153,7 +153,7 @@ def _state_signer(runtime: Runtime) -> StateSigner:
     return StateSigner(runtime.settings.resolved_secret_key, "oauth-login")
 
 
-async def _me(runtime: Runtime, user: User) -> MeOut:
+async def account_view(runtime: Runtime, user: User) -> MeOut:
     async with runtime.db.read_session() as session:
         rows = (
             await session.scalars(
@@ -197,43 +197,106 @@ async def _load_user(runtime: Runtime, user_id: str) -> User:
     return user
 
 
+async def password_login(runtime: Runtime, email: str, password: str, ip: str) -> tuple[User, str]:
+    """Check an e-mail and password (rate-limited per IP and per e-mail) and open a session.
+
+    Returns the user and the session token for the cookie; raises 429 (limited) or 401 (one
+    message for a wrong e-mail or password). Shared by the auth API and the portal's form.
+    """
+    await _rate_limit(runtime, f"login:ip:{ip}", runtime.settings.login_attempts_per_ip)
+    email_key = _sha(email.strip().lower())
+    await _rate_limit(
+        runtime, f"login:email:{email_key}", runtime.settings.login_attempts_per_email
+    )
+    user = await user_by_email(runtime.db, email)
+    usable = user is not None and user.is_active and user.kind == "person"
+    stored = user.password_hash if user is not None and usable else None
+    matches = verify_password(stored, password)  # hashes even for unknown e-mails
+    if user is None or not matches:
+        log_event(
+            logger, Category.AUTH, "login", "denied", method="password", ip=ip, email=email_key
+        )
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, LOGIN_FAILED)
+    if stored is not None and needs_rehash(stored):
+        async with runtime.db.session() as session:
+            row = await session.get(User, user.id)
+            if row is not None:
+                row.password_hash = hash_password(password)
+    token = await sessions_of(runtime).create(user.id, method="password")
+    log_event(logger, Category.AUTH, "login", "ok", user=user.id, method="password", ip=ip)
+    return user, token
+
+
+async def create_own_key(
+    runtime: Runtime,
+    caller: Principal,
+    name: str,
+    requested: list[str],
+    expires_in_days: int | None = None,
+) -> tuple[str, ApiKey]:
+    """A key ``caller`` owns, never wider than what they may hold; the plaintext is returned
+    once. Raises 403/409/422 (HTTPException) with a message. Shared by the API and the portal.
+    """
+    assert caller.user_id is not None
+    scopes = sorted(set(requested))
+    unknown = [s for s in scopes if s not in SCOPES]
+    if unknown:  # as `waddlebot admin create-api-key`: a typo never becomes a dead key
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            f"unknown scope {', '.join(unknown)}; valid scopes: {', '.join(sorted(SCOPES))}",
+        )
+    if not caller.superuser:
+        if ADMIN_SCOPE in scopes:
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN, "only superusers can create keys with 'admin'"
+            )
+        owner = await _load_user(runtime, caller.user_id)
+        unknown = [s for s in scopes if s not in COMMUNITY_SCOPES]
+        if owner.kind == "person" and unknown:
+            raise HTTPException(
+                status.HTTP_422_UNPROCESSABLE_CONTENT,
+                f"scopes {', '.join(unknown)} are not available to people; "
+                f"choose from {', '.join(sorted(COMMUNITY_SCOPES))}",
+            )
+    if caller.kind != "session" and not caller.installation_wide:
+        wider = [s for s in scopes if s not in caller.scopes]
+        if wider:
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN,
+                f"a key cannot create a key with more scopes than its own ({', '.join(wider)})",
+            )
+    expires = timedelta(days=expires_in_days) if expires_in_days else None
+    try:
+        key, row = await create_api_key(
+            runtime.db,
+            name=name.strip() or "key",
+            scopes=scopes,
+            expires_in=expires,
+            user_id=caller.user_id,
+            limit=runtime.settings.api_keys_per_user,
+        )
+    except ApiKeyLimitReached as limit:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(limit)) from None
+    log_event(logger, Category.AUDIT, "api_key_created", "ok", user=caller.user_id, key_id=row.id)
+    return key, row
+
+
 def accounts_api() -> APIRouter:
     api = APIRouter(prefix=PREFIX, tags=["accounts"])
 
     @api.post("/login", response_model=LoginOut)
     async def login(body: LoginIn, request: Request, response: Response) -> LoginOut:
         runtime = get_runtime(request)
-        ip = _client_ip(request)
-        await _rate_limit(runtime, f"login:ip:{ip}", runtime.settings.login_attempts_per_ip)
-        email_key = _sha(body.email.strip().lower())
-        await _rate_limit(
-            runtime, f"login:email:{email_key}", runtime.settings.login_attempts_per_email
-        )
-        user = await user_by_email(runtime.db, body.email)
-        usable = user is not None and user.is_active and user.kind == "person"
-        stored = user.password_hash if user is not None and usable else None
-        matches = verify_password(stored, body.password)  # hashes even for unknown e-mails
-        if user is None or not matches:
-            log_event(
-                logger, Category.AUTH, "login", "denied", method="password", ip=ip, email=email_key
-            )
-            raise HTTPException(status.HTTP_401_UNAUTHORIZED, LOGIN_FAILED)
-        if stored is not None and needs_rehash(stored):
-            async with runtime.db.session() as session:
-                row = await session.get(User, user.id)
-                if row is not None:
-                    row.password_hash = hash_password(body.password)
-        token = await _sessions(runtime).create(user.id, method="password")
-        _set_session_cookie(response, runtime, token)
-        log_event(logger, Category.AUTH, "login", "ok", user=user.id, method="password", ip=ip)
-        return LoginOut(user=await _me(runtime, user))
+        user, token = await password_login(runtime, body.email, body.password, client_ip(request))
+        set_session_cookie(response, runtime, token)
+        return LoginOut(user=await account_view(runtime, user))
 
     @api.post("/logout", status_code=status.HTTP_204_NO_CONTENT)
     async def logout(request: Request, caller: Caller) -> Response:
         runtime = get_runtime(request)
         token = request.cookies.get(COOKIE_NAME)
         if token:
-            await _sessions(runtime).revoke(token)
+            await sessions_of(runtime).revoke(token)
         log_event(logger, Category.AUTH, "logout", "ok", user=caller.user_id)
         answer = Response(status_code=status.HTTP_204_NO_CONTENT)
         answer.delete_cookie(COOKIE_NAME, path="/")
@@ -243,7 +306,7 @@ def accounts_api() -> APIRouter:
     async def me(request: Request, caller: Caller) -> MeOut:
         runtime = get_runtime(request)
         assert caller.user_id is not None
-        return await _me(runtime, await _load_user(runtime, caller.user_id))
+        return await account_view(runtime, await _load_user(runtime, caller.user_id))
 
     @api.post("/password", status_code=status.HTTP_204_NO_CONTENT)
     async def change_password(body: PasswordIn, request: Request, caller: Caller) -> Response:
@@ -264,11 +327,11 @@ def accounts_api() -> APIRouter:
             row = await session.get(User, user.id)
             if row is not None:
                 row.password_hash = new_hash
-        sessions = _sessions(runtime)
+        sessions = sessions_of(runtime)
         await sessions.revoke_all(user.id)  # every other browser is logged out
         answer = Response(status_code=status.HTTP_204_NO_CONTENT)
         if caller.kind == "session":
-            _set_session_cookie(answer, runtime, await sessions.create(user.id, method="password"))
+            set_session_cookie(answer, runtime, await sessions.create(user.id, method="password"))
         log_event(logger, Category.AUTH, "password_change", "ok", user=user.id)
         return answer
 
@@ -303,7 +366,7 @@ def accounts_api() -> APIRouter:
     ) -> RedirectResponse:
         runtime = get_runtime(request)
         chosen = _provider(runtime, provider_name)
-        ip = _client_ip(request)
+        ip = client_ip(request)
 
         def refuse(reason: str, code_: int = status.HTTP_400_BAD_REQUEST) -> HTTPException:
             log_event(
@@ -342,9 +405,10 @@ def accounts_api() -> APIRouter:
         user = await user_for_login(runtime.db, account)
         if not user.is_active or user.kind != "person":
             raise refuse("this account is disabled", status.HTTP_403_FORBIDDEN)
-        token = await _sessions(runtime).create(user.id, method=chosen.name)
-        redirect = RedirectResponse("/", status_code=status.HTTP_302_FOUND)
-        _set_session_cookie(redirect, runtime, token)
+        token = await sessions_of(runtime).create(user.id, method=chosen.name)
+        home = "/portal" if "portal" in runtime.local_services else "/"
+        redirect = RedirectResponse(home, status_code=status.HTTP_302_FOUND)
+        set_session_cookie(redirect, runtime, token)
         redirect.delete_cookie(OAUTH_COOKIE, path=OAUTH_COOKIE_PATH)
         log_event(logger, Category.AUTH, "login", "ok", user=user.id, method=chosen.name, ip=ip)
         return redirect
@@ -358,48 +422,8 @@ def accounts_api() -> APIRouter:
     @api.post("/keys", response_model=NewKeyOut, status_code=status.HTTP_201_CREATED)
     async def create_key(body: KeyIn, request: Request, caller: Caller) -> NewKeyOut:
         runtime = get_runtime(request)
-        assert caller.user_id is not None
-        scopes = sorted(set(body.scopes))
-        unknown = [s for s in scopes if s not in SCOPES]
-        if unknown:  # as `waddlebot admin create-api-key`: a typo never becomes a dead key
-            raise HTTPException(
-                status.HTTP_422_UNPROCESSABLE_CONTENT,
-                f"unknown scope {', '.join(unknown)}; valid scopes: {', '.join(sorted(SCOPES))}",
-            )
-        if not caller.superuser:
-            if ADMIN_SCOPE in scopes:
-                raise HTTPException(
-                    status.HTTP_403_FORBIDDEN, "only superusers can create keys with 'admin'"
-                )
-            owner = await _load_user(runtime, caller.user_id)
-            unknown = [s for s in scopes if s not in COMMUNITY_SCOPES]
-            if owner.kind == "person" and unknown:
-                raise HTTPException(
-                    status.HTTP_422_UNPROCESSABLE_CONTENT,
-                    f"scopes {', '.join(unknown)} are not available to people; "
-                    f"choose from {', '.join(sorted(COMMUNITY_SCOPES))}",
-                )
-        if caller.kind != "session" and not caller.installation_wide:
-            wider = [s for s in scopes if s not in caller.scopes]
-            if wider:
-                raise HTTPException(
-                    status.HTTP_403_FORBIDDEN,
-                    f"a key cannot create a key with more scopes than its own ({', '.join(wider)})",
-                )
-        expires = timedelta(days=body.expires_in_days) if body.expires_in_days else None
-        try:
-            key, row = await create_api_key(
-                runtime.db,
-                name=body.name.strip() or "key",
-                scopes=scopes,
-                expires_in=expires,
-                user_id=caller.user_id,
-                limit=runtime.settings.api_keys_per_user,
-            )
-        except ApiKeyLimitReached as limit:
-            raise HTTPException(status.HTTP_409_CONFLICT, str(limit)) from None
-        log_event(
-            logger, Category.AUDIT, "api_key_created", "ok", user=caller.user_id, key_id=row.id
+        key, row = await create_own_key(
+            runtime, caller, body.name, body.scopes, body.expires_in_days
         )
         return NewKeyOut(key=key, **KeyOut.model_validate(key_info(row)).model_dump())
 

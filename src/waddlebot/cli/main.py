@@ -27,6 +27,7 @@ from waddlebot.kernel.settings_check import (
     usable_data_dir,
 )
 from waddlebot.modules.calendar.cli import calendar_app
+from waddlebot.modules.memories.cli import quotes_app
 from waddlebot.overlays.cli import overlays_app
 
 
@@ -63,6 +64,7 @@ app.add_typer(overlays_app, name="overlays")
 app.add_typer(twitch_app, name="twitch")
 app.add_typer(commands_app, name="commands")
 app.add_typer(calendar_app, name="calendar")
+app.add_typer(quotes_app, name="quotes")
 
 HostOption = Annotated[str | None, typer.Option(help="Interface to bind (default 127.0.0.1).")]
 PortOption = Annotated[int | None, typer.Option(help="Port to listen on (default 8000).")]
@@ -124,7 +126,7 @@ def serve(
         str,
         typer.Argument(
             help="router, playground, identity, accounts, communities, labels, marketplace, "
-            "twitch, slack, discord, discord-gateway, overlays"
+            "twitch, slack, discord, discord-gateway, overlays, portal"
         ),
     ],
     host: HostOption = None,

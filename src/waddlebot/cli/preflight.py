@@ -33,6 +33,8 @@ SHARED_THROUGH_BACKEND: dict[str, str] = {
     "marketplace": "installs reach the routers through the shared cache and pub/sub",
     "identity": "link changes reach the routers through the shared cache",
     "accounts": "login sessions live in the shared cache, where the other services read them",
+    "portal": "it reads login sessions from the shared cache, and its role, command and "
+    "overlay changes reach the routers and overlay pages through the cache and pub/sub",
 }
 
 # Services that hand events to the router; alone in a process they need its address.

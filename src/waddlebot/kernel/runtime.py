@@ -23,6 +23,9 @@ class Runtime:
     owns_backend: bool = True
     local_app: Any = None  # the ASGI app of this process, for in-process service calls
     local_services: set[str] = field(default_factory=set)
+    # The router's host (``sdk.context.Host``), for built-in modules' REST routes; None
+    # where no router runs.
+    module_host: Any = None
     _clients: dict[str, httpx.AsyncClient] = field(default_factory=dict)
 
     @classmethod

@@ -13,6 +13,7 @@ def builtin_modules() -> list[Module]:
     from waddlebot.modules.core import module as core
     from waddlebot.modules.custom_commands import module as custom_commands
     from waddlebot.modules.identity import module as identity
+    from waddlebot.modules.inventory import module as inventory
     from waddlebot.modules.labels import module as labels
     from waddlebot.modules.members import module as members
     from waddlebot.modules.memories import module as memories
@@ -32,5 +33,6 @@ def builtin_modules() -> list[Module]:
         memories,
         shoutouts,
         calendar,
+        inventory,
         ai,
     ]

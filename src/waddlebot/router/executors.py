@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AsyncExitStack
 from typing import Any, Protocol
 
@@ -31,9 +31,15 @@ from waddlebot.kernel.observability.logging import Category, get_logger, log_eve
 from waddlebot.kernel.observability.metrics import REGISTRY
 from waddlebot.kernel.settings import Settings
 from waddlebot.kernel.storage import Database
+from waddlebot.kernel.storage.module_store import DatabaseDataStore
 from waddlebot.router.host_api import GrantingExecutor, HostGrants
-from waddlebot.router.module_data import DatabaseDataStore
-from waddlebot.router.registry import COMMANDS_CHANGED, COMMANDS_VERSION, CommandTable
+from waddlebot.router.registry import (
+    COMMANDS_CHANGED,
+    COMMANDS_VERSION,
+    CommandTable,
+    claim_triggers,
+    installed_config,
+)
 from waddlebot.sdk import Module, ModuleStorage, signing
 from waddlebot.sdk.aliases import AliasOperations
 from waddlebot.sdk.community import CommunityOperations
@@ -45,6 +51,7 @@ from waddlebot.sdk.members import MemberOperations
 from waddlebot.sdk.scheduling import SchedulerOperations
 from waddlebot.sdk.secrets import SecretOperations
 from waddlebot.sdk.timers import TimerOperations
+from waddlebot.sdk.triggers import TriggerClaim
 from waddlebot.sdk.twitch import TwitchOperations
 
 logger = get_logger(__name__)
@@ -167,6 +174,22 @@ class RouterHost:
 
     def secrets(self) -> SecretOperations | None:
         return self._secrets
+
+    async def module_config(self, community_id: str, module: str) -> dict[str, Any]:
+        return await installed_config(self.db, community_id, module)
+
+    async def claim_triggers(
+        self,
+        community_id: str,
+        module: str,
+        wanted: Sequence[str],
+        keep: Sequence[str],
+        description: str,
+    ) -> TriggerClaim:
+        done = await claim_triggers(self.db, community_id, module, wanted, keep, description)
+        if done.added or done.removed:
+            await self.reload_commands()
+        return done
 
 
 class InProcessExecutor:

@@ -31,8 +31,8 @@ from waddlebot.kernel.contracts import (
 from waddlebot.kernel.observability.logging import Category, get_logger, log_event
 from waddlebot.kernel.security.signed_state import InvalidState, StateSigner
 from waddlebot.kernel.settings import Settings
+from waddlebot.kernel.storage.module_store import DatabaseDataStore
 from waddlebot.kernel.web import get_runtime
-from waddlebot.router.module_data import DatabaseDataStore
 from waddlebot.sdk.storage import MAX_LISTED, ModuleStorage, StorageRefused
 
 logger = get_logger(__name__)

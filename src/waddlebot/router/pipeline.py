@@ -85,8 +85,9 @@ class Pipeline:
         if parsed is not None or not speech:
             await self._ensure_fresh()
         if parsed is None:
-            if event.user is not None and event.type.value == "message":
-                # every chatter becomes known (cached), so identity linking finds them by name
+            if event.user is not None and event.type.value in ("message", "redemption"):
+                # every chatter becomes known (cached), so identity linking finds them by name;
+                # so does a redeemer, whom a reward may grant items (inventory)
                 await self.directory.user_id(event.platform.value, event.user, event.server_id)
             return await self._fan_out(event, place, session_id)
         command = self.table.lookup(place.community_id, parsed.prefix, parsed.trigger)

@@ -11,12 +11,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
 from waddlebot.kernel.contracts import CommandInfo, Manifest, Role
+from waddlebot.kernel.errors import NotFound
 from waddlebot.kernel.storage import Database
-from waddlebot.kernel.storage.models import Command
+from waddlebot.kernel.storage.models import Command, Community
 from waddlebot.sdk import Module
+from waddlebot.sdk.triggers import TriggerClaim, trigger_of
 
 COMMANDS_CHANGED = "router:commands-changed"
 # Bumped (kv.incr) by whoever changes commands, before publishing COMMANDS_CHANGED: a worker
@@ -278,3 +280,71 @@ async def sync_module_commands(db: Database, modules: Sequence[Module]) -> None:
                 row.description = found.description
                 row.permission = found.permission
                 row.subcommand_permissions = found.subcommand_permissions
+
+
+async def claim_triggers(
+    db: Database,
+    community_id: str,
+    module: str,
+    wanted: Sequence[str],
+    keep: Sequence[str],
+    description: str,
+) -> TriggerClaim:
+    """Make the community's command rows for ``module`` answer exactly ``wanted`` (plus the
+    module's own ``keep`` triggers), so the router hands them to the module's
+    ``@dynamic_commands``; triggers another module answers here are refused, not taken."""
+    triggers = {trigger_of(name) for name in wanted}
+    async with db.session() as session:
+        if await session.get(Community, community_id) is None:
+            raise NotFound(f"Community {community_id} does not exist.")
+        rows = (
+            await session.scalars(
+                select(Command).where(
+                    or_(Command.community_id.is_(None), Command.community_id == community_id),
+                    Command.prefix == "!",
+                )
+            )
+        ).all()
+        mine = {
+            row.trigger: row
+            for row in rows
+            if row.community_id == community_id and row.module == module
+        }
+        others = {row.trigger: row.module for row in rows if row.module != module}
+        refused = {t: others[t] for t in sorted(triggers) if t in others}
+        added = sorted(triggers - set(mine) - set(refused))
+        removed = sorted(set(mine) - triggers - set(keep))
+        for trigger in removed:
+            await session.delete(mine[trigger])
+        for trigger in added:
+            session.add(
+                Command(
+                    community_id=community_id,
+                    prefix="!",
+                    trigger=trigger,
+                    module=module,
+                    usage=f"!{trigger}",
+                    description=description,
+                    min_role=0,
+                    permission=None,
+                    subcommand_permissions={},
+                    user_cooldown=0.0,
+                    global_cooldown=0.0,
+                    enabled=True,
+                )
+            )
+    return TriggerClaim(added, removed, refused)
+
+
+async def installed_config(db: Database, community_id: str, module: str) -> dict[str, Any]:
+    """The community's stored configuration of ``module`` (empty when not installed): what
+    the table will hold after its next reload, read now for REST routes and background work."""
+    from waddlebot.marketplace.models import ModuleInstall
+
+    async with db.read_session() as session:
+        config = await session.scalar(
+            select(ModuleInstall.config).where(
+                ModuleInstall.community_id == community_id, ModuleInstall.module_name == module
+            )
+        )
+    return dict(config or {})

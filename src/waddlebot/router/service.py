@@ -122,6 +122,7 @@ class RouterService(Service):
             twitch=self.twitch_operations,
             secrets=SecretBox.from_settings(settings.resolved_secret_key, settings.encryption_keys),
         )
+        runtime.module_host = host  # sdk.web.host(): the same services for module routes
         self.factory = ExecutorFactory(settings, host)
         self.executors = {m.name: self.factory.builtin(m) for m in self.modules}
         await self._sync_executors()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from functools import cached_property
 from typing import Any, Protocol
@@ -40,6 +41,7 @@ from waddlebot.sdk.scheduling import (
 from waddlebot.sdk.secrets import SecretOperations
 from waddlebot.sdk.storage import ModuleStorage
 from waddlebot.sdk.timers import TimerOperations
+from waddlebot.sdk.triggers import TriggerClaim
 from waddlebot.sdk.twitch import TwitchOperations
 
 
@@ -100,6 +102,23 @@ class Host(Protocol):
 
     def secrets(self) -> SecretOperations | None:
         """Sealing for the module's secrets (API keys, OAuth tokens), or None."""
+        ...
+
+    async def module_config(self, community_id: str, module: str) -> dict[str, Any]:
+        """The community's stored configuration of ``module`` (``ctx.config`` in chat adds the
+        schema's defaults), read now: for REST routes and background work. Empty when none."""
+        ...
+
+    async def claim_triggers(
+        self,
+        community_id: str,
+        module: str,
+        wanted: Sequence[str],
+        keep: Sequence[str],
+        description: str,
+    ) -> TriggerClaim:
+        """Have ``module`` answer the ``wanted`` triggers in the community (its
+        ``@dynamic_commands``), dropping earlier ones except ``keep``; live on every router."""
         ...
 
 

@@ -17,8 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from waddlebot.kernel.storage.merges import on_user_merge
 from waddlebot.kernel.storage.models import Base, new_id, utcnow
+from waddlebot.kernel.storage.sequences import next_number
 
-__all__ = ["Base", "ModuleDatabase", "new_id", "on_user_merge", "utcnow"]
+__all__ = ["Base", "ModuleDatabase", "new_id", "next_number", "on_user_merge", "utcnow"]
 
 
 class ModuleDatabase(Protocol):

@@ -10,7 +10,7 @@ built-in module's. A request without host access (a module tested or run in isol
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -42,6 +42,7 @@ from waddlebot.sdk.scheduling import SchedulerOperations
 from waddlebot.sdk.secrets import SecretOperations
 from waddlebot.sdk.storage import DataStore, MemoryDataStore, ModuleStorage, Scope, StorageRefused
 from waddlebot.sdk.timers import TimerOperations
+from waddlebot.sdk.triggers import TriggerClaim
 from waddlebot.sdk.twitch import TwitchOperations
 
 
@@ -108,6 +109,19 @@ class RemoteHost:
 
     def secrets(self) -> SecretOperations | None:
         return None
+
+    async def module_config(self, community_id: str, module: str) -> dict[str, Any]:
+        return {}  # remote modules receive their configuration in each request
+
+    async def claim_triggers(
+        self,
+        community_id: str,
+        module: str,
+        wanted: Sequence[str],
+        keep: Sequence[str],
+        description: str,
+    ) -> TriggerClaim:
+        raise CommandError("This module cannot change the command table.")
 
 
 class RemoteDataStore:

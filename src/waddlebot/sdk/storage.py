@@ -2,7 +2,8 @@
 
 :class:`ModuleStorage` is what a module sees; it checks the limits and hands JSON text to a
 :class:`DataStore`. Where the data lives depends on the host: in the router it is the
-``module_data`` table with the cache in front (``waddlebot.router.module_data``); a remote
+``module_data`` table with the cache in front (``waddlebot.kernel.storage.module_store``,
+also what a module's REST routes get from ``waddlebot.sdk.web.storage()``); a remote
 module reaches the same table through the router's signed host API (``waddlebot.sdk.remote``);
 only a module run in isolation without a host URL falls back to :class:`MemoryDataStore`.
 
@@ -14,30 +15,40 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, Protocol
 
+from waddlebot.kernel.storage.module_store import (
+    MAX_KEYS,
+    Scope,
+    StorageLimit,
+    not_a_counter,
+    too_many_keys,
+)
 from waddlebot.sdk.errors import CommandError
 
 MAX_KEY = 200
 MAX_VALUE = 64 * 1024  # bytes of serialized JSON
-MAX_KEYS = 10_000  # per module and community, user scopes included
 MAX_LISTED = 10_000
 MAX_AMOUNT = 2**53
 MAX_TTL = 10 * 365 * 86_400  # ten years; beyond that, store without a TTL
 
 
-class StorageRefused(CommandError):
-    """A key, value or key count over the storage limits (a chat reply; 422 over REST)."""
+class StorageRefused(CommandError, StorageLimit):
+    """A key, value or key count over the storage limits: a :class:`CommandError` (the reply
+    in chat, catchable as one) and a 422 refusal over REST."""
 
 
-@dataclass(frozen=True, slots=True)
-class Scope:
-    """Whose data: a module in a community, optionally one user's key space there."""
-
-    module: str
-    community_id: str
-    user: str = ""  # "" = the community's own keys
+@contextmanager
+def _refusals() -> Iterator[None]:
+    """What the store refused (the kernel's :class:`StorageLimit`) as a :class:`StorageRefused`."""
+    try:
+        yield
+    except StorageRefused:
+        raise
+    except StorageLimit as limit:
+        raise StorageRefused(limit.message) from None
 
 
 class DataStore(Protocol):
@@ -89,16 +100,6 @@ def encode(value: Any) -> str:
     return text
 
 
-def too_many_keys() -> StorageRefused:
-    return StorageRefused(
-        f"This module already keeps {MAX_KEYS:,} keys in this community; delete some first."
-    )
-
-
-def not_a_counter(key: str) -> StorageRefused:
-    return StorageRefused(f"Storage key {key!r} does not hold a whole number.")
-
-
 class ModuleStorage:
     """JSON values of one module in one community (or one user's key space there)."""
 
@@ -118,7 +119,8 @@ class ModuleStorage:
 
     async def set(self, key: str, value: Any, *, ttl: float | None = None) -> None:
         """Store ``value`` (JSON, at most 64 KiB); with ``ttl`` it vanishes after that many s."""
-        await self.store.set(self.scope, check_key(key), encode(value), check_ttl(ttl))
+        with _refusals():
+            await self.store.set(self.scope, check_key(key), encode(value), check_ttl(ttl))
 
     async def delete(self, key: str) -> bool:
         """Remove ``key``; True when it existed."""
@@ -126,7 +128,8 @@ class ModuleStorage:
 
     async def incr(self, key: str, amount: int = 1) -> int:
         """Atomically add ``amount`` to an integer (0 when missing); return the new value."""
-        return await self.store.incr(self.scope, check_key(key), check_amount(amount))
+        with _refusals():
+            return await self.store.incr(self.scope, check_key(key), check_amount(amount))
 
     async def keys(self, prefix: str = "", *, limit: int = 1000) -> list[str]:
         """Live keys starting with ``prefix``, sorted, at most ``limit`` of them."""
@@ -201,3 +204,26 @@ class MemoryDataStore:
             if user == scope.user and key.startswith(prefix) and self._live(scope, key) is not None
         ]
         return sorted(found)[:limit]
+
+
+__all__ = [
+    "MAX_AMOUNT",
+    "MAX_KEY",
+    "MAX_KEYS",
+    "MAX_LISTED",
+    "MAX_TTL",
+    "MAX_VALUE",
+    "DataStore",
+    "MemoryDataStore",
+    "ModuleStorage",
+    "Scope",
+    "StorageLimit",
+    "StorageRefused",
+    "check_amount",
+    "check_key",
+    "check_ttl",
+    "check_user",
+    "encode",
+    "not_a_counter",
+    "too_many_keys",
+]

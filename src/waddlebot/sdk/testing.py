@@ -34,6 +34,7 @@ from sqlalchemy import select
 from waddlebot.kernel.contracts import Event, EventType, Platform, Role, UserRef
 from waddlebot.kernel.security.service_tokens import service_headers
 from waddlebot.kernel.settings import Settings
+from waddlebot.kernel.storage.module_store import DatabaseDataStore
 from waddlebot.sdk.module import Module
 from waddlebot.sdk.storage import ModuleStorage
 
@@ -230,7 +231,5 @@ class ModuleHarness:
     async def storage(self, module: Module, *, channel: str = "lobby") -> ModuleStorage:
         """``module``'s storage for the channel's community, to seed or inspect (the same
         database table and cache the module uses)."""
-        from waddlebot.router.module_data import DatabaseDataStore
-
         store = DatabaseDataStore(self.runtime.db, self.runtime.backend.kv)
         return ModuleStorage(store, module.name, await self.community_id(channel))

@@ -16,6 +16,9 @@ and data chat has.
 
 Reading needs the ``communities:read`` scope and, for people, a role in the community;
 changing needs ``communities:write`` and the named permission there (the one chat checks).
+Modules that keep their settings in ``ctx.storage`` reach the same keys with
+``storage(request, module.name, community_id)``.
+
 A :class:`waddlebot.kernel.errors.Refusal` raised anywhere becomes ``{"detail": message}``
 with its status (404, 409, 422, …).
 """
@@ -27,6 +30,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 
 from waddlebot.kernel.backends import Backend
+from waddlebot.kernel.errors import DependencyUnavailable
 from waddlebot.kernel.scheduler import JobStore
 from waddlebot.kernel.security.api_keys import Principal
 from waddlebot.kernel.security.http import (
@@ -36,10 +40,13 @@ from waddlebot.kernel.security.http import (
 )
 from waddlebot.kernel.security.secrets_box import SecretBox
 from waddlebot.kernel.settings import Settings
+from waddlebot.kernel.storage.module_store import DatabaseDataStore
 from waddlebot.kernel.web import get_runtime
+from waddlebot.sdk.context import Host
 from waddlebot.sdk.database import ModuleDatabase
 from waddlebot.sdk.scheduling import SchedulerOperations
 from waddlebot.sdk.secrets import SecretOperations
+from waddlebot.sdk.storage import ModuleStorage
 
 READ_SCOPE = "communities:read"
 WRITE_SCOPE = "communities:write"
@@ -58,9 +65,26 @@ def reader_or(permission: str) -> Any:
     return Depends(require_member(READ_SCOPE, or_permission=permission))
 
 
+def host(request: Request) -> Host:
+    """Everything ``ctx.host`` offers in chat (labels, secrets, scheduler, configuration,
+    triggers, …), for routes; served by the router process that hosts the modules."""
+    found: Host | None = get_runtime(request).module_host
+    if found is None:
+        raise DependencyUnavailable("router", "module routes are served by the router service")
+    return found
+
+
 def database(request: Request) -> ModuleDatabase:
     """The installation's database, as ``ctx.database`` gives it in chat."""
     return get_runtime(request).db
+
+
+def storage(request: Request, module: str, community_id: str) -> ModuleStorage:
+    """``module``'s key-value storage in ``community_id``: the same rows and cache as
+    ``ctx.storage`` in chat, so a value changed here is what the next chat command reads.
+    Limits are refused with a 422 :class:`~waddlebot.sdk.storage.StorageRefused`."""
+    runtime = get_runtime(request)
+    return ModuleStorage(DatabaseDataStore(runtime.db, runtime.backend.kv), module, community_id)
 
 
 def backend(request: Request) -> Backend:
@@ -109,9 +133,11 @@ __all__ = [
     "authorize",
     "backend",
     "database",
+    "host",
     "needs",
     "reader_or",
     "scheduler",
     "secrets",
     "settings",
+    "storage",
 ]

@@ -51,7 +51,11 @@ async def community_with(db: Database, **roles: str) -> tuple[str, dict[str, str
 def test_roles_hold_their_grant_and_everything_beneath() -> None:
     assert role_permissions("owner", {}) == set(PERMISSIONS)
     assert role_permissions("member", {}) == set()
-    assert role_permissions("moderator", {}) == {"calendar.approve", "memories.manage"}
+    assert role_permissions("moderator", {}) == {
+        "calendar.approve",
+        "memories.manage",
+        "shoutouts.manage",
+    }
     admin = role_permissions("admin", {})
     assert {"commands.manage", "members.manage", "calendar.approve"} <= admin
     assert "roles.manage" not in admin

@@ -9,31 +9,24 @@ import pytest
 
 from waddlebot.kernel.errors import Invalid
 from waddlebot.modules.calendar.manager import parse_number
-from waddlebot.modules.calendar.times import (
-    check_times,
-    length_text,
-    local_to_utc,
-    parse_date,
-    parse_length,
-    parse_time,
-    when,
-)
+from waddlebot.modules.calendar.times import check_times, length_text, parse_length, when
+from waddlebot.sdk.clock import on_day, parse_clock, parse_day
 
 BERLIN = ZoneInfo("Europe/Berlin")
 
 
 def test_dates_times_and_lengths() -> None:
-    assert parse_date("2026-12-05") == date(2026, 12, 5)
-    assert parse_time("20:00") == time(20, 0) and parse_time("7:05") == time(7, 5)
+    assert parse_day("2026-12-05") == date(2026, 12, 5)
+    assert parse_clock("20:00") == time(20, 0) and parse_clock("7:05") == time(7, 5)
     assert parse_length("2h") == timedelta(hours=2)
     assert parse_length("1h30m") == timedelta(minutes=90)
     assert parse_length("snacks") is None
     for bad in ("2026-13-05", "2026-02-30", "05.12.2026", "2026-1-5", "tomorrow"):
         with pytest.raises(Invalid, match="is not a date; write it as YYYY-MM-DD"):
-            parse_date(bad)
+            parse_day(bad)
     for bad in ("24:00", "20:60", "20", "8pm", "20:0", ":30"):
         with pytest.raises(Invalid, match="is not a time; write it as HH:MM"):
-            parse_time(bad)
+            parse_clock(bad)
     assert parse_number("#3") == 3 and parse_number("12") == 12
     for bad in ("0", "x", "#", "-1", "1234567890"):
         with pytest.raises(Invalid, match="is not an event number"):
@@ -42,16 +35,13 @@ def test_dates_times_and_lengths() -> None:
 
 def test_wall_clock_across_the_changes_of_2027() -> None:
     # Europe/Berlin: CET (UTC+1) until 28 March 2027 02:00, then CEST (UTC+2) until 31 October
-    assert local_to_utc(date(2027, 3, 27), time(20), BERLIN) == datetime(
-        2027, 3, 27, 19, tzinfo=UTC
-    )
-    assert local_to_utc(date(2027, 3, 29), time(20), BERLIN) == datetime(
-        2027, 3, 29, 18, tzinfo=UTC
-    )
-    with pytest.raises(Invalid, match="02:30 does not exist on 2027-03-28 in Europe/Berlin"):
-        local_to_utc(date(2027, 3, 28), time(2, 30), BERLIN)
+    assert on_day(date(2027, 3, 27), time(20), BERLIN).at == datetime(2027, 3, 27, 19, tzinfo=UTC)
+    assert on_day(date(2027, 3, 29), time(20), BERLIN).at == datetime(2027, 3, 29, 18, tzinfo=UTC)
+    skipped = on_day(date(2027, 3, 28), time(2, 30), BERLIN)
+    assert skipped.at == datetime(2027, 3, 28, 1, 30, tzinfo=UTC)  # 03:30 CEST
+    assert "02:30 does not exist on 2027-03-28 in Europe/Berlin" in skipped.note
     # 02:30 on 31 October happens twice: the first (still summer time) is meant
-    assert local_to_utc(date(2027, 10, 31), time(2, 30), BERLIN) == datetime(
+    assert on_day(date(2027, 10, 31), time(2, 30), BERLIN).at == datetime(
         2027, 10, 31, 0, 30, tzinfo=UTC
     )
     start = datetime(2027, 3, 29, 18, tzinfo=UTC)

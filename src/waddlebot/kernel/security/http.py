@@ -164,7 +164,7 @@ def require_member(
         community_id = request.path_params.get("community_id")
         if not isinstance(community_id, str):
             raise RuntimeError("require_member is for routes with a {community_id}")
-        decision = await _decide(
+        decision = await decide(
             request, principal, community_id, permission=or_permission, member=True
         )
         if not decision.allowed:
@@ -174,7 +174,7 @@ def require_member(
     return dependency
 
 
-async def _decide(
+async def decide(
     request: Request,
     principal: Principal,
     community_id: str,
@@ -182,6 +182,8 @@ async def _decide(
     permission: str | None,
     member: bool = False,
 ) -> Decision:
+    """The REST decision for ``principal`` in a community (logged, AUTHZ); the portal uses it
+    too, so a page and its endpoint can never disagree."""
     runtime = get_runtime(request)
     actor = Actor(user_id=principal.user_id, superuser=not principal.community_bound, via="rest")
     action = f"{request.method} {request.url.path}"
@@ -194,7 +196,7 @@ async def authorize_principal(
     request: Request, principal: Principal, community_id: str, permission: str
 ) -> None:
     """Raise 403 unless ``principal`` holds ``permission`` in the community."""
-    decision = await _decide(request, principal, community_id, permission=permission)
+    decision = await decide(request, principal, community_id, permission=permission)
     if not decision.allowed:
         raise HTTPException(
             status.HTTP_403_FORBIDDEN,

@@ -49,6 +49,7 @@ PERMISSIONS: dict[str, str] = {
     "calendar.autoapprove": "calendar events you create need no approval",
     "memories.manage": "edit and remove quotes; add and remove saved URLs",
     "inventory.manage": "manage the item catalogue; give items to and take items from members",
+    "shoutouts.manage": "change the shoutout template and raid shoutouts",
     "ai.manage": "set the AI chat provider, key, personality, budgets and MCP tools",
 }
 
@@ -72,7 +73,7 @@ DEFAULT_GRANTS: dict[str, frozenset[str]] = {
             "ai.manage",
         }
     ),
-    "moderator": frozenset({"calendar.approve", "memories.manage"}),
+    "moderator": frozenset({"calendar.approve", "memories.manage", "shoutouts.manage"}),
     "member": frozenset(),
 }
 

@@ -34,8 +34,9 @@ from waddlebot.modules.calendar.manager import (
     remind_minutes_of,
 )
 from waddlebot.modules.calendar.models import APPROVED, STATUSES
-from waddlebot.modules.calendar.times import length_text, local_to_utc, when
+from waddlebot.modules.calendar.times import length_text, when
 from waddlebot.sdk import web
+from waddlebot.sdk.clock import wall_clock
 from waddlebot.sdk.web import WRITE_SCOPE, Principal, Reader, needs
 
 api = module.api()
@@ -192,7 +193,7 @@ async def propose_event(
     zone = await _zone(request, community_id)
     starts_at = body.starts_at
     if starts_at.tzinfo is None or starts_at.utcoffset() is None:
-        starts_at = local_to_utc(starts_at.date(), starts_at.time(), ZoneInfo(zone))
+        starts_at = wall_clock(starts_at, ZoneInfo(zone)).at
     book = _book(request)
     info = await book.propose(
         community_id,

@@ -26,13 +26,11 @@ from waddlebot.modules.calendar.models import APPROVED, PENDING
 from waddlebot.modules.calendar.times import (
     DEFAULT_DURATION,
     length_text,
-    local_to_utc,
-    parse_date,
     parse_length,
-    parse_time,
     when,
 )
 from waddlebot.sdk import CommandError, Context, Module
+from waddlebot.sdk.clock import on_day, parse_clock, parse_day
 from waddlebot.sdk.errors import offered
 from waddlebot.sdk.scheduling import JobOrigin
 from waddlebot.sdk.text import fit
@@ -158,12 +156,13 @@ async def add(ctx: Context) -> None:
     at = next((i for i, word in enumerate(args) if i > 0 and _date_shaped(word)), None)
     if at is None or at + 1 >= len(args):
         raise CommandError(ADD_USAGE)
-    title, day, clock = " ".join(args[:at]), parse_date(args[at]), parse_time(args[at + 1])
+    title, day, clock = " ".join(args[:at]), parse_day(args[at]), parse_clock(args[at + 1])
     rest = args[at + 2 :]
     length = DEFAULT_DURATION
     if rest and (parsed := parse_length(rest[0])) is not None:
         length, rest = parsed, rest[1:]
     zone = await ctx.time_zone()
+    starts = on_day(day, clock, zone)
     caller = ctx.caller
     approved = ctx.can("calendar.autoapprove")
     book = _book(ctx)
@@ -171,7 +170,7 @@ async def add(ctx: Context) -> None:
         ctx.community_id,
         Draft(
             title=title,
-            starts_at=local_to_utc(day, clock, zone),
+            starts_at=starts.at,
             length=length,
             time_zone=zone.key,
             description=" ".join(rest),
@@ -187,10 +186,11 @@ async def add(ctx: Context) -> None:
         remind_minutes=remind_minutes(ctx.config),
     )
     line = _line(info, zone.key)
+    note = f" ({starts.note})" if starts.note else ""
     if approved:
-        ctx.reply(f"Event {line} is on the calendar.")
+        ctx.reply(f"Event {line} is on the calendar.{note}")
     else:
-        ctx.reply(f"Event {line} is proposed; a moderator needs to approve it.")
+        ctx.reply(f"Event {line} is proposed; a moderator needs to approve it.{note}")
 
 
 @module.subcommand(

@@ -21,7 +21,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from waddlebot.kernel.errors import Conflict, Forbidden, Invalid, NotFound
@@ -35,7 +34,7 @@ from waddlebot.modules.calendar.models import (
     CalendarEvent,
 )
 from waddlebot.modules.calendar.times import check_times
-from waddlebot.sdk.database import ModuleDatabase, new_id, on_user_merge
+from waddlebot.sdk.database import ModuleDatabase, new_id, next_number, on_user_merge
 from waddlebot.sdk.scheduling import JobOrigin, JobSpec, SchedulerOperations
 
 MODULE = "calendar"
@@ -46,7 +45,6 @@ MAX_TITLE = 200
 MAX_DESCRIPTION = 500
 MAX_REASON = 300
 NOTICE_GRACE = 7 * 86_400.0  # a notice waiting out an outage still goes out within a week
-NUMBER_ATTEMPTS = 5
 MAX_PENDING_PER_PROPOSER = 10
 
 
@@ -290,39 +288,29 @@ class EventBook:
             job_id = await self._schedule_reminder(
                 community_id, event_id, starts_at, origin, remind_minutes
             )
-        for attempt in range(NUMBER_ATTEMPTS):
-            try:
-                async with self.db.session() as session:
-                    number = await session.scalar(
-                        select(func.max(CalendarEvent.number)).where(
-                            CalendarEvent.community_id == community_id
-                        )
-                    )
-                    row = CalendarEvent(
-                        id=event_id,
-                        community_id=community_id,
-                        number=(number or 0) + 1,
-                        title=title,
-                        description=description,
-                        starts_at=starts_at,
-                        ends_at=starts_at + draft.length,
-                        time_zone=draft.time_zone,
-                        status=APPROVED if approved else PENDING,
-                        proposed_by=proposer.user_id,
-                        proposer_name=proposer.name[:200],
-                        proposer_platform=proposer.platform,
-                        proposer_account=proposer.account,
-                        decided_by=proposer.user_id if approved else None,
-                        decided_at=now if approved else None,
-                        reminder_job_id=job_id,
-                        **_origin_columns(origin),
-                    )
-                    session.add(row)
-                return _info(row)
-            except IntegrityError:
-                if attempt == NUMBER_ATTEMPTS - 1:
-                    raise  # pragma: no cover - five concurrent proposals in a row
-        raise AssertionError("unreachable")  # pragma: no cover
+        async with self.db.session() as session:
+            number = await next_number(session, community_id, "event")
+            row = CalendarEvent(
+                id=event_id,
+                community_id=community_id,
+                number=number,
+                title=title,
+                description=description,
+                starts_at=starts_at,
+                ends_at=starts_at + draft.length,
+                time_zone=draft.time_zone,
+                status=APPROVED if approved else PENDING,
+                proposed_by=proposer.user_id,
+                proposer_name=proposer.name[:200],
+                proposer_platform=proposer.platform,
+                proposer_account=proposer.account,
+                decided_by=proposer.user_id if approved else None,
+                decided_at=now if approved else None,
+                reminder_job_id=job_id,
+                **_origin_columns(origin),
+            )
+            session.add(row)
+        return _info(row)
 
     async def decide(
         self,

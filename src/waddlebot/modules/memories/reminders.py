@@ -26,18 +26,9 @@ from waddlebot.modules.memories.reminders_manager import (
     Target,
     check_text,
 )
-from waddlebot.modules.memories.reminders_time import (
-    DAY,
-    Due,
-    after,
-    calendar_day,
-    check_window,
-    clock_time,
-    describe,
-    next_clock,
-    on_day,
-)
+from waddlebot.modules.memories.reminders_time import after, check_window, describe, next_clock
 from waddlebot.sdk import CommandError, Context
+from waddlebot.sdk.clock import DAY, Due, on_day, parse_clock, parse_day
 from waddlebot.sdk.database import new_id
 from waddlebot.sdk.errors import offered
 from waddlebot.sdk.scheduling import SchedulerOperations
@@ -236,10 +227,10 @@ def _parse(raw: str, zone: ZoneInfo, now: datetime) -> Asked:
     elif mode == "at":
         first = word()
         if DAY.fullmatch(first):
-            day = calendar_day(first)
-            due = on_day(day, clock_time(word()), zone)
+            day = parse_day(first)
+            due = on_day(day, parse_clock(word()), zone)
         else:
-            due = next_clock(clock_time(first), zone, now)
+            due = next_clock(parse_clock(first), zone, now)
     else:
         raise CommandError(USAGE)
     options()

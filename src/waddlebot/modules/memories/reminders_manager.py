@@ -13,7 +13,6 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from sqlalchemy import func, or_, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from waddlebot.kernel.errors import Conflict, Forbidden, Invalid, NotFound
@@ -24,11 +23,10 @@ from waddlebot.modules.memories.models_reminders import (
     PENDING,
     Reminder,
 )
-from waddlebot.sdk.database import ModuleDatabase, on_user_merge
+from waddlebot.sdk.database import ModuleDatabase, next_number, on_user_merge
 
 MAX_PENDING = 20  # per person who sets them, per community
 MAX_NUMBER = 2**31 - 1  # reminders.number is a 32-bit integer
-NUMBER_ATTEMPTS = 5  # concurrent !remind calls racing for the next number
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,43 +120,35 @@ class ReminderBook:
         """Store a reminder under the community's next number (the limit checked again in the
         same transaction)."""
         text = check_text(draft.text)
-        for attempt in range(NUMBER_ATTEMPTS):
-            try:
-                async with self.db.session() as session:
-                    await self._check_room(session, draft.community_id, draft.set_by)
-                    highest = await session.scalar(
-                        select(func.max(Reminder.number)).where(
-                            Reminder.community_id == draft.community_id
-                        )
-                    )
-                    row = Reminder(
-                        id=draft.id,
-                        community_id=draft.community_id,
-                        number=(highest or 0) + 1,
-                        set_by=draft.set_by,
-                        set_by_name=draft.set_by_name[:200],
-                        target_user_id=draft.target.user_id,
-                        target_platform=draft.target.platform,
-                        target_platform_user_id=draft.target.platform_user_id,
-                        target_name=draft.target.name[:200],
-                        origin_platform=draft.origin.platform,
-                        origin_server_id=draft.origin.server_id,
-                        origin_channel_id=draft.origin.channel_id,
-                        origin_channel_name=draft.origin.channel_name,
-                        due_at=draft.due_at.astimezone(UTC),
-                        time_zone=draft.time_zone,
-                        text=text,
-                        private=draft.private,
-                        job_id=draft.job_id,
-                        status=PENDING,
-                    )
-                    session.add(row)
-                    await session.flush()
-                    return _info(row)
-            except IntegrityError:
-                if attempt == NUMBER_ATTEMPTS - 1:
-                    raise
-        raise AssertionError("unreachable")  # pragma: no cover
+        async with self.db.session() as session:
+            # the counter row is locked until commit: concurrent adds of a community queue up
+            # here, so the limit below counts what the others committed
+            number = await next_number(session, draft.community_id, "reminder")
+            await self._check_room(session, draft.community_id, draft.set_by)
+            row = Reminder(
+                id=draft.id,
+                community_id=draft.community_id,
+                number=number,
+                set_by=draft.set_by,
+                set_by_name=draft.set_by_name[:200],
+                target_user_id=draft.target.user_id,
+                target_platform=draft.target.platform,
+                target_platform_user_id=draft.target.platform_user_id,
+                target_name=draft.target.name[:200],
+                origin_platform=draft.origin.platform,
+                origin_server_id=draft.origin.server_id,
+                origin_channel_id=draft.origin.channel_id,
+                origin_channel_name=draft.origin.channel_name,
+                due_at=draft.due_at.astimezone(UTC),
+                time_zone=draft.time_zone,
+                text=text,
+                private=draft.private,
+                job_id=draft.job_id,
+                status=PENDING,
+            )
+            session.add(row)
+            await session.flush()
+            return _info(row)
 
     async def pending(
         self, community_id: str, *, set_by: str | None = None, involving: str | None = None

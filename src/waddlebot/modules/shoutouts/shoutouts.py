@@ -14,14 +14,21 @@ are not installed per community, so there is no install configuration to hold th
 from __future__ import annotations
 
 import re
-import string
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from waddlebot import __version__
 from waddlebot.kernel.contracts import MESSAGE_LIMITS, EventType, Platform, Role
+from waddlebot.kernel.errors import Invalid
 from waddlebot.kernel.observability.logging import Category, get_logger, log_event
+from waddlebot.modules.shoutouts.settings import (
+    DEFAULT_MIN_VIEWERS,
+    DEFAULT_TEMPLATE,
+    MAX_TEMPLATE,
+    ShoutoutSettingsManager,
+    check_template,
+)
 from waddlebot.sdk import CommandError, Context, Module
 from waddlebot.sdk.twitch import (
     TwitchApiError,
@@ -33,16 +40,13 @@ from waddlebot.sdk.twitch import (
 
 logger = get_logger(__name__)
 
-PLACEHOLDERS = ("name", "login", "game", "title", "clip")
-DEFAULT_TEMPLATE = "Go follow {name}, last seen playing {game}: https://twitch.tv/{login}"
-MAX_TEMPLATE = 400
 LOGIN = re.compile(r"^[A-Za-z0-9_]{1,25}$")
 CLIP_WINDOW = timedelta(days=30)
 CHANNEL_COOLDOWN = 120.0  # Twitch: one native shoutout per channel per 2 minutes
 TARGET_COOLDOWN = 3600.0  # Twitch: the same streamer once per 60 minutes
 CARD_SECONDS = 15.0
-SETTINGS = "settings"
 USAGE = "Usage: !so TWITCHLOGIN"
+MANAGE = "shoutouts.manage"  # the settings, in chat and over REST (moderators by default)
 NOT_SET_UP = "Shoutouts need Twitch to be set up on this bot first."
 
 module = Module(
@@ -59,60 +63,30 @@ module = Module(
                 "description": "The chat line; placeholders {name} {login} {game} {title} {clip}",
             },
             "auto_on_raid": {"type": "boolean", "default": False},
-            "raid_min_viewers": {"type": "integer", "minimum": 0, "default": 1},
+            "raid_min_viewers": {
+                "type": "integer",
+                "minimum": 0,
+                "default": DEFAULT_MIN_VIEWERS,
+            },
         },
     },
 )
 
 
-# --- templates --------------------------------------------------------------------------
-
-
-def check_template(template: str) -> str:
-    """``template`` when it only uses the known placeholders; a clear refusal otherwise."""
-    template = template.strip()
-    if not template:
-        raise CommandError("A shoutout template cannot be empty.")
-    if len(template) > MAX_TEMPLATE:
-        raise CommandError(f"A shoutout template is at most {MAX_TEMPLATE} characters.")
-    allowed = " ".join(f"{{{name}}}" for name in PLACEHOLDERS)
-    try:
-        fields = list(string.Formatter().parse(template))
-    except ValueError:
-        raise CommandError(
-            f"Unbalanced braces in the template; write {{{{ and }}}} for literal ones. "
-            f"Placeholders: {allowed}"
-        ) from None
-    for _, name, spec, conversion in fields:
-        if name is None:
-            continue
-        if name not in PLACEHOLDERS or spec or conversion:
-            shown = "{" + name + ("!" + conversion if conversion else "")
-            shown += (":" + spec if spec else "") + "}"
-            raise CommandError(f"Unknown placeholder {shown}. Use: {allowed}")
-    return template
+# --- templates and settings ------------------------------------------------------------
 
 
 def render(template: str, values: dict[str, str]) -> str:
     """The template with its placeholders filled (the default when it is somehow invalid)."""
     try:
         return check_template(template).format_map(values)
-    except CommandError:
+    except Invalid:
         return DEFAULT_TEMPLATE.format_map(values)
 
 
-# --- settings ---------------------------------------------------------------------------
-
-
-async def settings_of(ctx: Context) -> dict[str, Any]:
-    """Defaults, then any host configuration, then what ``!shoutouts`` stored."""
-    stored = await ctx.storage.get(SETTINGS, {})
-    return {**ctx.config, **(stored if isinstance(stored, dict) else {})}
-
-
-async def store_setting(ctx: Context, **changes: Any) -> None:
-    stored = await ctx.storage.get(SETTINGS, {})
-    await ctx.storage.set(SETTINGS, {**(stored if isinstance(stored, dict) else {}), **changes})
+def settings_manager(ctx: Context) -> ShoutoutSettingsManager:
+    """The community's settings over the defaults and any host configuration."""
+    return ShoutoutSettingsManager(ctx.storage, ctx.config)
 
 
 # --- looking a streamer up --------------------------------------------------------------
@@ -263,8 +237,8 @@ async def shout(ctx: Context, login: str) -> None:
     """Everything ``!so`` and a raid do: look up, chat line, card, native shoutout."""
     twitch = twitch_of(ctx)
     found = await look_up(twitch, login)
-    settings = await settings_of(ctx)
-    ctx.reply(chat_line(str(settings.get("template") or DEFAULT_TEMPLATE), found, ctx.platform))
+    settings = await settings_manager(ctx).current()
+    ctx.reply(chat_line(settings.template, found, ctx.platform))
     ctx.overlay("general", card(found), duration=CARD_SECONDS)
     await native_shoutout(ctx, twitch, found.user)
 
@@ -306,16 +280,13 @@ async def shoutout(ctx: Context, user: str) -> None:
     usage="!shoutouts <template|raids>",
     description="Show or change how shoutouts read and whether raids get one.",
     min_role=Role.moderator,
+    permission=MANAGE,
 )
 async def shoutouts(ctx: Context) -> None:
-    settings = await settings_of(ctx)
-    raids = (
-        f"on (from {settings.get('raid_min_viewers', 1)} viewers)"
-        if settings.get("auto_on_raid")
-        else "off"
-    )
+    settings = await settings_manager(ctx).current()
+    raids = f"on (from {settings.raid_min_viewers} viewers)" if settings.auto_on_raid else "off"
     ctx.reply(
-        f"Shoutout template: {settings.get('template') or DEFAULT_TEMPLATE} | "
+        f"Shoutout template: {settings.template} | "
         f"Raid shoutouts: {raids}. Change with !shoutouts template TEXT|reset, "
         "!shoutouts raids on [MIN-VIEWERS]|off"
     )
@@ -327,6 +298,7 @@ async def shoutouts(ctx: Context) -> None:
     usage="!shoutouts template TEXT|reset",
     description="Set the shoutout line ({name} {login} {game} {title} {clip}).",
     min_role=Role.moderator,
+    permission=MANAGE,
 )
 async def set_template(ctx: Context, *words: str) -> None:
     text = " ".join(words).strip()
@@ -336,12 +308,11 @@ async def set_template(ctx: Context, *words: str) -> None:
             "{title} {clip})"
         )
     if text.lower() == "reset":
-        await store_setting(ctx, template=DEFAULT_TEMPLATE)
-        ctx.reply(f"Shoutout template reset: {DEFAULT_TEMPLATE}")
+        settings = await settings_manager(ctx).change({"template": None})
+        ctx.reply(f"Shoutout template reset: {settings.template}")
         return
-    template = check_template(text)
-    await store_setting(ctx, template=template)
-    ctx.reply(f"Shoutout template set: {template}")
+    settings = await settings_manager(ctx).change({"template": text})
+    ctx.reply(f"Shoutout template set: {settings.template}")
 
 
 @module.subcommand(
@@ -350,15 +321,15 @@ async def set_template(ctx: Context, *words: str) -> None:
     usage="!shoutouts raids on [MIN-VIEWERS]|off",
     description="Shout raiders out automatically.",
     min_role=Role.moderator,
+    permission=MANAGE,
 )
-async def set_raids(ctx: Context, switch: bool, min_viewers: int = 1) -> None:
-    if min_viewers < 0:
-        raise CommandError("MIN-VIEWERS is 0 or more.")
+async def set_raids(ctx: Context, switch: bool, min_viewers: int = DEFAULT_MIN_VIEWERS) -> None:
+    manager = settings_manager(ctx)
     if switch:
-        await store_setting(ctx, auto_on_raid=True, raid_min_viewers=min_viewers)
-        ctx.reply(f"Raiders with at least {min_viewers} viewers get a shoutout.")
+        settings = await manager.change({"auto_on_raid": True, "raid_min_viewers": min_viewers})
+        ctx.reply(f"Raiders with at least {settings.raid_min_viewers} viewers get a shoutout.")
     else:
-        await store_setting(ctx, auto_on_raid=False)
+        await manager.change({"auto_on_raid": False})
         ctx.reply("Raid shoutouts are off.")
 
 
@@ -368,13 +339,13 @@ async def set_raids(ctx: Context, switch: bool, min_viewers: int = 1) -> None:
 @module.on_event(EventType.raid)
 async def raided(ctx: Context) -> None:
     """Shout the raider out when the community asked for it; quiet when anything fails."""
-    settings = await settings_of(ctx)
+    settings = await settings_manager(ctx).current()
     raider = ctx.event.user
     viewers = ctx.event.data.get("viewers")
     count = viewers if isinstance(viewers, int) and not isinstance(viewers, bool) else 0
-    if not settings.get("auto_on_raid") or raider is None or ctx.host.twitch() is None:
+    if not settings.auto_on_raid or raider is None or ctx.host.twitch() is None:
         return
-    if count < int(settings.get("raid_min_viewers") or 0):
+    if count < settings.raid_min_viewers:
         return
     try:
         await shout(ctx, login_from(raider.name))

@@ -14,7 +14,7 @@ from waddlebot.kernel.backends import Backend, open_backend
 from waddlebot.kernel.storage import Database
 from waddlebot.kernel.storage.models import Community
 from waddlebot.kernel.storage.module_data import ModuleDatum
-from waddlebot.router.module_data import WRITTEN, DatabaseDataStore, cache_key
+from waddlebot.kernel.storage.module_store import WRITTEN, DatabaseDataStore, cache_key
 from waddlebot.sdk.storage import MAX_KEYS, ModuleStorage, Scope, StorageRefused
 
 

@@ -1,4 +1,9 @@
-"""Module data in the database with the cache in front: the router's :class:`DataStore`.
+"""Module data in the database with the cache in front: the :class:`DataStore` behind
+``ctx.storage`` in the router and ``waddlebot.sdk.web.storage()`` in a module's REST routes.
+
+It sits in the kernel so both the router and the SDK can use it (kernel ← sdk ← modules;
+kernel ← router), with the few pieces of the storage contract it needs itself: the
+:class:`Scope`, the key limit and its refusals (``waddlebot.sdk.storage`` builds on them).
 
 Reads go to the cache first (values and misses alike, for :data:`CACHE_TTL` seconds or until
 the value expires), so a warm key costs no database query per chat message. Writes go to the
@@ -13,6 +18,7 @@ deletes them all.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -38,9 +44,11 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from waddlebot.kernel.backends import KeyValue
-from waddlebot.kernel.storage import Database
+from waddlebot.kernel.errors import Invalid
+from waddlebot.kernel.storage.database import Database
 from waddlebot.kernel.storage.module_data import ModuleDatum
-from waddlebot.sdk.storage import MAX_KEYS, Scope, not_a_counter, too_many_keys
+
+MAX_KEYS = 10_000  # per module and community, user scopes included
 
 CACHE_TTL = 300.0
 PURGE_EVERY = 600.0
@@ -52,6 +60,32 @@ SETTLE = 5.0  # seconds the mark stays after a write
 Table: SqlTable = ModuleDatum.__table__  # type: ignore[assignment] # declared as a Table
 COLUMNS = Table.c
 PRIMARY_KEY = [COLUMNS.module, COLUMNS.community_id, COLUMNS.scope, COLUMNS.key]
+
+
+class StorageLimit(Invalid):
+    """A key count or counter the store refuses: 422 with the message over REST.
+
+    ``ModuleStorage`` hands modules its subclass ``waddlebot.sdk.storage.StorageRefused``,
+    which is also a ``CommandError`` (the reply in chat; modules catch it as one)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """Whose data: a module in a community, optionally one user's key space there."""
+
+    module: str
+    community_id: str
+    user: str = ""  # "" = the community's own keys
+
+
+def too_many_keys() -> StorageLimit:
+    return StorageLimit(
+        f"This module already keeps {MAX_KEYS:,} keys in this community; delete some first."
+    )
+
+
+def not_a_counter(key: str) -> StorageLimit:
+    return StorageLimit(f"Storage key {key!r} does not hold a whole number.")
 
 
 def cache_key(scope: Scope, key: str) -> str:

@@ -1,0 +1,1 @@
+"""The portal: WaddleBot's web administration for communities, served at ``/portal``."""
