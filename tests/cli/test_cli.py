@@ -59,10 +59,20 @@ def test_chat_embedded_ping_help_and_refusal(env: dict[str, str]) -> None:
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0] == "bot: pong"
-    assert lines[1].startswith("bot: You can use: !about, !commands, ")
+    assert lines[1].startswith("bot: You can use: !about, ")
     usable = lines[1].removeprefix("bot: You can use: ").split(". Type")[0].split(", ")
     assert usable == sorted(usable)
-    assert {"!help", "!ping", "!role", "!timezone", "!verify", "!whoami"} <= set(usable)
+    assert {
+        "!ai",
+        "!ask",
+        "!commands",
+        "!help",
+        "!ping",
+        "!role",
+        "!timezone",
+        "!verify",
+        "!whoami",
+    } <= set(usable)
     assert "!reload" not in usable and "!so" not in usable  # commands.manage, moderators
     assert lines[2] == "bot: @alice !reload needs the commands.manage permission here."
     assert len(lines) == 3  # plain chat gets no answer

@@ -76,6 +76,24 @@ class Settings(BaseSettings):
     rate_limit_entity: int = Field(default=100, ge=1, description="commands per channel per window")
     rate_limit_window: float = Field(default=30.0, gt=0)
 
+    # AI chat (!ai): the installation's default provider; admins override it per community.
+    ai_provider: Literal["openai", "ollama"] | None = Field(
+        default=None, description="openai (any OpenAI-compatible endpoint) or ollama; unset: off"
+    )
+    ai_base_url: str | None = Field(
+        default=None, description="OpenAI-compatible base URL or Ollama host; unset: the default"
+    )
+    ai_api_key: str | None = Field(default=None, description="key for the OpenAI-compatible API")
+    ai_model: str | None = Field(default=None, description="model name, e.g. gpt-4o-mini, llama3.2")
+    ai_timeout: float = Field(
+        default=20.0, gt=0, le=300, description="seconds per answer (capped by module_timeout)"
+    )
+    # Programs community admins may start as stdio MCP servers (a stdio server runs on this
+    # host, so the operator decides which); empty: only streamable-HTTP MCP servers.
+    ai_mcp_commands: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="comma-separated executables allowed as stdio MCP servers"
+    )
+
     # Labels.
     labels_per_community: int = Field(default=100, ge=1, le=10_000, description="labels")
     labels_per_user: int = Field(default=25, ge=1, le=1_000, description="per community")
@@ -127,7 +145,11 @@ class Settings(BaseSettings):
     openwhisk_namespace: str = "_"
 
     @field_validator(
-        "database_replica_urls", "encryption_keys", "kong_trusted_proxies", mode="before"
+        "database_replica_urls",
+        "encryption_keys",
+        "kong_trusted_proxies",
+        "ai_mcp_commands",
+        mode="before",
     )
     @classmethod
     def _split_urls(cls, value: object) -> object:

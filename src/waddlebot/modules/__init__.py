@@ -7,6 +7,7 @@ from waddlebot.sdk import Module
 
 def builtin_modules() -> list[Module]:
     """Every module that ships with WaddleBot, freshly imported."""
+    from waddlebot.modules.ai import module as ai
     from waddlebot.modules.aliases import module as aliases
     from waddlebot.modules.calendar import module as calendar
     from waddlebot.modules.core import module as core
@@ -35,4 +36,5 @@ def builtin_modules() -> list[Module]:
         calendar,
         music,
         inventory,
+        ai,
     ]

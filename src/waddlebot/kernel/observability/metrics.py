@@ -64,3 +64,15 @@ DEPENDENCY_UNAVAILABLE = Counter(
     ["dependency"],
     registry=REGISTRY,
 )
+AI_ANSWERS = Counter(
+    "waddlebot_ai_answers_total",
+    "AI chat answers by provider and result (ok, refused, timeout, down, auth, rate_limited, …)",
+    ["provider", "result"],
+    registry=REGISTRY,
+)
+AI_TOKENS = Counter(
+    "waddlebot_ai_tokens_total",
+    "Tokens spent on AI chat answers (from the provider's usage, else estimated)",
+    ["provider"],
+    registry=REGISTRY,
+)

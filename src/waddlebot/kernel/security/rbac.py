@@ -52,6 +52,7 @@ PERMISSIONS: dict[str, str] = {
     "spotify.connect": "connect and disconnect the community's Spotify account (song requests)",
     "shoutouts.manage": "change the shoutout template and raid shoutouts",
     "music.manage": "reorder, remove and clear song requests; change song-request settings",
+    "ai.manage": "set the AI chat provider, key, personality, budgets and MCP tools",
 }
 
 # Highest first. The index orders them; "owner" outranks everything.
@@ -72,6 +73,7 @@ DEFAULT_GRANTS: dict[str, frozenset[str]] = {
             "overlays.manage",
             "inventory.manage",
             "spotify.connect",
+            "ai.manage",
         }
     ),
     "moderator": frozenset(
