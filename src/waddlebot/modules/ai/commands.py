@@ -14,11 +14,10 @@ import re
 import time
 
 from waddlebot.kernel.contracts import EventType
-from waddlebot.kernel.settings import Settings
 from waddlebot.modules.ai.answer import answer
 from waddlebot.modules.ai.manager import AiBook, AiConfig, Installation, parse_patch
 from waddlebot.modules.ai.module import module
-from waddlebot.sdk import CommandError, Context
+from waddlebot.sdk import CommandError, Context, offered
 
 MANAGE = "ai.manage"
 USAGE = "Usage: !ai QUESTION"
@@ -48,9 +47,10 @@ _mentions: dict[str, tuple[float, bool, str]] = {}
 
 
 def book_for(ctx: Context) -> AiBook:
-    """The manager over this installation's defaults (``WADDLEBOT_AI_*``, read from the
-    process environment as the rest of the bot reads its settings)."""
-    return AiBook(ctx.database, Installation.from_settings(Settings()), ctx.host.secrets())
+    """The manager over this installation's defaults (``WADDLEBOT_AI_*``: the host's
+    settings, the same object REST routes read)."""
+    settings = offered(ctx.host.settings(), "AI chat needs the bot's settings, not available here.")
+    return AiBook(ctx.database, Installation.from_settings(settings), ctx.host.secrets())
 
 
 def forget(community_id: str) -> None:
