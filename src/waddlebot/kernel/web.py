@@ -4,6 +4,7 @@ edge every request passes: body size limits, the 422 and 500 answers."""
 from __future__ import annotations
 
 import time
+import traceback
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -220,9 +221,28 @@ async def validation_answer(request: Request, error: Exception) -> JSONResponse:
     )
 
 
+def traceback_text(error: BaseException) -> str:
+    """``error``'s traceback as plain text (exception groups included), the way
+    ``format_exc_info`` writes the ``exception`` field.
+
+    Logged as text rather than handed to the logger as ``exc_info``: where structlog was never
+    configured (tests, the schema fuzz, an app embedded without ``configure_logging``) its
+    default renderer draws the traceback with rich, every frame's source highlighted and its
+    locals pretty-printed. That takes seconds to tens of seconds for a request's ~60 frames,
+    on the event loop, so the whole server stood still and the 500 arrived after the client
+    had given up. Plain text costs milliseconds whatever the logging setup.
+    """
+    return "".join(traceback.format_exception(error)).rstrip("\n")
+
+
 class CrashGuard:
     """The last line for an unhandled error in a request: log it once, traceback included,
-    and answer a plain JSON 500 that says nothing about the internals."""
+    and answer a plain JSON 500 that says nothing about the internals.
+
+    Added last in ``create_app``, it sits inside Starlette's ``ServerErrorMiddleware`` and
+    outside the exception handlers, so it sees every error they leave (an outage handler
+    re-raises what is not an outage) and answers before Starlette's plain-text 500 would.
+    """
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -250,7 +270,7 @@ class CrashGuard:
                 level="error",
                 method=scope.get("method"),
                 path=scope.get("path"),
-                exc_info=error,
+                exception=traceback_text(error),  # never exc_info: see traceback_text
             )
             if started:
                 return  # the answer is under way: the server closes the connection
