@@ -49,6 +49,9 @@ SECTIONS: tuple[tuple[str, str, str], ...] = (
     ("labels", "Labels", "labels.manage"),
     ("modules", "Modules", "modules.install"),
     ("overlays", "Overlays", "overlays.manage"),
+    # interaction modules (module_pages.py)
+    ("calendar", "Calendar", "calendar.approve"),
+    ("shoutouts", "Shoutouts", "shoutouts.manage"),
 )
 
 

@@ -1,0 +1,156 @@
+"""The interaction modules' portal pages over plain HTTP on both stacks: each needs its
+permission (403 and no link for others), a bad value is shown next to its field (422), and a
+change made in the portal is what chat answers next."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from fastapi import FastAPI
+
+from tests.portal.conftest import MEMBER, PASSWORD, PortalBot, csrf_of, logged_in
+from tests.support import chatter, community_of, free_port, live_server, set_role
+from waddlebot.accounts.manager import create_user
+from waddlebot.accounts.service import AccountsService
+from waddlebot.app import create_app
+from waddlebot.collectors.playground.service import PlaygroundService
+from waddlebot.communities.service import CommunitiesService
+from waddlebot.kernel.settings import Settings
+from waddlebot.kernel.storage.models import Community
+from waddlebot.modules.calendar import module as calendar
+from waddlebot.modules.core import module as core
+from waddlebot.modules.members import module as members
+from waddlebot.modules.shoutouts import module as shoutouts
+from waddlebot.portal.service import PortalService
+from waddlebot.router.service import RouterService
+
+OWNER = "ada@example.com"
+MODULE_PAGES = ("calendar", "shoutouts")
+
+
+def module_app(settings: Settings, *, router: bool = True) -> FastAPI:
+    """The portal with the interaction modules (and, in split mode, without the router)."""
+    services: list[Any] = [
+        PlaygroundService(),
+        CommunitiesService(),
+        AccountsService(),
+        PortalService(),
+    ]
+    if router:
+        services.insert(0, RouterService(modules=[core, members, calendar, shoutouts]))
+    return create_app(settings, instances=services)
+
+
+@asynccontextmanager
+async def module_bot(settings: Settings) -> AsyncIterator[PortalBot]:
+    port = free_port()
+    values = {**settings.model_dump(), "public_url": f"http://127.0.0.1:{port}"}
+    async with live_server(module_app(Settings(**values)), port=port) as server:
+        db = server.app.state.runtime.db
+        community = await community_of(server)
+        await chatter(server, "bob")
+        owner = await create_user(db, email=OWNER, password=PASSWORD, display_name="Ada")
+        member = await create_user(db, email=MEMBER, password=PASSWORD, display_name="Mo")
+        await set_role(server, community, owner.id, "owner")
+        await set_role(server, community, member.id, "member")
+        yield PortalBot(server, community, owner.id, member.id)
+
+
+async def test_module_pages_need_their_permission(stack_settings: Settings) -> None:
+    async with module_bot(stack_settings) as bot:
+        home = f"/portal/c/{bot.community_id}"
+        async with logged_in(bot, MEMBER) as member:
+            page = await member.get(home)
+            assert page.status_code == 200
+            for slug in MODULE_PAGES:
+                assert f'href="{home}/{slug}"' not in page.text
+                refused = await member.get(f"{home}/{slug}")
+                assert refused.status_code == 403, slug
+                assert "permission" in refused.text
+        async with logged_in(bot) as owner:
+            page = await owner.get(home)
+            for slug in MODULE_PAGES:
+                assert f'href="{home}/{slug}"' in page.text
+                assert (await owner.get(f"{home}/{slug}")).status_code == 200, slug
+
+
+async def test_calendar_queue_approves_what_chat_proposed(stack_settings: Settings) -> None:
+    async with module_bot(stack_settings) as bot, logged_in(bot) as owner:
+        day = (datetime.now(UTC) + timedelta(days=4)).date()
+        proposed = await bot.server.texts(f"!event add Movie night {day} 20:00 2h", user="bob")
+        assert proposed and "is proposed" in proposed[0], proposed
+        await bot.server.texts(f"!event add Quiz {day} 21:00 1h", user="bob")
+        base = f"/portal/c/{bot.community_id}/calendar"
+        page = await owner.get(base)
+        assert page.status_code == 200 and "Movie night" in page.text and "Quiz" in page.text
+        assert "/api/calendar/v1/feeds/" in page.text
+        token = csrf_of(page.text)
+        assert (await owner.post(f"{base}/1/approve")).status_code == 403  # no CSRF token
+
+        too_long = await owner.post(
+            f"{base}/2/reject", data={"csrf_token": token, "reason": "x" * 301}
+        )
+        assert too_long.status_code == 422
+        assert 'id="event-2-error"' in too_long.text and "at most 300" in too_long.text
+
+        approved = await owner.post(f"{base}/1/approve", data={"csrf_token": token})
+        assert approved.status_code == 303, approved.text
+        assert "Movie night" in " ".join(await bot.server.texts("!events", user="bob"))
+        again = await owner.post(f"{base}/1/approve", data={"csrf_token": token})
+        assert again.status_code == 409 and "approved already" in again.text
+
+        rejected = await owner.post(
+            f"{base}/2/reject", data={"csrf_token": token, "reason": "busy"}
+        )
+        assert rejected.status_code == 303
+        cancelled = await owner.post(f"{base}/1/cancel", data={"csrf_token": token})
+        assert cancelled.status_code == 303
+        assert "Movie night" not in " ".join(await bot.server.texts("!events", user="bob"))
+
+        first = (await owner.get(base)).text
+        rotated = await owner.post(f"{base}-feed/rotate", data={"csrf_token": token})
+        assert rotated.status_code == 303
+        second = (await owner.get(base)).text
+        url = first.split('id="url-calendar" type="text" value="')[1].split('"')[0]
+        assert url not in second
+        assert (await owner.get(url)).status_code == 404
+
+
+async def test_shoutout_settings_form(stack_settings: Settings) -> None:
+    async with module_bot(stack_settings) as bot, logged_in(bot) as owner:
+        base = f"/portal/c/{bot.community_id}/shoutouts"
+        token = csrf_of((await owner.get(base)).text)
+        form = {"csrf_token": token, "template": "Go see {name}!", "raid_min_viewers": "5"}
+        bad = await owner.post(base, data={**form, "template": "Hi {nope}"})
+        assert bad.status_code == 422
+        assert 'id="template-error"' in bad.text and "Unknown placeholder {nope}" in bad.text
+        negative = await owner.post(base, data={**form, "raid_min_viewers": "-1"})
+        assert negative.status_code == 422 and 'id="raid_min_viewers-error"' in negative.text
+
+        saved = await owner.post(base, data={**form, "auto_on_raid": "on"})
+        assert saved.status_code == 303, saved.text
+        [reply] = await bot.server.texts("!shoutouts", user="bob", role="broadcaster")
+        assert "Shoutout template: Go see {name}!" in reply and "from 5 viewers" in reply
+
+
+async def test_pages_say_they_need_the_router(stack_settings: Settings) -> None:
+    """Served without the router (split mode), a module page says so instead of failing."""
+    port = free_port()
+    values = {**stack_settings.model_dump(), "public_url": f"http://127.0.0.1:{port}"}
+    async with live_server(module_app(Settings(**values), router=False), port=port) as server:
+        db = server.app.state.runtime.db
+        owner = await create_user(db, email=OWNER, password=PASSWORD, display_name="Ada")
+        async with db.session() as session:
+            row = Community(name="split")
+            session.add(row)
+            await session.flush()
+            community = row.id
+        await set_role(server, community, owner.id, "owner")
+        bot = PortalBot(server, community, owner.id, owner.id)
+        async with logged_in(bot) as browser:
+            page = await browser.get(f"/portal/c/{community}/calendar")
+            assert page.status_code == 503
+            assert "needs the router service in this process" in page.text
