@@ -23,12 +23,13 @@ from waddlebot.kernel.storage.models import Community
 from waddlebot.modules.calendar import module as calendar
 from waddlebot.modules.core import module as core
 from waddlebot.modules.members import module as members
+from waddlebot.modules.memories import module as memories
 from waddlebot.modules.shoutouts import module as shoutouts
 from waddlebot.portal.service import PortalService
 from waddlebot.router.service import RouterService
 
 OWNER = "ada@example.com"
-MODULE_PAGES = ("calendar", "shoutouts")
+MODULE_PAGES = ("quotes", "calendar", "shoutouts")
 
 
 def module_app(settings: Settings, *, router: bool = True) -> FastAPI:
@@ -40,7 +41,7 @@ def module_app(settings: Settings, *, router: bool = True) -> FastAPI:
         PortalService(),
     ]
     if router:
-        services.insert(0, RouterService(modules=[core, members, calendar, shoutouts]))
+        services.insert(0, RouterService(modules=[core, members, memories, calendar, shoutouts]))
     return create_app(settings, instances=services)
 
 
@@ -154,3 +155,47 @@ async def test_pages_say_they_need_the_router(stack_settings: Settings) -> None:
             page = await browser.get(f"/portal/c/{community}/calendar")
             assert page.status_code == 503
             assert "needs the router service in this process" in page.text
+
+
+async def test_quotes_and_links(stack_settings: Settings) -> None:
+    async with module_bot(stack_settings) as bot, logged_in(bot) as owner:
+        base = f"/portal/c/{bot.community_id}"
+        token = csrf_of((await owner.get(f"{base}/quotes")).text)
+        empty = await owner.post(f"{base}/quotes", data={"csrf_token": token, "text": "  "})
+        assert empty.status_code == 422
+        assert 'id="text-error"' in empty.text and "A quote needs some text." in empty.text
+        unknown = await owner.post(
+            f"{base}/quotes", data={"csrf_token": token, "text": "hi", "labels": "nosuch"}
+        )
+        assert unknown.status_code == 422 and 'id="labels-error"' in unknown.text
+
+        for text in ("I never lose", "Trust me, it is fine", "Never again"):
+            added = await owner.post(f"{base}/quotes", data={"csrf_token": token, "text": text})
+            assert added.status_code == 303, added.text
+        assert "I never lose" in " ".join(await bot.server.texts("!quote 1", user="bob"))
+        found = await owner.get(f"{base}/quotes", params={"q": "never"})
+        assert "I never lose" in found.text and "Never again" in found.text
+        assert "Trust me" not in found.text
+
+        edit_form = await owner.get(f"{base}/quotes/2")
+        assert edit_form.status_code == 200 and 'id="edit_text"' in edit_form.text
+        bad_edit = await owner.post(f"{base}/quotes/2", data={"csrf_token": token, "text": ""})
+        assert bad_edit.status_code == 422 and 'id="edit_text-error"' in bad_edit.text
+        edited = await owner.post(f"{base}/quotes/2", data={"csrf_token": token, "text": "Fine."})
+        assert edited.status_code == 303
+        assert "Fine." in " ".join(await bot.server.texts("!quote 2", user="bob"))
+        removed = await owner.post(f"{base}/quotes/3/remove", data={"csrf_token": token})
+        assert removed.status_code == 303
+        assert "does not exist" in " ".join(await bot.server.texts("!quote 3", user="bob"))
+
+        link = {"csrf_token": token, "url_name": "discord", "url_url": "notaurl"}
+        bad_url = await owner.post(f"{base}/urls", data=link)
+        assert bad_url.status_code == 422 and 'id="url_url-error"' in bad_url.text
+        saved = await owner.post(f"{base}/urls", data={**link, "url_url": "https://discord.gg/x"})
+        assert saved.status_code == 303, saved.text
+        assert "https://discord.gg/x" in " ".join(
+            await bot.server.texts("!url discord", user="bob")
+        )
+        gone = await owner.post(f"{base}/urls/discord/remove", data={"csrf_token": token})
+        assert gone.status_code == 303
+        assert "https://discord.gg/x" not in (await owner.get(f"{base}/quotes")).text

@@ -1,4 +1,5 @@
-"""The portal's pages for interaction modules: calendar approval queue, shoutout settings.
+"""The portal's pages for interaction modules: quotes and saved links, calendar approval
+queue, shoutout settings.
 
 Each page needs the permission the module's REST API asks for its writes, and calls the same
 manager the module's routes call (one validation: a refusal is shown next to its field). The
@@ -15,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, HTTPException, Request, Response, status
 
-from waddlebot.kernel.errors import Conflict, Forbidden, Invalid
+from waddlebot.kernel.errors import Conflict, Forbidden, Invalid, NotFound
 from waddlebot.portal.web import (
     Who,
     audit,
@@ -29,6 +30,8 @@ from waddlebot.portal.web import (
 
 CALENDAR = "calendar.approve"
 SHOUTOUTS = "shoutouts.manage"
+MEMORIES = "memories.manage"
+QUOTES_PER_PAGE = 20
 
 
 NOTICES = {
@@ -38,6 +41,11 @@ NOTICES = {
     "feed-rotated": "New feed URL; the old one stopped working.",
     "feed-revoked": "Revoked the feed URL; opening this page issues a new one.",
     "shoutouts-saved": "Saved the shoutout settings.",
+    "quote-added": "Added quote {name}.",
+    "quote-edited": "Saved quote {name}.",
+    "quote-removed": "Removed quote {name}.",
+    "url-added": "Saved the link {name}.",
+    "url-removed": "Removed the link {name}.",
 }
 
 
@@ -182,6 +190,240 @@ def add_interaction_pages(api: APIRouter) -> None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, "No such action.")
         audit(request, f"calendar_feed_{action}", community=community_id)
         return _done(request, f"/c/{community_id}/calendar", f"feed-{action}d")
+
+    # --- quotes and saved URLs ------------------------------------------------------------
+
+    async def _quotes_page(
+        request: Request,
+        community_id: str,
+        *,
+        form: dict[str, Any] | None = None,
+        url_form: dict[str, Any] | None = None,
+        edit_form: dict[str, Any] | None = None,
+        errors: dict[str, str] | None = None,
+        status_code: int = 200,
+    ) -> Response:
+        from waddlebot.modules.memories.quotes import rest_book
+        from waddlebot.modules.memories.url_book import UrlBook
+        from waddlebot.sdk import web
+
+        query = request.query_params
+        search = query.get("q", "")[:200]
+        label = query.get("label", "")[:51]
+        try:
+            page = max(1, min(int(query.get("page", "1")), 10_000_000))
+        except ValueError:
+            page = 1
+        errors = dict(errors or {})
+        try:
+            total, quotes = await rest_book(request).listing(
+                community_id,
+                search=search or None,
+                label=label or None,
+                limit=QUOTES_PER_PAGE,
+                offset=(page - 1) * QUOTES_PER_PAGE,
+            )
+        except Invalid as bad:
+            errors["q"] = bad.message
+            total, quotes = 0, []
+            status_code = status.HTTP_422_UNPROCESSABLE_CONTENT
+        pages = max(1, -(-total // QUOTES_PER_PAGE))
+        links = await UrlBook(web.database(request)).listing(community_id)
+
+        def page_link(number: int) -> str:
+            return "?" + urlencode({"q": search, "label": label, "page": number})
+
+        return render(
+            request,
+            "modules_pages/quotes.html",
+            {
+                "quotes": quotes,
+                "total": total,
+                "page": page,
+                "pages": pages,
+                "previous": page_link(page - 1) if page > 1 else None,
+                "next": page_link(page + 1) if page < pages else None,
+                "search": search,
+                "label": label,
+                "links": links,
+                "form": form or {"text": "", "game": "", "labels": ""},
+                "url_form": url_form or {"name": "", "url": "", "description": ""},
+                "edit_form": edit_form,
+                "errors": errors,
+                "notice": _notice(request),
+            },
+            status_code=status_code,
+        )
+
+    @api.get("/c/{community_id}/quotes")
+    async def quotes(community_id: str, request: Request, viewer: Who) -> Response:
+        await enter_community(request, viewer, community_id, MEMORIES)
+        return await _quotes_page(request, community_id)
+
+    @api.get("/c/{community_id}/quotes/{number}")
+    async def edit_quote_form(
+        community_id: str, number: str, request: Request, viewer: Who
+    ) -> Response:
+        from waddlebot.modules.memories.quotes import rest_book
+
+        await enter_community(request, viewer, community_id, MEMORIES)
+        found = await rest_book(request).get(community_id, _number(number))
+        edit = {"number": found.number, "text": found.text}
+        return await _quotes_page(request, community_id, edit_form=edit)
+
+    @api.post("/c/{community_id}/quotes")
+    async def add_quote(community_id: str, request: Request, viewer: Who) -> Response:
+        """Add a quote as ``POST …/quotes`` does (labels must exist; one is checked first)."""
+        from waddlebot.modules.memories.models_quotes import GAME_MAX
+        from waddlebot.modules.memories.quote_book import QuoteDraft, clean_short, clean_text
+        from waddlebot.modules.memories.quotes import display_name, rest_book
+
+        await enter_community(request, viewer, community_id, MEMORIES)
+        fields = await read_form(request)
+        form = {
+            "text": one(fields, "text", 1200),
+            "game": one(fields, "game", 300),
+            "labels": one(fields, "labels", 600),
+        }
+        labels = tuple(name for name in form["labels"].replace(",", " ").split() if name)
+        errors: dict[str, str] = {}
+        try:
+            clean_text(form["text"])
+        except Invalid as bad:
+            errors["text"] = bad.message
+        try:
+            clean_short(form["game"], GAME_MAX, "game")
+        except Invalid as bad:
+            errors["game"] = bad.message
+        if len(labels) > 10:
+            errors["labels"] = "A quote carries at most 10 labels."
+        if not errors:
+            draft = QuoteDraft(
+                text=form["text"],
+                added_by=viewer.user_id,
+                added_by_name=await display_name(request, viewer.principal),
+                game=form["game"],
+                labels=labels,
+            )
+            try:
+                added = await rest_book(request).add(community_id, draft)
+            except (Invalid, NotFound) as refused:
+                errors["labels"] = refused.message
+            else:
+                audit(request, "quote_add", community=community_id, quote=added.number)
+                return _done(
+                    request, f"/c/{community_id}/quotes", "quote-added", f"#{added.number}"
+                )
+        audit(request, "quote_add", "refused", community=community_id)
+        return await _quotes_page(
+            request,
+            community_id,
+            form=form,
+            errors=errors,
+            status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
+        )
+
+    @api.post("/c/{community_id}/quotes/{number}")
+    async def edit_quote(community_id: str, number: str, request: Request, viewer: Who) -> Response:
+        from waddlebot.modules.memories.quotes import rest_book
+
+        await enter_community(request, viewer, community_id, MEMORIES)
+        fields = await read_form(request)
+        quote = _number(number)
+        text = one(fields, "text", 1200)
+        try:
+            await rest_book(request).edit(community_id, quote, text)
+        except Invalid as bad:
+            audit(request, "quote_edit", "refused", community=community_id, quote=quote)
+            return await _quotes_page(
+                request,
+                community_id,
+                edit_form={"number": quote, "text": text},
+                errors={"edit_text": bad.message},
+                status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
+            )
+        audit(request, "quote_edit", community=community_id, quote=quote)
+        return _done(request, f"/c/{community_id}/quotes", "quote-edited", f"#{quote}")
+
+    @api.post("/c/{community_id}/quotes/{number}/remove")
+    async def remove_quote(
+        community_id: str, number: str, request: Request, viewer: Who
+    ) -> Response:
+        from waddlebot.modules.memories.quotes import rest_book
+
+        await enter_community(request, viewer, community_id, MEMORIES)
+        await read_form(request)
+        quote = _number(number)
+        await rest_book(request).remove(community_id, quote)
+        audit(request, "quote_remove", community=community_id, quote=quote)
+        return _done(request, f"/c/{community_id}/quotes", "quote-removed", f"#{quote}")
+
+    @api.post("/c/{community_id}/urls")
+    async def add_url(community_id: str, request: Request, viewer: Who) -> Response:
+        """Save a link as ``POST …/urls`` does (the community's allowed domains apply)."""
+        from waddlebot.modules.memories.quotes import display_name
+        from waddlebot.modules.memories.url_book import (
+            UrlBook,
+            check_url,
+            clean_description,
+            clean_name,
+        )
+        from waddlebot.modules.memories.urls import allowed_domains
+        from waddlebot.sdk import web
+
+        await enter_community(request, viewer, community_id, MEMORIES)
+        fields = await read_form(request)
+        form = {
+            "name": one(fields, "url_name", 60),
+            "url": one(fields, "url_url", 2100),
+            "description": one(fields, "url_description", 400),
+        }
+        allowed = await allowed_domains(request, community_id)
+        errors: dict[str, str] = {}
+        for field, check in (
+            ("name", clean_name),
+            ("url", lambda value: check_url(value, allowed)),
+            ("description", clean_description),
+        ):
+            try:
+                check(form[field])
+            except Invalid as bad:
+                errors[field] = bad.message
+        if not errors:
+            try:
+                saved = await UrlBook(web.database(request)).add(
+                    community_id,
+                    form["name"],
+                    form["url"],
+                    form["description"],
+                    allowed=allowed,
+                    added_by=viewer.user_id,
+                    added_by_name=await display_name(request, viewer.principal),
+                )
+            except (Invalid, Conflict) as refused:
+                errors["name"] = refused.message
+            else:
+                audit(request, "url_add", community=community_id, url=saved.name)
+                return _done(request, f"/c/{community_id}/quotes", "url-added", saved.name)
+        audit(request, "url_add", "refused", community=community_id)
+        return await _quotes_page(
+            request,
+            community_id,
+            url_form=form,
+            errors={f"url_{k}": v for k, v in errors.items()},
+            status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
+        )
+
+    @api.post("/c/{community_id}/urls/{name}/remove")
+    async def remove_url(community_id: str, name: str, request: Request, viewer: Who) -> Response:
+        from waddlebot.modules.memories.url_book import UrlBook
+        from waddlebot.sdk import web
+
+        await enter_community(request, viewer, community_id, MEMORIES)
+        await read_form(request)
+        removed = await UrlBook(web.database(request)).remove(community_id, name[:60])
+        audit(request, "url_remove", community=community_id, url=removed.name)
+        return _done(request, f"/c/{community_id}/quotes", "url-removed", removed.name)
 
     # --- shoutouts ---------------------------------------------------------------------
 

@@ -50,6 +50,7 @@ SECTIONS: tuple[tuple[str, str, str], ...] = (
     ("modules", "Modules", "modules.install"),
     ("overlays", "Overlays", "overlays.manage"),
     # interaction modules (module_pages.py)
+    ("quotes", "Quotes", "memories.manage"),
     ("calendar", "Calendar", "calendar.approve"),
     ("shoutouts", "Shoutouts", "shoutouts.manage"),
 )
