@@ -29,7 +29,7 @@ from waddlebot.portal.service import PortalService
 from waddlebot.router.service import RouterService
 
 OWNER = "ada@example.com"
-MODULE_PAGES = ("quotes", "calendar", "shoutouts")
+MODULE_PAGES = ("quotes", "calendar", "shoutouts")  # reminders: any role
 
 
 def module_app(settings: Settings, *, router: bool = True) -> FastAPI:
@@ -199,3 +199,25 @@ async def test_quotes_and_links(stack_settings: Settings) -> None:
         gone = await owner.post(f"{base}/urls/discord/remove", data={"csrf_token": token})
         assert gone.status_code == 303
         assert "https://discord.gg/x" not in (await owner.get(f"{base}/quotes")).text
+
+
+async def test_reminders_page_hides_private_texts_and_cancels(stack_settings: Settings) -> None:
+    async with module_bot(stack_settings) as bot:
+        await bot.server.texts("!remind me in 2h stretch your legs", user="bob")
+        await bot.server.texts("!remind me in 3h --private call mom", user="bob")
+        base = f"/portal/c/{bot.community_id}/reminders"
+        async with logged_in(bot, MEMBER) as member:
+            page = await member.get(base)
+            assert page.status_code == 200
+            assert "stretch your legs" in page.text and "call mom" not in page.text
+            assert "(private)" in page.text and f"{base}/1/cancel" not in page.text
+            refused = await member.post(f"{base}/1/cancel", data={"csrf_token": csrf_of(page.text)})
+            assert refused.status_code == 403
+        async with logged_in(bot) as owner:
+            page = await owner.get(base)
+            assert "call mom" in page.text
+            token = csrf_of(page.text)
+            for number in (1, 2):
+                done = await owner.post(f"{base}/{number}/cancel", data={"csrf_token": token})
+                assert done.status_code == 303, done.text
+        assert "no reminders pending" in " ".join(await bot.server.texts("!reminders", user="bob"))

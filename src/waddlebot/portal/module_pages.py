@@ -46,6 +46,7 @@ NOTICES = {
     "quote-removed": "Removed quote {name}.",
     "url-added": "Saved the link {name}.",
     "url-removed": "Removed the link {name}.",
+    "reminder-cancelled": "Cancelled reminder {name}.",
 }
 
 
@@ -424,6 +425,63 @@ def add_interaction_pages(api: APIRouter) -> None:
         removed = await UrlBook(web.database(request)).remove(community_id, name[:60])
         audit(request, "url_remove", community=community_id, url=removed.name)
         return _done(request, f"/c/{community_id}/quotes", "url-removed", removed.name)
+
+    # --- reminders -------------------------------------------------------------------------
+
+    @api.get("/c/{community_id}/reminders")
+    async def reminders(community_id: str, request: Request, viewer: Who) -> Response:
+        """Pending reminders for members (as ``GET …/reminders``): the text of a private one
+        only for its setter, its target and holders of memories.manage."""
+        from waddlebot.modules.memories.reminders_manager import ReminderBook
+        from waddlebot.sdk import web
+
+        here = await enter_community(request, viewer, community_id)
+        manages = MEMORIES in here.allowed
+        found = await ReminderBook(web.database(request)).pending(community_id)
+        rows = [
+            {
+                "info": info,
+                "text": info.text
+                if manages
+                or not info.private
+                or viewer.user_id in (info.set_by, info.target.user_id)
+                else None,
+                "cancel": manages or info.set_by == viewer.user_id,
+                "due": info.due_at.astimezone(ZoneInfo(info.time_zone)),
+            }
+            for info in found
+        ]
+        return render(
+            request,
+            "modules_pages/reminders.html",
+            {"reminders": rows, "notice": _notice(request)},
+        )
+
+    @api.post("/c/{community_id}/reminders/{number}/cancel")
+    async def cancel_reminder(
+        community_id: str, number: str, request: Request, viewer: Who
+    ) -> Response:
+        """Cancel one: your own, or anyone's with memories.manage (as ``DELETE``)."""
+        from waddlebot.modules.memories.module import module as memories
+        from waddlebot.modules.memories.reminders_manager import ReminderBook
+        from waddlebot.sdk import web
+
+        here = await enter_community(request, viewer, community_id)
+        await read_form(request)
+        book = ReminderBook(web.database(request))
+        reminder = _number(number)
+        info = await book.get(community_id, reminder)
+        if info.set_by != viewer.user_id and MEMORIES not in here.allowed:
+            audit(request, "reminder_cancel", "denied", community=community_id, reminder=reminder)
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN,
+                "Only whoever set this reminder or someone with memories.manage can cancel it.",
+            )
+        cancelled = await book.cancel(community_id, reminder, viewer.user_id, may_manage=True)
+        if cancelled.job_id:
+            await web.scheduler(request).cancel(memories.name, community_id, cancelled.job_id)
+        audit(request, "reminder_cancel", community=community_id, reminder=reminder)
+        return _done(request, f"/c/{community_id}/reminders", "reminder-cancelled", f"#{reminder}")
 
     # --- shoutouts ---------------------------------------------------------------------
 
