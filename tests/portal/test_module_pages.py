@@ -22,6 +22,7 @@ from waddlebot.kernel.settings import Settings
 from waddlebot.kernel.storage.models import Community
 from waddlebot.modules.calendar import module as calendar
 from waddlebot.modules.core import module as core
+from waddlebot.modules.inventory import module as inventory
 from waddlebot.modules.members import module as members
 from waddlebot.modules.memories import module as memories
 from waddlebot.modules.shoutouts import module as shoutouts
@@ -29,7 +30,7 @@ from waddlebot.portal.service import PortalService
 from waddlebot.router.service import RouterService
 
 OWNER = "ada@example.com"
-MODULE_PAGES = ("quotes", "calendar", "shoutouts")  # reminders: any role
+MODULE_PAGES = ("quotes", "inventory", "calendar", "shoutouts")  # reminders: any role
 
 
 def module_app(settings: Settings, *, router: bool = True) -> FastAPI:
@@ -41,7 +42,9 @@ def module_app(settings: Settings, *, router: bool = True) -> FastAPI:
         PortalService(),
     ]
     if router:
-        services.insert(0, RouterService(modules=[core, members, memories, calendar, shoutouts]))
+        services.insert(
+            0, RouterService(modules=[core, members, memories, inventory, calendar, shoutouts])
+        )
     return create_app(settings, instances=services)
 
 
@@ -221,3 +224,51 @@ async def test_reminders_page_hides_private_texts_and_cancels(stack_settings: Se
                 done = await owner.post(f"{base}/{number}/cancel", data={"csrf_token": token})
                 assert done.status_code == 303, done.text
         assert "no reminders pending" in " ".join(await bot.server.texts("!reminders", user="bob"))
+
+
+async def test_inventory_catalogue_grants_and_history(stack_settings: Settings) -> None:
+    async with module_bot(stack_settings) as bot, logged_in(bot) as owner:
+        base = f"/portal/c/{bot.community_id}/inventory"
+        token = csrf_of((await owner.get(base)).text)
+        item = {"csrf_token": token, "name": "Golden Ticket", "stock": "2", "description": "shiny"}
+        bad = await owner.post(f"{base}/items", data={**item, "stock": "-1"})
+        assert bad.status_code == 422 and 'id="stock-error"' in bad.text
+        created = await owner.post(f"{base}/items", data=item)
+        assert created.status_code == 303, created.text
+        duplicate = await owner.post(f"{base}/items", data=item)
+        assert duplicate.status_code in (409, 422) and 'id="name-error"' in duplicate.text
+
+        grant = {
+            "csrf_token": token,
+            "action": "give",
+            "grant_platform": "playground",
+            "grant_username": "bob",
+            "grant_item": "golden ticket",
+            "quantity": "2",
+        }
+        nobody = await owner.post(f"{base}/grant", data={**grant, "grant_username": "zed"})
+        assert nobody.status_code == 422 and 'id="grant_username-error"' in nobody.text
+        too_many = await owner.post(f"{base}/grant", data={**grant, "quantity": "3"})
+        assert too_many.status_code == 422 and 'id="grant_item-error"' in too_many.text
+        gave = await owner.post(f"{base}/grant", data=grant)
+        assert gave.status_code == 303, gave.text
+        assert "2" in " ".join(await bot.server.texts("!inv", user="bob"))
+        took = await owner.post(f"{base}/grant", data={**grant, "action": "take", "quantity": "1"})
+        assert took.status_code == 303, took.text
+
+        page = await owner.get(base, params={"platform": "playground", "username": "bob"})
+        assert "1 × Golden Ticket" in page.text
+        assert "give 2 × Golden Ticket" in page.text and "take 1 × Golden Ticket" in page.text
+
+        listed = await owner.get(base)
+        item_id = listed.text.split(f"{base}/items/")[1].split("/remove")[0]
+        edit = await owner.get(base, params={"edit": item_id})
+        assert 'value="shiny"' in edit.text
+        renamed = await owner.post(
+            f"{base}/items", data={**item, "item": item_id, "name": "Ticket"}
+        )
+        assert renamed.status_code == 303, renamed.text
+        assert "Ticket" in " ".join(await bot.server.texts("!inv items", user="bob"))
+        removed = await owner.post(f"{base}/items/{item_id}/remove", data={"csrf_token": token})
+        assert removed.status_code == 303
+        assert "No items yet." in (await owner.get(base)).text

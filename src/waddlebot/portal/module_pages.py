@@ -32,6 +32,8 @@ CALENDAR = "calendar.approve"
 SHOUTOUTS = "shoutouts.manage"
 MEMORIES = "memories.manage"
 QUOTES_PER_PAGE = 20
+INVENTORY = "inventory.manage"
+HISTORY_PER_PAGE = 20
 
 
 NOTICES = {
@@ -47,6 +49,11 @@ NOTICES = {
     "url-added": "Saved the link {name}.",
     "url-removed": "Removed the link {name}.",
     "reminder-cancelled": "Cancelled reminder {name}.",
+    "item-created": "Created the item {name}.",
+    "item-updated": "Saved the item {name}.",
+    "item-removed": "Removed the item {name} and everyone's units of it.",
+    "gave": "Gave {name}.",
+    "took": "Took {name}.",
 }
 
 
@@ -482,6 +489,285 @@ def add_interaction_pages(api: APIRouter) -> None:
             await web.scheduler(request).cancel(memories.name, community_id, cancelled.job_id)
         audit(request, "reminder_cancel", community=community_id, reminder=reminder)
         return _done(request, f"/c/{community_id}/reminders", "reminder-cancelled", f"#{reminder}")
+
+    # --- inventory -------------------------------------------------------------------------
+
+    def _inventory(request: Request) -> Any:
+        """The manager the inventory REST API builds (its labels come from the router host)."""
+        from waddlebot.modules.inventory.manager import InventoryManager
+        from waddlebot.sdk import web
+
+        return InventoryManager(web.database(request), web.host(request).labels())
+
+    async def _inventory_page(
+        request: Request,
+        community_id: str,
+        *,
+        item_form: dict[str, Any] | None = None,
+        grant_form: dict[str, Any] | None = None,
+        errors: dict[str, str] | None = None,
+        status_code: int = 200,
+    ) -> Response:
+        from sqlalchemy import select
+
+        from waddlebot.identity.lookup import find_account
+        from waddlebot.kernel.storage.models import User
+
+        here = request.state.here
+        manager = _inventory(request)
+        query = request.query_params
+        errors = dict(errors or {})
+        items = await manager.items(community_id)
+        if item_form is None and query.get("edit"):
+            found = await manager.item(community_id, query["edit"][:100])
+            item_form = {
+                "item": found.id,
+                "name": found.name,
+                "description": found.description,
+                "stock": "" if found.stock is None else str(found.stock),
+                "labels": " ".join(found.labels),
+            }
+        platforms = sorted({e.platform for e in here.community.entities}) or ["playground"]
+        holder = {"platform": query.get("platform", platforms[0])[:20], "username": ""}
+        holdings = None
+        if query.get("username"):
+            holder["username"] = query["username"][:100]
+            account = await find_account(
+                runtime_of(request).db, holder["platform"], holder["username"]
+            )
+            if account is None:
+                errors["username"] = (
+                    f"No one called {holder['username'].lstrip('@')} is known on "
+                    f"{holder['platform']} yet."
+                )
+            else:
+                holdings = await manager.holdings(community_id, user_id=account.user_id, limit=500)
+        try:
+            offset = max(0, min(int(query.get("offset", "0")), 10_000_000))
+        except ValueError:
+            offset = 0
+        changes = await manager.history(community_id, limit=HISTORY_PER_PAGE + 1, offset=offset)
+        people = {c.from_user for c in changes} | {c.to_user for c in changes}
+        people |= {c.actor for c in changes}
+        async with runtime_of(request).db.read_session() as session:
+            names = {
+                row.id: row.display_name
+                for row in await session.scalars(
+                    select(User).where(User.id.in_([p for p in people if p]))
+                )
+            }
+        return render(
+            request,
+            "modules_pages/inventory.html",
+            {
+                "items": items,
+                "item_form": item_form
+                or {"item": "", "name": "", "description": "", "stock": "", "labels": ""},
+                "grant_form": grant_form
+                or {
+                    "action": "give",
+                    "platform": platforms[0],
+                    "username": "",
+                    "item": "",
+                    "quantity": "1",
+                    "reason": "",
+                },
+                "platforms": platforms,
+                "holder": holder,
+                "holdings": holdings,
+                "history": changes[:HISTORY_PER_PAGE],
+                "names": names,
+                "newer": max(0, offset - HISTORY_PER_PAGE) if offset else None,
+                "older": offset + HISTORY_PER_PAGE if len(changes) > HISTORY_PER_PAGE else None,
+                "errors": errors,
+                "notice": _notice(request),
+            },
+            status_code=status.HTTP_422_UNPROCESSABLE_CONTENT
+            if errors and status_code == 200
+            else status_code,
+        )
+
+    @api.get("/c/{community_id}/inventory")
+    async def inventory(community_id: str, request: Request, viewer: Who) -> Response:
+        await enter_community(request, viewer, community_id, INVENTORY)
+        return _needs_router(request) or await _inventory_page(request, community_id)
+
+    @api.post("/c/{community_id}/inventory/items")
+    async def save_item(community_id: str, request: Request, viewer: Who) -> Response:
+        """Create an item, or (with ``item``) change one, as the REST POST/PATCH do."""
+        from waddlebot.modules.inventory.manager import check_name, check_stock
+        from waddlebot.sdk.web import actor
+
+        await enter_community(request, viewer, community_id, INVENTORY)
+        fields = await read_form(request)
+        blocked = _needs_router(request)
+        if blocked is not None:
+            return blocked
+        form = {
+            "item": one(fields, "item", 40),
+            "name": one(fields, "name", 200),
+            "description": one(fields, "description", 600),
+            "stock": one(fields, "stock", 20).strip(),
+            "labels": one(fields, "labels", 1200),
+        }
+        labels = [name for name in form["labels"].replace(",", " ").split() if name]
+        errors: dict[str, str] = {}
+        try:
+            check_name(form["name"])
+        except Invalid as bad:
+            errors["name"] = bad.message
+        stock: int | None = None
+        try:
+            stock = check_stock(int(form["stock"])) if form["stock"] else None
+        except ValueError:
+            errors["stock"] = "The stock is a whole number, or empty for unlimited."
+        except Invalid as bad:
+            errors["stock"] = bad.message
+        if len(labels) > 20:
+            errors["labels"] = "An item carries at most 20 labels."
+        if not errors:
+            manager = _inventory(request)
+            who = actor(viewer.principal)
+            try:
+                if form["item"]:
+                    changes = {
+                        "name": form["name"],
+                        "description": form["description"],
+                        "stock": stock,
+                        "labels": labels,
+                    }
+                    info = await manager.update(community_id, form["item"], changes, who=who)
+                else:
+                    info = await manager.create(
+                        community_id,
+                        form["name"],
+                        description=form["description"],
+                        stock=stock,
+                        labels=labels,
+                        who=who,
+                    )
+            except (Invalid, Conflict, NotFound) as refused:
+                message = refused.message
+                lowered = message.lower()
+                field = next((f for f in ("label", "stock", "description") if f in lowered), "name")
+                errors["labels" if field == "label" else field] = message
+            else:
+                notice = "item-updated" if form["item"] else "item-created"
+                audit(request, "inventory_item_save", community=community_id, item=info.id)
+                return _done(request, f"/c/{community_id}/inventory", notice, info.name)
+        audit(request, "inventory_item_save", "refused", community=community_id)
+        return await _inventory_page(
+            request,
+            community_id,
+            item_form=form,
+            errors=errors,
+            status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
+        )
+
+    @api.post("/c/{community_id}/inventory/items/{item}/remove")
+    async def remove_item(community_id: str, item: str, request: Request, viewer: Who) -> Response:
+        from waddlebot.sdk.web import actor
+
+        await enter_community(request, viewer, community_id, INVENTORY)
+        await read_form(request)
+        blocked = _needs_router(request)
+        if blocked is not None:
+            return blocked
+        manager = _inventory(request)
+        info = await manager.item(community_id, item[:100])
+        await manager.remove(community_id, info.id, who=actor(viewer.principal))
+        audit(request, "inventory_item_remove", community=community_id, item=info.id)
+        return _done(request, f"/c/{community_id}/inventory", "item-removed", info.name)
+
+    @api.post("/c/{community_id}/inventory/grant")
+    async def grant(community_id: str, request: Request, viewer: Who) -> Response:
+        """Give units out of stock, or take units back (REST ``POST …/grants``)."""
+        from waddlebot.identity.lookup import find_account
+        from waddlebot.modules.inventory.manager import check_quantity
+        from waddlebot.sdk.web import actor
+
+        await enter_community(request, viewer, community_id, INVENTORY)
+        fields = await read_form(request)
+        blocked = _needs_router(request)
+        if blocked is not None:
+            return blocked
+        form = {
+            "action": "take" if one(fields, "action", 10) == "take" else "give",
+            "platform": one(fields, "grant_platform", 20),
+            "username": one(fields, "grant_username", 100).strip(),
+            "item": one(fields, "grant_item", 200),
+            "quantity": one(fields, "quantity", 20).strip(),
+            "reason": one(fields, "reason", 400),
+        }
+        errors: dict[str, str] = {}
+        quantity = 1
+        try:
+            quantity = check_quantity(int(form["quantity"]))
+        except ValueError:
+            errors["quantity"] = "The quantity is a whole number, e.g. 3."
+        except Invalid as bad:
+            errors["quantity"] = bad.message
+        account = (
+            await find_account(runtime_of(request).db, form["platform"], form["username"])
+            if form["username"]
+            else None
+        )
+        if account is None:
+            errors["grant_username"] = (
+                f"No one called {form['username'].lstrip('@')} is known on "
+                f"{form['platform']} yet: they must have chatted once."
+            )
+        if not errors and account is not None:
+            manager = _inventory(request)
+            who = actor(viewer.principal)
+            try:
+                if form["action"] == "give":
+                    done = await manager.give(
+                        community_id,
+                        account.user_id,
+                        form["item"],
+                        quantity,
+                        who=who,
+                        reason=form["reason"],
+                    )
+                else:
+                    done = await manager.take(
+                        community_id,
+                        account.user_id,
+                        form["item"],
+                        quantity,
+                        who=who,
+                        reason=form["reason"],
+                        name=account.username or form["username"],
+                    )
+            except (Invalid, Conflict, NotFound) as refused:
+                lowered = refused.message.lower()
+                errors["reason" if "reason" in lowered else "grant_item"] = refused.message
+            else:
+                audit(
+                    request,
+                    f"inventory_{form['action']}",
+                    community=community_id,
+                    target=account.user_id,
+                    item=done.item if done else form["item"],
+                    quantity=quantity,
+                )
+                notice = "gave" if form["action"] == "give" else "took"
+                item_name = done.item if done else form["item"]
+                return _done(
+                    request,
+                    f"/c/{community_id}/inventory",
+                    notice,
+                    f"{quantity} × {item_name} ({form['username'].lstrip('@')})",
+                )
+        audit(request, f"inventory_{form['action']}", "refused", community=community_id)
+        return await _inventory_page(
+            request,
+            community_id,
+            grant_form=form,
+            errors=errors,
+            status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
+        )
 
     # --- shoutouts ---------------------------------------------------------------------
 

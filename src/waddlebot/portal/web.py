@@ -52,6 +52,7 @@ SECTIONS: tuple[tuple[str, str, str], ...] = (
     # interaction modules (module_pages.py)
     ("quotes", "Quotes", "memories.manage"),
     ("reminders", "Reminders", ""),  # "": anyone with a role there
+    ("inventory", "Inventory", "inventory.manage"),
     ("calendar", "Calendar", "calendar.approve"),
     ("shoutouts", "Shoutouts", "shoutouts.manage"),
 )
