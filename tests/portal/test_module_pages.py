@@ -155,9 +155,11 @@ async def test_pages_say_they_need_the_router(stack_settings: Settings) -> None:
         await set_role(server, community, owner.id, "owner")
         bot = PortalBot(server, community, owner.id, owner.id)
         async with logged_in(bot) as browser:
-            page = await browser.get(f"/portal/c/{community}/calendar")
-            assert page.status_code == 503
-            assert "needs the router service in this process" in page.text
+            for slug in ("calendar", "inventory"):
+                page = await browser.get(f"/portal/c/{community}/{slug}")
+                assert page.status_code == 503
+                assert "needs the router service in this process" in page.text
+            assert (await browser.get(f"/portal/c/{community}/quotes")).status_code == 200
 
 
 async def test_quotes_and_links(stack_settings: Settings) -> None:

@@ -1,11 +1,11 @@
-"""The portal's pages for interaction modules: quotes and saved links, calendar approval
-queue, shoutout settings.
+"""The portal's pages for interaction modules: quotes and saved links, reminders, inventory,
+the calendar approval queue and feed URL, shoutout settings.
 
 Each page needs the permission the module's REST API asks for its writes, and calls the same
 manager the module's routes call (one validation: a refusal is shown next to its field). The
 module managers use the router's host services (scheduler, labels…), so these pages need the
-router service in the same process (``waddlebot up``); served alone, they say so (503) rather
-than failing half-way.
+router service in the same process (``waddlebot up``); served alone (``waddlebot serve
+portal``), the calendar and inventory pages say so (503) rather than failing half-way.
 """
 
 from __future__ import annotations
