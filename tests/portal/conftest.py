@@ -23,9 +23,13 @@ from waddlebot.collectors.playground.service import PlaygroundService
 from waddlebot.communities.service import CommunitiesService
 from waddlebot.kernel.settings import Settings
 from waddlebot.marketplace.catalogue import Catalogue
+from waddlebot.modules.calendar import module as calendar
 from waddlebot.modules.core import module as core
 from waddlebot.modules.custom_commands import module as custom_commands
+from waddlebot.modules.inventory import module as inventory
 from waddlebot.modules.members import module as members
+from waddlebot.modules.memories import module as memories
+from waddlebot.modules.shoutouts import module as shoutouts
 from waddlebot.overlays.config import OverlaySettings
 from waddlebot.overlays.service import OverlayService
 from waddlebot.portal.service import PortalService
@@ -42,7 +46,9 @@ def portal_app(settings: Settings) -> FastAPI:
     return create_app(
         settings,
         instances=[
-            RouterService(modules=[core, members, custom_commands]),
+            RouterService(
+                modules=[core, members, custom_commands, memories, inventory, calendar, shoutouts]
+            ),
             PlaygroundService(),
             CommunitiesService(),
             AccountsService(),

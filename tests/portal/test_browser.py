@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -293,4 +294,34 @@ async def test_a_member_sees_neither_links_nor_pages(browser: Browser, bot: Port
     await accessible(page, "forbidden")
     width = await page.evaluate("document.documentElement.scrollWidth")
     assert width <= 390  # nothing spills sideways on a phone
+    await page.context.close()
+
+
+async def test_interaction_module_pages(browser: Browser, bot: PortalBot) -> None:
+    """Each module page as the owner (axe), and a calendar event proposed in chat approved
+    in the queue, then listed by ``!events``."""
+    day = (datetime.now(UTC) + timedelta(days=5)).date()
+    proposed = await bot.server.texts(f"!event add Launch party {day} 20:00 2h", user="carol")
+    assert proposed and "is proposed" in proposed[0], proposed
+    page = await new_page(browser)
+    await log_in(page, bot, OWNER)
+    await page.get_by_role("link", name="lobby").first.click()
+    community = page.get_by_role("navigation", name="lobby")
+    for title, heading in (
+        ("Quotes", "Quotes"),
+        ("Reminders", "Reminders"),
+        ("Inventory", "Inventory"),
+        ("Shoutouts", "Shoutouts"),
+        ("Calendar", "Calendar"),
+    ):
+        await community.get_by_role("link", name=title, exact=True).click()
+        await expect(page.get_by_role("heading", name=heading, exact=True)).to_be_visible()
+        await accessible(page, title.lower())
+    await page.get_by_role("button", name="Approve event #1 Launch party").click()
+    await expect(page.get_by_role("status").first).to_have_text('Approved event #1 "Launch party".')
+    upcoming = page.get_by_role("region", name="Upcoming events")
+    await expect(upcoming.get_by_role("cell", name="#1 Launch party", exact=True)).to_be_visible()
+    await accessible(page, "calendar-approved")
+    assert "Launch party" in " ".join(await bot.server.texts("!events", user="carol"))
+    assert page.errors == []  # type: ignore[attr-defined]
     await page.context.close()

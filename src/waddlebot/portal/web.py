@@ -49,6 +49,12 @@ SECTIONS: tuple[tuple[str, str, str], ...] = (
     ("labels", "Labels", "labels.manage"),
     ("modules", "Modules", "modules.install"),
     ("overlays", "Overlays", "overlays.manage"),
+    # interaction modules (module_pages.py)
+    ("quotes", "Quotes", "memories.manage"),
+    ("reminders", "Reminders", ""),  # "": anyone with a role there
+    ("inventory", "Inventory", "inventory.manage"),
+    ("calendar", "Calendar", "calendar.approve"),
+    ("shoutouts", "Shoutouts", "shoutouts.manage"),
 )
 
 
@@ -93,7 +99,11 @@ class Here:
 
     @property
     def sections(self) -> list[tuple[str, str]]:
-        return [(slug, title) for slug, title, perm in SECTIONS if perm in self.allowed]
+        return [
+            (slug, title)
+            for slug, title, perm in SECTIONS
+            if perm in self.allowed or (not perm and self.role is not None)
+        ]
 
 
 def runtime_of(request: Request) -> Runtime:
