@@ -103,11 +103,11 @@ def add_interaction_pages(api: APIRouter) -> None:
         reasons: dict[str, str] | None = None,
         status_code: int = 200,
     ) -> Response:
-        from waddlebot.modules.calendar.api import _book, _tokens, _zone
+        from waddlebot.modules.calendar.api import community_zone, event_book, feed_tokens
         from waddlebot.modules.calendar.models import APPROVED, PENDING
 
-        book = _book(request)
-        zone = ZoneInfo(await _zone(request, community_id))
+        book = event_book(request)
+        zone = ZoneInfo(await community_zone(request, community_id))
         pending = await book.listing(community_id, PENDING, limit=100, upcoming=True)
         approved = await book.listing(community_id, APPROVED, limit=100, upcoming=True)
         return render(
@@ -117,7 +117,7 @@ def add_interaction_pages(api: APIRouter) -> None:
                 "pending": pending,
                 "approved": approved,
                 "zone": zone,
-                "feed": await _tokens(request).url(community_id),
+                "feed": await feed_tokens(request).url(community_id),
                 "errors": errors or {},
                 "reasons": reasons or {},
                 "notice": _notice(request),
@@ -135,7 +135,7 @@ def add_interaction_pages(api: APIRouter) -> None:
         community_id: str, number: str, action: str, request: Request, viewer: Who
     ) -> Response:
         """Approve, reject (with a reason) or cancel an event, as the REST routes do."""
-        from waddlebot.modules.calendar.api import _book, _tell_proposer
+        from waddlebot.modules.calendar.api import event_book, tell_proposer
         from waddlebot.modules.calendar.manager import remind_minutes_of
         from waddlebot.sdk import web
 
@@ -147,7 +147,7 @@ def add_interaction_pages(api: APIRouter) -> None:
         if blocked is not None:
             return blocked
         event = _number(number)
-        book = _book(request)
+        book = event_book(request)
         reason = one(fields, "reason", 400)
         field = f"event-{event}"
         try:
@@ -159,17 +159,17 @@ def add_interaction_pages(api: APIRouter) -> None:
                     decider=viewer.user_id,
                     remind_minutes=await remind_minutes_of(web.database(request), community_id),
                 )
-                await _tell_proposer(request, book, info, "is approved")
+                await tell_proposer(request, book, info, "is approved")
             elif action == "reject":
                 info = await book.decide(
                     community_id, event, approve=False, decider=viewer.user_id, reason=reason
                 )
                 outcome = f"was not approved: {info.reason}" if info.reason else "was not approved"
-                await _tell_proposer(request, book, info, outcome)
+                await tell_proposer(request, book, info, outcome)
             else:
                 info = await book.cancel(community_id, event, who=viewer.user_id, may_approve=True)
                 if info.proposed_by != viewer.user_id:
-                    await _tell_proposer(request, book, info, "is cancelled")
+                    await tell_proposer(request, book, info, "is cancelled")
         except (Invalid, Conflict, Forbidden) as refused:
             audit(request, f"calendar_{action}", "refused", community=community_id, event=event)
             return await _calendar_page(
@@ -186,14 +186,14 @@ def add_interaction_pages(api: APIRouter) -> None:
     @api.post("/c/{community_id}/calendar-feed/{action}")
     async def feed(community_id: str, action: str, request: Request, viewer: Who) -> Response:
         """Rotate or revoke the iCalendar feed URL (the REST ``/feed`` routes)."""
-        from waddlebot.modules.calendar.api import _tokens
+        from waddlebot.modules.calendar.api import feed_tokens
 
         await enter_community(request, viewer, community_id, CALENDAR)
         await read_form(request)
         if action == "rotate":
-            await _tokens(request).rotate(community_id)
+            await feed_tokens(request).rotate(community_id)
         elif action == "revoke":
-            await _tokens(request).revoke(community_id)
+            await feed_tokens(request).revoke(community_id)
         else:
             raise HTTPException(status.HTTP_404_NOT_FOUND, "No such action.")
         audit(request, f"calendar_feed_{action}", community=community_id)
@@ -851,6 +851,6 @@ def add_interaction_pages(api: APIRouter) -> None:
 
 async def _shoutout_manager(request: Request, community_id: str) -> Any:
     """The same manager (and 404 for an unknown community) as the shoutouts REST API."""
-    from waddlebot.modules.shoutouts.api import _manager
+    from waddlebot.modules.shoutouts.api import settings_manager
 
-    return await _manager(request, community_id)
+    return await settings_manager(request, community_id)

@@ -125,7 +125,7 @@ def _jobs(request: Request) -> JobStore:
     )
 
 
-def _book(request: Request) -> EventBook:
+def event_book(request: Request) -> EventBook:
     return EventBook(web.database(request), _jobs(request))
 
 
@@ -137,18 +137,18 @@ async def _holds(request: Request, who: Principal, community_id: str, permission
     return True
 
 
-async def _zone(request: Request, community_id: str) -> str:
+async def community_zone(request: Request, community_id: str) -> str:
     _, zone = await community_settings(
         web.database(request), community_id, web.settings(request).default_timezone
     )
     return zone
 
 
-async def _tell_proposer(request: Request, book: EventBook, info: EventInfo, outcome: str) -> None:
+async def tell_proposer(request: Request, book: EventBook, info: EventInfo, outcome: str) -> None:
     """The outcome, posted into the channel the event was proposed in (see commands.py)."""
     if info.origin is None:
         return
-    zone = await _zone(request, info.community_id)
+    zone = await community_zone(request, info.community_id)
     line = (
         f"{info.label} {when(info.starts_at, zone)} ({length_text(info.starts_at, info.ends_at)})"
     )
@@ -168,13 +168,13 @@ async def list_events(
     check_status(status)
     if status != APPROVED:
         await authorize_principal(request, who, community_id, APPROVER)
-    found = await _book(request).listing(community_id, status, limit=limit, upcoming=not past)
+    found = await event_book(request).listing(community_id, status, limit=limit, upcoming=not past)
     return [_out(info) for info in found]
 
 
 @api.get("/communities/{community_id}/events/{number}")
 async def show_event(community_id: str, number: Number, request: Request, who: Reader) -> EventOut:
-    info = await _book(request).get(community_id, number)
+    info = await event_book(request).get(community_id, number)
     if (
         info.status != APPROVED
         and (who.user_id is None or who.user_id != info.proposed_by)
@@ -190,11 +190,11 @@ async def propose_event(
 ) -> EventOut:
     """Propose an event: approved at once with calendar.autoapprove, else pending."""
     db = web.database(request)
-    zone = await _zone(request, community_id)
+    zone = await community_zone(request, community_id)
     starts_at = body.starts_at
     if starts_at.tzinfo is None or starts_at.utcoffset() is None:
         starts_at = wall_clock(starts_at, ZoneInfo(zone)).at
-    book = _book(request)
+    book = event_book(request)
     info = await book.propose(
         community_id,
         Draft(
@@ -216,7 +216,7 @@ async def propose_event(
 async def approve_event(
     community_id: str, number: Number, request: Request, who: Approver
 ) -> EventOut:
-    book = _book(request)
+    book = event_book(request)
     info = await book.decide(
         community_id,
         number,
@@ -224,7 +224,7 @@ async def approve_event(
         decider=who.user_id,
         remind_minutes=await remind_minutes_of(web.database(request), community_id),
     )
-    await _tell_proposer(request, book, info, "is approved")
+    await tell_proposer(request, book, info, "is approved")
     return _out(info)
 
 
@@ -236,13 +236,13 @@ async def reject_event(
     who: Approver,
     body: RejectIn | None = None,
 ) -> EventOut:
-    book = _book(request)
+    book = event_book(request)
     reason = body.reason if body is not None else ""
     info = await book.decide(
         community_id, number, approve=False, decider=who.user_id, reason=reason
     )
     outcome = f"was not approved: {info.reason}" if info.reason else "was not approved"
-    await _tell_proposer(request, book, info, outcome)
+    await tell_proposer(request, book, info, outcome)
     return _out(info)
 
 
@@ -251,17 +251,17 @@ async def cancel_event(
     community_id: str, number: Number, request: Request, who: Writer
 ) -> EventOut:
     """Cancel: the proposer their own event, calendar.approve any."""
-    book = _book(request)
+    book = event_book(request)
     info = await book.get(community_id, number)
     mine = who.user_id is not None and who.user_id == info.proposed_by
     may_approve = not mine and await _holds(request, who, community_id, APPROVER)
     info = await book.cancel(community_id, number, who=who.user_id, may_approve=may_approve)
     if not mine:
-        await _tell_proposer(request, book, info, "is cancelled")
+        await tell_proposer(request, book, info, "is cancelled")
     return _out(info)
 
 
-def _tokens(request: Request) -> FeedTokens:
+def feed_tokens(request: Request) -> FeedTokens:
     settings = web.settings(request)
     return FeedTokens(web.database(request), settings.secret_box, settings.public_url)
 
@@ -269,19 +269,19 @@ def _tokens(request: Request) -> FeedTokens:
 @api.get("/communities/{community_id}/feed")
 async def feed_url(community_id: str, request: Request, _: Approver) -> FeedOut:
     """The community's iCalendar feed URL (issued on first ask). It is a credential."""
-    return FeedOut(url=await _tokens(request).url(community_id))
+    return FeedOut(url=await feed_tokens(request).url(community_id))
 
 
 @api.post("/communities/{community_id}/feed/rotate")
 async def rotate_feed(community_id: str, request: Request, _: Approver) -> FeedOut:
     """A new feed URL; the old one answers 404 from now on."""
-    return FeedOut(url=await _tokens(request).rotate(community_id))
+    return FeedOut(url=await feed_tokens(request).rotate(community_id))
 
 
 @api.delete("/communities/{community_id}/feed")
 async def revoke_feed(community_id: str, request: Request, _: Approver) -> RevokedOut:
     """Kill the feed URL (asking for it again issues a new one)."""
-    return RevokedOut(revoked=await _tokens(request).revoke(community_id))
+    return RevokedOut(revoked=await feed_tokens(request).revoke(community_id))
 
 
 @api.get(
@@ -292,14 +292,14 @@ async def revoke_feed(community_id: str, request: Request, _: Approver) -> Revok
 async def calendar_feed(token: str, request: Request) -> Response:
     """The iCalendar feed (RFC 5545): approved events from 30 days ago on, times in UTC.
     No login: the token is the credential; an unknown or revoked one answers 404."""
-    community_id = await _tokens(request).resolve(token)
+    community_id = await feed_tokens(request).resolve(token)
     if community_id is None:
         raise NotFound("No such calendar feed.")
     settings = web.settings(request)
     name, zone = await community_settings(
         web.database(request), community_id, settings.default_timezone
     )
-    book = _book(request)
+    book = event_book(request)
     body = calendar_document(name, zone, await book.feed(community_id), generated=book.now())
     return Response(
         body,

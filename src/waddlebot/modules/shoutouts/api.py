@@ -59,7 +59,7 @@ class SettingsPatch(BaseModel):
     raid_min_viewers: StrictInt | None = None
 
 
-async def _manager(request: Request, community_id: str) -> ShoutoutSettingsManager:
+async def settings_manager(request: Request, community_id: str) -> ShoutoutSettingsManager:
     """The community's settings; 404 for a community that does not exist (its storage
     rows would have nothing to belong to)."""
     async with database(request).read_session() as session:
@@ -77,14 +77,14 @@ def _out(settings: ShoutoutSettings) -> SettingsOut:
 
 @api.get("/communities/{community_id}/settings")
 async def read_settings(community_id: str, request: Request, _: Reader) -> SettingsOut:
-    return _out(await (await _manager(request, community_id)).current())
+    return _out(await (await settings_manager(request, community_id)).current())
 
 
 @api.put("/communities/{community_id}/settings")
 async def replace_settings(
     community_id: str, body: SettingsIn, request: Request, _: Manager
 ) -> SettingsOut:
-    manager = await _manager(request, community_id)
+    manager = await settings_manager(request, community_id)
     return _out(await manager.change(body.model_dump(), replace=True))
 
 
@@ -93,4 +93,4 @@ async def change_settings(
     community_id: str, body: SettingsPatch, request: Request, _: Manager
 ) -> SettingsOut:
     changes: dict[str, Any] = body.model_dump(exclude_unset=True)
-    return _out(await (await _manager(request, community_id)).change(changes))
+    return _out(await (await settings_manager(request, community_id)).change(changes))
