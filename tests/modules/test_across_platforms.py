@@ -35,6 +35,7 @@ from tests.collectors.discord.fake_discord import (
     FakeDiscord,
     signed,
 )
+from tests.collectors.discord.test_discord_e2e import _guild as guild_create
 from tests.collectors.slack.fake_slack import (
     BOT_TOKEN as SLACK_BOT_TOKEN,
 )
@@ -57,7 +58,9 @@ from tests.conftest import (
 )
 from tests.support import LiveServer, live_server
 from waddlebot.app import create_app
+from waddlebot.collectors.discord.adapter import build_client
 from waddlebot.collectors.discord.config import DiscordSettings
+from waddlebot.collectors.discord.gateway import GatewayHandler
 from waddlebot.collectors.discord.roles import ADMINISTRATOR, MANAGE_MESSAGES
 from waddlebot.collectors.discord.service import DiscordService
 from waddlebot.collectors.slack.config import SlackSettings
@@ -124,6 +127,7 @@ class Chat:
     clock: Clock
     people: dict[str, Person]
     fake: Any = None
+    collector: Any = None  # the collector's settings
     counter: int = 0
     spoken: set[str] = field(default_factory=set)
 
@@ -139,6 +143,10 @@ class Chat:
 
     def posts(self) -> list[str]:
         """Everything the bot has said in the channel so far (not interaction answers)."""
+        raise NotImplementedError
+
+    def whispers(self) -> list[tuple[str, str]]:
+        """(recipient's platform account id, text) of every private message the bot sent."""
         raise NotImplementedError
 
     async def send(self, text: str, who: Person) -> list[str]:
@@ -166,13 +174,16 @@ class Chat:
     async def run_due(self, advance: float) -> list[str]:
         """Move the scheduler's clock on and run every due job through the real scheduler;
         what the bot then posted into the platform's channel."""
-        before = len(self.posts())
+        before, whispered = len(self.posts()), len(self.whispers())
         self.clock.offset += timedelta(seconds=advance)
         assert self.router.scheduler is not None
         results = await self.router.scheduler.run_due()
         expected = sum(len(r.actions) for r in results)
         if expected:
-            await until(lambda: len(self.posts()) >= before + expected, "scheduled posts")
+            await until(
+                lambda: len(self.posts()) + len(self.whispers()) >= before + whispered + expected,
+                "scheduled messages",
+            )
         return self.posts()[before:]
 
 
@@ -191,6 +202,13 @@ class TwitchChat(Chat):
     def posts(self) -> list[str]:
         texts: list[str] = self.fake.chat_texts()
         return texts
+
+    def whispers(self) -> list[tuple[str, str]]:
+        return [
+            (call.query["to_user_id"], str(call.body["message"]))
+            for call in self.fake.calls("POST", "/helix/whispers")
+            if 200 <= call.status < 300
+        ]
 
     async def send(self, text: str, who: Person) -> list[str]:
         before = len(self.posts())
@@ -225,7 +243,23 @@ async def twitch_chat(stack: AsyncExitStack, settings: Settings, clock: Clock) -
 
 class SlackChat(Chat):
     def posts(self) -> list[str]:
-        return [call.args["text"] for call in self.fake.of("chat.postMessage")]
+        return [
+            call.args["text"]
+            for call in self.fake.of("chat.postMessage")
+            if call.args["channel"] == "C0LAN2Q65"
+        ]
+
+    def whispers(self) -> list[tuple[str, str]]:
+        """A DM is conversations.open with the user, then a post into that D… channel."""
+        opened = {
+            f"D{call.args['users']}": call.args["users"]
+            for call in self.fake.of("conversations.open")
+        }
+        return [
+            (opened[call.args["channel"]], _unescape(call.args["text"]))
+            for call in self.fake.of("chat.postMessage")
+            if call.args["channel"] in opened
+        ]
 
     async def send(self, text: str, who: Person) -> list[str]:
         before = len(self.posts())
@@ -324,6 +358,18 @@ class DiscordChat(Chat):
             if call.method == "POST"
         ]
 
+    def whispers(self) -> list[tuple[str, str]]:
+        """A DM is POST /users/@me/channels (the fake answers channel 7…), then a message."""
+        opened = {
+            "7" + call.body["recipient_id"][1:]: call.body["recipient_id"]
+            for call in self.fake.of("/users/@me/channels")
+        }
+        return [
+            (opened[channel], str(call.body["content"]))
+            for call in self.fake.of("/channels/")
+            if (channel := call.path.split("/")[2]) in opened and call.method == "POST"
+        ]
+
     async def send(self, text: str, who: Person) -> list[str]:
         """A slash command: ``!quote add hi`` is ``/quote args:add hi``. Answered in the
         interaction response when quick, else deferred and followed up on its webhook."""
@@ -382,7 +428,7 @@ async def discord_chat(stack: AsyncExitStack, settings: Settings, clock: Clock) 
         inline_wait=2.0,
     )
     router, bot = await _bot(stack, settings, clock, DiscordService(discord))
-    return DiscordChat("discord", bot, router, clock, DISCORD_PEOPLE, fake)
+    return DiscordChat("discord", bot, router, clock, DISCORD_PEOPLE, fake, discord)
 
 
 # --- the stacks ----------------------------------------------------------------------------
@@ -410,6 +456,9 @@ async def _settings(
         "secret_key": "test-secret",
         "log_format": "console",
         "log_level": "WARNING",
+        # one shared stack answers every test: the chat rate limits would refuse the chatter
+        "rate_limit_user": 10_000,
+        "rate_limit_entity": 10_000,
     }
     if kind == "embedded":
         return Settings(**base)
@@ -505,6 +554,15 @@ async def test_remind_someone_by_platform_mention(chat: Chat) -> None:
     assert posted == [f"@{bob.name} reminder from {viewer}: drink water"]
 
 
+async def test_private_reminders_are_whispered_on_the_platform(chat: Chat) -> None:
+    viewer = chat.person("viewer")
+    answer = await chat.reply("!remind me in 5m --private the secret plan", "viewer")
+    assert REMINDER_SET.match(answer) and "set for you, whispered" in answer, answer
+    before = len(chat.whispers())
+    assert await chat.run_due(advance=301) == []  # nothing said in the channel
+    assert chat.whispers()[before:] == [(viewer.id, "Reminder: the secret plan")]
+
+
 async def test_remind_usage_error(chat: Chat) -> None:
     usage = "Usage: !remind me|@user in 10m|at 18:30|at 2026-12-01 18:30 [--private] TEXT"
     assert await chat.reply("!remind me", "viewer") == usage
@@ -570,3 +628,95 @@ async def test_help_lists_moderator_commands_only_for_moderators(chat: Chat) -> 
         assert "!inv" in listing and "!event" in listing and "!remind" in listing
     assert "!so" not in re.findall(r"![a-z]+", viewer), viewer
     assert "!so" in re.findall(r"![a-z]+", moderator), moderator
+
+
+# --- the other ways in: Slack slash commands, Discord gateway messages ---------------------
+
+
+async def test_slack_slash_commands_answer_through_the_response_url(chat: Chat) -> None:
+    if not isinstance(chat, SlackChat):
+        pytest.skip("Slack only")
+    added = await chat.slash("quote add typed as a slash command", "viewer")
+    number = QUOTE_ADDED.match(added)
+    assert number is not None, added
+    assert (await chat.slash(f"quote {number[1]}", "bob")).startswith(
+        f'#{number[1]}: "typed as a slash command" — added by viewer ('
+    )
+    # with "escape users" on, Slack sends a picked user as <@U…|name>
+    assert await chat.slash("inv give <@U0BOB|bob> EggSlack", "viewer") == (
+        "!inv give needs the inventory.manage permission here."
+    )
+    assert await chat.slash("inv <@U0BOB|bob>", "viewer") == "bob has EggSlack ×2"
+    assert await chat.slash("event add", "viewer") == (
+        'Usage: !event add "TITLE" YYYY-MM-DD HH:MM [DURATION like 2h] [description]'
+    )
+
+
+def _gateway_message(message_id: str, content: str, who: Person) -> dict[str, Any]:
+    """A MESSAGE_CREATE dispatch as the gateway sends it."""
+    return {
+        "id": message_id,
+        "channel_id": CHANNEL_ID,
+        "guild_id": GUILD_ID,
+        "author": {
+            "id": who.id,
+            "username": who.name,
+            "discriminator": "0",
+            "global_name": None,
+            "avatar": None,
+        },
+        "member": {
+            "roles": [],
+            "joined_at": "2023-01-01T00:00:00+00:00",
+            "nick": None,
+            "deaf": False,
+            "mute": False,
+            "flags": 0,
+        },
+        "content": content,
+        "timestamp": "2026-11-25T20:00:00+00:00",
+        "edited_timestamp": None,
+        "tts": False,
+        "mention_everyone": False,
+        "mentions": [],
+        "mention_roles": [],
+        "attachments": [],
+        "embeds": [],
+        "pinned": False,
+        "type": 0,
+    }
+
+
+async def test_discord_gateway_messages_with_mentions(chat: Chat) -> None:
+    """Typed ``!commands`` (not slash commands) parsed by py-cord's own gateway state."""
+    if not isinstance(chat, DiscordChat):
+        pytest.skip("Discord only")
+    runtime = chat.bot.app.state.runtime
+    client = build_client(chat.collector, GatewayHandler(runtime, chat.collector))
+    state = client._connection
+    state.parse_guild_create(guild_create())  # owned by the "owner" person
+    try:
+
+        async def typed(text: str, who: str) -> str:
+            before = len(chat.posts())
+            chat.counter += 1
+            message_id = str(1000000000000000000 + chat.counter)
+            state.parse_message_create(_gateway_message(message_id, text, chat.person(who)))
+            await until(lambda: len(chat.posts()) > before, f"a reply to {text!r}")
+            [answer] = chat.posts()[before:]
+            return _unprefixed(answer, chat.person(who))
+
+        bob = chat.mention("bob")
+        assert await typed("!inv add GatewayGem 3", "owner") == "Added GatewayGem (stock 3)."
+        assert await typed(f"!inv give {bob} GatewayGem", "viewer") == (
+            "!inv give needs the inventory.manage permission here."
+        )
+        assert await typed(f"!inv give {bob} GatewayGem", "owner") == (
+            "Gave 1 GatewayGem to bob; they have 1. 2 left in stock."
+        )
+        legacy = "<@!" + chat.person("bob").id + ">"
+        assert "GatewayGem ×1" in await typed(f"!inv {legacy}", "viewer")
+        added = await typed("!quote add typed in the channel", "viewer")
+        assert QUOTE_ADDED.match(added), added
+    finally:
+        await client.close()
