@@ -65,6 +65,7 @@ from waddlebot.collectors.discord.roles import ADMINISTRATOR, MANAGE_MESSAGES
 from waddlebot.collectors.discord.service import DiscordService
 from waddlebot.collectors.slack.config import SlackSettings
 from waddlebot.collectors.slack.service import SlackService
+from waddlebot.collectors.twitch.module_api import module_twitch
 from waddlebot.collectors.twitch.service import TwitchService
 from waddlebot.kernel.backends import open_backend
 from waddlebot.kernel.contracts import Role
@@ -229,11 +230,21 @@ TWITCH_PEOPLE = {
 }
 
 
-async def twitch_chat(stack: AsyncExitStack, settings: Settings, clock: Clock) -> Chat:
+async def fake_twitch(stack: AsyncExitStack) -> FakeTwitch:
+    """The fake Twitch every stack's modules ask Helix (``!so``) at, with a streamer Alice."""
     fake = FakeTwitch()
     fake.url = (await stack.enter_async_context(live_server(fake.app()))).url
+    fake.add_streamer(
+        "alice", user_id="5550001", game="Celeste", clips=(("old", 900, 60), ("fresh", 40, 3))
+    )
+    return fake
+
+
+async def twitch_chat(stack: AsyncExitStack, settings: Settings, clock: Clock) -> Chat:
+    fake = await fake_twitch(stack)
+    fake.add_streamer(STREAMER["login"], user_id=STREAMER["id"], game="Tetris")
     twitch = twitch_settings(fake, chat_limit=1000)
-    router, bot = await _bot(stack, settings, clock, TwitchService(twitch))
+    router, bot = await _bot(stack, settings, clock, TwitchService(twitch), fake)
     await authorise_bot(bot, fake)
     return TwitchChat("twitch", bot, router, clock, TWITCH_PEOPLE, fake)
 
@@ -341,7 +352,7 @@ async def slack_chat(stack: AsyncExitStack, settings: Settings, clock: Clock) ->
         user_groups={"mods": Role.moderator},
         channel_rate=1000,
     )
-    router, bot = await _bot(stack, settings, clock, SlackService(slack))
+    router, bot = await _bot(stack, settings, clock, SlackService(slack), await fake_twitch(stack))
     return SlackChat("slack", bot, router, clock, SLACK_PEOPLE, fake)
 
 
@@ -427,7 +438,9 @@ async def discord_chat(stack: AsyncExitStack, settings: Settings, clock: Clock) 
         api_base=f"{fake.url}/api/v10",
         inline_wait=2.0,
     )
-    router, bot = await _bot(stack, settings, clock, DiscordService(discord))
+    router, bot = await _bot(
+        stack, settings, clock, DiscordService(discord), await fake_twitch(stack)
+    )
     return DiscordChat("discord", bot, router, clock, DISCORD_PEOPLE, fake, discord)
 
 
@@ -435,11 +448,14 @@ async def discord_chat(stack: AsyncExitStack, settings: Settings, clock: Clock) 
 
 
 async def _bot(
-    stack: AsyncExitStack, settings: Settings, clock: Clock, collector: Service
+    stack: AsyncExitStack, settings: Settings, clock: Clock, collector: Service, twitch: FakeTwitch
 ) -> tuple[RouterService, LiveServer]:
-    """Router with the four modules (scheduler on ``clock``, run by the test) + collector."""
+    """Router with the four modules (scheduler on ``clock``, run by the test; Helix for modules
+    at the fake Twitch, as ``waddlebot up`` wires it on every platform) + the collector."""
     router = RouterService(
-        modules=[core, memories, inventory, calendar, shoutouts], run_scheduler=False
+        modules=[core, memories, inventory, calendar, shoutouts],
+        run_scheduler=False,
+        twitch=module_twitch(twitch_settings(twitch)),
     )
     app = create_app(settings, instances=[router, collector])
     bot = await stack.enter_async_context(live_server(app))
@@ -511,7 +527,9 @@ async def test_quote_add_show_and_remove_is_for_moderators(chat: Chat) -> None:
     shown = await chat.reply(f"!quote {number[1]}", "bob")
     assert shown.startswith(f'#{number[1]}: "I never lose at Tetris" — added by ')
     viewer = chat.person("viewer").name
-    assert f"added by {viewer} (" in shown
+    # on Twitch the stream's category is asked from Helix; elsewhere there is none
+    game = "Tetris, " if chat.platform == "twitch" else ""
+    assert f"added by {viewer} ({game}{datetime.now(UTC).year}-" in shown, shown
 
     refused = await chat.reply(f"!quote remove {number[1]}", "viewer")
     assert refused == "!quote remove needs the memories.manage permission here."
@@ -615,6 +633,18 @@ async def test_event_proposed_pending_then_approved_shows_in_events(chat: Chat) 
 async def test_event_usage_error(chat: Chat) -> None:
     usage = 'Usage: !event add "TITLE" YYYY-MM-DD HH:MM [DURATION like 2h] [description]'
     assert await chat.reply("!event add", "viewer") == usage
+
+
+# --- shoutouts -------------------------------------------------------------------------------
+
+
+async def test_shoutout_names_the_twitch_streamer_on_every_platform(chat: Chat) -> None:
+    line = "Go follow Alice, last seen playing Celeste: https://twitch.tv/alice"
+    if chat.platform != "twitch":
+        line += " Clip: https://clips.twitch.tv/fresh"  # off Twitch the clip link follows
+    assert await chat.reply("!so @alice", "moderator") == line
+    assert await chat.reply("!so alice", "viewer") == "!so is for moderators and above."
+    assert await chat.reply("!so", "moderator") == "Usage: !so TWITCHLOGIN"
 
 
 # --- !help -------------------------------------------------------------------------------------
