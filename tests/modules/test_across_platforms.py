@@ -59,6 +59,7 @@ from tests.conftest import (
 from tests.support import LiveServer, live_server
 from waddlebot.app import create_app
 from waddlebot.collectors.discord.adapter import build_client
+from waddlebot.collectors.discord.commands import sync_commands
 from waddlebot.collectors.discord.config import DiscordSettings
 from waddlebot.collectors.discord.gateway import GatewayHandler
 from waddlebot.collectors.discord.roles import ADMINISTRATOR, MANAGE_MESSAGES
@@ -624,8 +625,11 @@ async def test_event_proposed_pending_then_approved_shows_in_events(chat: Chat) 
     listing = await chat.reply("!events", "viewer")
     assert title not in listing  # pending events are not listed
 
-    approved = await chat.say(f"!event approve {found[1]}", "moderator")
-    assert any("approved" in text for text in approved), approved
+    approved = await chat.reply(f"!event approve {found[1]}", "moderator")
+    viewer = chat.person("viewer").name
+    # the proposer is told in the channel they proposed it in (here: this one)
+    assert approved.startswith(f'@{viewer}, your event #{found[1]} "{title}" '), approved
+    assert approved.endswith(" is approved."), approved
     listing = await chat.reply("!events", "viewer")
     assert title in listing and f"#{found[1]}" in listing
 
@@ -658,6 +662,11 @@ async def test_help_lists_moderator_commands_only_for_moderators(chat: Chat) -> 
         assert "!inv" in listing and "!event" in listing and "!remind" in listing
     assert "!so" not in re.findall(r"![a-z]+", viewer), viewer
     assert "!so" in re.findall(r"![a-z]+", moderator), moderator
+    # !quote's own help names the moderator forms only to those who may use them
+    assert "!quote remove" not in await chat.reply("!quote help", "viewer")
+    assert (await chat.reply("!quote help", "moderator")).endswith(
+        " | !quote remove N | !quote edit N TEXT"
+    )
 
 
 # --- the other ways in: Slack slash commands, Discord gateway messages ---------------------
@@ -750,3 +759,17 @@ async def test_discord_gateway_messages_with_mentions(chat: Chat) -> None:
         assert QUOTE_ADDED.match(added), added
     finally:
         await client.close()
+
+
+async def test_discord_slash_commands_hide_moderator_commands_by_default(chat: Chat) -> None:
+    """Discord lists slash commands itself: ``/so`` is shown to members who can manage
+    messages (moderators), the others to everyone (the router still checks every call)."""
+    if not isinstance(chat, DiscordChat):
+        pytest.skip("Discord only")
+    runtime = chat.bot.app.state.runtime
+    sent = await sync_commands(runtime.db, runtime.backend.kv, chat.collector, GUILD_ID)
+    by_name = {command["name"]: command for command in sent}
+    assert {"quote", "remind", "reminders", "inv", "event", "events", "so"} <= set(by_name)
+    assert by_name["so"]["default_member_permissions"] == str(MANAGE_MESSAGES)
+    for name in ("quote", "remind", "inv", "event", "events", "help"):
+        assert "default_member_permissions" not in by_name[name], name
