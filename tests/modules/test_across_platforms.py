@@ -82,6 +82,7 @@ from waddlebot.router.service import RouterService
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 WAIT = 8.0  # every wait for a reply is bounded by this many seconds
+SETTLE = 0.1  # after the first reply, how long to watch for more
 KEY = SigningKey.generate()
 QUOTE_ADDED = re.compile(r"Added quote #(\d+)")
 REMINDER_SET = re.compile(r"Reminder #(\d+) set")
@@ -157,9 +158,7 @@ class Chat:
     async def say(self, text: str, who: str = "viewer") -> list[str]:
         """Send ``text`` as ``who`` (signed as the platform signs it); the bot's replies."""
         self.counter += 1
-        replies = await self.send(text, self.people[who])
-        await asyncio.sleep(0.05)  # nothing else should follow
-        return replies
+        return await self.send(text, self.people[who])
 
     async def reply(self, text: str, who: str = "viewer") -> str:
         replies = await self.say(text, who)
@@ -220,6 +219,7 @@ class TwitchChat(Chat):
         )
         assert answer.status_code == 204, answer.text
         await until(lambda: len(self.posts()) > before, f"a Twitch reply to {text!r}")
+        await asyncio.sleep(SETTLE)  # so a second, unexpected message is seen too
         return self.posts()[before:]
 
 
@@ -284,6 +284,7 @@ class SlackChat(Chat):
         )
         assert answer.status_code == 200, answer.text
         await until(lambda: len(self.posts()) > before, f"a Slack reply to {text!r}")
+        await asyncio.sleep(SETTLE)
         return [_unescape(post) for post in self.posts()[before:]]
 
     async def slash(self, text: str, who: str = "viewer") -> str:
