@@ -607,6 +607,8 @@ async def test_inventory_items_give_by_mention_and_refusals(chat: Chat) -> None:
         f"Gave 2 {item} to {bob.name}; they have 2. 8 left in stock."
     )
     assert await chat.reply(f"!inv {chat.mention('bob')}", "viewer") == f"{bob.name} has {item} ×2"
+    # a plain @name typed by hand names the same account
+    assert await chat.reply(f"!inv @{bob.name}", "viewer") == f"{bob.name} has {item} ×2"
     assert await chat.reply("!inv", "bob") == f"Your items: {item} ×2"
     assert await chat.reply("!inv give", "owner") == "Usage: !inv give @user ITEM [N]"
 
