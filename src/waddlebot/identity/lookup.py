@@ -6,10 +6,22 @@ resolves the same way everywhere.
 
 from __future__ import annotations
 
+import re
+
 from sqlalchemy import func, or_, select
 
 from waddlebot.kernel.storage import Database
 from waddlebot.kernel.storage.models import PlatformIdentity
+
+# A user mention as Slack (``<@U024BE7LH>``, ``<@U024BE7LH|bob>``) and Discord
+# (``<@80351110224678912>``, legacy ``<@!80351110224678912>``) put it in message text.
+MENTION = re.compile(r"<@!?([A-Za-z0-9]+)(?:\|[^>]*)?>")
+
+
+def mentioned_id(name: str) -> str | None:
+    """The platform account id in a Slack/Discord user mention, or None for a plain name."""
+    found = MENTION.fullmatch(name.strip())
+    return found[1] if found else None
 
 
 async def user_of_account(db: Database, platform: str, platform_user_id: str) -> str | None:
@@ -30,8 +42,19 @@ async def find_account(
     """The account called ``name`` (``@`` and case ignored) on ``platform``.
 
     Stored names follow renames, so the newest account of a name is the one that wears it now.
-    With ``by_id``, ``name`` may also be the platform's account id.
+    With ``by_id``, ``name`` may also be the platform's account id. A Slack or Discord
+    mention (``<@U123>``, ``<@123>``), which is what their clients put in the text when
+    someone picks a person, always means that account id.
     """
+    mentioned = mentioned_id(name)
+    if mentioned is not None:
+        async with db.read_session() as session:
+            return await session.scalar(
+                select(PlatformIdentity).where(
+                    PlatformIdentity.platform == platform,
+                    PlatformIdentity.platform_user_id == mentioned,
+                )
+            )
     wanted = name.strip().lstrip("@")
     if not wanted:
         return None
