@@ -76,6 +76,9 @@ class Settings(BaseSettings):
     rate_limit_entity: int = Field(default=100, ge=1, description="commands per channel per window")
     rate_limit_window: float = Field(default=30.0, gt=0)
 
+    # Audit page: AUTH/AUTHZ/AUDIT decisions per community are kept this long.
+    audit_retention_days: int = Field(default=30, ge=1, le=3650, description="days")
+
     # Labels.
     labels_per_community: int = Field(default=100, ge=1, le=10_000, description="labels")
     labels_per_user: int = Field(default=25, ge=1, le=1_000, description="per community")
