@@ -65,6 +65,7 @@ from waddlebot.labels.manager import (
 )
 from waddlebot.overlays.sanitize import KINDS, sanitise
 from waddlebot.overlays.tokens import OverlayTokens, UnknownCommunity
+from waddlebot.portal.audit import add_audit_pages
 from waddlebot.portal.modules import add_module_pages
 from waddlebot.portal.overview import recent_commands
 from waddlebot.portal.web import (
@@ -811,6 +812,7 @@ def portal_pages() -> APIRouter:
         return done(request, f"/c/{community_id}/overlays", notice, kind)
 
     add_module_pages(api)
+    add_audit_pages(api)
 
     # --- my account --------------------------------------------------------------------
 

@@ -49,6 +49,7 @@ SECTIONS: tuple[tuple[str, str, str], ...] = (
     ("labels", "Labels", "labels.manage"),
     ("modules", "Modules", "modules.install"),
     ("overlays", "Overlays", "overlays.manage"),
+    ("audit", "Audit", "members.manage"),
 )
 
 
