@@ -66,6 +66,7 @@ from waddlebot.labels.manager import (
 from waddlebot.overlays.sanitize import KINDS, sanitise
 from waddlebot.overlays.tokens import OverlayTokens, UnknownCommunity
 from waddlebot.portal.audit import add_audit_pages
+from waddlebot.portal.health import command_chart, platform_health
 from waddlebot.portal.modules import add_module_pages
 from waddlebot.portal.overview import recent_commands
 from waddlebot.portal.web import (
@@ -240,7 +241,12 @@ def portal_pages() -> APIRouter:
             if "commands.manage" in here.allowed
             else None
         )
-        return render(request, "community.html", {"recent": recent})
+        db = runtime_of(request).db
+        chart = await command_chart(db, community_id) if recent is not None else None
+        platforms = await platform_health(db, community_id)
+        return render(
+            request, "community.html", {"recent": recent, "chart": chart, "platforms": platforms}
+        )
 
     # --- commands ----------------------------------------------------------------------
 
