@@ -15,8 +15,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 
 from waddlebot.collectors.slack.models import SlackInstallation
 from waddlebot.collectors.twitch.models import TwitchChannel, TwitchSubscription
@@ -82,7 +83,7 @@ class Chart:
         return ticks
 
 
-def _hour_key(dialect: str) -> object:
+def _hour_key(dialect: str) -> ColumnElement[Any]:
     if dialect == "postgresql":
         return func.date_trunc("hour", CommandExecution.started_at)
     return func.strftime("%Y-%m-%d %H:00:00", CommandExecution.started_at)
