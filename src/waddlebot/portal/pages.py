@@ -65,6 +65,7 @@ from waddlebot.labels.manager import (
 )
 from waddlebot.overlays.sanitize import KINDS, sanitise
 from waddlebot.overlays.tokens import OverlayTokens, UnknownCommunity
+from waddlebot.portal.aliases_timers import add_alias_timer_routes
 from waddlebot.portal.audit import add_audit_pages
 from waddlebot.portal.health import command_chart, platform_health
 from waddlebot.portal.modules import add_module_pages
@@ -113,6 +114,10 @@ NOTICES = {
     "module-enable": "Enabled {name}.",
     "module-disable": "Disabled {name}.",
     "module-uninstall": "Uninstalled {name}.",
+    "alias-saved": "Saved the alias !{name}.",
+    "alias-removed": "Removed the alias !{name}.",
+    "timer-removed": "Removed the timer {name}.",
+    "timer-off": "Switched the timer {name} off.",
 }
 
 
@@ -257,6 +262,7 @@ def portal_pages() -> APIRouter:
         form: dict[str, Any] | None = None,
         errors: dict[str, str] | None = None,
         status_code: int = 200,
+        alias_form: dict[str, Any] | None = None,
     ) -> Response:
         customs = await CustomCommandManager(
             runtime_of(request).db, runtime_of(request).backend.kv
@@ -292,6 +298,7 @@ def portal_pages() -> APIRouter:
                     "editing": False,
                 },
                 "errors": errors or {},
+                "alias_form": alias_form or {"name": "", "target": ""},
                 "roles": PLATFORM_ROLES,
                 "max_template": MAX_TEMPLATE,
                 "notice": notice_of(request),
@@ -819,6 +826,7 @@ def portal_pages() -> APIRouter:
 
     add_module_pages(api)
     add_audit_pages(api)
+    add_alias_timer_routes(api, _commands_page, done)
 
     # --- my account --------------------------------------------------------------------
 

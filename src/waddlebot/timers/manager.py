@@ -126,6 +126,12 @@ class TimerManager:
 
     async def remove(self, community_id: str, caller: Caller, name: str) -> TimerInfo:
         user_id = await self._authorised(community_id, caller)
+        return await self.remove_by(community_id, user_id, name)
+
+    async def remove_by(self, community_id: str, user_id: str | None, name: str) -> TimerInfo:
+        """For the portal and REST: ``user_id`` acts (the route checked commands.manage).
+        The caller cancels the returned ``job_id`` (the chain also stops by itself: its
+        next slot finds no row)."""
         async with self.db.session() as session:
             row = await self._row(session, community_id, name)
             removed = _info(row)
@@ -138,6 +144,17 @@ class TimerManager:
         self, community_id: str, caller: Caller, name: str, enabled: bool, entity_id: str
     ) -> TimerInfo:
         user_id = await self._authorised(community_id, caller)
+        return await self._switch(community_id, user_id, name, enabled, entity_id)
+
+    async def switch_off_by(self, community_id: str, user_id: str | None, name: str) -> TimerInfo:
+        """For the portal and REST: switch a timer off (the route checked commands.manage).
+        Switching *on* needs a channel and the timers module's scheduled chain, which only
+        chat (``!timer on``) starts today."""
+        return await self._switch(community_id, user_id, name, False, "")
+
+    async def _switch(
+        self, community_id: str, user_id: str | None, name: str, enabled: bool, entity_id: str
+    ) -> TimerInfo:
         async with self.db.session() as session:
             row = await self._row(session, community_id, name)
             before = _info(row)
@@ -245,7 +262,12 @@ class TimerManager:
         return user_id
 
     def _audit(
-        self, action: str, community_id: str, user_id: str, name: str, interval: float = 0.0
+        self,
+        action: str,
+        community_id: str,
+        user_id: str | None,
+        name: str,
+        interval: float = 0.0,
     ) -> None:
         log_event(
             logger,

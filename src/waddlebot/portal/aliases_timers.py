@@ -1,0 +1,112 @@
+"""Aliases and timers on the Commands page: create/remove aliases, switch timers off, remove.
+
+The managers' acting-user entry points (``define_by``, ``remove_by``, ``switch_off_by``) are
+used, not a faked chat caller; the page guard checked ``commands.manage``. Creating a timer
+or switching one on stays in chat: a timer is a chain of the timers module's scheduled jobs
+in one channel, run as its creator's platform account, and the portal has neither the
+channel nor a platform account to start it with (see docs/portal.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+
+from waddlebot.aliases.manager import AliasManager
+from waddlebot.portal.web import Who, audit, enter_community, one, read_form, runtime_of
+from waddlebot.sdk.aliases import AliasError
+from waddlebot.sdk.timers import TimerError
+from waddlebot.sdk.web import scheduler
+from waddlebot.timers.manager import TimerManager
+
+TIMERS_MODULE = "timers"
+CommandsPage = Callable[..., Awaitable[Response]]
+Done = Callable[[Request, str, str, str], Response]
+
+
+def timer_manager(request: Request) -> TimerManager:
+    runtime = runtime_of(request)
+    return TimerManager(
+        runtime.db,
+        runtime.backend,
+        min_interval=runtime.settings.timer_min_interval,
+        queue_max=runtime.settings.router_queue_max,
+    )
+
+
+def alias_manager(request: Request) -> AliasManager:
+    runtime = runtime_of(request)
+    return AliasManager(runtime.db, runtime.backend.kv, runtime.backend.pubsub)
+
+
+def add_alias_timer_routes(api: APIRouter, page: CommandsPage, done: Done) -> None:
+    """``page(request, community_id, errors=..., alias_form=..., status_code=...)`` renders
+    the Commands page; ``done`` redirects back with a notice."""
+
+    @api.post("/c/{community_id}/commands/aliases")
+    async def save_alias(community_id: str, request: Request, viewer: Who) -> Response:
+        await enter_community(request, viewer, community_id, "commands.manage")
+        fields = await read_form(request)
+        form: dict[str, Any] = {
+            "name": one(fields, "alias_name", 100).strip(),
+            "target": one(fields, "alias_target", 600).strip(),
+        }
+        try:
+            info, _created = await alias_manager(request).define_by(
+                community_id, viewer.user_id, form["name"], form["target"]
+            )
+        except AliasError as refused:
+            field = "alias_name" if "name" in refused.message.lower() else "alias_target"
+            return await page(
+                request,
+                community_id,
+                errors={field: refused.message},
+                alias_form=form,
+                status_code=422,
+            )
+        audit(request, "alias_saved", community=community_id, name=info.name)
+        return done(request, f"/c/{community_id}/commands", "alias-saved", info.name)
+
+    @api.post("/c/{community_id}/commands/aliases/{name}/delete")
+    async def remove_alias(community_id: str, name: str, request: Request, viewer: Who) -> Response:
+        await enter_community(request, viewer, community_id, "commands.manage")
+        await read_form(request)
+        try:
+            info = await alias_manager(request).remove_by(community_id, viewer.user_id, name)
+        except AliasError as refused:
+            return await page(
+                request, community_id, errors={"alias_name": refused.message}, status_code=404
+            )
+        audit(request, "alias_removed", community=community_id, name=info.name)
+        return done(request, f"/c/{community_id}/commands", "alias-removed", info.name)
+
+    @api.post("/c/{community_id}/commands/timers/{name}/{action}")
+    async def change_timer(
+        community_id: str, name: str, action: str, request: Request, viewer: Who
+    ) -> Response:
+        await enter_community(request, viewer, community_id, "commands.manage")
+        await read_form(request)
+        manager = timer_manager(request)
+        try:
+            if action == "delete":
+                info = await manager.remove_by(community_id, viewer.user_id, name)
+            elif action == "off":
+                info = await manager.switch_off_by(community_id, viewer.user_id, name)
+            else:
+                return await page(
+                    request,
+                    community_id,
+                    errors={"timer": "Timers are switched on from chat: !timer on NAME."},
+                    status_code=404,
+                )
+        except TimerError as refused:
+            return await page(
+                request, community_id, errors={"timer": refused.message}, status_code=409
+            )
+        if info.job_id:  # the next slot would stop by itself; cancel it so it never runs
+            await scheduler(request).cancel(TIMERS_MODULE, community_id, info.job_id)
+        audit(request, f"timer_{action}", community=community_id, name=info.name)
+        notice = "timer-removed" if action == "delete" else "timer-off"
+        return done(request, f"/c/{community_id}/commands", notice, info.name)

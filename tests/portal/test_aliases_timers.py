@@ -1,0 +1,86 @@
+"""Aliases and timers on the Commands page: an alias made in the portal answers in the
+playground; timers are switched off and removed (their scheduled job cancelled)."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from tests.portal.conftest import MEMBER, csrf_of, logged_in, portal_bot
+from waddlebot.kernel.settings import Settings
+from waddlebot.kernel.storage.models import Entity
+from waddlebot.timers.models import Timer
+
+
+async def test_aliases_created_used_and_removed(stack_settings: Settings) -> None:
+    async with portal_bot(stack_settings) as bot:
+        url = f"/portal/c/{bot.community_id}/commands"
+        async with logged_in(bot) as owner:
+            page = await owner.get(url)
+            assert 'id="alias_name"' in page.text and 'for="alias_target"' in page.text
+            token = csrf_of(page.text)
+            saved = await owner.post(
+                url + "/aliases",
+                data={"alias_name": "h", "alias_target": "!help", "csrf_token": token},
+            )
+            assert saved.status_code == 303 and "alias-saved" in saved.headers["location"]
+            answers = await bot.server.texts("!h", user="bob")
+            assert answers and "!" in answers[0]
+            bad = await owner.post(
+                url + "/aliases",
+                data={"alias_name": "x", "alias_target": "!nosuch", "csrf_token": token},
+            )
+            assert bad.status_code == 422 and "is not a command here" in bad.text
+            assert 'aria-invalid="true"' in bad.text
+            gone = await owner.post(url + "/aliases/h/delete", data={"csrf_token": token})
+            assert gone.status_code == 303
+            assert "!h" not in (await owner.get(url)).text.split('id="aliases-title"')[1]
+            missing = await owner.post(url + "/aliases/h/delete", data={"csrf_token": token})
+            assert missing.status_code == 404 and "There is no alias !h here." in missing.text
+            refused = await owner.post(url + "/aliases", data={"alias_name": "y"})
+            assert refused.status_code == 403  # no CSRF token
+        async with logged_in(bot, MEMBER) as member:
+            page = await member.get(f"/portal/c/{bot.community_id}")
+            posted = await member.post(
+                url + "/aliases",
+                data={"alias_name": "z", "alias_target": "!help", "csrf_token": csrf_of(page.text)},
+            )
+            assert posted.status_code == 403
+
+
+async def test_timers_switched_off_and_removed(stack_settings: Settings) -> None:
+    async with portal_bot(stack_settings) as bot:
+        async with bot.runtime.db.session() as session:
+            entity = await session.scalar(
+                select(Entity.id).where(Entity.community_id == bot.community_id)
+            )
+            assert entity is not None
+            session.add(
+                Timer(
+                    community_id=bot.community_id,
+                    entity_id=entity,
+                    name="hydrate",
+                    interval_seconds=600.0,
+                    content="Drink water!",
+                    enabled=True,
+                    generation=1,
+                    last_slot=0,
+                    creator={"id": "bob", "name": "bob"},
+                    created_by=bot.owner_id,
+                    job_id="no-such-job",
+                )
+            )
+        url = f"/portal/c/{bot.community_id}/commands"
+        async with logged_in(bot) as owner:
+            page = await owner.get(url)
+            assert "Drink water!" in page.text and "/timers/hydrate/off" in page.text
+            token = csrf_of(page.text)
+            off = await owner.post(url + "/timers/hydrate/off", data={"csrf_token": token})
+            assert off.status_code == 303 and "timer-off" in off.headers["location"]
+            again = await owner.post(url + "/timers/hydrate/off", data={"csrf_token": token})
+            assert again.status_code == 409 and "off already" in again.text
+            on = await owner.post(url + "/timers/hydrate/on", data={"csrf_token": token})
+            assert on.status_code == 404 and "!timer on NAME" in on.text
+            removed = await owner.post(url + "/timers/hydrate/delete", data={"csrf_token": token})
+            assert removed.status_code == 303
+        async with bot.runtime.db.read_session() as session:
+            assert await session.scalar(select(Timer.id)) is None
