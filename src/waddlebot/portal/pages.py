@@ -70,6 +70,7 @@ from waddlebot.portal.audit import add_audit_pages
 from waddlebot.portal.health import command_chart, platform_health
 from waddlebot.portal.modules import add_module_pages
 from waddlebot.portal.overview import recent_commands
+from waddlebot.portal.platforms import add_platform_pages
 from waddlebot.portal.web import (
     PREFIX,
     PortalRoute,
@@ -827,6 +828,7 @@ def portal_pages() -> APIRouter:
     add_module_pages(api)
     add_audit_pages(api)
     add_alias_timer_routes(api, _commands_page, done)
+    add_platform_pages(api)
 
     # --- my account --------------------------------------------------------------------
 
