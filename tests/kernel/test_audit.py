@@ -114,3 +114,17 @@ async def test_filters_and_pages(database: Database) -> None:
         await audit_records(database, "c1", AuditFilter(category="SYSTEM"))
     with pytest.raises(Invalid):
         await audit_records(database, "c1", AuditFilter(since=T0, until=T0 - timedelta(days=1)))
+
+
+async def test_a_refused_row_is_dropped_alone(database: Database) -> None:
+    """A row the database refuses for good (here: a duplicate id) cannot block the others."""
+    store = AuditStore(database)
+    store.offer(record("a"))
+    again = dict(store._buffer[0])
+    await store.flush()
+    store._buffer.append(again)
+    store.offer(record("b", details={"text": "nul\x00byte"}))
+    assert await store.flush() == 1
+    assert store.dropped == 1 and store.pending == 0
+    found = {r.action: r for r in (await audit_records(database, "c1"))[0]}
+    assert set(found) == {"a", "b"} and found["b"].details == {"text": "nulbyte"}

@@ -20,6 +20,7 @@ from typing import Any
 
 from prometheus_client import Counter
 from sqlalchemy import delete, func, insert, select
+from sqlalchemy import exc as sa_exc
 
 from waddlebot.kernel.errors import Invalid
 from waddlebot.kernel.observability.logging import (
@@ -55,12 +56,20 @@ def _plain(value: Any, depth: int = 0) -> Any:
     if value is None or isinstance(value, bool | int | float):
         return value
     if isinstance(value, str):
-        return value[:MAX_DETAILS]
+        return value[:MAX_DETAILS].replace("\x00", "")  # PostgreSQL refuses NUL in JSON
     if depth < 3 and isinstance(value, list | tuple | set | frozenset):
         return [_plain(item, depth + 1) for item in list(value)[:50]]
     if depth < 3 and isinstance(value, dict):
         return {str(k)[:100]: _plain(v, depth + 1) for k, v in list(value.items())[:50]}
-    return str(value)[:MAX_DETAILS]
+    return str(value)[:MAX_DETAILS].replace("\x00", "")
+
+
+def _refused(error: BaseException) -> bool:
+    """The rows themselves were refused (bad data): retrying them cannot help, unlike a lost
+    connection or a missing table (the same rule as the execution log)."""
+    if isinstance(error, sa_exc.IntegrityError | sa_exc.DataError):
+        return True
+    return isinstance(error, sa_exc.StatementError) and not isinstance(error, sa_exc.DBAPIError)
 
 
 def _row(record: dict[str, Any]) -> dict[str, Any]:
@@ -69,7 +78,7 @@ def _row(record: dict[str, Any]) -> dict[str, Any]:
         "id": new_id(),
         "at": record.get("at") or utcnow(),
         "category": str(record["category"])[:10],
-        "action": str(record["action"])[:200],
+        "action": _plain(str(record["action"])[:200]),
         "result": str(record["result"])[:50],
         "community_id": str(record["community_id"])[:64],
         "user_id": None if record.get("user_id") is None else str(record["user_id"])[:200],
@@ -193,8 +202,12 @@ class AuditStore:
             if not rows:
                 return 0
             try:
-                async with self.db.engine.begin() as connection:
-                    await connection.execute(insert(AuditRecord), rows)
+                try:
+                    await self._insert(rows)
+                except Exception as error:
+                    if not _refused(error):
+                        raise
+                    rows = await self._insert_one_by_one(rows)
             except BaseException:
                 self._buffer.extendleft(reversed(rows))
                 while len(self._buffer) > self.max_buffer:
@@ -205,6 +218,26 @@ class AuditStore:
             self.batches += 1
             AUDIT_WRITTEN.inc(len(rows))
             return len(rows)
+
+    async def _insert(self, rows: list[dict[str, Any]]) -> None:
+        # A Core executemany on a bare connection: no ORM session per batch.
+        async with self.db.engine.begin() as connection:
+            await connection.execute(insert(AuditRecord), rows)
+
+    async def _insert_one_by_one(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """After a refused batch: write rows singly, drop (and count) only the refused ones;
+        returns the written ones."""
+        written = []
+        for row in rows:
+            try:
+                await self._insert([row])
+            except Exception as error:
+                if not _refused(error):
+                    raise
+                self._drop(1)
+                continue
+            written.append(row)
+        return written
 
     async def _maybe_prune(self) -> None:
         now = utcnow()
