@@ -6,8 +6,13 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from tests.portal.conftest import MEMBER, csrf_of, logged_in, portal_bot
+from waddlebot.kernel.scheduler.models import ScheduledJobRow
 from waddlebot.kernel.settings import Settings
 from waddlebot.kernel.storage.models import Entity
+from waddlebot.modules.timers import module as timers
+from waddlebot.portal.aliases_timers import start_chain
+from waddlebot.sdk.testing import ModuleHarness
+from waddlebot.timers.manager import TimerManager
 from waddlebot.timers.models import Timer
 
 
@@ -79,8 +84,42 @@ async def test_timers_switched_off_and_removed(stack_settings: Settings) -> None
             again = await owner.post(url + "/timers/hydrate/off", data={"csrf_token": token})
             assert again.status_code == 409 and "off already" in again.text
             on = await owner.post(url + "/timers/hydrate/on", data={"csrf_token": token})
-            assert on.status_code == 404 and "!timer on NAME" in on.text
+            assert on.status_code == 303 and "timer-on" in on.headers["location"]
+            async with bot.runtime.db.read_session() as session:
+                timer = await session.scalar(select(Timer))
+                assert timer is not None and timer.enabled and timer.generation == 2
+                job = await session.get(ScheduledJobRow, timer.job_id)
+            # the first slot of the chain, as `!timer on` schedules it, in the timer's channel
+            assert job is not None and (job.module, job.handler) == ("timers", "fire")
+            assert job.payload == {"timer": timer.id, "generation": 2, "slot": 1, "lines": 0}
+            assert job.origin_entity_id == entity and job.status == "pending"
+            odd = await owner.post(url + "/timers/hydrate/sideways", data={"csrf_token": token})
+            assert odd.status_code == 404
             removed = await owner.post(url + "/timers/hydrate/delete", data={"csrf_token": token})
             assert removed.status_code == 303
         async with bot.runtime.db.read_session() as session:
             assert await session.scalar(select(Timer.id)) is None
+            cancelled = await session.get(ScheduledJobRow, job.id)
+            assert cancelled is not None and cancelled.status == "cancelled"
+
+
+async def test_a_timer_switched_on_from_the_portal_fires_in_its_channel() -> None:
+    """The chain the portal starts is the one ``!timer on`` starts: it speaks each interval."""
+    owner = {"user": "streamer", "role": "broadcaster"}
+    async with ModuleHarness(timers) as bot:
+        await bot.reply("!timer add hi 1m Hi chat", **owner)
+        await bot.reply("!timer off hi", **owner)
+        assert await bot.run_due(advance=120) == []
+        runtime = bot.runtime
+        manager = TimerManager(
+            runtime.db,
+            runtime.backend,
+            min_interval=runtime.settings.timer_min_interval,
+            queue_max=runtime.settings.router_queue_max,
+        )
+        community = await bot.community_id()
+        info, entity = await manager.switch_on_by(community, None, "hi")
+        await start_chain(bot.router.jobs, manager, community, info, entity)
+        assert await bot.run_due(advance=59) == []
+        assert await bot.run_due(advance=1) == ["Hi chat"]
+        assert await bot.run_due(advance=60) == ["Hi chat"]

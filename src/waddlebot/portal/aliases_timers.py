@@ -1,23 +1,29 @@
 """Aliases and timers on the Commands page: create/remove aliases, switch timers off, remove.
 
 The managers' acting-user entry points (``define_by``, ``remove_by``, ``switch_off_by``) are
-used, not a faked chat caller; the page guard checked ``commands.manage``. Creating a timer
-or switching one on stays in chat: a timer is a chain of the timers module's scheduled jobs
-in one channel, run as its creator's platform account, and the portal has neither the
-channel nor a platform account to start it with (see docs/portal.md).
+used, not a faked chat caller; the page guard checked ``commands.manage``. Switching a timer
+on again schedules the first slot of its chain in the kernel ``JobStore`` exactly as
+``!timer on`` does (the timers module's ``fire`` handler, in the channel the timer last ran
+in). Creating a timer stays in chat: a timer runs ``!commands`` as its creator's platform
+account, which a portal user may not have in that channel (see docs/portal.md).
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, HTTPException, Request, Response, status
 
 from waddlebot.aliases.manager import AliasManager
+from waddlebot.kernel.scheduler.spec import JobOrigin, JobSpec
+from waddlebot.kernel.storage.models import Entity
+from waddlebot.modules.timers.commands import FIRE, GRACE
 from waddlebot.portal.web import Who, audit, enter_community, one, read_form, runtime_of
 from waddlebot.sdk.aliases import AliasError
-from waddlebot.sdk.timers import TimerError
+from waddlebot.sdk.scheduling import SchedulerOperations
+from waddlebot.sdk.timers import TimerError, TimerInfo
 from waddlebot.sdk.web import scheduler
 from waddlebot.timers.manager import TimerManager
 
@@ -39,6 +45,41 @@ def timer_manager(request: Request) -> TimerManager:
 def alias_manager(request: Request) -> AliasManager:
     runtime = runtime_of(request)
     return AliasManager(runtime.db, runtime.backend.kv, runtime.backend.pubsub)
+
+
+async def start_chain(
+    jobs: SchedulerOperations,
+    manager: TimerManager,
+    community_id: str,
+    info: TimerInfo,
+    entity: Entity,
+) -> None:
+    """Slot 1 of a switched-on timer, counting lines from now: the same job ``!timer on``
+    schedules (``modules/timers/commands.py`` ``_start``/``_chain``)."""
+    job_id = await jobs.schedule(
+        JobSpec(
+            module=TIMERS_MODULE,
+            community_id=community_id,
+            handler=FIRE,
+            due_at=jobs.now() + timedelta(seconds=info.interval),
+            payload={
+                "timer": info.id,
+                "generation": info.generation,
+                "slot": 1,
+                "lines": await manager.chat_lines(entity.id),
+            },
+            origin=JobOrigin(
+                platform=entity.platform,
+                server_id=entity.server_id,
+                channel_id=entity.channel_id,
+                entity_id=entity.id,
+                channel_name=entity.name,
+            ),
+            grace=GRACE,
+            key=f"timer:{info.id}:{info.generation}:1",
+        )
+    )
+    await manager.attach(community_id, info.id, job_id)
 
 
 def add_alias_timer_routes(api: APIRouter, page: CommandsPage, done: Done) -> None:
@@ -94,19 +135,17 @@ def add_alias_timer_routes(api: APIRouter, page: CommandsPage, done: Done) -> No
                 info = await manager.remove_by(community_id, viewer.user_id, name)
             elif action == "off":
                 info = await manager.switch_off_by(community_id, viewer.user_id, name)
+            elif action == "on":
+                info, entity = await manager.switch_on_by(community_id, viewer.user_id, name)
+                await start_chain(scheduler(request), manager, community_id, info, entity)
             else:
-                return await page(
-                    request,
-                    community_id,
-                    errors={"timer": "Timers are switched on from chat: !timer on NAME."},
-                    status_code=404,
-                )
+                raise HTTPException(status.HTTP_404_NOT_FOUND, "No such timer action.")
         except TimerError as refused:
             return await page(
                 request, community_id, errors={"timer": refused.message}, status_code=409
             )
-        if info.job_id:  # the next slot would stop by itself; cancel it so it never runs
+        if action != "on" and info.job_id:  # the next slot would stop by itself; cancel it
             await scheduler(request).cancel(TIMERS_MODULE, community_id, info.job_id)
         audit(request, f"timer_{action}", community=community_id, name=info.name)
-        notice = "timer-removed" if action == "delete" else "timer-off"
+        notice = {"delete": "timer-removed", "off": "timer-off", "on": "timer-on"}[action]
         return done(request, f"/c/{community_id}/commands", notice, info.name)

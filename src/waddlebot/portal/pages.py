@@ -119,6 +119,7 @@ NOTICES = {
     "alias-removed": "Removed the alias !{name}.",
     "timer-removed": "Removed the timer {name}.",
     "timer-off": "Switched the timer {name} off.",
+    "timer-on": "Switched the timer {name} on in its channel.",
 }
 
 

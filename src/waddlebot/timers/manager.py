@@ -152,6 +152,25 @@ class TimerManager:
         chat (``!timer on``) starts today."""
         return await self._switch(community_id, user_id, name, False, "")
 
+    async def switch_on_by(
+        self, community_id: str, user_id: str | None, name: str
+    ) -> tuple[TimerInfo, Entity]:
+        """For the portal: switch a timer on again in the channel it last ran in (the route
+        checked commands.manage). The caller starts its chain (``portal/aliases_timers.py``
+        schedules the timers module's first slot there, as ``!timer on`` does)."""
+        async with self.db.read_session() as session:
+            found = (
+                await session.execute(
+                    select(Entity)
+                    .join(Timer, Timer.entity_id == Entity.id)
+                    .where(Timer.community_id == community_id, Timer.name == name.strip().lower())
+                )
+            ).scalar_one_or_none()
+        if found is None:
+            raise TimerError(f"There is no timer {name.strip().lower()} here.")
+        info = await self._switch(community_id, user_id, name, True, found.id)
+        return info, found
+
     async def _switch(
         self, community_id: str, user_id: str | None, name: str, enabled: bool, entity_id: str
     ) -> TimerInfo:
