@@ -119,6 +119,7 @@ async def test_a_timer_switched_on_from_the_portal_fires_in_its_channel() -> Non
         )
         community = await bot.community_id()
         info, entity = await manager.switch_on_by(community, None, "hi")
+        assert bot.router.jobs is not None
         await start_chain(bot.router.jobs, manager, community, info, entity)
         assert await bot.run_due(advance=59) == []
         assert await bot.run_due(advance=1) == ["Hi chat"]
