@@ -18,6 +18,7 @@ from waddlebot.collectors.twitch.module_api import module_twitch
 from waddlebot.collectors.twitch.service import TwitchService
 from waddlebot.communities.service import CommunitiesService
 from waddlebot.identity.service import IdentityService
+from waddlebot.kernel.audit import AuditStore
 from waddlebot.kernel.backends import Backend
 from waddlebot.kernel.errors import Refusal
 from waddlebot.kernel.observability.logging import Category, get_logger, log_event
@@ -84,9 +85,11 @@ def create_app(
         app.state.runtime = runtime
         app.state.services = chosen
         started: list[Service] = []
+        audit = AuditStore(runtime.db, retention_days=settings.audit_retention_days)
         try:
             if migrate:
                 await runtime.db.migrate()
+            audit.install()
             for service in chosen:
                 await service.start(runtime)
                 started.append(service)
@@ -102,6 +105,7 @@ def create_app(
         finally:
             for service in reversed(started):
                 await service.stop()
+            await audit.stop()
             await runtime.close()
             log_event(logger, Category.SYSTEM, "stopped", "ok")
 

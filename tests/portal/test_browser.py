@@ -325,3 +325,36 @@ async def test_interaction_module_pages(browser: Browser, bot: PortalBot) -> Non
     assert "Launch party" in " ".join(await bot.server.texts("!events", user="carol"))
     assert page.errors == []  # type: ignore[attr-defined]
     await page.context.close()
+
+
+async def test_overview_chart_audit_aliases_and_platforms(browser: Browser, bot: PortalBot) -> None:
+    """portal3's pages: the overview's SVG chart, the audit page's filters, an alias made in
+    the Commands page, and the Platforms page of an installation administrator."""
+    from waddlebot.accounts.manager import create_user
+
+    page = await new_page(browser)
+    await log_in(page, bot, OWNER)
+    base = f"{bot.url}/portal/c/{bot.community_id}"
+    await page.goto(base)
+    await expect(page.get_by_role("img", name="Commands per hour, last 7 days")).to_be_visible()
+    await accessible(page, "overview-chart")
+    await page.goto(base + "/commands")
+    await page.get_by_label("Alias name").fill("hb")
+    await page.get_by_label("Runs").fill("!help")
+    await page.get_by_role("button", name="Save alias").click()
+    await expect(page.get_by_role("status")).to_have_text("Saved the alias !hb.")
+    await page.goto(base + "/audit")
+    await page.get_by_label("Category").select_option("AUDIT")
+    await page.get_by_role("button", name="Filter").click()
+    await expect(page.get_by_text("portal_alias_saved")).to_be_visible()
+    await accessible(page, "audit")
+    await page.context.close()
+
+    await create_user(bot.runtime.db, email="root@example.com", password=PASSWORD, superuser=True)
+    admin = await new_page(browser)
+    await log_in(admin, bot, "root@example.com")
+    await admin.get_by_role("link", name="Platforms").click()
+    await expect(admin.get_by_role("heading", name="Discord")).to_be_visible()
+    await accessible(admin, "platforms")
+    assert not admin.errors  # type: ignore[attr-defined]
+    await admin.context.close()

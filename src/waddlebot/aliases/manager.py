@@ -93,13 +93,26 @@ class AliasManager:
     async def define(
         self, community_id: str, caller: Caller, name: str, target: str
     ) -> tuple[AliasInfo, bool]:
+        """From chat: the caller needs commands.manage (checked here)."""
+        try:
+            normalise_name(name)
+            check_target(target.strip())
+        except AliasRefused as refused:
+            raise AliasError(refused.message) from None
+        user_id = await self._authorised(community_id, caller)
+        return await self.define_by(community_id, user_id, name, target)
+
+    async def define_by(
+        self, community_id: str, user_id: str | None, name: str, target: str
+    ) -> tuple[AliasInfo, bool]:
+        """For the portal and REST: ``user_id`` acts; its commands.manage was checked by the
+        route's guard (as ``CustomCommandManager.create``). :class:`AliasError` on bad input."""
         try:
             clean = normalise_name(name)
             target = target.strip()
             parsed = check_target(target)
         except AliasRefused as refused:
             raise AliasError(refused.message) from None
-        user_id = await self._authorised(community_id, caller)
         async with self._lock, self.db.session() as session:
             # serialise definitions per community across processes (PostgreSQL row lock)
             await session.scalar(
@@ -159,8 +172,13 @@ class AliasManager:
         return AliasInfo(name=clean, target=target), created
 
     async def remove(self, community_id: str, caller: Caller, name: str) -> AliasInfo:
-        clean = name.strip().lower().removeprefix("!")
+        """From chat: the caller needs commands.manage (checked here)."""
         user_id = await self._authorised(community_id, caller)
+        return await self.remove_by(community_id, user_id, name)
+
+    async def remove_by(self, community_id: str, user_id: str | None, name: str) -> AliasInfo:
+        """For the portal and REST (the route checked commands.manage)."""
+        clean = name.strip().lower().removeprefix("!")
         async with self.db.session() as session:
             row = await session.scalar(
                 select(Alias).where(Alias.community_id == community_id, Alias.name == clean)
@@ -186,7 +204,9 @@ class AliasManager:
             raise AliasError("You need the commands.manage permission in this community.")
         return user_id
 
-    async def _changed(self, community_id: str, user_id: str, action: str, **fields: str) -> None:
+    async def _changed(
+        self, community_id: str, user_id: str | None, action: str, **fields: str
+    ) -> None:
         log_event(
             logger, Category.AUDIT, action, "ok", community=community_id, user=user_id, **fields
         )

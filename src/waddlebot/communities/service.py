@@ -17,6 +17,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from waddlebot.communities.audit_api import add_audit_routes
 from waddlebot.communities.manager import (
     MAX_COOLDOWN,
     Acting,
@@ -230,6 +231,7 @@ def communities_api() -> APIRouter:
         return await _manager(request).change_command(community_id, prefix, trigger, change, acting)
 
     add_custom_command_routes(api)
+    add_audit_routes(api)
     return api
 
 

@@ -93,6 +93,8 @@ class Settings(BaseSettings):
     ai_mcp_commands: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="comma-separated executables allowed as stdio MCP servers"
     )
+    # Audit page: AUTH/AUTHZ/AUDIT decisions per community are kept this long.
+    audit_retention_days: int = Field(default=30, ge=1, le=3650, description="days")
 
     # Labels.
     labels_per_community: int = Field(default=100, ge=1, le=10_000, description="labels")

@@ -65,9 +65,13 @@ from waddlebot.labels.manager import (
 )
 from waddlebot.overlays.sanitize import KINDS, sanitise
 from waddlebot.overlays.tokens import OverlayTokens, UnknownCommunity
+from waddlebot.portal.aliases_timers import add_alias_timer_routes
+from waddlebot.portal.audit import add_audit_pages
+from waddlebot.portal.health import command_chart, platform_health
 from waddlebot.portal.module_pages import add_interaction_pages
 from waddlebot.portal.modules import add_module_pages
 from waddlebot.portal.overview import recent_commands
+from waddlebot.portal.platforms import add_platform_pages
 from waddlebot.portal.web import (
     PREFIX,
     PortalRoute,
@@ -112,6 +116,11 @@ NOTICES = {
     "module-enable": "Enabled {name}.",
     "module-disable": "Disabled {name}.",
     "module-uninstall": "Uninstalled {name}.",
+    "alias-saved": "Saved the alias !{name}.",
+    "alias-removed": "Removed the alias !{name}.",
+    "timer-removed": "Removed the timer {name}.",
+    "timer-off": "Switched the timer {name} off.",
+    "timer-on": "Switched the timer {name} on in its channel.",
 }
 
 
@@ -240,7 +249,12 @@ def portal_pages() -> APIRouter:
             if "commands.manage" in here.allowed
             else None
         )
-        return render(request, "community.html", {"recent": recent})
+        db = runtime_of(request).db
+        chart = await command_chart(db, community_id) if recent is not None else None
+        platforms = await platform_health(db, community_id)
+        return render(
+            request, "community.html", {"recent": recent, "chart": chart, "platforms": platforms}
+        )
 
     # --- commands ----------------------------------------------------------------------
 
@@ -251,6 +265,7 @@ def portal_pages() -> APIRouter:
         form: dict[str, Any] | None = None,
         errors: dict[str, str] | None = None,
         status_code: int = 200,
+        alias_form: dict[str, Any] | None = None,
     ) -> Response:
         customs = await CustomCommandManager(
             runtime_of(request).db, runtime_of(request).backend.kv
@@ -286,6 +301,7 @@ def portal_pages() -> APIRouter:
                     "editing": False,
                 },
                 "errors": errors or {},
+                "alias_form": alias_form or {"name": "", "target": ""},
                 "roles": PLATFORM_ROLES,
                 "max_template": MAX_TEMPLATE,
                 "notice": notice_of(request),
@@ -813,6 +829,9 @@ def portal_pages() -> APIRouter:
 
     add_module_pages(api)
     add_interaction_pages(api)
+    add_audit_pages(api)
+    add_alias_timer_routes(api, _commands_page, done)
+    add_platform_pages(api)
 
     # --- my account --------------------------------------------------------------------
 

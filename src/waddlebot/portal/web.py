@@ -55,6 +55,7 @@ SECTIONS: tuple[tuple[str, str, str], ...] = (
     ("inventory", "Inventory", "inventory.manage"),
     ("calendar", "Calendar", "calendar.approve"),
     ("shoutouts", "Shoutouts", "shoutouts.manage"),
+    ("audit", "Audit", "members.manage"),
 )
 
 

@@ -126,6 +126,12 @@ class TimerManager:
 
     async def remove(self, community_id: str, caller: Caller, name: str) -> TimerInfo:
         user_id = await self._authorised(community_id, caller)
+        return await self.remove_by(community_id, user_id, name)
+
+    async def remove_by(self, community_id: str, user_id: str | None, name: str) -> TimerInfo:
+        """For the portal and REST: ``user_id`` acts (the route checked commands.manage).
+        The caller cancels the returned ``job_id`` (the chain also stops by itself: its
+        next slot finds no row)."""
         async with self.db.session() as session:
             row = await self._row(session, community_id, name)
             removed = _info(row)
@@ -138,6 +144,36 @@ class TimerManager:
         self, community_id: str, caller: Caller, name: str, enabled: bool, entity_id: str
     ) -> TimerInfo:
         user_id = await self._authorised(community_id, caller)
+        return await self._switch(community_id, user_id, name, enabled, entity_id)
+
+    async def switch_off_by(self, community_id: str, user_id: str | None, name: str) -> TimerInfo:
+        """For the portal and REST: switch a timer off (the route checked commands.manage).
+        Switching *on* needs a channel and the timers module's scheduled chain, which only
+        chat (``!timer on``) starts today."""
+        return await self._switch(community_id, user_id, name, False, "")
+
+    async def switch_on_by(
+        self, community_id: str, user_id: str | None, name: str
+    ) -> tuple[TimerInfo, Entity]:
+        """For the portal: switch a timer on again in the channel it last ran in (the route
+        checked commands.manage). The caller starts its chain (``portal/aliases_timers.py``
+        schedules the timers module's first slot there, as ``!timer on`` does)."""
+        async with self.db.read_session() as session:
+            found = (
+                await session.execute(
+                    select(Entity)
+                    .join(Timer, Timer.entity_id == Entity.id)
+                    .where(Timer.community_id == community_id, Timer.name == name.strip().lower())
+                )
+            ).scalar_one_or_none()
+        if found is None:
+            raise TimerError(f"There is no timer {name.strip().lower()} here.")
+        info = await self._switch(community_id, user_id, name, True, found.id)
+        return info, found
+
+    async def _switch(
+        self, community_id: str, user_id: str | None, name: str, enabled: bool, entity_id: str
+    ) -> TimerInfo:
         async with self.db.session() as session:
             row = await self._row(session, community_id, name)
             before = _info(row)
@@ -245,7 +281,12 @@ class TimerManager:
         return user_id
 
     def _audit(
-        self, action: str, community_id: str, user_id: str, name: str, interval: float = 0.0
+        self,
+        action: str,
+        community_id: str,
+        user_id: str | None,
+        name: str,
+        interval: float = 0.0,
     ) -> None:
         log_event(
             logger,

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Callable
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -20,6 +22,22 @@ class Category(StrEnum):
     AUDIT = "AUDIT"
     ERROR = "ERROR"
     SYSTEM = "SYSTEM"
+
+
+AUDITED = frozenset({Category.AUTH, Category.AUTHZ, Category.AUDIT})
+# Where AUTH/AUTHZ/AUDIT lines about a community also go (``kernel/audit.py``'s store): the
+# most recently added sink only, so several apps in one process (tests) store a line once.
+_audit_sinks: list[Callable[[dict[str, Any]], None]] = []
+
+
+def add_audit_sink(sink: Callable[[dict[str, Any]], None]) -> None:
+    """Hand every AUTH/AUTHZ/AUDIT line with a community to ``sink`` (must not block)."""
+    _audit_sinks.append(sink)
+
+
+def remove_audit_sink(sink: Callable[[dict[str, Any]], None]) -> None:
+    if sink in _audit_sinks:
+        _audit_sinks.remove(sink)
 
 
 def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
@@ -86,6 +104,8 @@ def log_event(
     """
     if "event" in fields:
         fields["event_id"] = fields.pop("event")
+    if _audit_sinks and community and category in AUDITED:
+        _offer_audit(category, action, result, community, user, fields)
     getattr(logger, level)(
         action,
         category=category.value,
@@ -95,3 +115,28 @@ def log_event(
         user=user,
         **fields,
     )
+
+
+def _offer_audit(
+    category: Category,
+    action: str,
+    result: str,
+    community: str,
+    user: str | None,
+    fields: dict[str, Any],
+) -> None:
+    """Give the line to the audit store; a broken store never breaks the caller."""
+    record = {
+        "at": datetime.now(UTC),
+        "category": category.value,
+        "action": str(action),
+        "result": str(result),
+        "community_id": str(community),
+        "user_id": None if user is None else str(user),
+        "via": None if fields.get("via") is None else str(fields["via"]),
+        "details": {k: v for k, v in fields.items() if k not in ("via", "exc_info")},
+    }
+    try:
+        _audit_sinks[-1](record)
+    except Exception:
+        logging.getLogger(__name__).exception("audit sink failed")

@@ -221,3 +221,21 @@ class LabelAssignment(Base):
     expires_at: Mapped[datetime | None] = mapped_column()
     created_by: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AuditRecord(Base):
+    """One AUTH/AUTHZ/AUDIT decision about a community, kept for the audit page (pruned after
+    ``WADDLEBOT_AUDIT_RETENTION_DAYS``). No foreign keys: a denied look at a community that
+    does not exist, or a caller that is a key and not a user, is worth keeping too."""
+
+    __tablename__ = "audit_records"
+    __table_args__ = (Index("ix_audit_records_community_at", "community_id", "at"),)
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    category: Mapped[str] = mapped_column(String(10))
+    action: Mapped[str] = mapped_column(String(200))
+    result: Mapped[str] = mapped_column(String(50))
+    community_id: Mapped[str] = mapped_column(String(64))
+    user_id: Mapped[str | None] = mapped_column(String(200))
+    via: Mapped[str | None] = mapped_column(String(50))
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

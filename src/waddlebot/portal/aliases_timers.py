@@ -1,0 +1,151 @@
+"""Aliases and timers on the Commands page: create/remove aliases, switch timers off, remove.
+
+The managers' acting-user entry points (``define_by``, ``remove_by``, ``switch_off_by``) are
+used, not a faked chat caller; the page guard checked ``commands.manage``. Switching a timer
+on again schedules the first slot of its chain in the kernel ``JobStore`` exactly as
+``!timer on`` does (the timers module's ``fire`` handler, in the channel the timer last ran
+in). Creating a timer stays in chat: a timer runs ``!commands`` as its creator's platform
+account, which a portal user may not have in that channel (see docs/portal.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Request, Response, status
+
+from waddlebot.aliases.manager import AliasManager
+from waddlebot.kernel.scheduler.spec import JobOrigin, JobSpec
+from waddlebot.kernel.storage.models import Entity
+from waddlebot.modules.timers.commands import FIRE, GRACE
+from waddlebot.portal.web import Who, audit, enter_community, one, read_form, runtime_of
+from waddlebot.sdk.aliases import AliasError
+from waddlebot.sdk.scheduling import SchedulerOperations
+from waddlebot.sdk.timers import TimerError, TimerInfo
+from waddlebot.sdk.web import scheduler
+from waddlebot.timers.manager import TimerManager
+
+TIMERS_MODULE = "timers"
+CommandsPage = Callable[..., Awaitable[Response]]
+Done = Callable[[Request, str, str, str], Response]
+
+
+def timer_manager(request: Request) -> TimerManager:
+    runtime = runtime_of(request)
+    return TimerManager(
+        runtime.db,
+        runtime.backend,
+        min_interval=runtime.settings.timer_min_interval,
+        queue_max=runtime.settings.router_queue_max,
+    )
+
+
+def alias_manager(request: Request) -> AliasManager:
+    runtime = runtime_of(request)
+    return AliasManager(runtime.db, runtime.backend.kv, runtime.backend.pubsub)
+
+
+async def start_chain(
+    jobs: SchedulerOperations,
+    manager: TimerManager,
+    community_id: str,
+    info: TimerInfo,
+    entity: Entity,
+) -> None:
+    """Slot 1 of a switched-on timer, counting lines from now: the same job ``!timer on``
+    schedules (``modules/timers/commands.py`` ``_start``/``_chain``)."""
+    job_id = await jobs.schedule(
+        JobSpec(
+            module=TIMERS_MODULE,
+            community_id=community_id,
+            handler=FIRE,
+            due_at=jobs.now() + timedelta(seconds=info.interval),
+            payload={
+                "timer": info.id,
+                "generation": info.generation,
+                "slot": 1,
+                "lines": await manager.chat_lines(entity.id),
+            },
+            origin=JobOrigin(
+                platform=entity.platform,
+                server_id=entity.server_id,
+                channel_id=entity.channel_id,
+                entity_id=entity.id,
+                channel_name=entity.name,
+            ),
+            grace=GRACE,
+            key=f"timer:{info.id}:{info.generation}:1",
+        )
+    )
+    await manager.attach(community_id, info.id, job_id)
+
+
+def add_alias_timer_routes(api: APIRouter, page: CommandsPage, done: Done) -> None:
+    """``page(request, community_id, errors=..., alias_form=..., status_code=...)`` renders
+    the Commands page; ``done`` redirects back with a notice."""
+
+    @api.post("/c/{community_id}/commands/aliases")
+    async def save_alias(community_id: str, request: Request, viewer: Who) -> Response:
+        await enter_community(request, viewer, community_id, "commands.manage")
+        fields = await read_form(request)
+        form: dict[str, Any] = {
+            "name": one(fields, "alias_name", 100).strip(),
+            "target": one(fields, "alias_target", 600).strip(),
+        }
+        try:
+            info, _created = await alias_manager(request).define_by(
+                community_id, viewer.user_id, form["name"], form["target"]
+            )
+        except AliasError as refused:
+            field = "alias_name" if "name" in refused.message.lower() else "alias_target"
+            return await page(
+                request,
+                community_id,
+                errors={field: refused.message},
+                alias_form=form,
+                status_code=422,
+            )
+        audit(request, "alias_saved", community=community_id, name=info.name)
+        return done(request, f"/c/{community_id}/commands", "alias-saved", info.name)
+
+    @api.post("/c/{community_id}/commands/aliases/{name}/delete")
+    async def remove_alias(community_id: str, name: str, request: Request, viewer: Who) -> Response:
+        await enter_community(request, viewer, community_id, "commands.manage")
+        await read_form(request)
+        try:
+            info = await alias_manager(request).remove_by(community_id, viewer.user_id, name)
+        except AliasError as refused:
+            return await page(
+                request, community_id, errors={"alias_name": refused.message}, status_code=404
+            )
+        audit(request, "alias_removed", community=community_id, name=info.name)
+        return done(request, f"/c/{community_id}/commands", "alias-removed", info.name)
+
+    @api.post("/c/{community_id}/commands/timers/{name}/{action}")
+    async def change_timer(
+        community_id: str, name: str, action: str, request: Request, viewer: Who
+    ) -> Response:
+        await enter_community(request, viewer, community_id, "commands.manage")
+        await read_form(request)
+        manager = timer_manager(request)
+        try:
+            if action == "delete":
+                info = await manager.remove_by(community_id, viewer.user_id, name)
+            elif action == "off":
+                info = await manager.switch_off_by(community_id, viewer.user_id, name)
+            elif action == "on":
+                info, entity = await manager.switch_on_by(community_id, viewer.user_id, name)
+                await start_chain(scheduler(request), manager, community_id, info, entity)
+            else:
+                raise HTTPException(status.HTTP_404_NOT_FOUND, "No such timer action.")
+        except TimerError as refused:
+            return await page(
+                request, community_id, errors={"timer": refused.message}, status_code=409
+            )
+        if action != "on" and info.job_id:  # the next slot would stop by itself; cancel it
+            await scheduler(request).cancel(TIMERS_MODULE, community_id, info.job_id)
+        audit(request, f"timer_{action}", community=community_id, name=info.name)
+        notice = {"delete": "timer-removed", "off": "timer-off", "on": "timer-on"}[action]
+        return done(request, f"/c/{community_id}/commands", notice, info.name)

@@ -1,0 +1,99 @@
+"""The overview: commands per hour for 7 days as an inline SVG (no script), platform health."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select
+
+from tests.portal.conftest import MEMBER, logged_in, portal_bot
+from waddlebot.collectors.twitch.models import TwitchChannel, TwitchSubscription
+from waddlebot.kernel.settings import Settings
+from waddlebot.kernel.storage.models import CommandExecution, Entity, new_id
+from waddlebot.portal.health import HOURS, command_chart, platform_health
+
+NOW = datetime(2026, 11, 30, 5, 30, tzinfo=UTC)
+
+
+async def test_the_chart_counts_commands_per_hour_by_outcome(stack_settings: Settings) -> None:
+    async with portal_bot(stack_settings) as bot:
+        db = bot.runtime.db
+        async with db.session() as session:
+            entity = await session.scalar(
+                select(Entity.id).where(Entity.community_id == bot.community_id)
+            )
+            for ago, status in [
+                (timedelta(minutes=10), "ok"),
+                (timedelta(minutes=20), "ok"),
+                (timedelta(minutes=25), "limited"),
+                (timedelta(hours=3), "failed"),
+                (timedelta(days=8), "ok"),  # outside the 7 days
+            ]:
+                session.add(
+                    CommandExecution(
+                        id=new_id(),
+                        event_id=new_id(),
+                        community_id=bot.community_id,
+                        entity_id=entity,
+                        trigger="!x",
+                        status=status,
+                        started_at=NOW - ago,
+                    )
+                )
+        chart = await command_chart(db, bot.community_id, now=NOW)
+        assert len(chart.hours) == HOURS and chart.total == 4 and chart.peak == 3
+        assert chart.hours[-1] == {"ok": 2, "refused": 1, "failed": 0}
+        assert chart.hours[-4] == {"ok": 0, "refused": 0, "failed": 1}
+        assert chart.days[-1][1] == {"ok": 2, "refused": 1, "failed": 1}
+
+        async with logged_in(bot) as owner:
+            page = await owner.get(f"/portal/c/{bot.community_id}")
+            assert page.status_code == 200
+            assert "Commands per hour, last 7 days" in page.text and "<svg" in page.text
+            assert "<title>" in page.text and "Recent commands" in page.text
+            assert "Platforms" in page.text and "Built in." in page.text  # the playground
+            head = page.text.split("</title>")[0]
+            assert "<table" not in head  # the page title is only the community's name
+        async with logged_in(bot, MEMBER) as member:
+            page = await member.get(f"/portal/c/{bot.community_id}")
+            assert "Commands per hour" not in page.text  # needs commands.manage
+
+
+async def test_platform_health_reads_the_collectors_tables(stack_settings: Settings) -> None:
+    async with portal_bot(stack_settings) as bot:
+        async with bot.runtime.db.session() as session:
+            for platform, server, channel in [
+                ("twitch", "b1", "b1"),
+                ("twitch", "b2", "b2"),
+                ("slack", "T1", "C1"),
+                ("discord", "G1", "D1"),
+            ]:
+                session.add(
+                    Entity(
+                        platform=platform,
+                        server_id=server,
+                        channel_id=channel,
+                        name=f"{platform}-{channel}",
+                        community_id=bot.community_id,
+                    )
+                )
+            session.add(TwitchChannel(broadcaster_id="b1", login="ada", display_name="Ada"))
+            for status in ("enabled", "enabled", "authorization_revoked"):
+                session.add(
+                    TwitchSubscription(
+                        broadcaster_id="b1",
+                        type=f"t{new_id()}",
+                        version="1",
+                        condition={},
+                        status=status,
+                    )
+                )
+        found = {h.place: h for h in await platform_health(bot.runtime.db, bot.community_id)}
+        assert found["Ada"].state == "warning"
+        assert "2 of 3 EventSub subscriptions enabled (1 authorization_revoked)" in (
+            found["Ada"].summary
+        )
+        assert "not a moderator" in found["Ada"].summary
+        assert found["twitch-b2"].summary == "Not connected (no channel row)."
+        assert found["slack-C1"].state == "warning"
+        assert found["discord-D1"].state == "unknown"
