@@ -35,6 +35,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
+from fastapi import Request
 
 from waddlebot.kernel.errors import Conflict, Forbidden, Invalid, NotFound, Refusal
 from waddlebot.kernel.settings import Settings
@@ -48,7 +49,7 @@ from waddlebot.modules.music.spotify_auth import (
     SpotifyUnavailable,
     retry_after,
 )
-from waddlebot.sdk import Context
+from waddlebot.sdk import Context, web
 from waddlebot.sdk.errors import offered
 
 POLL = "spotify-poll"
@@ -107,8 +108,7 @@ class SpotifyProvider:
         settings: Settings = offered(
             ctx.host.settings(), "Spotify is only available in the built-in music module."
         )
-        box = offered(ctx.host.secrets(), "Secrets are not available where this module runs.")
-        return cls(SpotifyAccounts(ctx.database, box, SpotifyConfig.from_settings(settings)))
+        return make_provider(ctx, settings)
 
     # --- MusicProvider -----------------------------------------------------------------
 
@@ -223,6 +223,17 @@ class SpotifyProvider:
         if status == 403:
             return Forbidden(f"Spotify refused that: {message or 'forbidden'}.")
         return SpotifyUnavailable()
+
+
+def make_provider(caller: Context | Request, settings: Settings) -> SpotifyProvider:
+    """The provider the queue's registry (``providers.py``) builds, in chat (a context: its
+    database and host) and in REST (a request: the router's database and host)."""
+    if isinstance(caller, Request):
+        host, database = web.host(caller), web.database(caller)
+    else:
+        host, database = caller.host, caller.database
+    box = offered(host.secrets(), "Secrets are not available where this module runs.")
+    return SpotifyProvider(SpotifyAccounts(database, box, SpotifyConfig.from_settings(settings)))
 
 
 def _error_of(response: httpx.Response) -> tuple[str, str]:
