@@ -18,13 +18,13 @@ seconds away), every :data:`IDLE_EVERY` seconds while nothing plays, and not at 
 module's storage, so a second ``ensure_polling`` while a chain is alive adds nothing. The
 OAuth callback does not start it: it has no chat channel for the jobs to run in.
 
-Wiring from the queue (``commands.py``)::
+Wiring with the queue (``commands.py``, ``providers.py``)::
 
-    provider = SpotifyProvider.of(ctx)              # in any chat handler or scheduled job
+    provider = make_provider(ctx_or_request, settings)  # the registry's factory (chat, REST)
     track = await provider.find(ctx.community_id, query)
     await provider.queued(ctx.community_id, track)  # after our queue accepted it
-    await ensure_polling(ctx)                       # in !sr and !song
-    spotify.requester_lookup = who_asked            # async (ctx, track) -> name, for the overlay
+    await ensure_polling(ctx)                       # in !sr, !song and !skip
+    spotify.requester_lookup = who_asked            # moves our queue on, names the requester
 """
 
 from __future__ import annotations
