@@ -109,6 +109,20 @@ async def test_requests_play_on_spotify_and_the_queue_follows(stack_settings: Se
         )
         assert await bot.reply("!queue") == "The queue is empty. Request a song with !sr SONG."
 
+        moderator = await key_with_role(bot, "mod", "moderator")
+        settings = f"{API}/communities/{await bot.community_id()}/settings"
+        await call(bot, "PATCH", settings, moderator, json={"voteskip_votes": 1})
+        # carol's withdrawn request is still in Spotify's queue: it plays, as nobody's
+        assert await bot.reply("!voteskip", user="dave") == (
+            "Vote passed (1/1): skipped “Iceberg Blues” by Cold Feet. Now playing “Penguin "
+            "Dance” on Spotify."
+        )
+        assert fake.skips == 2
+        assert await bot.reply("!song") == (
+            f"Now playing “Penguin Dance” by The Waddlers on Spotify (not a request): "
+            f"{link(PENGUIN)}"
+        )
+
 
 async def test_spotify_refusals_are_the_chat_answers() -> None:
     async with (
