@@ -26,6 +26,12 @@ async def test_queue_operations_need_music_manage(youtube: FakeYouTube) -> None:
         outsider = await key_with_role(bot, "eve", None)
 
         assert (await call(bot, "GET", queue, outsider)).status_code == 403
+        now = (await call(bot, "GET", f"{API}/communities/{community}/playing", member)).json()
+        assert (now["provider"], now["title"], now["requester_name"]) == (
+            "youtube",
+            "Never Gonna Give You Up",
+            "alice",
+        )
         listed = (await call(bot, "GET", queue, member)).json()["entries"]
         assert [(e["position"], e["status"], e["title"]) for e in listed] == [
             (1, "playing", "Never Gonna Give You Up"),

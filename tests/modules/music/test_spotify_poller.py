@@ -2,8 +2,8 @@
 track on the ``media`` overlay when it changes, polls sooner near a track's end, slows down
 and then stops while nothing plays, and ``ensure_polling`` never starts a second chain.
 
-The queue's commands (``!sr``, ``!song``) live on the music engineer's branch, so a tiny
-module here starts the poller the way they will: ``ensure_polling(ctx)`` in a handler.
+A tiny module here starts the poller alone, the way ``!sr``/``!song`` do
+(``ensure_polling(ctx)`` in a handler); the queue's side is in ``test_spotify_requests.py``.
 """
 
 from __future__ import annotations

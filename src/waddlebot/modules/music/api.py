@@ -1,10 +1,11 @@
 """Song requests over REST (``/api/music/v1``, mounted by the router service): the queue
-(members read it; ``music.manage`` removes, moves and clears) and the community's settings
+(members read it; ``music.manage`` removes, moves and clears), what plays now (asked of
+Spotify's player when the community plays on Spotify) and the community's settings
 (members read them; ``music.manage`` changes them)."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import Path, Request
@@ -13,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from waddlebot.kernel.observability.logging import Category, get_logger, log_event
 from waddlebot.modules.music.models import MusicSettings
 from waddlebot.modules.music.module import module
+from waddlebot.modules.music.providers import provider_for
 from waddlebot.modules.music.queue import Entry, MusicQueue
 from waddlebot.sdk import web
 from waddlebot.sdk.web import Principal, Reader, needs
@@ -57,6 +59,19 @@ class MoveIn(BaseModel):
 class Cleared(BaseModel):
     community_id: str
     removed: int
+
+
+class NowPlayingOut(BaseModel):
+    community_id: str
+    provider: Literal["youtube", "spotify"]
+    playing: bool = Field(description="something plays (false: nothing, or paused)")
+    title: str | None = None
+    artist: str | None = None
+    url: str | None = None
+    duration_ms: int | None = None
+    progress_ms: int | None = Field(default=None, description="Spotify only")
+    entry_id: str | None = Field(default=None, description="the queue entry, if a request")
+    requester_name: str | None = None
 
 
 class SettingsOut(BaseModel):
@@ -184,6 +199,46 @@ async def queue_clear(community_id: str, request: Request, principal: Manager) -
     removed = await _queue(request).clear(community_id)
     _audit(principal, community_id, "music_clear", removed=removed)
     return Cleared(community_id=community_id, removed=removed)
+
+
+@api.get("/communities/{community_id}/playing")
+async def now_playing(community_id: str, request: Request, _: Reader) -> NowPlayingOut:
+    """What plays now and who requested it. On Spotify the player is asked (and the queue
+    follows it, as the poller does); refusals such as "not connected" answer 409/403."""
+    queue = _queue(request)
+    row = await queue.settings(community_id)
+    if row.provider != "spotify":
+        entry = await queue.current(community_id)
+        if entry is None:
+            return NowPlayingOut(community_id=community_id, provider="youtube", playing=False)
+        return NowPlayingOut(
+            community_id=community_id,
+            provider="youtube",
+            playing=True,
+            title=entry.title,
+            artist=entry.artist,
+            url=entry.url,
+            duration_ms=entry.duration_ms,
+            entry_id=entry.id,
+            requester_name=entry.requester_name,
+        )
+    playing = await provider_for(request, row).now_playing(community_id)
+    track_id = playing.track.id if playing is not None else None
+    entry = await queue.follow(community_id, "spotify", track_id, now=datetime.now(UTC))
+    if playing is None:
+        return NowPlayingOut(community_id=community_id, provider="spotify", playing=False)
+    return NowPlayingOut(
+        community_id=community_id,
+        provider="spotify",
+        playing=playing.is_playing,
+        title=playing.track.title,
+        artist=playing.track.artist,
+        url=playing.track.url,
+        duration_ms=playing.track.duration_ms,
+        progress_ms=playing.progress_ms,
+        entry_id=entry.id if entry is not None else None,
+        requester_name=entry.requester_name if entry is not None else None,
+    )
 
 
 @api.get("/communities/{community_id}/settings")

@@ -3,6 +3,10 @@
 
 When the playing track changes, the ``media`` overlay shows it (title, artist, album art,
 requester, length) and the ``player`` overlay (YouTube) is told to play it.
+
+On Spotify the broadcaster's player decides what plays: a request waits in our queue (and in
+Spotify's) until the poller (``spotify.py``) sees it playing; :func:`who_asked`, the
+poller's ``requester_lookup``, then moves our queue on (:meth:`MusicQueue.follow`).
 """
 
 from __future__ import annotations
@@ -12,7 +16,10 @@ from typing import Any
 
 from waddlebot.kernel.contracts import PLAYER_SYNC_HANDLER, EventType, Role, player_job_key
 from waddlebot.kernel.errors import Refusal
+from waddlebot.modules.music import spotify
+from waddlebot.modules.music.models import MusicSettings
 from waddlebot.modules.music.module import module
+from waddlebot.modules.music.provider import Playing, Track
 from waddlebot.modules.music.providers import provider_for
 from waddlebot.modules.music.queue import Entry, MusicQueue, length_text
 from waddlebot.sdk import CommandError, Context
@@ -20,6 +27,7 @@ from waddlebot.sdk.text import fit
 
 SR_USAGE = "Usage: !sr SONG or LINK (moderators: !sr on|off)"
 VOLUME_USAGE = "Usage: !volume 0-100"
+SPOTIFY_KEEPS = "Spotify cannot take songs out of its own queue, so it may still play there."
 LISTED = 5
 RECENT_CHATTERS = 600.0  # seconds a chatter counts towards !voteskip's percentage
 CHATTER = "chatter:"
@@ -86,6 +94,29 @@ async def start(ctx: Context, entry: Entry | None, volume: int) -> None:
     )
 
 
+async def follow_spotify(ctx: Context, playing: Playing | None) -> Entry | None:
+    """Our queue agrees with what Spotify plays; the request playing now (None: nothing,
+    or a track nobody requested)."""
+    track_id = playing.track.id if playing is not None else None
+    return await _queue(ctx).follow(ctx.community_id, "spotify", track_id, now=_now())
+
+
+async def who_asked(ctx: Context, track: Track) -> str:
+    """The poller saw ``track`` start (or pause/resume): advance our queue to it and name
+    its requester for the ``media`` overlay ("" when nobody requested it)."""
+    entry = await _queue(ctx).follow(ctx.community_id, track.provider, track.id, now=_now())
+    return entry.requester_name if entry is not None else ""
+
+
+spotify.requester_lookup = who_asked
+
+
+async def poll_spotify(ctx: Context) -> None:
+    """(Re)start the Spotify poller where the host can schedule jobs."""
+    if ctx.host.scheduler() is not None:
+        await spotify.ensure_polling(ctx)
+
+
 @module.on_schedule(PLAYER_SYNC_HANDLER)
 async def player_sync(ctx: Context) -> None:
     """A player page connected with nothing to play: send it (and the media card) what
@@ -150,6 +181,7 @@ async def song_request(ctx: Context) -> None:
     if row.subscriber_only and ctx.role < Role.subscriber:
         raise CommandError("Song requests are for subscribers only right now.")
     provider = provider_for(ctx, row)
+    on_spotify = provider.name == "spotify"
     track = await provider.find(ctx.community_id, " ".join(ctx.args))
     added = await queue.add(
         ctx.community_id,
@@ -159,12 +191,15 @@ async def song_request(ctx: Context) -> None:
         subscriber=ctx.role >= Role.subscriber,
         moderator=moderator,
         now=_now(),
+        start=not on_spotify,  # Spotify's player starts it; the poller sees when
     )
     try:
         await provider.queued(ctx.community_id, track)
     except Refusal:  # the provider's player refused it (e.g. Spotify: no active device)
         await queue.discard(ctx.community_id, added.entry.id)
         raise
+    if on_spotify:
+        await poll_spotify(ctx)
     entry = added.entry
     length = length_text(entry.duration_ms)
     if added.started:
@@ -178,11 +213,34 @@ async def song_request(ctx: Context) -> None:
 
 @module.command("song", usage="!song", description="What plays now, and who asked for it.")
 async def song(ctx: Context) -> None:
-    entry = await _queue(ctx).current(ctx.community_id)
+    queue = _queue(ctx)
+    row = await queue.settings(ctx.community_id)
+    if row.provider == "spotify":
+        await _spotify_song(ctx)
+        return
+    entry = await queue.current(ctx.community_id)
     if entry is None:
         ctx.reply("Nothing is playing. Request a song with !sr SONG.")
         return
     ctx.reply(fit(f"Now playing {entry.label}, requested by {entry.requester_name}: {entry.url}"))
+
+
+async def _spotify_song(ctx: Context) -> None:
+    """``!song`` on Spotify: ask the player (refusals such as "not connected" are the
+    answer), make our queue agree, and name the requester when it was a request."""
+    await poll_spotify(ctx)
+    playing = await spotify.SpotifyProvider.of(ctx).now_playing(ctx.community_id)
+    entry = await follow_spotify(ctx, playing)
+    if playing is None:
+        ctx.reply("Nothing is playing on Spotify. Request a song with !sr SONG.")
+    elif entry is not None:
+        ctx.reply(
+            fit(f"Now playing {entry.label}, requested by {entry.requester_name}: {entry.url}")
+        )
+    else:
+        track = playing.track
+        label = f"“{track.title}” by {track.artist}" if track.artist else f"“{track.title}”"
+        ctx.reply(fit(f"Now playing {label} on Spotify (not a request): {track.url}"))
 
 
 @module.command("queue", usage="!queue", description="The next five requested songs.")
@@ -198,6 +256,9 @@ async def queue_list(ctx: Context) -> None:
 @module.command("wrongsong", usage="!wrongsong", description="Take back your latest request.")
 async def wrongsong(ctx: Context) -> None:
     entry = await _queue(ctx).remove_last(ctx.community_id, await ctx.user_id())
+    if entry.provider == "spotify":
+        ctx.reply(fit(f"Removed {entry.label} from the queue. {SPOTIFY_KEEPS}"))
+        return
     ctx.reply(fit(f"Removed {entry.label} from the queue."))
 
 
@@ -213,6 +274,10 @@ async def _skip_to(ctx: Context, done: Entry | None, following: Entry | None) ->
     "skip", usage="!skip", description="Skip the song playing now.", min_role=Role.moderator
 )
 async def skip(ctx: Context) -> None:
+    row = await _queue(ctx).settings(ctx.community_id)
+    if row.provider == "spotify":
+        await _spotify_skip(ctx, row)
+        return
     done, following = await _queue(ctx).advance(ctx.community_id, None, now=_now())
     if done is None:
         ctx.reply("Nothing is playing.")
@@ -222,12 +287,57 @@ async def skip(ctx: Context) -> None:
     ctx.reply(fit(f"Skipped {done.label}.{after}"))
 
 
+async def _spotify_skip(ctx: Context, row: MusicSettings) -> None:
+    """``!skip`` on Spotify: skip on the player first (a refusal — Premium, no device —
+    changes nothing), then our queue follows what Spotify plays next."""
+    queue = _queue(ctx)
+    current = await queue.current(ctx.community_id)
+    await provider_for(ctx, row).skip(ctx.community_id)
+    if current is not None:
+        await queue.advance(ctx.community_id, current.id, now=_now(), start=False)
+    following = await _spotify_after_skip(ctx)
+    done = current.label if current is not None else "the song playing on Spotify"
+    ctx.reply(fit(f"Skipped {done}.{following}"))
+
+
+async def _spotify_after_skip(ctx: Context) -> str:
+    """What Spotify plays after a skip, for the reply (our queue follows it)."""
+    await poll_spotify(ctx)
+    try:
+        playing = await spotify.SpotifyProvider.of(ctx).now_playing(ctx.community_id)
+    except Refusal:  # the skip happened; what follows shows on the next poll
+        return ""
+    entry = await follow_spotify(ctx, playing)
+    if entry is not None:
+        return f" Now playing {entry.label}, requested by {entry.requester_name}."
+    if playing is not None:
+        return f" Now playing “{playing.track.title}” on Spotify."
+    return " Nothing is playing on Spotify."
+
+
 @module.command("voteskip", usage="!voteskip", description="Vote to skip the song playing now.")
 async def voteskip(ctx: Context) -> None:
     chatters = len(await ctx.storage.keys(CHATTER, limit=10_000))
-    vote = await _queue(ctx).vote(ctx.community_id, await ctx.user_id(), chatters, now=_now())
+    queue = _queue(ctx)
+    row = await queue.settings(ctx.community_id)
+    on_spotify = row.provider == "spotify"
+    vote = await queue.vote(
+        ctx.community_id, await ctx.user_id(), chatters, now=_now(), start=not on_spotify
+    )
     if vote.skipped is None:
         ctx.reply(f"Vote counted: {vote.votes}/{vote.needed} to skip.")
+        return
+    if on_spotify:
+        # the vote passed and our queue let go of the song; Spotify's refusal (Premium, no
+        # device) is the answer, and the poller puts our queue right on its next look
+        await provider_for(ctx, row).skip(ctx.community_id)
+        following = await _spotify_after_skip(ctx)
+        ctx.reply(
+            fit(
+                f"Vote passed ({vote.votes}/{vote.needed}): skipped {vote.skipped.label}."
+                f"{following}"
+            )
+        )
         return
     await _skip_to(ctx, vote.skipped, vote.next)
     after = f" Now playing {vote.next.label}." if vote.next else " The queue is empty."

@@ -1,28 +1,28 @@
-"""Which provider plays a community's requests: ``provider_for(ctx_or_request, settings)``.
+"""Which provider plays a community's requests: ``provider_for(ctx_or_request, row)``.
 
 The registry maps a provider name (the ``music_settings.provider`` column) to a factory
 ``(ctx_or_request, settings) -> MusicProvider``: the chat context or REST request (for the
 database and secrets: ``ctx.database``/``ctx.host.secrets()``, ``web.database(request)``/
-``web.secrets(request)``) and the installation's settings. YouTube is always there; Spotify
-is imported lazily from ``spotify.py``, which must expose ``make_provider`` in that shape.
+``web.host(request).secrets()``) and the installation's settings — in chat
+``ctx.host.settings()``, in REST the runtime's, so both use the same configuration.
 """
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
-from typing import Any
 
 from fastapi import Request
 
 from waddlebot.kernel.errors import Invalid
 from waddlebot.kernel.settings import Settings
+from waddlebot.modules.music import spotify as spotify_provider
 from waddlebot.modules.music.models import MusicSettings
 from waddlebot.modules.music.provider import MusicProvider
 from waddlebot.modules.music.youtube import YouTubeConfig, YouTubeProvider
-from waddlebot.sdk import Context
+from waddlebot.sdk import Context, web
+from waddlebot.sdk.errors import offered
 
-Caller = Context | Request | None
+Caller = Context | Request
 Factory = Callable[[Caller, Settings], MusicProvider]
 PROVIDERS = ("youtube", "spotify")
 
@@ -38,31 +38,22 @@ def youtube(caller: Caller, settings: Settings) -> MusicProvider:
 
 
 def spotify(caller: Caller, settings: Settings) -> MusicProvider:
-    """The Spotify provider from ``spotify.py`` (owned by the Spotify side): its
-    ``make_provider(ctx_or_request, settings)`` factory."""
-    try:
-        found: Any = importlib.import_module("waddlebot.modules.music.spotify")
-    except ModuleNotFoundError:
-        raise Invalid("Spotify song requests are not available in this installation.") from None
-    maker = getattr(found, "make_provider", None)
-    if maker is None:
-        raise Invalid("Spotify song requests are not available in this installation.")
-    provider: MusicProvider = maker(caller, settings)
-    return provider
+    """The Spotify provider (``spotify.make_provider``) with the community's stored token."""
+    return spotify_provider.make_provider(caller, settings)
 
 
 REGISTRY: dict[str, Factory] = {"youtube": youtube, "spotify": spotify}
 
 
 def installation_settings(ctx_or_request: Caller) -> Settings:
-    """The installation's settings: the app's in REST; in chat the environment's
-    (``WADDLEBOT_…``), as modules get no settings object from their host."""
+    """The installation's settings: the router's in REST, the host's in chat (the same
+    object for a built-in module; a remote module has none, and gets a clear refusal)."""
     if isinstance(ctx_or_request, Request):
-        runtime = getattr(ctx_or_request.app.state, "runtime", None)
-        if runtime is not None:
-            settings: Settings = runtime.settings
-            return settings
-    return Settings()
+        return web.settings(ctx_or_request)
+    return offered(
+        ctx_or_request.host.settings(),
+        "Song requests are only available in the built-in music module.",
+    )
 
 
 def provider_for(ctx_or_request: Caller, row: MusicSettings) -> MusicProvider:

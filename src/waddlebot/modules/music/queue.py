@@ -201,9 +201,11 @@ class MusicQueue:
         subscriber: bool,
         moderator: bool,
         now: datetime,
+        start: bool = True,
     ) -> Added:
         """Queue ``track`` for ``user_id`` under the community's limits (a refusal says which
-        one); it starts at once when nothing plays."""
+        one); it starts at once when nothing plays, unless ``start`` is False (Spotify: the
+        player decides, and :meth:`follow` marks it playing when the poller sees it)."""
         async with self.db.session() as session:
             row = await self._lock(session, community_id)
             self._check(row, track, subscriber=subscriber, moderator=moderator)
@@ -223,11 +225,12 @@ class MusicQueue:
                     f"{row.max_per_user}); wait until one plays, or !wrongsong."
                 )
             playing = any(e.status == PLAYING for e in entries)
+            begins = start and not playing
             position = max((e.position for e in entries), default=0) + 1
             entry = MusicQueueEntry(
                 community_id=community_id,
                 position=position,
-                status=QUEUED if playing else PLAYING,
+                status=PLAYING if begins else QUEUED,
                 provider=track.provider,
                 track_id=track.id[:100],
                 title=track.title[:300],
@@ -239,11 +242,13 @@ class MusicQueue:
                 explicit=track.explicit,
                 requested_by=user_id,
                 requester_name=name[:200],
-                started_at=None if playing else now,
+                started_at=now if begins else None,
             )
             session.add(entry)
             await session.flush()
-            return Added(entry=Entry.of(entry), ahead=len(entries), started=not playing)
+            # its place as chat shows it: #1 = next (with nothing playing, nobody is ahead)
+            ahead = len(entries) + (0 if playing or begins else 1)
+            return Added(entry=Entry.of(entry), ahead=ahead, started=begins)
 
     def _check(
         self, row: MusicSettings, track: Track, *, subscriber: bool, moderator: bool
@@ -358,17 +363,77 @@ class MusicQueue:
             return int(getattr(result, "rowcount", 0) or 0)
 
     async def advance(
-        self, community_id: str, finished: str | None, *, now: datetime
+        self, community_id: str, finished: str | None, *, now: datetime, start: bool = True
     ) -> tuple[Entry | None, Entry | None]:
-        """The entry ``finished`` (None: whatever plays) is done: drop it and start the next.
+        """The entry ``finished`` (None: whatever plays) is done: drop it and start the next
+        (unless ``start`` is False: Spotify's player decides what comes next).
         Returns (the finished entry, the next one); (None, None) when ``finished`` is not the
         playing entry any more (another socket or a skip got there first)."""
         async with self.db.session() as session:
             await self._lock(session, community_id)
-            return await self._advance(session, community_id, finished, now)
+            return await self._advance(session, community_id, finished, now, start)
+
+    async def follow(
+        self, community_id: str, provider: str, track_id: str | None, *, now: datetime
+    ) -> Entry | None:
+        """The provider's player (Spotify) plays ``track_id`` now (None: nothing): make our
+        queue agree, in one transaction. The playing entry of another track is done; the
+        first waiting entry of this track plays, and waiting entries queued before it are
+        dropped (the player played or skipped them while nobody looked). With nothing
+        playing, the playing entry is done once its length has passed. Returns the entry
+        playing now when it is this track (its requester is known), else None."""
+        async with self.db.session() as session:
+            await self._lock(session, community_id)
+            current = await session.scalar(
+                select(MusicQueueEntry).where(
+                    MusicQueueEntry.community_id == community_id,
+                    MusicQueueEntry.status == PLAYING,
+                )
+            )
+            if current is not None:
+                if current.provider == provider and current.track_id == track_id:
+                    return Entry.of(current)
+                started = Entry.of(current).started_at
+                ended = started is None or (now - started).total_seconds() * 1000 >= (
+                    current.duration_ms
+                )
+                if track_id is not None or ended:
+                    await session.delete(current)
+                    await session.flush()
+            if track_id is None:
+                return None
+            match = await session.scalar(
+                select(MusicQueueEntry)
+                .where(
+                    MusicQueueEntry.community_id == community_id,
+                    MusicQueueEntry.status == QUEUED,
+                    MusicQueueEntry.provider == provider,
+                    MusicQueueEntry.track_id == track_id,
+                )
+                .order_by(MusicQueueEntry.position)
+                .limit(1)
+            )
+            if match is None:
+                return None
+            await session.execute(
+                delete(MusicQueueEntry).where(
+                    MusicQueueEntry.community_id == community_id,
+                    MusicQueueEntry.status == QUEUED,
+                    MusicQueueEntry.provider == provider,
+                    MusicQueueEntry.position < match.position,
+                )
+            )
+            match.status, match.started_at = PLAYING, now
+            await session.flush()
+            return Entry.of(match)
 
     async def _advance(
-        self, session: AsyncSession, community_id: str, finished: str | None, now: datetime
+        self,
+        session: AsyncSession,
+        community_id: str,
+        finished: str | None,
+        now: datetime,
+        start: bool = True,
     ) -> tuple[Entry | None, Entry | None]:
         row = await session.scalar(
             select(MusicQueueEntry).where(
@@ -386,14 +451,17 @@ class MusicQueue:
             .order_by(MusicQueueEntry.position)
             .limit(1)
         )
-        if upcoming is None:
+        if upcoming is None or not start:
             return done, None
         upcoming.status, upcoming.started_at = PLAYING, now
         await session.flush()
         return done, Entry.of(upcoming)
 
-    async def vote(self, community_id: str, voter: str, chatters: int, *, now: datetime) -> Vote:
-        """``!voteskip``: count the caller's vote on what plays; skip at the threshold."""
+    async def vote(
+        self, community_id: str, voter: str, chatters: int, *, now: datetime, start: bool = True
+    ) -> Vote:
+        """``!voteskip``: count the caller's vote on what plays; skip at the threshold (the
+        next one starts unless ``start`` is False, as in :meth:`advance`)."""
         async with self.db.session() as session:
             row = await self._lock(session, community_id)
             playing = await session.scalar(
@@ -425,7 +493,7 @@ class MusicQueue:
                 raise Conflict(f"You voted already ({votes}/{needed} to skip).")
             if votes < needed:
                 return Vote(votes=votes, needed=needed, skipped=None, next=None)
-            done, following = await self._advance(session, community_id, playing.id, now)
+            done, following = await self._advance(session, community_id, playing.id, now, start)
             return Vote(votes=votes, needed=needed, skipped=done, next=following)
 
     # --- helpers --------------------------------------------------------------------------

@@ -18,13 +18,13 @@ seconds away), every :data:`IDLE_EVERY` seconds while nothing plays, and not at 
 module's storage, so a second ``ensure_polling`` while a chain is alive adds nothing. The
 OAuth callback does not start it: it has no chat channel for the jobs to run in.
 
-Wiring from the queue (``commands.py``)::
+Wiring with the queue (``commands.py``, ``providers.py``)::
 
-    provider = SpotifyProvider.of(ctx)              # in any chat handler or scheduled job
+    provider = make_provider(ctx_or_request, settings)  # the registry's factory (chat, REST)
     track = await provider.find(ctx.community_id, query)
     await provider.queued(ctx.community_id, track)  # after our queue accepted it
-    await ensure_polling(ctx)                       # in !sr and !song
-    spotify.requester_lookup = who_asked            # async (ctx, track) -> name, for the overlay
+    await ensure_polling(ctx)                       # in !sr, !song and !skip
+    spotify.requester_lookup = who_asked            # moves our queue on, names the requester
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
+from fastapi import Request
 
 from waddlebot.kernel.errors import Conflict, Forbidden, Invalid, NotFound, Refusal
 from waddlebot.kernel.settings import Settings
@@ -48,7 +49,7 @@ from waddlebot.modules.music.spotify_auth import (
     SpotifyUnavailable,
     retry_after,
 )
-from waddlebot.sdk import Context
+from waddlebot.sdk import Context, web
 from waddlebot.sdk.errors import offered
 
 POLL = "spotify-poll"
@@ -107,8 +108,7 @@ class SpotifyProvider:
         settings: Settings = offered(
             ctx.host.settings(), "Spotify is only available in the built-in music module."
         )
-        box = offered(ctx.host.secrets(), "Secrets are not available where this module runs.")
-        return cls(SpotifyAccounts(ctx.database, box, SpotifyConfig.from_settings(settings)))
+        return make_provider(ctx, settings)
 
     # --- MusicProvider -----------------------------------------------------------------
 
@@ -223,6 +223,17 @@ class SpotifyProvider:
         if status == 403:
             return Forbidden(f"Spotify refused that: {message or 'forbidden'}.")
         return SpotifyUnavailable()
+
+
+def make_provider(caller: Context | Request, settings: Settings) -> SpotifyProvider:
+    """The provider the queue's registry (``providers.py``) builds, in chat (a context: its
+    database and host) and in REST (a request: the router's database and host)."""
+    if isinstance(caller, Request):
+        host, database = web.host(caller), web.database(caller)
+    else:
+        host, database = caller.host, caller.database
+    box = offered(host.secrets(), "Secrets are not available where this module runs.")
+    return SpotifyProvider(SpotifyAccounts(database, box, SpotifyConfig.from_settings(settings)))
 
 
 def _error_of(response: httpx.Response) -> tuple[str, str]:
