@@ -16,6 +16,7 @@ from tests.communities.helpers import (
     role_in,
     set_role,
 )
+from waddlebot.kernel.security.rbac import DEFAULT_GRANTS
 from waddlebot.kernel.settings import Settings
 
 
@@ -145,7 +146,7 @@ async def test_a_role_grant_override_changes_the_outcome(stack_settings: Setting
             "role": "moderator",
             "granted": ["calendar.approve", "commands.manage"],
             "effective": ["calendar.approve", "commands.manage"],
-            "defaults": ["calendar.approve", "memories.manage", "shoutouts.manage"],
+            "defaults": sorted(DEFAULT_GRANTS["moderator"]),
             "overridden": True,
         }
         assert await bot.texts("!command disable ping", user="mod") == [
@@ -162,11 +163,9 @@ async def test_a_role_grant_override_changes_the_outcome(stack_settings: Setting
         reset = await bot.client.delete(
             f"{API}/communities/{community}/roles/moderator", headers=headers
         )
-        assert reset.status_code == 200 and reset.json()["granted"] == [
-            "calendar.approve",
-            "memories.manage",
-            "shoutouts.manage",
-        ]
+        assert reset.status_code == 200 and reset.json()["granted"] == sorted(
+            DEFAULT_GRANTS["moderator"]
+        )
         assert await bot.texts("!command enable ping", user="mod") == [
             "@mod !command needs the commands.manage permission here."
         ]

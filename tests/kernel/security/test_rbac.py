@@ -11,6 +11,7 @@ from sqlalchemy import select
 from waddlebot.kernel.backends import Backend
 from waddlebot.kernel.contracts import Role
 from waddlebot.kernel.security.rbac import (
+    DEFAULT_GRANTS,
     PERMISSIONS,
     Actor,
     Authorizer,
@@ -51,11 +52,9 @@ async def community_with(db: Database, **roles: str) -> tuple[str, dict[str, str
 def test_roles_hold_their_grant_and_everything_beneath() -> None:
     assert role_permissions("owner", {}) == set(PERMISSIONS)
     assert role_permissions("member", {}) == set()
-    assert role_permissions("moderator", {}) == {
-        "calendar.approve",
-        "memories.manage",
-        "shoutouts.manage",
-    }
+    moderator = role_permissions("moderator", {})
+    assert moderator == set(DEFAULT_GRANTS["moderator"])
+    assert {"calendar.approve", "memories.manage", "shoutouts.manage", "music.manage"} <= moderator
     admin = role_permissions("admin", {})
     assert {"commands.manage", "members.manage", "calendar.approve"} <= admin
     assert "roles.manage" not in admin
