@@ -13,9 +13,6 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-import ollama
-import openai
-
 FailureKind = Literal["timeout", "down", "auth", "rate_limited", "refused", "bad_model", "error"]
 DEFAULT_OLLAMA_HOST = "http://127.0.0.1:11434"
 
@@ -98,6 +95,8 @@ class OpenAIProvider:
         max_tokens: int,
         timeout: float,
     ) -> Completion:
+        import openai  # here, not at import: it costs ~1 s of every process's start-up
+
         client = openai.AsyncOpenAI(
             # local servers (vLLM, llama.cpp, Ollama's /v1) take any non-empty key
             api_key=self.config.api_key or "not-needed",
@@ -178,6 +177,8 @@ class OllamaProvider:
         max_tokens: int,
         timeout: float,
     ) -> Completion:
+        import ollama  # here, not at import (start-up time)
+
         client = ollama.AsyncClient(
             host=self.config.base_url or DEFAULT_OLLAMA_HOST, timeout=timeout
         )

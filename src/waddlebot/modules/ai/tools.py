@@ -12,12 +12,7 @@ import os
 import re
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
-from typing import Any
-
-from mcp import ClientSession, StdioServerParameters
-from mcp.client.stdio import stdio_client
-from mcp.client.streamable_http import streamable_http_client
-from mcp.types import CallToolResult, TextContent
+from typing import TYPE_CHECKING, Any
 
 from waddlebot.kernel.observability.logging import Category, get_logger, log_event
 
@@ -26,6 +21,9 @@ logger = get_logger("waddlebot.modules.ai.tools")
 CONNECT_TIMEOUT = 10.0  # at most, for starting a server and listing its tools
 MAX_RESULT = 2000  # characters of a tool result handed back to the model
 SAFE_NAME = re.compile(r"[^a-zA-Z0-9_-]")
+
+if TYPE_CHECKING:
+    from mcp import ClientSession
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +103,11 @@ class Toolbox:
             log_event(logger, Category.ERROR, "ai:mcp", "close failed", detail=str(error))
 
     async def _open(self, server: McpServerSpec) -> ClientSession:
+        # the mcp SDK is imported on first use, not with the module (start-up time)
+        from mcp import ClientSession, StdioServerParameters
+        from mcp.client.stdio import stdio_client
+        from mcp.client.streamable_http import streamable_http_client
+
         stack = AsyncExitStack()
         await self._stack.enter_async_context(stack)
         if server.transport == "stdio":
@@ -141,6 +144,8 @@ class Toolbox:
 
 
 def _text_of(result: Any) -> str:
+    from mcp.types import CallToolResult, TextContent
+
     if not isinstance(result, CallToolResult):
         return "Error: the tool asked for input, which is not supported here."
     parts = [block.text for block in result.content if isinstance(block, TextContent)]
