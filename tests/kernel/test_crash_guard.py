@@ -166,6 +166,9 @@ def logging_setup(
             use_structlog_defaults(monkeypatch)
         else:
             configure_logging("INFO", request.param)
+            # no caching: a module's logger bound now would keep this configuration after
+            # the test, and later tests' capture_logs would not see its lines
+            structlog.configure(cache_logger_on_first_use=False)
             monkeypatch.setattr(web, "logger", structlog.get_logger(web.__name__))
 
     yield setup

@@ -9,6 +9,7 @@ One browser and one server for the module. Screenshots land in ``test-artifacts/
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 from collections.abc import AsyncIterator, Iterator
@@ -343,9 +344,14 @@ async def test_overview_chart_audit_aliases_and_platforms(browser: Browser, bot:
     await page.get_by_label("Runs").fill("!help")
     await page.get_by_role("button", name="Save alias").click()
     await expect(page.get_by_role("status")).to_have_text("Saved the alias !hb.")
-    await page.goto(base + "/audit")
-    await page.get_by_label("Category").select_option("AUDIT")
-    await page.get_by_role("button", name="Filter").click()
+    # the audit store writes in batches off the request path: look again until it is there
+    for _ in range(40):
+        await page.goto(base + "/audit")
+        await page.get_by_label("Category").select_option("AUDIT")
+        await page.get_by_role("button", name="Filter").click()
+        if await page.get_by_text("portal_alias_saved").count():
+            break
+        await asyncio.sleep(0.5)
     await expect(page.get_by_text("portal_alias_saved")).to_be_visible()
     await accessible(page, "audit")
     await page.context.close()
