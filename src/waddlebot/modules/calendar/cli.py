@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Annotated, TypeVar
 
 import typer
 
+from waddlebot.kernel.commandline import for_community
 from waddlebot.kernel.settings import Settings
+from waddlebot.kernel.storage import Database
+from waddlebot.modules.calendar.feed import FeedTokens
 
 T = TypeVar("T")
 
@@ -19,28 +21,11 @@ calendar_app = typer.Typer(
 CommunityArgument = Annotated[str, typer.Argument(help="Community id or (unique) name.")]
 
 
-def _with_tokens(work: Callable[..., Awaitable[T]], community: str) -> T:
-    from waddlebot.kernel.errors import Refusal
-    from waddlebot.kernel.storage import Database
-    from waddlebot.kernel.storage.lookup import find_community
-    from waddlebot.modules.calendar.feed import FeedTokens
+def _with_tokens(work: Callable[[FeedTokens, str], Awaitable[T]], community: str) -> T:
+    async def run(db: Database, settings: Settings, community_id: str) -> T:
+        return await work(FeedTokens(db, settings.secret_box, settings.public_url), community_id)
 
-    settings = Settings()
-
-    async def run() -> T:
-        db = Database(settings.resolved_database_url)
-        try:
-            await db.migrate()
-            tokens = FeedTokens(db, settings.secret_box, settings.public_url)
-            return await work(tokens, await find_community(db, community))
-        finally:
-            await db.close()
-
-    try:
-        return asyncio.run(run())
-    except Refusal as error:
-        typer.echo(str(error), err=True)
-        raise typer.Exit(1) from None
+    return for_community(community, run)
 
 
 @calendar_app.command("url")

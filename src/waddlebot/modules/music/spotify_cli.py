@@ -3,13 +3,15 @@ the connection, disconnect it."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Annotated, TypeVar
 
 import typer
 
+from waddlebot.kernel.commandline import for_community
 from waddlebot.kernel.settings import Settings
+from waddlebot.kernel.storage import Database
+from waddlebot.modules.music.spotify_auth import SpotifyAccounts, SpotifyConfig
 
 T = TypeVar("T")
 
@@ -21,30 +23,12 @@ spotify_app = typer.Typer(
 CommunityArgument = Annotated[str, typer.Argument(help="Community id or (unique) name.")]
 
 
-def _with_accounts(work: Callable[..., Awaitable[T]], community: str) -> T:
-    from waddlebot.kernel.errors import Refusal
-    from waddlebot.kernel.storage import Database
-    from waddlebot.kernel.storage.lookup import find_community
-    from waddlebot.modules.music.spotify_auth import SpotifyAccounts, SpotifyConfig
+def _with_accounts(work: Callable[[SpotifyAccounts, str], Awaitable[T]], community: str) -> T:
+    async def run(db: Database, settings: Settings, community_id: str) -> T:
+        accounts = SpotifyAccounts(db, settings.secret_box, SpotifyConfig.from_settings(settings))
+        return await work(accounts, community_id)
 
-    settings = Settings()
-
-    async def run() -> T:
-        db = Database(settings.resolved_database_url)
-        try:
-            await db.migrate()
-            accounts = SpotifyAccounts(
-                db, settings.secret_box, SpotifyConfig.from_settings(settings)
-            )
-            return await work(accounts, await find_community(db, community))
-        finally:
-            await db.close()
-
-    try:
-        return asyncio.run(run())
-    except Refusal as error:
-        typer.echo(str(error), err=True)
-        raise typer.Exit(1) from None
+    return for_community(community, run)
 
 
 @spotify_app.command("login-url")
