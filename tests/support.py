@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 import threading
 import time
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import httpx
+import structlog
 import uvicorn
 from fastapi import APIRouter, FastAPI
 from sqlalchemy import delete, select
@@ -269,3 +271,22 @@ async def person(bot: LiveServer, name: str) -> str:
 
 def bearer(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
+
+
+@contextmanager
+def kept_logging_state() -> Iterator[None]:
+    """Put the process-wide logging state back afterwards: the root handlers and level, and
+    structlog's configuration with its processor list's contents restored in place (cached
+    loggers hold that list, so it must stay the same object)."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    config = structlog.get_config()
+    processors = config["processors"]
+    chain = list(processors)
+    try:
+        yield
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+        processors[:] = chain
+        structlog.configure(**{**config, "processors": processors})

@@ -26,7 +26,7 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import StreamingResponse
 
 import waddlebot.kernel.web as web
-from tests.support import live_server, serve_in_thread
+from tests.support import kept_logging_state, live_server, serve_in_thread
 from waddlebot.app import create_app
 from waddlebot.collectors.playground.service import PlaygroundService
 from waddlebot.kernel.observability.logging import configure_logging
@@ -157,9 +157,6 @@ def logging_setup(
     """Sets up structlog's defaults or one of ``configure_logging``'s formats when the test
     calls it (in the test body, so the handler writes where capsys reads); afterwards the
     process-wide logging state is as it was."""
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    saved = structlog.get_config()
 
     def setup() -> None:
         if request.param == "unconfigured":
@@ -171,10 +168,8 @@ def logging_setup(
             structlog.configure(cache_logger_on_first_use=False)
             monkeypatch.setattr(web, "logger", structlog.get_logger(web.__name__))
 
-    yield setup
-    root.handlers[:] = handlers
-    root.setLevel(level)
-    structlog.configure(**saved)
+    with kept_logging_state():
+        yield setup
 
 
 def crash_lines(logged: str) -> int:

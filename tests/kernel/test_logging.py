@@ -12,6 +12,7 @@ import pytest
 import structlog
 from fastapi import APIRouter
 
+from tests.support import kept_logging_state
 from waddlebot.kernel.observability.logging import (
     Category,
     configure_logging,
@@ -24,13 +25,8 @@ from waddlebot.kernel.service import Service
 @pytest.fixture(autouse=True)
 def restore_logging() -> Iterator[None]:
     """configure_logging changes process-wide state: put it back for the other tests."""
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    structlog_config = structlog.get_config()
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
-    structlog.configure(**structlog_config)
+    with kept_logging_state():
+        yield
 
 
 def json_lines(text: str) -> list[dict[str, Any]]:
@@ -172,3 +168,15 @@ async def test_a_crashed_background_task_is_logged_with_its_traceback(
     assert record["exception"].startswith("Traceback (most recent call last):")
     assert "in work" in record["exception"]
     assert record["exception"].endswith("ConnectionError: redis went away")
+
+
+def test_a_logger_cached_before_a_reconfigure_still_reaches_capture_logs() -> None:
+    """An in-process CLI run reconfigures logging; loggers cached earlier (module-level ones)
+    must follow, or their lines vanish from the new chain and from ``capture_logs``."""
+    configure_logging("INFO", "json")
+    logger = get_logger("tests.cached")
+    logger.debug("caches the bound logger")
+    configure_logging("WARNING", "console")
+    with structlog.testing.capture_logs() as logs:
+        logger.warning("after the reconfigure", category="AUTHZ")
+    assert [line["event"] for line in logs] == ["after the reconfigure"]

@@ -5,16 +5,14 @@ logged once."""
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import structlog
 from fastapi import APIRouter
 
-from tests.support import build_app, live_server
+from tests.support import build_app, kept_logging_state, live_server
 from waddlebot.accounts.service import AccountsService
 from waddlebot.app import create_app
 from waddlebot.collectors.playground.service import PlaygroundService
@@ -38,14 +36,9 @@ def settings(tmp_path: Path) -> Settings:
 @pytest.fixture
 def json_logs() -> Iterator[None]:
     """JSON logging for the test, then the process-wide logging state as it was."""
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    structlog_config = structlog.get_config()
-    configure_logging("INFO", "json")
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
-    structlog.configure(**structlog_config)
+    with kept_logging_state():
+        configure_logging("INFO", "json")
+        yield
 
 
 def records(text: str) -> list[dict[str, Any]]:

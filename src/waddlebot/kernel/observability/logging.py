@@ -52,13 +52,18 @@ def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
+    # Fill the configured processor list in place rather than handing structlog a new one:
+    # loggers already cached hold a reference to the list, and would otherwise keep the old
+    # chain (and be invisible to ``structlog.testing.capture_logs``) after a reconfigure.
+    processors = structlog.get_config()["processors"]
+    processors[:] = [
+        *shared,
+        structlog.processors.StackInfoRenderer(),
+        structlog.processors.format_exc_info,
+        structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+    ]
     structlog.configure(
-        processors=[
-            *shared,
-            structlog.processors.StackInfoRenderer(),
-            structlog.processors.format_exc_info,
-            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
-        ],
+        processors=processors,
         logger_factory=structlog.stdlib.LoggerFactory(),
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=True,
