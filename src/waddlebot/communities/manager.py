@@ -43,6 +43,7 @@ from waddlebot.kernel.security.rbac import (
     validate_role,
 )
 from waddlebot.kernel.storage import Database
+from waddlebot.kernel.storage.lookup import community_timezone
 from waddlebot.kernel.storage.models import (
     Command,
     Community,
@@ -204,11 +205,7 @@ class CommunityManager:
 
     async def timezone(self, community_id: str) -> str:
         """The community's time zone, else the installation default."""
-        async with self.db.read_session() as session:
-            community = await session.get(Community, community_id)
-        if community is None:
-            raise NotFound(f"no community {community_id!r}")
-        return community.timezone or self.default_timezone
+        return await community_timezone(self.db, community_id, self.default_timezone)
 
     async def change_timezone(self, community_id: str, name: str | None, acting: Acting) -> str:
         """Set the community's zone (None: back to the default); needs ``commands.manage``."""

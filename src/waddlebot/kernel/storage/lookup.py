@@ -50,3 +50,13 @@ async def find_user(db: Database, reference: str) -> str:
     wanted = reference.strip().lower()
     named = or_(func.lower(User.email) == wanted, func.lower(User.display_name) == wanted)
     return await find_id(db, User, reference, named=named, what="user")
+
+
+async def community_timezone(db: Database, community_id: str, default: str) -> str:
+    """The community's time zone name, else ``default`` (the installation's); NotFound when
+    there is no such community."""
+    async with db.read_session() as session:
+        community = await session.get(Community, community_id)
+    if community is None:
+        raise NotFound(f"no community {community_id!r}")
+    return community.timezone or default

@@ -25,11 +25,8 @@ class Outcome:
 
 
 async def _import(settings: Settings, export: str, community: str, dry_run: bool) -> Outcome:
-    from sqlalchemy import select
-
     from waddlebot.kernel.storage import Database
-    from waddlebot.kernel.storage.lookup import find_community
-    from waddlebot.kernel.storage.models import Community
+    from waddlebot.kernel.storage.lookup import community_timezone, find_community
     from waddlebot.modules.memories.quote_book import QuoteBook
     from waddlebot.modules.memories.quote_import import read_quotes
 
@@ -37,12 +34,8 @@ async def _import(settings: Settings, export: str, community: str, dry_run: bool
     try:
         await db.migrate()
         community_id = await find_community(db, community)
-        async with db.read_session() as session:
-            zone_name = await session.scalar(
-                select(Community.timezone).where(Community.id == community_id)
-            )
         book = QuoteBook(db)
-        zone = ZoneInfo(zone_name or settings.default_timezone)
+        zone = ZoneInfo(await community_timezone(db, community_id, settings.default_timezone))
         plan = read_quotes(export, zone, await book.texts(community_id))
         numbers: list[int] = []
         if not dry_run:
