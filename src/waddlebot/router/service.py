@@ -14,7 +14,6 @@ from waddlebot.identity.manager import IdentityManager
 from waddlebot.kernel.observability.logging import Category, get_logger, log_event
 from waddlebot.kernel.runtime import Runtime
 from waddlebot.kernel.scheduler import JobStore, Scheduler
-from waddlebot.kernel.security.secrets_box import SecretBox
 from waddlebot.kernel.service import Service
 from waddlebot.labels.manager import LabelManager
 from waddlebot.modules import builtin_modules
@@ -122,7 +121,7 @@ class RouterService(Service):
             ),
             community=members,
             twitch=self.twitch_operations,
-            secrets=SecretBox.from_settings(settings.resolved_secret_key, settings.encryption_keys),
+            secrets=settings.secret_box,
             settings=settings,
         )
         runtime.module_host = host  # sdk.web.host(): the same services for module routes

@@ -38,7 +38,6 @@ from waddlebot.kernel.security.http import (
     require_member,
     require_permission,
 )
-from waddlebot.kernel.security.secrets_box import SecretBox
 from waddlebot.kernel.settings import Settings
 from waddlebot.kernel.storage.module_store import DatabaseDataStore
 from waddlebot.kernel.web import get_runtime
@@ -115,8 +114,7 @@ async def authorize(request: Request, principal: Principal, community_id: str, p
 
 def secrets(request: Request) -> SecretOperations:
     """Sealing for secrets a route stores (the same keys chat's ``ctx.host.secrets()`` uses)."""
-    configured = get_runtime(request).settings
-    return SecretBox.from_settings(configured.resolved_secret_key, configured.encryption_keys)
+    return get_runtime(request).settings.secret_box
 
 
 def actor(principal: Principal) -> str:
