@@ -313,11 +313,13 @@ async def test_interaction_module_pages(browser: Browser, bot: PortalBot) -> Non
         ("Reminders", "Reminders"),
         ("Inventory", "Inventory"),
         ("Shoutouts", "Shoutouts"),
+        ("AI chat", "AI chat"),
+        ("Music", "Music"),
         ("Calendar", "Calendar"),
     ):
         await community.get_by_role("link", name=title, exact=True).click()
         await expect(page.get_by_role("heading", name=heading, exact=True)).to_be_visible()
-        await accessible(page, title.lower())
+        await accessible(page, title.lower().replace(" ", "-"))
     await page.get_by_role("button", name="Approve event #1 Launch party").click()
     await expect(page.get_by_role("status").first).to_have_text('Approved event #1 "Launch party".')
     upcoming = page.get_by_role("region", name="Upcoming events")
