@@ -4,16 +4,25 @@ never shown, and Spotify connects through the real PKCE flow against a fake Spot
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 from fastapi import FastAPI
 
+from tests.modules.ai.fakes import FakeModel, openai_app, serving
 from tests.modules.music.spotify_fake import fake_spotify, spotify_settings
-from tests.portal.conftest import MEMBER, OWNER, PASSWORD, PortalBot, csrf_of, logged_in
+from tests.portal.conftest import (
+    MEMBER,
+    OWNER,
+    PASSWORD,
+    PortalBot,
+    csrf_of,
+    logged_in,
+    request_songs,
+)
 from tests.support import chatter, community_of, free_port, live_server, set_role
 from waddlebot.accounts.manager import create_user
 from waddlebot.accounts.service import AccountsService
@@ -25,13 +34,11 @@ from waddlebot.modules.ai import module as ai
 from waddlebot.modules.ai.manager import AiBook, Installation, today
 from waddlebot.modules.core import module as core
 from waddlebot.modules.music import module as music
-from waddlebot.modules.music.provider import Track
 from waddlebot.modules.music.queue import MusicQueue
 from waddlebot.portal.service import PortalService
 from waddlebot.router.service import RouterService
 
 MODERATOR = "mods@example.com"
-SONGS = ("Penguin Dance", "Iceberg Blues", "Snow Day", "Fish Friday")
 
 
 def ai_music_app(settings: Settings) -> FastAPI:
@@ -70,26 +77,6 @@ def ai_book(bot: PortalBot) -> AiBook:
     runtime = bot.runtime
     settings = runtime.settings
     return AiBook(runtime.db, Installation.from_settings(settings), settings.secret_box)
-
-
-async def request_songs(bot: PortalBot) -> list[str]:
-    """Four requests by the owner (the first plays at once); their entry ids in order."""
-    queue = MusicQueue(bot.runtime.db)
-    await queue.update_settings(bot.community_id, {"max_per_user": 0})
-    ids = []
-    for number, title in enumerate(SONGS):
-        track = Track("youtube", f"video{number:06}", title, "Waddlers", 180_000, "https://y/")
-        added = await queue.add(
-            bot.community_id,
-            track,
-            user_id=bot.owner_id,
-            name="Ada",
-            subscriber=False,
-            moderator=True,
-            now=datetime.now(UTC),
-        )
-        ids.append(added.entry.id)
-    return ids
 
 
 async def test_pages_need_their_permissions(stack_settings: Settings) -> None:
@@ -170,6 +157,41 @@ async def test_ai_settings_key_and_usage(stack_settings: Settings) -> None:
         assert "<td>Ada</td><td>1234</td>" in usage.text
 
 
+async def test_chat_uses_what_the_portal_set(stack_settings: Settings) -> None:
+    """The community's own endpoint and key, set in the portal, answer !ai; the answer's
+    tokens show on the page, and the change is in the audit trail with the acting user."""
+    model = FakeModel()
+    async with (
+        serving(openai_app(model)) as url,
+        ai_music_bot(stack_settings) as bot,
+        logged_in(bot) as owner,
+    ):
+        base = f"/portal/c/{bot.community_id}/ai"
+        token = csrf_of((await owner.get(base)).text)
+        settings = {
+            "csrf_token": token,
+            "provider": "openai",
+            "base_url": f"{url}/v1",
+            "model": "tiny",
+            "api_key": "sk-community",
+        }
+        assert (await owner.post(base, data=settings)).status_code == 303
+        [reply] = await bot.server.texts("!ai what is a penguin?", user="bob")
+        assert "You asked: what is a penguin?" in reply
+        assert model.keys == ["Bearer sk-community"] and model.last["model"] == "tiny"
+        page = await owner.get(base)
+        assert "<strong>25</strong> of 100000 tokens" in page.text
+        assert "<td>bob</td><td>25</td>" in page.text
+
+        api = f"/api/communities/v1/communities/{bot.community_id}/audit"
+        async with asyncio.timeout(5):  # the writer gathers ~1 s before a batch
+            while not (await owner.get(api, params={"action": "ai_settings"})).json()["records"]:
+                await asyncio.sleep(0.1)
+        [record] = (await owner.get(api, params={"action": "ai_settings"})).json()["records"]
+        assert record["user_id"] == bot.owner_id and record["via"] == "portal"
+        assert "sk-community" not in str(record)
+
+
 async def test_mcp_servers(stack_settings: Settings) -> None:
     async with ai_music_bot(stack_settings) as bot, logged_in(bot) as owner:
         base = f"/portal/c/{bot.community_id}/ai"
@@ -240,6 +262,10 @@ async def test_music_queue_and_settings(stack_settings: Settings) -> None:
         row = await queue.settings(bot.community_id)
         assert (row.volume, row.max_per_user, row.banned_artists) == (30, 2, ["Nickelback"])
         assert row.requests_open and not row.subscriber_only
+        closed = {k: v for k, v in form.items() if k != "requests_open"}
+        assert (await owner.post(base, data={**closed, "volume": "30"})).status_code == 303
+        [reply] = await bot.server.texts("!sr never gonna give you up", user="bob")
+        assert "Song requests are off right now." in reply
 
         cleared = await owner.post(f"{base}/clear", data={"csrf_token": token})
         assert cleared.status_code == 303

@@ -147,14 +147,7 @@ def add_ai_page(api: APIRouter) -> None:
                 errors["api_key"] = refused.message
             else:
                 forget(community_id)
-                changed = ",".join(sorted(name for name in data if name != "api_key"))
-                audit(
-                    request,
-                    "ai_settings",
-                    community=community_id,
-                    fields=changed,
-                    key=key_change,
-                )
+                audit(request, "ai_settings", community=community_id, key=key_change)
                 return back(request, f"/c/{community_id}/ai", "ai-saved")
         audit(request, "ai_settings", "refused", community=community_id, fields=",".join(errors))
         return await _page(
