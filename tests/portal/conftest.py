@@ -9,6 +9,7 @@ import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,8 @@ from waddlebot.modules.custom_commands import module as custom_commands
 from waddlebot.modules.inventory import module as inventory
 from waddlebot.modules.members import module as members
 from waddlebot.modules.memories import module as memories
+from waddlebot.modules.music.provider import Track
+from waddlebot.modules.music.queue import MusicQueue
 from waddlebot.modules.shoutouts import module as shoutouts
 from waddlebot.overlays.config import OverlaySettings
 from waddlebot.overlays.service import OverlayService
@@ -118,3 +121,26 @@ async def publish_dice(bot: PortalBot) -> None:
     await Catalogue(runtime.db, runtime.backend).publish(
         check_manifest(json.loads(DICE.read_text())), "tests", admin=True
     )
+
+
+SONGS = ("Penguin Dance", "Iceberg Blues", "Snow Day", "Fish Friday")
+
+
+async def request_songs(bot: PortalBot) -> list[str]:
+    """Four requests by the owner (the first plays at once); their entry ids in order."""
+    queue = MusicQueue(bot.runtime.db)
+    await queue.update_settings(bot.community_id, {"max_per_user": 0})
+    ids = []
+    for number, title in enumerate(SONGS):
+        track = Track("youtube", f"video{number:06}", title, "Waddlers", 180_000, "https://y/")
+        added = await queue.add(
+            bot.community_id,
+            track,
+            user_id=bot.owner_id,
+            name="Ada",
+            subscriber=False,
+            moderator=True,
+            now=datetime.now(UTC),
+        )
+        ids.append(added.entry.id)
+    return ids

@@ -23,9 +23,18 @@ from axe_playwright_python.async_playwright import Axe
 from playwright.async_api import Browser, Page, async_playwright, expect
 
 from tests.conftest import IN_CI
-from tests.portal.conftest import MEMBER, OWNER, PASSWORD, PortalBot, portal_bot, publish_dice
+from tests.portal.conftest import (
+    MEMBER,
+    OWNER,
+    PASSWORD,
+    PortalBot,
+    portal_bot,
+    publish_dice,
+    request_songs,
+)
 from waddlebot.kernel.security.service_tokens import service_headers
 from waddlebot.kernel.settings import Settings
+from waddlebot.modules.ai.manager import AiBook, Installation, today
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -299,11 +308,16 @@ async def test_a_member_sees_neither_links_nor_pages(browser: Browser, bot: Port
 
 
 async def test_interaction_module_pages(browser: Browser, bot: PortalBot) -> None:
-    """Each module page as the owner (axe), and a calendar event proposed in chat approved
-    in the queue, then listed by ``!events``."""
+    """Each module page as the owner (axe; the music queue and the AI usage filled in), and a
+    calendar event proposed in chat approved in the queue, then listed by ``!events``."""
     day = (datetime.now(UTC) + timedelta(days=5)).date()
     proposed = await bot.server.texts(f"!event add Launch party {day} 20:00 2h", user="carol")
     assert proposed and "is proposed" in proposed[0], proposed
+    await request_songs(bot)  # the music page with a queue, the AI page with usage
+    installation = Installation.from_settings(bot.runtime.settings)
+    await AiBook(bot.runtime.db, installation, None).record(
+        bot.community_id, bot.owner_id, today(), 420
+    )
     page = await new_page(browser)
     await log_in(page, bot, OWNER)
     await page.get_by_role("link", name="lobby").first.click()
@@ -313,11 +327,13 @@ async def test_interaction_module_pages(browser: Browser, bot: PortalBot) -> Non
         ("Reminders", "Reminders"),
         ("Inventory", "Inventory"),
         ("Shoutouts", "Shoutouts"),
+        ("AI chat", "AI chat"),
+        ("Music", "Music"),
         ("Calendar", "Calendar"),
     ):
         await community.get_by_role("link", name=title, exact=True).click()
         await expect(page.get_by_role("heading", name=heading, exact=True)).to_be_visible()
-        await accessible(page, title.lower())
+        await accessible(page, title.lower().replace(" ", "-"))
     await page.get_by_role("button", name="Approve event #1 Launch party").click()
     await expect(page.get_by_role("status").first).to_have_text('Approved event #1 "Launch party".')
     upcoming = page.get_by_role("region", name="Upcoming events")

@@ -65,11 +65,13 @@ from waddlebot.labels.manager import (
 )
 from waddlebot.overlays.sanitize import KINDS, sanitise
 from waddlebot.overlays.tokens import OverlayTokens, UnknownCommunity
+from waddlebot.portal.ai_page import add_ai_page
 from waddlebot.portal.aliases_timers import add_alias_timer_routes
 from waddlebot.portal.audit import add_audit_pages
 from waddlebot.portal.health import command_chart, platform_health
 from waddlebot.portal.module_pages import add_interaction_pages
 from waddlebot.portal.modules import add_module_pages
+from waddlebot.portal.music_page import add_music_page
 from waddlebot.portal.overview import recent_commands
 from waddlebot.portal.platforms import add_platform_pages
 from waddlebot.portal.web import (
@@ -829,6 +831,8 @@ def portal_pages() -> APIRouter:
 
     add_module_pages(api)
     add_interaction_pages(api)
+    add_ai_page(api)
+    add_music_page(api)
     add_audit_pages(api)
     add_alias_timer_routes(api, _commands_page, done)
     add_platform_pages(api)

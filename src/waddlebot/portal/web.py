@@ -55,6 +55,8 @@ SECTIONS: tuple[tuple[str, str, str], ...] = (
     ("inventory", "Inventory", "inventory.manage"),
     ("calendar", "Calendar", "calendar.approve"),
     ("shoutouts", "Shoutouts", "shoutouts.manage"),
+    ("ai", "AI chat", "ai.manage"),  # ai_page.py
+    ("music", "Music", "music.manage"),  # music_page.py
     ("audit", "Audit", "members.manage"),
 )
 

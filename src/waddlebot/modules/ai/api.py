@@ -93,7 +93,8 @@ class UsageDay(BaseModel):
     users: list[UsageOut]
 
 
-def _book(request: Request) -> AiBook:
+def rest_book(request: Request) -> AiBook:
+    """The manager the routes (and the portal's AI page) use."""
     return AiBook(
         database(request),
         Installation.from_settings(runtime_settings(request)),
@@ -145,7 +146,7 @@ async def _may_read(request: Request, principal: Principal, community_id: str) -
 @api.get("/communities/{community_id}/settings", response_model=SettingsOut)
 async def get_settings(community_id: str, request: Request, principal: Reader) -> SettingsOut:
     await _may_read(request, principal, community_id)
-    return _out(await _book(request).config(community_id, with_key=False))
+    return _out(await rest_book(request).config(community_id, with_key=False))
 
 
 async def _change(
@@ -156,7 +157,7 @@ async def _change(
     *,
     replace: bool,
 ) -> SettingsOut:
-    config = await _book(request).update(community_id, body, actor(principal), replace=replace)
+    config = await rest_book(request).update(community_id, body, actor(principal), replace=replace)
     forget(community_id)
     return _out(config)
 
@@ -182,14 +183,14 @@ async def list_servers(
     community_id: str, request: Request, principal: Reader
 ) -> list[McpServerOut]:
     await _may_read(request, principal, community_id)
-    return [_server(info) for info in await _book(request).servers(community_id)]
+    return [_server(info) for info in await rest_book(request).servers(community_id)]
 
 
 @api.post("/communities/{community_id}/mcp-servers", response_model=McpServerOut, status_code=201)
 async def add_server(
     community_id: str, request: Request, principal: Manager, body: McpServerIn
 ) -> McpServerOut:
-    info = await _book(request).add_server(
+    info = await rest_book(request).add_server(
         community_id,
         name=body.name,
         command=body.command,
@@ -208,14 +209,14 @@ async def remove_server(
     request: Request,
     principal: Manager,
 ) -> Response:
-    await _book(request).remove_server(community_id, name)
+    await rest_book(request).remove_server(community_id, name)
     return Response(status_code=204)
 
 
 @api.get("/communities/{community_id}/usage", response_model=UsageDay)
 async def usage(community_id: str, request: Request, principal: Reader) -> UsageDay:
     await _may_read(request, principal, community_id)
-    book = _book(request)
+    book = rest_book(request)
     config = await book.config(community_id, with_key=False)
     day = today()
     rows = await book.usage(community_id, day)
