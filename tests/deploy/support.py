@@ -1,0 +1,70 @@
+"""What the deploy checks share: where deploy/ is, and the external linters they run.
+
+The linters (hadolint, check-jsonschema, kubernetes-validate, checkov) come with the ``[dev]``
+extra, so they sit next to the test interpreter; PATH is the fallback. A missing one skips
+locally and fails under ``CI=true``, like a missing PostgreSQL or Redis.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import IN_CI
+
+ROOT = Path(__file__).resolve().parents[2]
+DEPLOY = ROOT / "deploy"
+
+
+def tool(name: str) -> str:
+    """The path of the command-line tool ``name``; skip (fail in CI) when it is not installed."""
+    beside = Path(sys.executable).parent / name
+    found = str(beside) if beside.exists() else shutil.which(name)
+    if found:
+        return found
+    message = f"{name} is not installed (it comes with the [dev] extra: pip install -e '.[dev]')"
+    if IN_CI:
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def run(*command: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """Run a tool on the repository and fail the test with its output when it complains."""
+    result = subprocess.run(
+        command,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "NO_COLOR": "1"},
+        check=False,
+    )
+    if result.returncode != 0:
+        pytest.fail(
+            f"{' '.join(command)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}"
+        )
+    return result
+
+
+def settings_variables() -> dict[str, bool]:
+    """Every ``WADDLEBOT_*`` variable some settings class reads → whether it is required."""
+    from pydantic_settings import BaseSettings
+
+    import waddlebot.app  # noqa: F401 - imports every service, so every settings class
+
+    variables: dict[str, bool] = {}
+    pending: list[type[BaseSettings]] = [BaseSettings]
+    while pending:
+        cls = pending.pop()
+        pending.extend(cls.__subclasses__())
+        if not cls.__module__.startswith("waddlebot."):
+            continue
+        prefix = str(cls.model_config.get("env_prefix", "")).upper()
+        for name, field in cls.model_fields.items():
+            variables[prefix + (field.alias or name).upper()] = field.is_required()
+    return variables
