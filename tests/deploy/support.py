@@ -11,7 +11,9 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -68,3 +70,33 @@ def settings_variables() -> dict[str, bool]:
         for name, field in cls.model_fields.items():
             variables[prefix + (field.alias or name).upper()] = field.is_required()
     return variables
+
+
+# Served to the cluster's probes and Prometheus, never published through Kong or the Ingress.
+INTERNAL_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+
+
+def service_paths(service: str) -> set[str]:
+    """Every HTTP and WebSocket path ``waddlebot serve <service>`` answers, probes aside."""
+    from waddlebot.app import SERVICES
+
+    def walk(routes: list[Any], prefix: str = "") -> Iterator[str]:
+        for route in routes:
+            inner = getattr(route, "original_router", None)  # FastAPI ≥ 0.16x: included routers
+            if inner is not None:
+                yield from walk(inner.routes, prefix + route.include_context.prefix)
+            elif isinstance(getattr(route, "path", None), str):
+                yield prefix + route.path
+
+    return set(walk(SERVICES[service]().api().routes)) - INTERNAL_PATHS
+
+
+def owner(path: str, prefixes: dict[str, str]) -> str | None:
+    """Which service a gateway sends ``path`` to: the longest matching prefix wins (as in Kong
+    and in an Ingress' ``Prefix`` paths, which match whole path segments)."""
+    matching = [
+        prefix
+        for prefix in prefixes
+        if path == prefix or path.startswith(prefix.rstrip("/") + "/") or prefix == "/"
+    ]
+    return prefixes[max(matching, key=len)] if matching else None
