@@ -23,10 +23,15 @@ ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
 
 
+def installed(name: str) -> str | None:
+    """The command-line tool ``name`` beside the test interpreter or on PATH, if there."""
+    beside = Path(sys.executable).parent / name
+    return str(beside) if beside.exists() else shutil.which(name)
+
+
 def tool(name: str) -> str:
     """The path of the command-line tool ``name``; skip (fail in CI) when it is not installed."""
-    beside = Path(sys.executable).parent / name
-    found = str(beside) if beside.exists() else shutil.which(name)
+    found = installed(name)
     if found:
         return found
     message = f"{name} is not installed (it comes with the [dev] extra: pip install -e '.[dev]')"
@@ -35,8 +40,11 @@ def tool(name: str) -> str:
     pytest.skip(message)
 
 
-def run(*command: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    """Run a tool on the repository and fail the test with its output when it complains."""
+def run(
+    *command: str, timeout: float = 60, accept: tuple[int, ...] = (0,)
+) -> subprocess.CompletedProcess[str]:
+    """Run a tool on the repository and fail the test with its output when it exits with a
+    status outside ``accept`` (a linter's "findings" status is for the caller to read)."""
     result = subprocess.run(
         command,
         cwd=ROOT,
@@ -46,7 +54,7 @@ def run(*command: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
         env={**os.environ, "NO_COLOR": "1"},
         check=False,
     )
-    if result.returncode != 0:
+    if result.returncode not in accept:
         pytest.fail(
             f"{' '.join(command)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}"
         )
