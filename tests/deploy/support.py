@@ -1,8 +1,9 @@
 """What the deploy checks share: where deploy/ is, and the external linters they run.
 
-The linters (hadolint, check-jsonschema, kubernetes-validate, checkov) come with the ``[dev]``
-extra, so they sit next to the test interpreter; PATH is the fallback. A missing one skips
-locally and fails under ``CI=true``, like a missing PostgreSQL or Redis.
+The linters (hadolint, check-jsonschema, kubernetes-validate, and uv for checkov) come with
+the ``[dev]`` extra, so they sit next to the test interpreter; PATH is the fallback (kubectl is
+a system tool). A missing one skips locally and fails under ``CI=true``, like a missing
+PostgreSQL or Redis.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from tests.conftest import IN_CI
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
+UID = "10001"  # the image's fixed uid/gid, repeated by Compose and the Kubernetes pods
 
 
 def installed(name: str) -> str | None:
@@ -34,7 +36,10 @@ def tool(name: str) -> str:
     found = installed(name)
     if found:
         return found
-    message = f"{name} is not installed (it comes with the [dev] extra: pip install -e '.[dev]')"
+    message = (
+        f"{name} is not installed (the Python linters and uv come with the [dev] extra: "
+        "pip install -e '.[dev]'; kubectl with kustomize v5 is a system tool)"
+    )
     if IN_CI:
         pytest.fail(message)
     pytest.skip(message)

@@ -11,14 +11,13 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from tests.deploy import dockerfile
-from tests.deploy.support import DEPLOY, ROOT, run, settings_variables, tool
+from tests.deploy.support import DEPLOY, ROOT, UID, run, settings_variables, tool
 from waddlebot.app import SERVICES
 from waddlebot.kernel.settings import Settings
 from waddlebot.kernel.web import health_api
 
 DOCKERFILE = DEPLOY / "Dockerfile"
 LOCK = DEPLOY / "requirements.lock"
-UID = "10001"  # the fixed uid the manifests' runAsUser repeat
 
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 

@@ -11,8 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.deploy.support import DEPLOY, owner, run, service_paths, settings_variables, tool
-from tests.deploy.test_image import UID
+from tests.deploy.support import DEPLOY, UID, owner, run, service_paths, settings_variables, tool
 from waddlebot.app import SERVICES
 from waddlebot.cli.main import app as cli
 from waddlebot.kernel.observability.metrics import QUEUE_DEPTH
