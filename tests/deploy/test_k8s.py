@@ -21,6 +21,7 @@ from waddlebot.kernel.web import health_api
 K8S = DEPLOY / "k8s"
 OVERLAYS = ["dev", "prod"]
 OLDEST_KUBERNETES = "1.30.0"
+DEFAULT_PORT = Settings.model_fields["port"].default  # what the image sets, env aside
 SECRET_LOOKING = re.compile(r"SECRET|TOKEN|PASSWORD|API_KEY|DATABASE_URL|REDIS_URL|AUTH")
 # Paths platforms, browsers and OBS call without an API key.
 KEYLESS = re.compile(r"^/(webhooks|auth|overlay|ws|portal)(/|$)|^/api/auth/v1/|\.ics$")
@@ -78,7 +79,7 @@ def test_every_service_has_a_deployment_and_the_http_ones_a_service(objects: lis
             selector = services[name]["spec"]["selector"]
             labels = deployment["spec"]["template"]["metadata"]["labels"]
             assert selector.items() <= labels.items(), name
-            assert services[name]["spec"]["ports"][0]["port"] == Settings().port
+            assert services[name]["spec"]["ports"][0]["port"] == DEFAULT_PORT
 
 
 def test_migration_job_runs_the_cli_migrate(objects: list[Object]) -> None:
@@ -123,7 +124,7 @@ def test_probes_ask_the_apps_own_routes(objects: list[Object]) -> None:
         assert container["livenessProbe"]["httpGet"]["path"] == "/healthz", name
         assert container["startupProbe"]["httpGet"]["path"] == "/healthz", name
         assert {"/readyz", "/healthz"} <= routes
-        assert container["ports"] == [{"name": "http", "containerPort": Settings().port}], name
+        assert container["ports"] == [{"name": "http", "containerPort": DEFAULT_PORT}], name
 
 
 def test_settings_come_from_the_configmap_and_secrets_from_a_secret_reference(
@@ -133,6 +134,7 @@ def test_settings_come_from_the_configmap_and_secrets_from_a_secret_reference(
     config = of_kind(objects, "ConfigMap")["waddlebot-config"]["data"]
     assert sorted(set(config) - set(known)) == []
     assert [name for name in config if SECRET_LOOKING.search(name)] == []
+    assert config["WADDLEBOT_PORT"] == str(DEFAULT_PORT)  # the containerPort the probes use
     assert of_kind(objects, "Secret") == {}, "secret values never live in the repository"
     for workload in [*of_kind(objects, "Deployment").values(), *of_kind(objects, "Job").values()]:
         sources = containers(workload)[0]["envFrom"]
