@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 RUNTIME := $(VENV)/.installed-runtime
 DEV     := $(VENV)/.installed-dev
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint lock bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,14 @@ lint: $(DEV)
 	$(BIN)/ruff check src tests benchmarks examples
 	$(BIN)/ruff format --check src tests benchmarks examples
 	$(BIN)/mypy
+	$(BIN)/pytest -q -p no:cacheprovider tests/deploy
+
+## lock: re-export deploy/*.lock (the image's hash-pinned dependencies) from pyproject.toml; ARGS=--upgrade refreshes pins
+LOCK_FLAGS := --generate-hashes --python-version 3.11 --python-platform x86_64-manylinux_2_28 \
+	--annotation-style line --custom-compile-command "make lock" --quiet
+lock: $(DEV)
+	$(BIN)/uv pip compile $(LOCK_FLAGS) $(ARGS) pyproject.toml -o deploy/requirements.lock
+	$(BIN)/uv pip compile $(LOCK_FLAGS) $(ARGS) deploy/build-requirements.in -o deploy/build-requirements.lock
 
 ## bench: the playground throughput benchmark (results in the README)
 bench: $(DEV)
