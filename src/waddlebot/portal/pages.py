@@ -65,7 +65,7 @@ from waddlebot.labels.manager import (
 )
 from waddlebot.overlays.sanitize import KINDS, sanitise
 from waddlebot.overlays.tokens import OverlayTokens, UnknownCommunity
-from waddlebot.portal.aliases_timers import add_alias_timer_routes
+from waddlebot.portal.aliases_timers import add_alias_timer_routes, channels, empty_timer_form
 from waddlebot.portal.audit import add_audit_pages
 from waddlebot.portal.health import command_chart, platform_health
 from waddlebot.portal.module_pages import add_interaction_pages
@@ -118,6 +118,7 @@ NOTICES = {
     "module-uninstall": "Uninstalled {name}.",
     "alias-saved": "Saved the alias !{name}.",
     "alias-removed": "Removed the alias !{name}.",
+    "timer-added": "Added the timer {name}; it speaks in its channel from now on.",
     "timer-removed": "Removed the timer {name}.",
     "timer-off": "Switched the timer {name} off.",
     "timer-on": "Switched the timer {name} on in its channel.",
@@ -266,6 +267,7 @@ def portal_pages() -> APIRouter:
         errors: dict[str, str] | None = None,
         status_code: int = 200,
         alias_form: dict[str, Any] | None = None,
+        timer_form: dict[str, Any] | None = None,
     ) -> Response:
         customs = await CustomCommandManager(
             runtime_of(request).db, runtime_of(request).backend.kv
@@ -302,6 +304,8 @@ def portal_pages() -> APIRouter:
                 },
                 "errors": errors or {},
                 "alias_form": alias_form or {"name": "", "target": ""},
+                "timer_form": timer_form or empty_timer_form(),
+                "channels": await channels(runtime.db, community_id),
                 "roles": PLATFORM_ROLES,
                 "max_template": MAX_TEMPLATE,
                 "notice": notice_of(request),

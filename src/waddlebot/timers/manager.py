@@ -24,14 +24,21 @@ from waddlebot.kernel.contracts import Event, EventType, Platform, UserRef
 from waddlebot.kernel.observability.logging import Category, get_logger, log_event
 from waddlebot.kernel.security.rbac import Actor, Authorizer
 from waddlebot.kernel.storage import Database
-from waddlebot.kernel.storage.models import Entity
+from waddlebot.kernel.storage.models import Entity, PlatformIdentity
 from waddlebot.router.parser import parse_command
 from waddlebot.router.permissions import platform_role
 from waddlebot.router.pipeline import chat_lines_key
 from waddlebot.router.registry import COMMANDS_CHANGED, COMMANDS_VERSION
 from waddlebot.router.worker import EVENTS_QUEUE
 from waddlebot.sdk.caller import Caller
-from waddlebot.sdk.timers import TimerDraft, TimerError, TimerInfo, format_duration
+from waddlebot.sdk.timers import (
+    NO_STREAM,
+    TimerDraft,
+    TimerError,
+    TimerInfo,
+    format_duration,
+    is_command,
+)
 from waddlebot.timers.models import Timer
 
 logger = get_logger(__name__)
@@ -76,24 +83,61 @@ class TimerManager:
             return [_info(row) for row in rows]
 
     async def add(self, community_id: str, caller: Caller, draft: TimerDraft) -> TimerInfo:
-        name = draft.name.strip().lower()
-        if not NAME.match(name):
-            raise TimerError("A timer name is 1-50 letters, digits, _ or -.")
+        self._check(draft)
+        user_id = await self._authorised(community_id, caller)
+        return await self._insert(community_id, user_id, caller.user, draft)
+
+    async def add_by(
+        self, community_id: str, user_id: str, draft: TimerDraft
+    ) -> tuple[TimerInfo, Entity]:
+        """For the portal: ``user_id`` acts (the route checked commands.manage). A
+        ``!command`` timer runs as their linked account on the channel's platform (refused
+        without one). The channel must be this community's. The caller starts its chain
+        (as after :meth:`switch_on_by`)."""
+        self._check(draft)
+        async with self.db.read_session() as session:
+            entity = await session.get(Entity, draft.entity_id)
+        if entity is None or entity.community_id != community_id:
+            raise TimerError("Pick one of this community's channels.", field="channel")
+        if draft.online_only and entity.platform in NO_STREAM:
+            raise TimerError(
+                f"Only while live needs a stream; {entity.platform} has none.", field="online_only"
+            )
+        creator = await _account_of(self.db, user_id, entity)
+        if creator is None and is_command(draft.content):
+            raise TimerError(
+                f"A !command timer runs as your {entity.platform} account: link one under "
+                "My account, or say !timer add in that channel.",
+                field="content",
+            )
+        return await self._insert(community_id, user_id, creator, draft), entity
+
+    def _check(self, draft: TimerDraft) -> None:
+        """The rules of a draft, for chat and the portal alike (``field`` names the part)."""
+        if not NAME.match(draft.name.strip().lower()):
+            raise TimerError("A timer name is 1-50 letters, digits, _ or -.", field="name")
         if not self._min_interval <= draft.interval <= MAX_INTERVAL:
             raise TimerError(
                 f"A timer's interval is {format_duration(self._min_interval)} to "
-                f"{format_duration(MAX_INTERVAL)}."
+                f"{format_duration(MAX_INTERVAL)}.",
+                field="interval",
             )
         if not 0 <= draft.lines <= MAX_LINES:
-            raise TimerError(f"--lines is 0 to {MAX_LINES}.")
+            raise TimerError(f"--lines is 0 to {MAX_LINES}.", field="lines")
         content = draft.content.strip()
         if not content:
-            raise TimerError("Say what the timer posts: a message or a !command.")
+            raise TimerError("Say what the timer posts: a message or a !command.", field="content")
         if len(content) > MAX_CONTENT:
-            raise TimerError(f"A timer's message is at most {MAX_CONTENT} characters.")
-        if content[0] in "!#" and parse_command(content) is None:
-            raise TimerError(f"{content.split()[0]} is not a command.")
-        user_id = await self._authorised(community_id, caller)
+            raise TimerError(
+                f"A timer's message is at most {MAX_CONTENT} characters.", field="content"
+            )
+        if is_command(content) and parse_command(content) is None:
+            raise TimerError(f"{content.split()[0]} is not a command.", field="content")
+
+    async def _insert(
+        self, community_id: str, user_id: str, creator: UserRef | None, draft: TimerDraft
+    ) -> TimerInfo:
+        name = draft.name.strip().lower()
         row = Timer(
             community_id=community_id,
             entity_id=draft.entity_id,
@@ -101,11 +145,11 @@ class TimerManager:
             interval_seconds=draft.interval,
             min_lines=draft.lines,
             online_only=draft.online_only,
-            content=content,
+            content=draft.content.strip(),
             enabled=True,
             generation=1,
             last_slot=0,
-            creator=caller.user.model_dump(mode="json"),
+            creator=creator.model_dump(mode="json") if creator else {},
             created_by=user_id,
         )
         try:
@@ -119,7 +163,7 @@ class TimerManager:
                     raise TimerError(f"A community has at most {MAX_TIMERS} timers.")
                 session.add(row)
         except IntegrityError:
-            raise TimerError(f"There is a timer {name} here already.") from None
+            raise TimerError(f"There is a timer {name} here already.", field="name") from None
         self._audit("timer_added", community_id, user_id, name, interval=draft.interval)
         await self._lines_changed()
         return _info(row)
@@ -298,6 +342,25 @@ class TimerManager:
             timer=name,
             interval=interval or None,
         )
+
+
+async def _account_of(db: Database, user_id: str, entity: Entity) -> UserRef | None:
+    """The user's linked account on the channel's platform (in its workspace, for Slack)."""
+    async with db.read_session() as session:
+        accounts = list(
+            await session.scalars(
+                select(PlatformIdentity)
+                .where(
+                    PlatformIdentity.user_id == user_id,
+                    PlatformIdentity.platform == entity.platform,
+                )
+                .order_by(PlatformIdentity.created_at)
+            )
+        )
+    here = [a for a in accounts if a.server_id in (None, entity.server_id)] or accounts
+    if not here:
+        return None
+    return UserRef(id=here[0].platform_user_id, name=here[0].username)
 
 
 def _info(row: Timer) -> TimerInfo:
