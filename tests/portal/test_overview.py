@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
@@ -9,8 +10,9 @@ from sqlalchemy import select
 from tests.portal.conftest import MEMBER, logged_in, portal_bot
 from waddlebot.collectors.twitch.models import TwitchChannel, TwitchSubscription
 from waddlebot.kernel.settings import Settings
-from waddlebot.kernel.storage.models import CommandExecution, Entity, new_id
-from waddlebot.portal.health import HOURS, command_chart, platform_health
+from waddlebot.kernel.storage.models import CommandExecution, Entity, MessageCount, new_id
+from waddlebot.portal.chart import HOURS, command_chart
+from waddlebot.portal.health import platform_health
 
 NOW = datetime(2026, 11, 30, 5, 30, tzinfo=UTC)
 
@@ -40,23 +42,34 @@ async def test_the_chart_counts_commands_per_hour_by_outcome(stack_settings: Set
                         started_at=NOW - ago,
                     )
                 )
+            for ago, count in [(timedelta(0), 5), (timedelta(hours=2), 4), (timedelta(days=8), 9)]:
+                session.add(
+                    MessageCount(
+                        community_id=bot.community_id,
+                        hour=(NOW - ago).replace(minute=0),
+                        count=count,
+                    )
+                )
         chart = await command_chart(db, bot.community_id, now=NOW)
-        assert len(chart.hours) == HOURS and chart.total == 4 and chart.peak == 3
+        assert len(chart.hours) == HOURS and chart.total == 4 and chart.peak == 5
         assert chart.hours[-1] == {"ok": 2, "refused": 1, "failed": 0}
         assert chart.hours[-4] == {"ok": 0, "refused": 0, "failed": 1}
-        assert chart.days[-1][1] == {"ok": 2, "refused": 1, "failed": 1}
+        assert chart.messages[-1] == 5 and chart.messages[-3] == 4 and chart.total_messages == 9
+        assert chart.days[-1][1] == {"messages": 9, "ok": 2, "refused": 1, "failed": 1}
+        assert chart.line.endswith(f"{HOURS * 4 - 2},4")  # the peak: the top of the chart
 
         async with logged_in(bot) as owner:
             page = await owner.get(f"/portal/c/{bot.community_id}")
             assert page.status_code == 200
-            assert "Commands per hour, last 7 days" in page.text and "<svg" in page.text
+            assert "Chat messages and commands per hour, last 7 days" in page.text
+            assert "<svg" in page.text and "<polyline" in page.text
             assert "<title>" in page.text and "Recent commands" in page.text
             assert "Platforms" in page.text and "Built in." in page.text  # the playground
             head = page.text.split("</title>")[0]
             assert "<table" not in head  # the page title is only the community's name
         async with logged_in(bot, MEMBER) as member:
             page = await member.get(f"/portal/c/{bot.community_id}")
-            assert "Commands per hour" not in page.text  # needs commands.manage
+            assert "commands per hour" not in page.text  # needs commands.manage
 
 
 async def test_platform_health_reads_the_collectors_tables(stack_settings: Settings) -> None:
@@ -97,3 +110,20 @@ async def test_platform_health_reads_the_collectors_tables(stack_settings: Setti
         assert found["twitch-b2"].summary == "Not connected (no channel row)."
         assert found["slack-C1"].state == "warning"
         assert found["discord-D1"].state == "unknown"
+
+
+async def test_chat_messages_sent_in_the_playground_reach_the_chart(
+    stack_settings: Settings,
+) -> None:
+    """End to end: playground messages counted by the router, written in a batch, drawn."""
+    async with portal_bot(stack_settings, message_count_interval=0.05) as bot:
+        for n in range(4):
+            await bot.server.texts(f"hello {n}", user="bob")
+        async with logged_in(bot) as owner:
+            for _ in range(100):
+                page = await owner.get(f"/portal/c/{bot.community_id}")
+                if "6 messages and" in page.text:
+                    break
+                await asyncio.sleep(0.05)
+            # the fixture's two first lines (the channel's, bob's) and the four here
+            assert "6 messages and 0 commands" in page.text

@@ -67,7 +67,8 @@ from waddlebot.overlays.sanitize import KINDS, sanitise
 from waddlebot.overlays.tokens import OverlayTokens, UnknownCommunity
 from waddlebot.portal.aliases_timers import add_alias_timer_routes, channels, empty_timer_form
 from waddlebot.portal.audit import add_audit_pages
-from waddlebot.portal.health import command_chart, platform_health
+from waddlebot.portal.chart import command_chart
+from waddlebot.portal.health import platform_health
 from waddlebot.portal.module_pages import add_interaction_pages
 from waddlebot.portal.modules import add_module_pages
 from waddlebot.portal.overview import recent_commands
