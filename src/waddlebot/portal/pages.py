@@ -56,8 +56,6 @@ from waddlebot.kernel.security.sessions import COOKIE_NAME
 from waddlebot.kernel.storage.models import User
 from waddlebot.labels.manager import (
     DEFAULT_COLOUR,
-    LabelManager,
-    expiry,
     validate_colour,
     validate_description,
     validate_name,
@@ -69,6 +67,13 @@ from waddlebot.portal.aliases_timers import add_alias_timer_routes, channels, em
 from waddlebot.portal.audit import add_audit_pages
 from waddlebot.portal.chart import command_chart
 from waddlebot.portal.health import platform_health
+from waddlebot.portal.label_targets import (
+    add_label_target_routes,
+    days_until,
+    label_manager,
+    target_choices,
+    target_context,
+)
 from waddlebot.portal.module_pages import add_interaction_pages
 from waddlebot.portal.modules import add_module_pages
 from waddlebot.portal.overview import recent_commands
@@ -595,9 +600,7 @@ def portal_pages() -> APIRouter:
 
     # --- labels ------------------------------------------------------------------------
 
-    def _labels(request: Request) -> LabelManager:
-        runtime = runtime_of(request)
-        return LabelManager(runtime.db, runtime.backend.kv, runtime.settings)
+    _labels = label_manager
 
     async def _labels_page(
         request: Request,
@@ -605,6 +608,7 @@ def portal_pages() -> APIRouter:
         *,
         form: dict[str, Any] | None = None,
         apply_form: dict[str, str] | None = None,
+        target_form: dict[str, str] | None = None,
         errors: dict[str, str] | None = None,
         status_code: int = 200,
     ) -> Response:
@@ -622,6 +626,8 @@ def portal_pages() -> APIRouter:
                 row.id: row.display_name
                 for row in await session.scalars(select(User).where(User.id.in_(user_ids)))
             }
+        choices = await target_choices(request, here)
+        names |= dict(choices["channel"])
         platforms = sorted({e.platform for e in here.community.entities}) or ["playground"]
         return render(
             request,
@@ -641,6 +647,8 @@ def portal_pages() -> APIRouter:
                     "username": "",
                     "days": "",
                 },
+                "choices": choices,
+                **target_context(target_form),
                 "errors": errors or {},
                 "notice": notice_of(request),
             },
@@ -721,13 +729,10 @@ def portal_pages() -> APIRouter:
         }
         errors: dict[str, str] = {}
         until = None
-        if apply_form["days"]:
-            try:
-                until = expiry(None, float(apply_form["days"]) * 86_400)
-            except ValueError:
-                errors["days"] = "Days is a number, e.g. 7, or empty for no end."
-            except Invalid:
-                errors["days"] = "Days is more than 0 and at most 3650, or empty for no end."
+        try:
+            until = days_until(apply_form["days"])
+        except Invalid as bad:
+            errors["days"] = bad.message
         account = (
             await find_account(
                 runtime_of(request).db, apply_form["platform"], apply_form["username"]
@@ -836,6 +841,7 @@ def portal_pages() -> APIRouter:
     add_interaction_pages(api)
     add_audit_pages(api)
     add_alias_timer_routes(api, _commands_page, done)
+    add_label_target_routes(api, _labels_page, done)
     add_platform_pages(api)
 
     # --- my account --------------------------------------------------------------------
