@@ -2,15 +2,20 @@
 
 For each channel of the community, what the collectors' own tables say: Twitch (the
 channel's row and its EventSub subscriptions' statuses), Slack (whether the workspace's
-installation is stored), Discord (no stored state: the guild id only).
+installation is stored), Discord (the gateway client's connection, latency, whether it sees
+the guild and when the guild's last event came in, when the gateway runs in this process —
+``waddlebot serve`` with a bot token; otherwise the page says it is not in this process).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import func, select
 
+from waddlebot.collectors.discord.gateway import DiscordGatewayService, GatewayHealth
 from waddlebot.collectors.slack.models import SlackInstallation
 from waddlebot.collectors.twitch.models import TwitchChannel, TwitchSubscription
 from waddlebot.kernel.storage import Database
@@ -27,8 +32,53 @@ class PlatformHealth:
     summary: str
 
 
-async def platform_health(db: Database, community_id: str) -> list[PlatformHealth]:
-    """The community's channels with their collectors' stored state (read-only)."""
+def discord_gateway(services: Iterable[Any]) -> GatewayHealth | None:
+    """The Discord gateway's health when its client runs among this process's services."""
+    for service in services:
+        if isinstance(service, DiscordGatewayService):
+            return service.gateway_health()
+    return None
+
+
+def discord_health(place: str, guild_id: str, gateway: GatewayHealth | None) -> PlatformHealth:
+    """One Discord channel: what the in-process gateway client says of its guild."""
+    if gateway is None:
+        return PlatformHealth(
+            "discord",
+            place,
+            "unknown",
+            f"Guild {guild_id}; the Discord gateway does not run in this process, so its "
+            "connection is not shown here.",
+        )
+    seen = gateway.last_event.get(guild_id)
+    last = (
+        f"last event from this guild {seen.strftime('%Y-%m-%d %H:%M')} UTC"
+        if seen
+        else "no event from this guild since the gateway started"
+    )
+    if not gateway.connected:
+        return PlatformHealth(
+            "discord", place, "warning", f"Guild {guild_id}; the gateway is not connected; {last}."
+        )
+    latency = f", latency {gateway.latency_ms:.0f} ms" if gateway.latency_ms is not None else ""
+    if guild_id not in gateway.guilds:
+        return PlatformHealth(
+            "discord",
+            place,
+            "warning",
+            f"Guild {guild_id}; the gateway is connected{latency} but does not see this guild "
+            f"(is the bot still in it?); {last}.",
+        )
+    return PlatformHealth(
+        "discord", place, "ok", f"Guild {guild_id}; gateway connected{latency}; {last}."
+    )
+
+
+async def platform_health(
+    db: Database, community_id: str, gateway: GatewayHealth | None = None
+) -> list[PlatformHealth]:
+    """The community's channels with their collectors' stored state (read-only) and, for
+    Discord, the in-process gateway's ``gateway`` health."""
     async with db.read_session() as session:
         entities = list(
             (
@@ -101,14 +151,7 @@ async def platform_health(db: Database, community_id: str) -> list[PlatformHealt
                     PlatformHealth("slack", place, "ok", f"Installed in workspace {name}.")
                 )
         elif entity.platform == "discord":
-            found.append(
-                PlatformHealth(
-                    "discord",
-                    place,
-                    "unknown",
-                    f"Guild {entity.server_id}; the gateway keeps no per-guild state to show.",
-                )
-            )
+            found.append(discord_health(place, entity.server_id, gateway))
         else:
             found.append(PlatformHealth(entity.platform, place, "ok", "Built in."))
     return found

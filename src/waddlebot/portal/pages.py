@@ -66,7 +66,7 @@ from waddlebot.overlays.tokens import OverlayTokens, UnknownCommunity
 from waddlebot.portal.aliases_timers import add_alias_timer_routes, channels, empty_timer_form
 from waddlebot.portal.audit import add_audit_pages
 from waddlebot.portal.chart import command_chart
-from waddlebot.portal.health import platform_health
+from waddlebot.portal.health import discord_gateway, platform_health
 from waddlebot.portal.label_targets import (
     add_label_target_routes,
     days_until,
@@ -258,7 +258,8 @@ def portal_pages() -> APIRouter:
         )
         db = runtime_of(request).db
         chart = await command_chart(db, community_id) if recent is not None else None
-        platforms = await platform_health(db, community_id)
+        gateway = discord_gateway(getattr(request.app.state, "services", ()))
+        platforms = await platform_health(db, community_id, gateway)
         return render(
             request, "community.html", {"recent": recent, "chart": chart, "platforms": platforms}
         )
