@@ -194,6 +194,36 @@ async def test_timers_created_in_the_portal(stack_settings: Settings) -> None:
                 so = await session.scalar(select(Timer).where(Timer.name == "so"))
             assert so is not None and so.creator["id"] == "ada-1"
             assert (await owner.post(url + "/timers", data=form)).status_code == 403  # no CSRF
+            # edit: the form comes back filled in; saving starts a new chain, the old job goes
+            editing = await owner.get(url + "/timers/hydrate")
+            assert "Edit the timer hydrate" in editing.text and 'value="10m"' in editing.text
+            assert 'name="timer_editing"' in editing.text and "Drink water!" in editing.text
+            changed = {
+                **form,
+                "timer_name": "hydrate",
+                "timer_interval": "5m",
+                "timer_lines": "0",
+                "timer_content": "Stretch!",
+                "timer_editing": "1",
+                "csrf_token": token,
+            }
+            saved = await owner.post(url + "/timers", data=changed)
+            assert saved.status_code == 303 and "timer-edited" in saved.headers["location"]
+            async with bot.runtime.db.read_session() as session:
+                edited = await session.scalar(select(Timer).where(Timer.name == "hydrate"))
+                assert edited is not None and edited.job_id and edited.job_id != timer.job_id
+                old_job = await session.get(ScheduledJobRow, timer.job_id)
+                new_job = await session.get(ScheduledJobRow, edited.job_id)
+            assert (edited.interval_seconds, edited.content, edited.generation) == (
+                300.0,
+                "Stretch!",
+                2,
+            )
+            assert old_job is not None and old_job.status == "cancelled"
+            assert new_job is not None and new_job.payload["generation"] == 2
+            unknown = await owner.post(url + "/timers", data={**changed, "timer_name": "nope"})
+            assert unknown.status_code == 422 and "There is no timer nope here." in unknown.text
+            assert (await owner.get(url + "/timers/nope")).status_code == 404
         async with logged_in(bot, MEMBER) as member:
             page = await member.get(f"/portal/c/{bot.community_id}")
             posted = await member.post(

@@ -27,7 +27,13 @@ from waddlebot.modules.timers.commands import FIRE, GRACE
 from waddlebot.portal.web import Who, audit, enter_community, one, read_form, runtime_of
 from waddlebot.sdk.aliases import AliasError
 from waddlebot.sdk.scheduling import SchedulerOperations
-from waddlebot.sdk.timers import TimerDraft, TimerError, TimerInfo, parse_duration
+from waddlebot.sdk.timers import (
+    TimerDraft,
+    TimerError,
+    TimerInfo,
+    format_duration,
+    parse_duration,
+)
 from waddlebot.sdk.web import scheduler
 from waddlebot.timers.manager import TimerManager
 
@@ -50,6 +56,19 @@ def empty_timer_form() -> dict[str, Any]:
     return {"name": "", "channel": "", "interval": "10m", "lines": "0", "content": ""}
 
 
+def timer_form(info: TimerInfo) -> dict[str, Any]:
+    """A timer as the form shows it for editing."""
+    return {
+        "name": info.name,
+        "channel": info.entity_id,
+        "interval": format_duration(info.interval),
+        "lines": str(info.lines),
+        "online_only": info.online_only,
+        "content": info.content,
+        "editing": True,
+    }
+
+
 async def channels(db: Database, community_id: str) -> list[tuple[str, str]]:
     """The community's channels for the timer form: (entity id, "platform · name")."""
     async with db.read_session() as session:
@@ -68,6 +87,7 @@ def _typed(fields: dict[str, list[str]]) -> dict[str, Any]:
         "lines": one(fields, "timer_lines", 10).strip() or "0",
         "online_only": bool(one(fields, "timer_online_only", 10)),
         "content": one(fields, "timer_content", 600),
+        "editing": bool(one(fields, "timer_editing", 10)),
     }
 
 
@@ -173,14 +193,29 @@ def add_alias_timer_routes(api: APIRouter, page: CommandsPage, done: Done) -> No
         audit(request, "alias_removed", community=community_id, name=info.name)
         return done(request, f"/c/{community_id}/commands", "alias-removed", info.name)
 
+    @api.get("/c/{community_id}/commands/timers/{name}")
+    async def edit_timer(community_id: str, name: str, request: Request, viewer: Who) -> Response:
+        await enter_community(request, viewer, community_id, "commands.manage")
+        found = [t for t in await timer_manager(request).timers(community_id) if t.name == name]
+        if not found:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"There is no timer {name} here.")
+        return await page(request, community_id, timer_form=timer_form(found[0]))
+
     @api.post("/c/{community_id}/commands/timers")
-    async def add_timer(community_id: str, request: Request, viewer: Who) -> Response:
+    async def save_timer(community_id: str, request: Request, viewer: Who) -> Response:
+        """Create a timer, or (``timer_editing``) change one; its chain starts afresh."""
         await enter_community(request, viewer, community_id, "commands.manage")
         fields = await read_form(request)
         manager = timer_manager(request)
         form = _typed(fields)
+        before: TimerInfo | None = None
         try:
-            info, entity = await manager.add_by(community_id, viewer.user_id, _draft(form))
+            if form["editing"]:
+                before, info, entity = await manager.update_by(
+                    community_id, viewer.user_id, _draft(form)
+                )
+            else:
+                info, entity = await manager.add_by(community_id, viewer.user_id, _draft(form))
         except TimerError as refused:
             return await page(
                 request,
@@ -189,9 +224,15 @@ def add_alias_timer_routes(api: APIRouter, page: CommandsPage, done: Done) -> No
                 timer_form=form,
                 status_code=422,
             )
-        await start_chain(scheduler(request), manager, community_id, info, entity)
-        audit(request, "timer_added", community=community_id, name=info.name)
-        return done(request, f"/c/{community_id}/commands", "timer-added", info.name)
+        jobs = scheduler(request)
+        if before is not None and before.job_id:  # the old chain's next slot
+            await jobs.cancel(TIMERS_MODULE, community_id, before.job_id)
+        if info.enabled:
+            await start_chain(jobs, manager, community_id, info, entity)
+        action = "timer_edited" if before else "timer_added"
+        audit(request, action, community=community_id, name=info.name)
+        notice = "timer-edited" if before else "timer-added"
+        return done(request, f"/c/{community_id}/commands", notice, info.name)
 
     @api.post("/c/{community_id}/commands/timers/{name}/{action}")
     async def change_timer(

@@ -125,6 +125,7 @@ NOTICES = {
     "alias-saved": "Saved the alias !{name}.",
     "alias-removed": "Removed the alias !{name}.",
     "timer-added": "Added the timer {name}; it speaks in its channel from now on.",
+    "timer-edited": "Saved the timer {name}; if it is on, its interval counts from now.",
     "timer-removed": "Removed the timer {name}.",
     "timer-off": "Switched the timer {name} off.",
     "timer-on": "Switched the timer {name} on in its channel.",

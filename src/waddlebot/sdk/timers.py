@@ -79,6 +79,7 @@ class TimerInfo:
     generation: int
     last_slot: int
     job_id: str | None = None
+    entity_id: str = ""  # the channel it speaks in (hosts may leave it empty)
 
 
 class TimerOperations(Protocol):

@@ -95,6 +95,43 @@ class TimerManager:
         without one). The channel must be this community's. The caller starts its chain
         (as after :meth:`switch_on_by`)."""
         self._check(draft)
+        entity, creator = await self._place(community_id, user_id, draft)
+        return await self._insert(community_id, user_id, creator, draft), entity
+
+    async def update_by(
+        self, community_id: str, user_id: str, draft: TimerDraft
+    ) -> tuple[TimerInfo, TimerInfo, Entity]:
+        """For the portal: change the timer ``draft.name`` to the draft (the route checked
+        commands.manage), with the rules of :meth:`add_by`; a ``!command`` timer then runs
+        as the editor's account. Returns it before (its ``job_id`` is for cancelling) and
+        after; an enabled timer starts a new generation, whose chain the caller starts."""
+        self._check(draft)
+        entity, creator = await self._place(community_id, user_id, draft)
+        async with self.db.session() as session:
+            row = await self._row(session, community_id, draft.name)
+            before = _info(row)
+            row.entity_id = entity.id
+            row.interval_seconds = draft.interval
+            row.min_lines = draft.lines
+            row.online_only = draft.online_only
+            row.content = draft.content.strip()
+            if creator is not None:
+                row.creator = creator.model_dump(mode="json")
+            if row.enabled:
+                row.generation += 1
+                row.last_slot = 0
+                row.job_id = None
+            await session.flush()
+            after = _info(row)
+        self._audit("timer_edited", community_id, user_id, after.name, interval=draft.interval)
+        await self._lines_changed()
+        return before, after, entity
+
+    async def _place(
+        self, community_id: str, user_id: str, draft: TimerDraft
+    ) -> tuple[Entity, UserRef | None]:
+        """The draft's channel (this community's) and the user's account there, which a
+        ``!command`` timer needs."""
         async with self.db.read_session() as session:
             entity = await session.get(Entity, draft.entity_id)
         if entity is None or entity.community_id != community_id:
@@ -110,7 +147,7 @@ class TimerManager:
                 "My account, or say !timer add in that channel.",
                 field="content",
             )
-        return await self._insert(community_id, user_id, creator, draft), entity
+        return entity, creator
 
     def _check(self, draft: TimerDraft) -> None:
         """The rules of a draft, for chat and the portal alike (``field`` names the part)."""
@@ -375,4 +412,5 @@ def _info(row: Timer) -> TimerInfo:
         generation=row.generation,
         last_slot=row.last_slot,
         job_id=row.job_id,
+        entity_id=row.entity_id,
     )
