@@ -208,8 +208,9 @@ async def test_an_owner_runs_the_community_from_the_portal(
     await page.get_by_role("checkbox", name="overlays.manage").check()
     await page.get_by_role("button", name="Create label").click()
     await expect(page.get_by_role("status").first).to_have_text("Created the label Stream crew.")
-    await page.get_by_label("Username").fill("bob")
-    await page.get_by_label("For how many days").fill("7")
+    person = page.get_by_role("region", name="Put a label on someone")
+    await person.get_by_label("Username").fill("bob")
+    await person.get_by_label("For how many days").fill("7")
     await page.get_by_role("button", name="Apply label").click()
     await expect(page.get_by_role("status").first).to_have_text("Applied Stream crew → bob.")
     await expect(page.get_by_role("button", name="Take Stream crew off bob")).to_be_visible()
@@ -353,13 +354,25 @@ async def test_overview_chart_audit_aliases_and_platforms(browser: Browser, bot:
     await log_in(page, bot, OWNER)
     base = f"{bot.url}/portal/c/{bot.community_id}"
     await page.goto(base)
-    await expect(page.get_by_role("img", name="Commands per hour, last 7 days")).to_be_visible()
+    await expect(
+        page.get_by_role("img", name="Chat messages and commands per hour, last 7 days")
+    ).to_be_visible()
     await accessible(page, "overview-chart")
     await page.goto(base + "/commands")
     await page.get_by_label("Alias name").fill("hb")
     await page.get_by_label("Runs").fill("!help")
     await page.get_by_role("button", name="Save alias").click()
     await expect(page.get_by_role("status")).to_have_text("Saved the alias !hb.")
+    await page.get_by_label("Timer name").fill("hydrate")
+    await page.get_by_label("Every", exact=True).fill("15m")
+    await page.get_by_label("Says", exact=True).fill("Drink some water!")
+    await page.get_by_role("button", name="Add timer").click()
+    await expect(page.get_by_role("status")).to_have_text(
+        "Added the timer hydrate; it speaks in its channel from now on."
+    )
+    await page.get_by_role("link", name="Edit the timer hydrate").click()
+    await expect(page.get_by_label("Every", exact=True)).to_have_value("15m")
+    await accessible(page, "timer-edit")
     # the audit store writes in batches off the request path: look again until it is there
     for _ in range(40):
         await page.goto(base + "/audit")

@@ -62,6 +62,8 @@ class Settings(BaseSettings):
     module_timeout: float = Field(default=5.0, gt=0)
     session_ttl: int = Field(default=3600, ge=1)
     outbound_queue_max: int = Field(default=10_000, ge=1)
+    # Chat messages per hour (the portal's chart) are counted in memory and written this often.
+    message_count_interval: float = Field(default=60.0, gt=0, le=3600, description="seconds")
 
     # Scheduler (every router process runs its loop).
     scheduler_poll_interval: float = Field(default=5.0, gt=0, le=3600, description="seconds")

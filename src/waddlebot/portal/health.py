@@ -1,146 +1,25 @@
-"""The overview's chart and platform health, read from tables that already exist.
+"""The overview's platform health, read from tables that already exist.
 
-The chart is commands per hour over the last 7 days by outcome, from the execution log
-(``command_executions``). Plain chat messages are not logged anywhere (only command events
-are), so there is no messages series. It is drawn server-side as an inline SVG: no script,
-nothing for the Content-Security-Policy to allow, readable with JavaScript off, and a table
-of daily totals next to it for screen readers.
-
-Platform health: for each channel of the community, what the collectors' own tables say:
-Twitch (the channel's row and its EventSub subscriptions' statuses), Slack (whether the
-workspace's installation is stored), Discord (no stored state: the guild id only).
+For each channel of the community, what the collectors' own tables say: Twitch (the
+channel's row and its EventSub subscriptions' statuses), Slack (whether the workspace's
+installation is stored), Discord (the gateway client's connection, latency, whether it sees
+the guild and when the guild's last event came in, when the gateway runs in this process —
+``waddlebot serve`` with a bot token; otherwise the page says it is not in this process).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import func, select
 
+from waddlebot.collectors.discord.gateway import DiscordGatewayService, GatewayHealth
 from waddlebot.collectors.slack.models import SlackInstallation
 from waddlebot.collectors.twitch.models import TwitchChannel, TwitchSubscription
 from waddlebot.kernel.storage import Database
-from waddlebot.kernel.storage.models import CommandExecution, Entity, utcnow
-
-HOURS = 7 * 24
-# Outcome groups of the chart (status values of command_executions), bottom to top.
-GROUPS: tuple[tuple[str, str, frozenset[str]], ...] = (
-    ("ok", "Answered", frozenset({"ok"})),
-    ("refused", "Refused or rate-limited", frozenset({"refused", "limited"})),
-    (
-        "failed",
-        "Failed",
-        frozenset({"failed", "timeout", "unavailable", "abandoned"}),
-    ),
-)
-COLOURS = {"ok": "#1f7a3d", "refused": "#9a6700", "failed": "#b42318"}
-WIDTH, HEIGHT, BAR = 672, 160, 4  # one 4-unit bar per hour
-
-
-def _group(status: str) -> str:
-    for key, _title, members in GROUPS:
-        if status in members:
-            return key
-    return "failed"
-
-
-@dataclass
-class Bar:
-    x: int
-    parts: list[tuple[str, int, float, float]]  # group, count, y, height
-    hour: datetime
-    total: int
-
-
-@dataclass
-class Chart:
-    """Hourly counts by outcome group, and what the template needs to draw them."""
-
-    start: datetime
-    hours: list[dict[str, int]]
-    peak: int = 0
-    bars: list[Bar] = field(default_factory=list)
-    days: list[tuple[str, dict[str, int]]] = field(default_factory=list)
-    width: int = WIDTH
-    height: int = HEIGHT
-    groups: tuple[tuple[str, str, frozenset[str]], ...] = GROUPS
-    colours: dict[str, str] = field(default_factory=lambda: dict(COLOURS))
-
-    @property
-    def total(self) -> int:
-        return sum(sum(hour.values()) for hour in self.hours)
-
-    @property
-    def day_ticks(self) -> list[tuple[int, str]]:
-        """x and label of each midnight (UTC) inside the window."""
-        ticks = []
-        for index in range(HOURS):
-            moment = self.start + timedelta(hours=index)
-            if moment.hour == 0:
-                ticks.append((index * BAR, moment.strftime("%a %d")))
-        return ticks
-
-
-def _hour_key(dialect: str) -> ColumnElement[Any]:
-    if dialect == "postgresql":
-        return func.date_trunc("hour", CommandExecution.started_at)
-    return func.strftime("%Y-%m-%d %H:00:00", CommandExecution.started_at)
-
-
-def _as_hour(value: object) -> datetime:
-    moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
-
-
-async def command_chart(db: Database, community_id: str, now: datetime | None = None) -> Chart:
-    """Commands per hour by outcome for the 7 days (168 hours) up to ``now``; one grouped
-    query on the (community_id, started_at) index."""
-    end = (now or utcnow()).astimezone(UTC).replace(minute=0, second=0, microsecond=0)
-    start = end - timedelta(hours=HOURS - 1)
-    key = _hour_key(db.dialect)
-    query = (
-        select(key, CommandExecution.status, func.count())
-        .where(CommandExecution.community_id == community_id)
-        .where(CommandExecution.started_at >= start)
-        .group_by(key, CommandExecution.status)
-    )
-    hours: list[dict[str, int]] = [{g: 0 for g, _t, _m in GROUPS} for _ in range(HOURS)]
-    async with db.read_session() as session:
-        for hour, status, count in (await session.execute(query)).all():
-            index = int((_as_hour(hour) - start).total_seconds() // 3600)
-            if 0 <= index < HOURS:
-                hours[index][_group(status)] += int(count)
-    chart = Chart(start=start, hours=hours)
-    chart.peak = max((sum(h.values()) for h in hours), default=0)
-    scale = (HEIGHT - 4) / chart.peak if chart.peak else 0.0
-    for index, counts in enumerate(hours):
-        y = float(HEIGHT)
-        parts = []
-        for group, _title, _members in GROUPS:
-            if counts[group]:
-                height = max(counts[group] * scale, 1.0)
-                y -= height
-                parts.append((group, counts[group], round(y, 2), round(height, 2)))
-        chart.bars.append(
-            Bar(
-                x=index * BAR,
-                parts=parts,
-                hour=start + timedelta(hours=index),
-                total=sum(counts.values()),
-            )
-        )
-    by_day: dict[str, dict[str, int]] = {}
-    for index, counts in enumerate(hours):
-        day = (start + timedelta(hours=index)).strftime("%Y-%m-%d")
-        totals = by_day.setdefault(day, {g: 0 for g, _t, _m in GROUPS})
-        for group, count in counts.items():
-            totals[group] += count
-    chart.days = list(by_day.items())
-    return chart
+from waddlebot.kernel.storage.models import Entity
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,8 +32,53 @@ class PlatformHealth:
     summary: str
 
 
-async def platform_health(db: Database, community_id: str) -> list[PlatformHealth]:
-    """The community's channels with their collectors' stored state (read-only)."""
+def discord_gateway(services: Iterable[Any]) -> GatewayHealth | None:
+    """The Discord gateway's health when its client runs among this process's services."""
+    for service in services:
+        if isinstance(service, DiscordGatewayService):
+            return service.gateway_health()
+    return None
+
+
+def discord_health(place: str, guild_id: str, gateway: GatewayHealth | None) -> PlatformHealth:
+    """One Discord channel: what the in-process gateway client says of its guild."""
+    if gateway is None:
+        return PlatformHealth(
+            "discord",
+            place,
+            "unknown",
+            f"Guild {guild_id}; the Discord gateway does not run in this process, so its "
+            "connection is not shown here.",
+        )
+    seen = gateway.last_event.get(guild_id)
+    last = (
+        f"last event from this guild {seen.strftime('%Y-%m-%d %H:%M')} UTC"
+        if seen
+        else "no event from this guild since the gateway started"
+    )
+    if not gateway.connected:
+        return PlatformHealth(
+            "discord", place, "warning", f"Guild {guild_id}; the gateway is not connected; {last}."
+        )
+    latency = f", latency {gateway.latency_ms:.0f} ms" if gateway.latency_ms is not None else ""
+    if guild_id not in gateway.guilds:
+        return PlatformHealth(
+            "discord",
+            place,
+            "warning",
+            f"Guild {guild_id}; the gateway is connected{latency} but does not see this guild "
+            f"(is the bot still in it?); {last}.",
+        )
+    return PlatformHealth(
+        "discord", place, "ok", f"Guild {guild_id}; gateway connected{latency}; {last}."
+    )
+
+
+async def platform_health(
+    db: Database, community_id: str, gateway: GatewayHealth | None = None
+) -> list[PlatformHealth]:
+    """The community's channels with their collectors' stored state (read-only) and, for
+    Discord, the in-process gateway's ``gateway`` health."""
     async with db.read_session() as session:
         entities = list(
             (
@@ -227,14 +151,7 @@ async def platform_health(db: Database, community_id: str) -> list[PlatformHealt
                     PlatformHealth("slack", place, "ok", f"Installed in workspace {name}.")
                 )
         elif entity.platform == "discord":
-            found.append(
-                PlatformHealth(
-                    "discord",
-                    place,
-                    "unknown",
-                    f"Guild {entity.server_id}; the gateway keeps no per-guild state to show.",
-                )
-            )
+            found.append(discord_health(place, entity.server_id, gateway))
         else:
             found.append(PlatformHealth(entity.platform, place, "ok", "Built in."))
     return found

@@ -56,8 +56,6 @@ from waddlebot.kernel.security.sessions import COOKIE_NAME
 from waddlebot.kernel.storage.models import User
 from waddlebot.labels.manager import (
     DEFAULT_COLOUR,
-    LabelManager,
-    expiry,
     validate_colour,
     validate_description,
     validate_name,
@@ -66,9 +64,17 @@ from waddlebot.labels.manager import (
 from waddlebot.overlays.sanitize import KINDS, sanitise
 from waddlebot.overlays.tokens import OverlayTokens, UnknownCommunity
 from waddlebot.portal.ai_page import add_ai_page
-from waddlebot.portal.aliases_timers import add_alias_timer_routes
+from waddlebot.portal.aliases_timers import add_alias_timer_routes, channels, empty_timer_form
 from waddlebot.portal.audit import add_audit_pages
-from waddlebot.portal.health import command_chart, platform_health
+from waddlebot.portal.chart import command_chart
+from waddlebot.portal.health import discord_gateway, platform_health
+from waddlebot.portal.label_targets import (
+    add_label_target_routes,
+    days_until,
+    label_manager,
+    target_choices,
+    target_context,
+)
 from waddlebot.portal.module_pages import add_interaction_pages
 from waddlebot.portal.modules import add_module_pages
 from waddlebot.portal.music_page import add_music_page
@@ -120,6 +126,8 @@ NOTICES = {
     "module-uninstall": "Uninstalled {name}.",
     "alias-saved": "Saved the alias !{name}.",
     "alias-removed": "Removed the alias !{name}.",
+    "timer-added": "Added the timer {name}; it speaks in its channel from now on.",
+    "timer-edited": "Saved the timer {name}; if it is on, its interval counts from now.",
     "timer-removed": "Removed the timer {name}.",
     "timer-off": "Switched the timer {name} off.",
     "timer-on": "Switched the timer {name} on in its channel.",
@@ -253,7 +261,8 @@ def portal_pages() -> APIRouter:
         )
         db = runtime_of(request).db
         chart = await command_chart(db, community_id) if recent is not None else None
-        platforms = await platform_health(db, community_id)
+        gateway = discord_gateway(getattr(request.app.state, "services", ()))
+        platforms = await platform_health(db, community_id, gateway)
         return render(
             request, "community.html", {"recent": recent, "chart": chart, "platforms": platforms}
         )
@@ -268,6 +277,7 @@ def portal_pages() -> APIRouter:
         errors: dict[str, str] | None = None,
         status_code: int = 200,
         alias_form: dict[str, Any] | None = None,
+        timer_form: dict[str, Any] | None = None,
     ) -> Response:
         customs = await CustomCommandManager(
             runtime_of(request).db, runtime_of(request).backend.kv
@@ -304,6 +314,8 @@ def portal_pages() -> APIRouter:
                 },
                 "errors": errors or {},
                 "alias_form": alias_form or {"name": "", "target": ""},
+                "timer_form": timer_form or empty_timer_form(),
+                "channels": await channels(runtime.db, community_id),
                 "roles": PLATFORM_ROLES,
                 "max_template": MAX_TEMPLATE,
                 "notice": notice_of(request),
@@ -592,9 +604,7 @@ def portal_pages() -> APIRouter:
 
     # --- labels ------------------------------------------------------------------------
 
-    def _labels(request: Request) -> LabelManager:
-        runtime = runtime_of(request)
-        return LabelManager(runtime.db, runtime.backend.kv, runtime.settings)
+    _labels = label_manager
 
     async def _labels_page(
         request: Request,
@@ -602,6 +612,7 @@ def portal_pages() -> APIRouter:
         *,
         form: dict[str, Any] | None = None,
         apply_form: dict[str, str] | None = None,
+        target_form: dict[str, str] | None = None,
         errors: dict[str, str] | None = None,
         status_code: int = 200,
     ) -> Response:
@@ -619,6 +630,8 @@ def portal_pages() -> APIRouter:
                 row.id: row.display_name
                 for row in await session.scalars(select(User).where(User.id.in_(user_ids)))
             }
+        choices = await target_choices(request, here)
+        names |= dict(choices["channel"])
         platforms = sorted({e.platform for e in here.community.entities}) or ["playground"]
         return render(
             request,
@@ -638,6 +651,8 @@ def portal_pages() -> APIRouter:
                     "username": "",
                     "days": "",
                 },
+                "choices": choices,
+                **target_context(target_form),
                 "errors": errors or {},
                 "notice": notice_of(request),
             },
@@ -718,13 +733,10 @@ def portal_pages() -> APIRouter:
         }
         errors: dict[str, str] = {}
         until = None
-        if apply_form["days"]:
-            try:
-                until = expiry(None, float(apply_form["days"]) * 86_400)
-            except ValueError:
-                errors["days"] = "Days is a number, e.g. 7, or empty for no end."
-            except Invalid:
-                errors["days"] = "Days is more than 0 and at most 3650, or empty for no end."
+        try:
+            until = days_until(apply_form["days"])
+        except Invalid as bad:
+            errors["days"] = bad.message
         account = (
             await find_account(
                 runtime_of(request).db, apply_form["platform"], apply_form["username"]
@@ -835,6 +847,7 @@ def portal_pages() -> APIRouter:
     add_music_page(api)
     add_audit_pages(api)
     add_alias_timer_routes(api, _commands_page, done)
+    add_label_target_routes(api, _labels_page, done)
     add_platform_pages(api)
 
     # --- my account --------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """The Platforms page (installation administrators only: superusers' sessions).
 
 Everything here calls the functions the operator CLI calls (``waddlebot twitch connect``,
-``twitch reconcile``, ``twitch login-url``, ``slack install-url``, ``discord sync-commands``),
+``twitch disconnect``, ``twitch reconcile``, ``twitch login-url``, ``slack install-url``,
+``discord sync-commands``),
 with the same environment settings, so the page and the CLI cannot disagree. Statuses are
 read from the collectors' own tables.
 """
@@ -133,6 +134,10 @@ def add_platform_pages(api: APIRouter) -> None:
                     request, lambda t: t.subscriptions.connect(login, bot_is_moderator=moderator)
                 )
                 message = f"Connected {login}: {channel.model_dump_json()}"
+            elif action == "twitch-disconnect":
+                login = one(fields, "login", 25).strip().lower()
+                deleted = await _with_twitch(request, lambda t: t.subscriptions.disconnect(login))
+                message = f"Disconnected {login}: {deleted} EventSub subscriptions deleted."
             elif action == "twitch-reconcile":
                 report = await _with_twitch(request, lambda t: t.subscriptions.reconcile())
                 message = f"Reconciled: {report.model_dump_json()}"
@@ -140,7 +145,7 @@ def add_platform_pages(api: APIRouter) -> None:
                 guild = one(fields, "guild", 30).strip() or None
                 runtime = runtime_of(request)
                 sent = await sync_commands(runtime.db, runtime.backend.kv, DiscordSettings(), guild)
-                where = f"guild {guild}" if guild else "globally"
+                where = f"in guild {guild}" if guild else "globally"
                 message = f"Registered {len(sent)} slash commands {where}."
             else:
                 raise HTTPException(status.HTTP_404_NOT_FOUND, "No such platform action.")

@@ -44,7 +44,7 @@ _DEFAULTS: dict[str, Any] = {
 }
 
 
-def _refused(error: BaseException) -> bool:
+def rows_refused(error: BaseException) -> bool:
     """The rows themselves were refused (bad data, broken constraint, unusable statement):
     retrying the same rows cannot help, unlike a lost connection or a missing table."""
     if isinstance(error, sa_exc.IntegrityError | sa_exc.DataError):
@@ -118,7 +118,7 @@ class ExecutionLog:
                 try:
                     await self._insert(rows)
                 except Exception as error:
-                    if not _refused(error):
+                    if not rows_refused(error):
                         raise
                     await self._insert_one_by_one(rows)
             except BaseException:
@@ -176,7 +176,7 @@ class ExecutionLog:
             try:
                 await self._insert([row])
             except Exception as error:
-                if not _refused(error):
+                if not rows_refused(error):
                     raise
                 self.dropped += 1
                 log_event(

@@ -27,6 +27,7 @@ from waddlebot.kernel.contracts import (
 from waddlebot.kernel.observability.logging import Category, get_logger, log_event
 from waddlebot.kernel.observability.metrics import EXECUTION_SECONDS
 from waddlebot.kernel.security.rbac import Access, Actor, Authorizer, claim_first_owner
+from waddlebot.router.activity import MessageCounts
 from waddlebot.router.directory import Directory, Place
 from waddlebot.router.dispatch import ActionDispatcher
 from waddlebot.router.executions import ExecutionLog
@@ -54,6 +55,7 @@ class Pipeline:
         module_timeout: float,
         session_ttl: int,
         refresh: Callable[[], Awaitable[None]] | None = None,
+        messages: MessageCounts | None = None,
     ) -> None:
         self.kv = kv
         self.directory = directory
@@ -66,6 +68,7 @@ class Pipeline:
         self.module_timeout = module_timeout
         self.session_ttl = session_ttl
         self.refresh = refresh
+        self.messages = messages
         self.authorizer = Authorizer(directory.db, kv)
         self._loaded_version: bytes | None = None
         self._refresh_lock = asyncio.Lock()
@@ -74,11 +77,10 @@ class Pipeline:
         started = time.perf_counter()
         place = await self.directory.place(event)
         session_id = await self._session(place.entity_id)
-        if (
-            event.type is EventType.message
-            and event.user is not None
-            and self.table.counts_lines(place.entity_id)
-        ):
+        chat = event.type is EventType.message and event.user is not None
+        if chat and self.messages is not None:
+            self.messages.count(place.community_id)  # the portal's chart; in memory
+        if chat and self.table.counts_lines(place.entity_id):
             await self.kv.incr(chat_lines_key(place.entity_id))  # timers' --lines rule
         speech = _is_speech(event)
         parsed = parse_command(event.text) if speech else None

@@ -17,6 +17,7 @@ from waddlebot.kernel.scheduler import JobStore, Scheduler
 from waddlebot.kernel.service import Service
 from waddlebot.labels.manager import LabelManager
 from waddlebot.modules import builtin_modules
+from waddlebot.router.activity import MessageCounts
 from waddlebot.router.api import router_api
 from waddlebot.router.directory import Directory
 from waddlebot.router.dispatch import ActionDispatcher
@@ -60,6 +61,7 @@ class RouterService(Service):
         self.modules = modules if modules is not None else builtin_modules()
         self.table = CommandTable()
         self.executions: ExecutionLog | None = None
+        self.messages: MessageCounts | None = None
         self.factory: ExecutorFactory | None = None
         self.executors: dict[str, GuardedExecutor] = {}
         self.subscribers: dict[str, list[str]] = {}
@@ -130,6 +132,8 @@ class RouterService(Service):
         await self._sync_executors()
         self.executions = ExecutionLog(runtime.db)
         self.spawn("execution-log", self.executions.run)
+        self.messages = MessageCounts(runtime.db, interval=settings.message_count_interval)
+        self.spawn("message-counts", self.messages.run)
         dispatcher = ActionDispatcher(runtime.backend, outbound_max=settings.outbound_queue_max)
         pipeline = Pipeline(
             kv=runtime.backend.kv,
@@ -147,6 +151,7 @@ class RouterService(Service):
             ),
             dispatcher=dispatcher,
             executions=self.executions,
+            messages=self.messages,
             module_timeout=settings.module_timeout,
             session_ttl=settings.session_ttl,
             refresh=lambda: self._refresh(runtime),
@@ -186,6 +191,8 @@ class RouterService(Service):
         await super().stop()
         if self.executions is not None:
             await self.executions.stop()
+        if self.messages is not None:
+            await self.messages.stop()
         if self.factory is not None:
             await self.factory.aclose()
         closer = getattr(self.twitch_operations, "aclose", None)  # its HTTP client, if any

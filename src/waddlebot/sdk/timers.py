@@ -10,10 +10,17 @@ import re
 from dataclasses import dataclass
 from typing import Protocol
 
+from waddlebot.kernel.contracts import Platform
 from waddlebot.sdk.caller import Caller
 
 DURATION = re.compile(r"(\d+)([dhms])")
 UNITS = {"d": 86_400, "h": 3600, "m": 60, "s": 1}
+NO_STREAM = frozenset({Platform.slack.value, Platform.discord.value})  # no "while live" there
+
+
+def is_command(content: str) -> bool:
+    """Whether a timer's content is a command run as its creator (else text it posts)."""
+    return content.strip()[:1] in ("!", "#")
 
 
 def parse_duration(text: str) -> float | None:
@@ -36,11 +43,13 @@ def format_duration(seconds: float) -> str:
 
 
 class TimerError(Exception):
-    """A refusal with a short message meant for the user."""
+    """A refusal with a short message meant for the user; ``field`` names the part of the
+    timer it is about (``name``, ``interval``, ``lines``, ``content``, …), for forms."""
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, field: str = "") -> None:
         super().__init__(message)
         self.message = message
+        self.field = field
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +79,7 @@ class TimerInfo:
     generation: int
     last_slot: int
     job_id: str | None = None
+    entity_id: str = ""  # the channel it speaks in (hosts may leave it empty)
 
 
 class TimerOperations(Protocol):

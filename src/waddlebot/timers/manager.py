@@ -24,14 +24,21 @@ from waddlebot.kernel.contracts import Event, EventType, Platform, UserRef
 from waddlebot.kernel.observability.logging import Category, get_logger, log_event
 from waddlebot.kernel.security.rbac import Actor, Authorizer
 from waddlebot.kernel.storage import Database
-from waddlebot.kernel.storage.models import Entity
+from waddlebot.kernel.storage.models import Entity, PlatformIdentity
 from waddlebot.router.parser import parse_command
 from waddlebot.router.permissions import platform_role
 from waddlebot.router.pipeline import chat_lines_key
 from waddlebot.router.registry import COMMANDS_CHANGED, COMMANDS_VERSION
 from waddlebot.router.worker import EVENTS_QUEUE
 from waddlebot.sdk.caller import Caller
-from waddlebot.sdk.timers import TimerDraft, TimerError, TimerInfo, format_duration
+from waddlebot.sdk.timers import (
+    NO_STREAM,
+    TimerDraft,
+    TimerError,
+    TimerInfo,
+    format_duration,
+    is_command,
+)
 from waddlebot.timers.models import Timer
 
 logger = get_logger(__name__)
@@ -76,24 +83,98 @@ class TimerManager:
             return [_info(row) for row in rows]
 
     async def add(self, community_id: str, caller: Caller, draft: TimerDraft) -> TimerInfo:
-        name = draft.name.strip().lower()
-        if not NAME.match(name):
-            raise TimerError("A timer name is 1-50 letters, digits, _ or -.")
+        self._check(draft)
+        user_id = await self._authorised(community_id, caller)
+        return await self._insert(community_id, user_id, caller.user, draft)
+
+    async def add_by(
+        self, community_id: str, user_id: str, draft: TimerDraft
+    ) -> tuple[TimerInfo, Entity]:
+        """For the portal: ``user_id`` acts (the route checked commands.manage). A
+        ``!command`` timer runs as their linked account on the channel's platform (refused
+        without one). The channel must be this community's. The caller starts its chain
+        (as after :meth:`switch_on_by`)."""
+        self._check(draft)
+        entity, creator = await self._place(community_id, user_id, draft)
+        return await self._insert(community_id, user_id, creator, draft), entity
+
+    async def update_by(
+        self, community_id: str, user_id: str, draft: TimerDraft
+    ) -> tuple[TimerInfo, TimerInfo, Entity]:
+        """For the portal: change the timer ``draft.name`` to the draft (the route checked
+        commands.manage), with the rules of :meth:`add_by`; a ``!command`` timer then runs
+        as the editor's account. Returns it before (its ``job_id`` is for cancelling) and
+        after; an enabled timer starts a new generation, whose chain the caller starts."""
+        self._check(draft)
+        entity, creator = await self._place(community_id, user_id, draft)
+        async with self.db.session() as session:
+            row = await self._row(session, community_id, draft.name)
+            before = _info(row)
+            row.entity_id = entity.id
+            row.interval_seconds = draft.interval
+            row.min_lines = draft.lines
+            row.online_only = draft.online_only
+            row.content = draft.content.strip()
+            if creator is not None:
+                row.creator = creator.model_dump(mode="json")
+            if row.enabled:
+                row.generation += 1
+                row.last_slot = 0
+                row.job_id = None
+            await session.flush()
+            after = _info(row)
+        self._audit("timer_edited", community_id, user_id, after.name, interval=draft.interval)
+        await self._lines_changed()
+        return before, after, entity
+
+    async def _place(
+        self, community_id: str, user_id: str, draft: TimerDraft
+    ) -> tuple[Entity, UserRef | None]:
+        """The draft's channel (this community's) and the user's account there, which a
+        ``!command`` timer needs."""
+        async with self.db.read_session() as session:
+            entity = await session.get(Entity, draft.entity_id)
+        if entity is None or entity.community_id != community_id:
+            raise TimerError("Pick one of this community's channels.", field="channel")
+        if draft.online_only and entity.platform in NO_STREAM:
+            raise TimerError(
+                f"Only while live needs a stream; {entity.platform} has none.", field="online_only"
+            )
+        creator = await _account_of(self.db, user_id, entity)
+        if creator is None and is_command(draft.content):
+            raise TimerError(
+                f"A !command timer runs as your {entity.platform} account: link one under "
+                "My account, or say !timer add in that channel.",
+                field="content",
+            )
+        return entity, creator
+
+    def _check(self, draft: TimerDraft) -> None:
+        """The rules of a draft, for chat and the portal alike (``field`` names the part)."""
+        if not NAME.match(draft.name.strip().lower()):
+            raise TimerError("A timer name is 1-50 letters, digits, _ or -.", field="name")
         if not self._min_interval <= draft.interval <= MAX_INTERVAL:
             raise TimerError(
                 f"A timer's interval is {format_duration(self._min_interval)} to "
-                f"{format_duration(MAX_INTERVAL)}."
+                f"{format_duration(MAX_INTERVAL)}.",
+                field="interval",
             )
         if not 0 <= draft.lines <= MAX_LINES:
-            raise TimerError(f"--lines is 0 to {MAX_LINES}.")
+            raise TimerError(f"--lines is 0 to {MAX_LINES}.", field="lines")
         content = draft.content.strip()
         if not content:
-            raise TimerError("Say what the timer posts: a message or a !command.")
+            raise TimerError("Say what the timer posts: a message or a !command.", field="content")
         if len(content) > MAX_CONTENT:
-            raise TimerError(f"A timer's message is at most {MAX_CONTENT} characters.")
-        if content[0] in "!#" and parse_command(content) is None:
-            raise TimerError(f"{content.split()[0]} is not a command.")
-        user_id = await self._authorised(community_id, caller)
+            raise TimerError(
+                f"A timer's message is at most {MAX_CONTENT} characters.", field="content"
+            )
+        if is_command(content) and parse_command(content) is None:
+            raise TimerError(f"{content.split()[0]} is not a command.", field="content")
+
+    async def _insert(
+        self, community_id: str, user_id: str, creator: UserRef | None, draft: TimerDraft
+    ) -> TimerInfo:
+        name = draft.name.strip().lower()
         row = Timer(
             community_id=community_id,
             entity_id=draft.entity_id,
@@ -101,11 +182,11 @@ class TimerManager:
             interval_seconds=draft.interval,
             min_lines=draft.lines,
             online_only=draft.online_only,
-            content=content,
+            content=draft.content.strip(),
             enabled=True,
             generation=1,
             last_slot=0,
-            creator=caller.user.model_dump(mode="json"),
+            creator=creator.model_dump(mode="json") if creator else {},
             created_by=user_id,
         )
         try:
@@ -119,7 +200,7 @@ class TimerManager:
                     raise TimerError(f"A community has at most {MAX_TIMERS} timers.")
                 session.add(row)
         except IntegrityError:
-            raise TimerError(f"There is a timer {name} here already.") from None
+            raise TimerError(f"There is a timer {name} here already.", field="name") from None
         self._audit("timer_added", community_id, user_id, name, interval=draft.interval)
         await self._lines_changed()
         return _info(row)
@@ -300,6 +381,25 @@ class TimerManager:
         )
 
 
+async def _account_of(db: Database, user_id: str, entity: Entity) -> UserRef | None:
+    """The user's linked account on the channel's platform (in its workspace, for Slack)."""
+    async with db.read_session() as session:
+        accounts = list(
+            await session.scalars(
+                select(PlatformIdentity)
+                .where(
+                    PlatformIdentity.user_id == user_id,
+                    PlatformIdentity.platform == entity.platform,
+                )
+                .order_by(PlatformIdentity.created_at)
+            )
+        )
+    here = [a for a in accounts if a.server_id in (None, entity.server_id)] or accounts
+    if not here:
+        return None
+    return UserRef(id=here[0].platform_user_id, name=here[0].username)
+
+
 def _info(row: Timer) -> TimerInfo:
     return TimerInfo(
         id=row.id,
@@ -312,4 +412,5 @@ def _info(row: Timer) -> TimerInfo:
         generation=row.generation,
         last_slot=row.last_slot,
         job_id=row.job_id,
+        entity_id=row.entity_id,
     )

@@ -8,6 +8,9 @@ and guild join from Discord's gateway, normalised and handed to the router.
 from __future__ import annotations
 
 import contextlib
+import math
+from dataclasses import dataclass
+from datetime import datetime
 from functools import partial
 from typing import Any
 
@@ -29,17 +32,34 @@ from waddlebot.kernel.errors import DependencyUnavailable
 from waddlebot.kernel.observability.logging import Category, get_logger, log_event
 from waddlebot.kernel.runtime import Runtime
 from waddlebot.kernel.service import Service
+from waddlebot.kernel.storage.models import utcnow
 
 logger = get_logger(__name__)
 PLATFORM = "discord"
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayHealth:
+    """What this process's gateway client knows of its connection (for the portal)."""
+
+    connected: bool
+    latency_ms: float | None  # the last heartbeat's round trip; None before one
+    guilds: frozenset[str]  # the guilds the client sees
+    last_event: dict[str, datetime]  # guild id → when its last gateway event came in
 
 
 class GatewayHandler:
     def __init__(self, runtime: Runtime, settings: DiscordSettings) -> None:
         self.runtime = runtime
         self.settings = settings
+        self.last_event: dict[str, datetime] = {}  # guild id → last event (any kind)
+
+    def _seen(self, guild_id: str | None) -> None:
+        if guild_id:
+            self.last_event[guild_id] = utcnow()
 
     async def message(self, message: GatewayMessage) -> None:
+        self._seen(message.guild_id)
         event = message_event(message, self.settings.role_map)
         if event is None:
             return
@@ -48,6 +68,7 @@ class GatewayHandler:
     async def member(
         self, kind: EventType, *, guild_id: str, channel_id: str | None, author: Author, key: str
     ) -> None:
+        self._seen(guild_id)
         event = member_event(
             kind,
             guild_id=guild_id,
@@ -61,6 +82,7 @@ class GatewayHandler:
     async def guild_join(
         self, *, guild_id: str, guild_name: str, channel_id: str | None, owner_id: str | None
     ) -> None:
+        self._seen(guild_id)
         event = guild_join_event(
             guild_id=guild_id, guild_name=guild_name, channel_id=channel_id, owner_id=owner_id
         )
@@ -98,9 +120,24 @@ class DiscordGatewayService(Service):
         super().__init__()
         self.settings = settings or DiscordSettings()
         self.client: Any = None
+        self.handler: GatewayHandler | None = None
 
     def api(self) -> APIRouter:
         return APIRouter()
+
+    def gateway_health(self) -> GatewayHealth | None:
+        """The client's connection as it is now; None when no client runs (no bot token)."""
+        if self.client is None or self.handler is None:
+            return None
+        latency = self.client.latency
+        return GatewayHealth(
+            connected=self.client.is_ready() and not self.client.is_closed(),
+            latency_ms=latency * 1000
+            if isinstance(latency, float) and math.isfinite(latency)
+            else None,
+            guilds=frozenset(str(guild.id) for guild in self.client.guilds),
+            last_event=dict(self.handler.last_event),
+        )
 
     async def start(self, runtime: Runtime) -> None:
         from waddlebot.collectors.discord.adapter import build_client
@@ -114,7 +151,8 @@ class DiscordGatewayService(Service):
                 reason="WADDLEBOT_DISCORD_BOT_TOKEN is not set",
             )
             return
-        self.client = build_client(self.settings, GatewayHandler(runtime, self.settings))
+        self.handler = GatewayHandler(runtime, self.settings)
+        self.client = build_client(self.settings, self.handler)
         self.spawn("gateway", partial(self.client.start, self.settings.bot_token))
 
     async def stop(self) -> None:

@@ -161,6 +161,18 @@ class CommandExecution(Base):
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class MessageCount(Base):
+    """Chat messages a community received in one UTC hour. Counted in the router's memory and
+    added here in batches (``router/activity.py``): a message never writes a row itself."""
+
+    __tablename__ = "message_counts"
+    community_id: Mapped[str] = mapped_column(
+        ForeignKey("communities.id", ondelete="CASCADE"), primary_key=True
+    )
+    hour: Mapped[datetime] = mapped_column(primary_key=True)  # the hour's start, UTC
+    count: Mapped[int] = mapped_column(Integer, default=0)
+
+
 class ApiKey(Base):
     """A machine credential: only a hash is stored; the key is shown once at creation."""
 

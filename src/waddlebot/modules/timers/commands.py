@@ -14,16 +14,18 @@ import re
 from typing import Any
 
 from waddlebot import __version__
-from waddlebot.kernel.contracts import EventType, Platform
+from waddlebot.kernel.contracts import EventType
 from waddlebot.sdk import CommandError, Context, Module
 from waddlebot.sdk.errors import offered
 from waddlebot.sdk.text import fit
 from waddlebot.sdk.timers import (
+    NO_STREAM,
     TimerDraft,
     TimerError,
     TimerInfo,
     TimerOperations,
     format_duration,
+    is_command,
     parse_duration,
 )
 
@@ -40,7 +42,6 @@ USAGE = (
     "!timer list | !timer remove|on|off NAME"
 )
 WORD = re.compile(r"\S+")
-NO_STREAM = (Platform.slack, Platform.discord)
 
 
 def _operations(ctx: Context) -> TimerOperations:
@@ -66,7 +67,7 @@ async def timer(ctx: Context) -> None:
 )
 async def add(ctx: Context) -> None:
     draft = _draft(ctx)
-    if draft.online_only and ctx.platform in NO_STREAM:
+    if draft.online_only and ctx.platform.value in NO_STREAM:
         raise CommandError(f"--online-only needs a stream; {ctx.platform.value} has none.")
     operations = _operations(ctx)
     try:
@@ -161,7 +162,7 @@ async def fire(ctx: Context) -> None:
     await _chain(ctx, operations, info, slot + 1, lines if speak else mark)
     if not speak:
         return
-    if info.content[0] in "!#":
+    if is_command(info.content):
         await operations.run_as_creator(ctx.community_id, info.id, slot)
     else:
         ctx.reply(info.content)
