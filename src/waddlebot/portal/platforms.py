@@ -15,7 +15,6 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from fastapi import APIRouter, HTTPException, Request, Response, status
-from fastapi.responses import RedirectResponse
 from sqlalchemy import func, select
 
 from waddlebot.collectors.discord.commands import sync_commands
@@ -85,10 +84,15 @@ async def _state(request: Request) -> dict[str, Any]:
 
 
 async def _page(
-    request: Request, *, result: str | None = None, failed: bool = False, code: int = 200
+    request: Request,
+    *,
+    result: str | None = None,
+    failed: bool = False,
+    code: int = 200,
+    twitch_login_url: str | None = None,
 ) -> Response:
     context = await _state(request)
-    context.update({"result": result, "failed": failed})
+    context.update({"result": result, "failed": failed, "twitch_login_url": twitch_login_url})
     return render(request, "platforms.html", context, status_code=code)
 
 
@@ -110,13 +114,14 @@ def add_platform_pages(api: APIRouter) -> None:
 
     @api.post("/platforms/twitch/login")
     async def twitch_login(request: Request, viewer: Who) -> Response:
-        """Send the administrator to Twitch to authorise the bot account."""
+        """A fresh Twitch authorisation link for the bot account, shown to follow: the CSP's
+        ``form-action 'self'`` makes browsers refuse a form POST redirected to another site."""
         _require_admin(viewer)
         await read_form(request)
         if not TwitchSettings().client_id:
             return await _page(request, result="Twitch is not configured.", failed=True, code=409)
         url = await _with_twitch(request, _login_url)
-        return RedirectResponse(url, status_code=status.HTTP_303_SEE_OTHER)
+        return await _page(request, twitch_login_url=url)
 
     @api.post("/platforms/{action}")
     async def act(action: str, request: Request, viewer: Who) -> Response:
