@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from functools import partial
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
@@ -38,6 +39,7 @@ from waddlebot.labels.service import LabelsService
 from waddlebot.marketplace.service import MarketplaceService
 from waddlebot.overlays.service import OverlayService
 from waddlebot.portal.service import PortalService
+from waddlebot.router.host import standalone_host
 from waddlebot.router.service import RouterService
 
 logger = get_logger(__name__)
@@ -55,7 +57,7 @@ SERVICES: dict[str, Callable[[], Service]] = {
     "accounts": AccountsService,
     "communities": CommunitiesService,
     "labels": LabelsService,
-    "portal": PortalService,
+    "portal": lambda: PortalService(host=partial(standalone_host, twitch=module_twitch())),
 }
 
 

@@ -27,6 +27,7 @@ from waddlebot.modules.members import module as members
 from waddlebot.modules.memories import module as memories
 from waddlebot.modules.shoutouts import module as shoutouts
 from waddlebot.portal.service import PortalService
+from waddlebot.router.host import standalone_host
 from waddlebot.router.service import RouterService
 
 OWNER = "ada@example.com"
@@ -39,7 +40,7 @@ def module_app(settings: Settings, *, router: bool = True) -> FastAPI:
         PlaygroundService(),
         CommunitiesService(),
         AccountsService(),
-        PortalService(),
+        PortalService(host=standalone_host),
     ]
     if router:
         services.insert(
@@ -140,8 +141,9 @@ async def test_shoutout_settings_form(stack_settings: Settings) -> None:
         assert "Shoutout template: Go see {name}!" in reply and "from 5 viewers" in reply
 
 
-async def test_pages_say_they_need_the_router(stack_settings: Settings) -> None:
-    """Served without the router (split mode), a module page says so instead of failing."""
+async def test_module_pages_work_in_a_portal_served_alone(stack_settings: Settings) -> None:
+    """Served without the router (split mode), the portal builds the module host itself:
+    the calendar and inventory pages show and save through the same managers."""
     port = free_port()
     values = {**stack_settings.model_dump(), "public_url": f"http://127.0.0.1:{port}"}
     async with live_server(module_app(Settings(**values), router=False), port=port) as server:
@@ -155,11 +157,15 @@ async def test_pages_say_they_need_the_router(stack_settings: Settings) -> None:
         await set_role(server, community, owner.id, "owner")
         bot = PortalBot(server, community, owner.id, owner.id)
         async with logged_in(bot) as browser:
-            for slug in ("calendar", "inventory"):
+            for slug in ("calendar", "inventory", "quotes"):
                 page = await browser.get(f"/portal/c/{community}/{slug}")
-                assert page.status_code == 503
-                assert "needs the router service in this process" in page.text
-            assert (await browser.get(f"/portal/c/{community}/quotes")).status_code == 200
+                assert page.status_code == 200, (slug, page.text)
+            base = f"/portal/c/{community}/inventory"
+            token = csrf_of((await browser.get(base)).text)
+            item = {"csrf_token": token, "name": "Badge", "stock": "3", "description": ""}
+            created = await browser.post(f"{base}/items", data=item)
+            assert created.status_code == 303, created.text
+            assert "Badge" in (await browser.get(base)).text
 
 
 async def test_quotes_and_links(stack_settings: Settings) -> None:

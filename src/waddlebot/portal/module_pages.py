@@ -3,9 +3,10 @@ the calendar approval queue and feed URL, shoutout settings.
 
 Each page needs the permission the module's REST API asks for its writes, and calls the same
 manager the module's routes call (one validation: a refusal is shown next to its field). The
-module managers use the router's host services (scheduler, labels…), so these pages need the
-router service in the same process (``waddlebot up``); served alone (``waddlebot serve
-portal``), the calendar and inventory pages say so (503) rather than failing half-way.
+module managers use the module host (scheduler, labels…): the router's in ``waddlebot up``, the
+one ``PortalService`` builds when served alone (``router/host.standalone_host``). A portal
+composed without either says so on the calendar and inventory pages (503) rather than failing
+half-way.
 """
 
 from __future__ import annotations

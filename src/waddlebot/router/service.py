@@ -2,27 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from functools import partial
 
 from fastapi import APIRouter
 
-from waddlebot.aliases.manager import AliasManager
-from waddlebot.communities.manager import CommunityManager
-from waddlebot.custom_commands.manager import CustomCommandManager
-from waddlebot.identity.manager import IdentityManager
 from waddlebot.kernel.observability.logging import Category, get_logger, log_event
 from waddlebot.kernel.runtime import Runtime
 from waddlebot.kernel.scheduler import JobStore, Scheduler
 from waddlebot.kernel.service import Service
-from waddlebot.labels.manager import LabelManager
 from waddlebot.modules import builtin_modules
 from waddlebot.router.activity import MessageCounts
 from waddlebot.router.api import router_api
 from waddlebot.router.directory import Directory
 from waddlebot.router.dispatch import ActionDispatcher
 from waddlebot.router.executions import ExecutionLog
-from waddlebot.router.executors import ExecutorFactory, GuardedExecutor, RouterHost
+from waddlebot.router.executors import ExecutorFactory, GuardedExecutor
+from waddlebot.router.host import TwitchFactory, build_host, job_store
 from waddlebot.router.host_api import host_api
 from waddlebot.router.limits import Limiter, LimitPolicy
 from waddlebot.router.pipeline import Pipeline
@@ -31,11 +26,8 @@ from waddlebot.router.scheduled import ScheduledRuns
 from waddlebot.router.worker import WorkerPool
 from waddlebot.sdk import Module
 from waddlebot.sdk.twitch import TwitchOperations
-from waddlebot.timers.manager import TimerManager
 
 logger = get_logger(__name__)
-
-TwitchFactory = Callable[[Runtime], TwitchOperations | None]
 
 
 class RouterService(Service):
@@ -81,51 +73,9 @@ class RouterService(Service):
         settings = runtime.settings
         await sync_module_commands(runtime.db, self.modules)
         await self.table.load(runtime.db)
-        identity = IdentityManager(
-            runtime.db,
-            runtime.backend,
-            secret=settings.resolved_secret_key,
-            outbound_max=settings.outbound_queue_max,
-        )
-        members = CommunityManager(
-            runtime.db,
-            runtime.backend.kv,
-            runtime.backend.pubsub,
-            default_timezone=settings.default_timezone,
-        )
-        self.jobs = JobStore(
-            runtime.db,
-            lease=settings.scheduler_lease,
-            max_attempts=settings.scheduler_max_attempts,
-            retry_delay=settings.scheduler_retry_delay,
-            pubsub=runtime.backend.pubsub,
-            wake_within=settings.scheduler_poll_interval,
-        )
+        self.jobs = job_store(runtime)
         self.twitch_operations = self.twitch(runtime) if self.twitch is not None else None
-        host = RouterHost(
-            self.table,
-            runtime.db,
-            runtime.backend.pubsub,
-            runtime.backend.kv,
-            identity=identity,
-            members=members,
-            labels=LabelManager(runtime.db, runtime.backend.kv, settings),
-            aliases=AliasManager(runtime.db, runtime.backend.kv, runtime.backend.pubsub),
-            timers=TimerManager(
-                runtime.db,
-                runtime.backend,
-                min_interval=settings.timer_min_interval,
-                queue_max=settings.router_queue_max,
-            ),
-            scheduler=self.jobs,
-            custom_commands=CustomCommandManager(
-                runtime.db, runtime.backend.kv, runtime.backend.pubsub
-            ),
-            community=members,
-            twitch=self.twitch_operations,
-            secrets=settings.secret_box,
-            settings=settings,
-        )
+        host = build_host(runtime, self.table, self.jobs, self.twitch_operations)
         runtime.module_host = host  # sdk.web.host(): the same services for module routes
         self.factory = ExecutorFactory(settings, host)
         self.executors = {m.name: self.factory.builtin(m) for m in self.modules}
