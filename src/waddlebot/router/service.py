@@ -18,7 +18,7 @@ from waddlebot.kernel.security.secrets_box import SecretBox
 from waddlebot.kernel.service import Service
 from waddlebot.labels.manager import LabelManager
 from waddlebot.modules import builtin_modules
-from waddlebot.router.api import router_api
+from waddlebot.router.api import LocalIngress, router_api
 from waddlebot.router.directory import Directory
 from waddlebot.router.dispatch import ActionDispatcher
 from waddlebot.router.executions import ExecutionLog
@@ -64,6 +64,7 @@ class RouterService(Service):
         self.factory: ExecutorFactory | None = None
         self.executors: dict[str, GuardedExecutor] = {}
         self.subscribers: dict[str, list[str]] = {}
+        self._runtime: Runtime | None = None
 
     def api(self) -> APIRouter:
         api = APIRouter()
@@ -159,6 +160,8 @@ class RouterService(Service):
             visibility_timeout=settings.router_visibility_timeout,
         )
         self.spawn("workers", workers.run)
+        runtime.event_ingress = LocalIngress(runtime)  # collectors here skip HTTP to ourselves
+        self._runtime = runtime
         self.spawn("command-reload", partial(self._reload_on_change, runtime))
         self.scheduler = Scheduler(
             self.jobs,
@@ -184,6 +187,9 @@ class RouterService(Service):
         )
 
     async def stop(self) -> None:
+        if self._runtime is not None:
+            self._runtime.event_ingress = None
+            self._runtime = None
         await super().stop()
         if self.executions is not None:
             await self.executions.stop()
