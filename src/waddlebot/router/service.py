@@ -127,6 +127,12 @@ class RouterService(Service):
             settings=settings,
         )
         runtime.module_host = host  # sdk.web.host(): the same services for module routes
+        self.table.audience_sources = {
+            (module.name, event_type.value): partial(where, host)
+            for module in self.modules
+            for event_type, where in module.event_audiences.items()
+        }
+        await self.table.load_audiences()
         self.factory = ExecutorFactory(settings, host)
         self.executors = {m.name: self.factory.builtin(m) for m in self.modules}
         await self._sync_executors()

@@ -251,6 +251,8 @@ async def _change(
 ) -> SettingsOut:
     changes = body.model_dump(exclude_none=True)
     row = await _queue(request).update_settings(community_id, changes)
+    if "voteskip_percent" in changes:  # where chat lines are counted (commands.chatter)
+        await web.host(request).reload_commands()
     _audit(principal, community_id, "music_settings", fields=",".join(sorted(changes)))
     return _settings(row)
 
