@@ -22,13 +22,14 @@ from waddlebot.kernel.errors import DependencyUnavailable
 from waddlebot.kernel.outages import describe
 from waddlebot.kernel.runtime import Runtime
 
+__all__ = ["INGRESS_PATH", "IngressRefused", "RouterIngress"]  # IngressRefused: the contract's
+
 INGRESS_PATH = "/api/router/v1/events"
 
 
-__all__ = ["INGRESS_PATH", "IngressRefused", "RouterIngress"]
-
-
 class RouterIngress:
+    """A collector's way to the router: the in-process port when there is one, else HTTP."""
+
     def __init__(self, runtime: Runtime, *, collector: str, busy_retry_for: float = 5.0) -> None:
         self.runtime = runtime
         self.collector = collector
