@@ -2,6 +2,8 @@
 
 Each message goes playground HTTP → router ingress → queue → worker → ``core`` module →
 outbound queue → playground sender → reply, exactly as a user of ``waddlebot up`` sees it.
+``--kind chat`` sends plain chat lines instead (no command: what the router and the modules
+listening to every chat line cost; nothing answers).
 The server runs as a separate process on a free loopback port with a fresh data directory
 (and, for ``--backend distributed``, a fresh PostgreSQL database and Redis namespace that are
 removed afterwards). Run on demand; never part of the test suite::
@@ -39,7 +41,12 @@ WADDLEBOT = ROOT / ".venv" / "bin" / "waddlebot"
 HOST = "127.0.0.1"
 POSTGRES_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 REDIS_URL = "redis://127.0.0.1:6379/14"
-EXPECTED_REPLIES = [{"type": "chat", "text": "pong"}]
+# What each kind of message is and the exact replies it must get: a command, or a plain
+# chat line (no command; the modules listening to chat lines see it, nothing answers).
+MESSAGES: dict[str, tuple[str, list[dict[str, str]]]] = {
+    "ping": ("!ping", [{"type": "chat", "text": "pong"}]),
+    "chat": ("just chatting, nothing to see here", []),
+}
 USERS = 50  # distinct users, so per-user limits and cooldowns never interfere
 GENEROUS_LIMIT = "1000000"
 STARTUP_TIMEOUT = 60.0
@@ -54,6 +61,7 @@ class Result:
     """What one measured phase (one backend, one concurrency) achieved."""
 
     backend: str
+    kind: str
     concurrency: int
     messages: int
     seconds: float
@@ -175,9 +183,10 @@ async def wait_healthy(client: httpx.AsyncClient, process: subprocess.Popen[byte
 
 
 async def drive(
-    client: httpx.AsyncClient, count: int, concurrency: int, offset: int
+    client: httpx.AsyncClient, count: int, concurrency: int, offset: int, kind: str = "ping"
 ) -> tuple[list[float], int]:
-    """Send ``count`` ``!ping`` messages from ``concurrency`` senders; latencies (s) and errors."""
+    """Send ``count`` messages of ``kind`` from ``concurrency`` senders; latencies (s), errors."""
+    text, expected = MESSAGES[kind]
     latencies: list[float] = []
     errors = 0
     next_index = 0
@@ -187,11 +196,11 @@ async def drive(
         while next_index < count:
             index = offset + next_index
             next_index += 1
-            body = {"channel": "bench", "user": f"bench{index % USERS}", "text": "!ping"}
+            body = {"channel": "bench", "user": f"bench{index % USERS}", "text": text}
             started = time.perf_counter()
             try:
                 answer = await client.post("/api/playground/v1/messages", json=body)
-                ok = answer.status_code == 200 and answer.json().get("replies") == EXPECTED_REPLIES
+                ok = answer.status_code == 200 and answer.json().get("replies") == expected
             except (httpx.HTTPError, ValueError):
                 ok = False
             if ok:
@@ -209,17 +218,20 @@ async def measure(
     client: httpx.AsyncClient, pid: int, backend: str, concurrency: int, args: argparse.Namespace
 ) -> Result:
     """Warm up, then time ``args.messages`` messages at ``concurrency`` and read server CPU."""
-    _, warmup_errors = await drive(client, args.warmup, concurrency, offset=0)
+    _, warmup_errors = await drive(client, args.warmup, concurrency, offset=0, kind=args.kind)
     if warmup_errors:
         print(f"warning: {warmup_errors} errors during warm-up", file=sys.stderr)
     cpu_before = cpu_seconds(pid)
     started = time.perf_counter()
-    latencies, errors = await drive(client, args.messages, concurrency, offset=args.warmup)
+    latencies, errors = await drive(
+        client, args.messages, concurrency, offset=args.warmup, kind=args.kind
+    )
     elapsed = time.perf_counter() - started
     cpu_used = cpu_seconds(pid) - cpu_before
     latencies.sort()
     return Result(
         backend=backend,
+        kind=args.kind,
         concurrency=concurrency,
         messages=args.messages,
         seconds=round(elapsed, 3),
@@ -269,13 +281,14 @@ async def _backend_env(backend: str) -> AsyncIterator[dict[str, str]]:
 def markdown(results: list[Result]) -> str:
     """The results as a Markdown table for the README."""
     lines = [
-        "| backend | concurrency | messages | msg/s | p50 ms | p95 ms | p99 ms | errors "
-        "| server CPU ms/msg |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| backend | kind | concurrency | messages | msg/s | p50 ms | p95 ms | p99 ms "
+        "| errors | server CPU ms/msg |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
         lines.append(
-            f"| {r.backend} | {r.concurrency} | {r.messages} | {r.messages_per_second:.1f} "
+            f"| {r.backend} | {r.kind} | {r.concurrency} | {r.messages} "
+            f"| {r.messages_per_second:.1f} "
             f"| {r.p50_ms:.2f} | {r.p95_ms:.2f} | {r.p99_ms:.2f} | {r.errors} "
             f"| {r.cpu_seconds_per_message * 1000:.2f} |"
         )
@@ -290,6 +303,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--warmup", type=int, default=50, help="unmeasured messages per mode")
     parser.add_argument("--backend", choices=["embedded", "distributed"], default="embedded")
+    parser.add_argument(
+        "--kind",
+        choices=sorted(MESSAGES),
+        default="ping",
+        help="ping: the !ping command (default); chat: plain chat lines nobody answers",
+    )
     parser.add_argument("--json", type=Path, default=None, help="also write results here")
     parser.add_argument(
         "--timeout", type=float, default=600.0, help="hard limit for the whole run, in seconds"

@@ -92,6 +92,7 @@ def create_app(
             if migrate:
                 await runtime.db.migrate()
             audit.install()
+            runtime.keys.start()  # forget API keys other processes revoke
             for service in chosen:
                 await service.start(runtime)
                 started.append(service)

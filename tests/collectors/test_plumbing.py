@@ -6,8 +6,9 @@ import asyncio
 import time
 
 import pytest
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from tests.support import IngressOnly, live_server
+from tests.support import IngressOnly, build_app, live_server
 from waddlebot.app import create_app
 from waddlebot.collectors.dedupe import first_delivery, forget_delivery
 from waddlebot.collectors.ingress import IngressRefused, RouterIngress
@@ -16,6 +17,7 @@ from waddlebot.collectors.sender import OutboundSender
 from waddlebot.kernel.backends import Backend
 from waddlebot.kernel.contracts import Event, OutboundMessage, Platform
 from waddlebot.kernel.settings import Settings
+from waddlebot.router.api import LocalIngress
 from waddlebot.router.dispatch import OUTBOUND_GROUP
 from waddlebot.router.worker import EVENTS_QUEUE
 
@@ -63,6 +65,77 @@ async def test_ingress_client_submits_and_reports_refusals(stack_settings: Setti
         with pytest.raises(IngressRefused) as refused:
             await ingress.submit(events[:1])
         assert refused.value.status == 429
+
+
+class PathRecorder:
+    """ASGI middleware remembering every HTTP path the app served."""
+
+    def __init__(self, app: ASGIApp, paths: list[str]) -> None:
+        self.app = app
+        self.paths = paths
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            self.paths.append(scope["path"])
+        await self.app(scope, receive, send)
+
+
+async def test_embedded_collectors_reach_the_router_without_http(
+    stack_settings: Settings,
+) -> None:
+    paths: list[str] = []
+    app = build_app(stack_settings)
+    app.add_middleware(PathRecorder, paths=paths)
+    async with live_server(app) as bot:
+        assert await bot.texts("!ping") == ["pong"]
+        assert await bot.texts("just chatting") == []
+    assert paths.count("/api/playground/v1/messages") == 2
+    assert "/api/router/v1/events" not in paths  # handed over in-process, not POSTed to itself
+
+
+async def test_a_router_url_keeps_the_http_port(stack_settings: Settings) -> None:
+    app = create_app(stack_settings, instances=[IngressOnly()])
+    async with live_server(app) as server:
+        runtime = server.app.state.runtime
+        runtime.event_ingress = LocalIngress(runtime)
+        assert runtime.local_ingress() is runtime.event_ingress
+        runtime.settings = stack_settings.model_copy(update={"router_url": server.url})
+        assert runtime.local_ingress() is None
+
+
+async def test_the_local_port_refuses_as_the_http_route_does(stack_settings: Settings) -> None:
+    settings = stack_settings.model_copy(update={"router_queue_max": 2})
+    app = create_app(settings, instances=[IngressOnly()])
+    async with live_server(app):
+        runtime = app.state.runtime
+        http = RouterIngress(runtime, collector="test", busy_retry_for=0.2)
+        runtime.event_ingress = LocalIngress(runtime)
+        local = RouterIngress(runtime, collector="test", busy_retry_for=0.2)
+        # NUL in the text: built without validation, as a buggy collector might
+        bad = Event.model_construct(**{**_event("x").model_dump(), "text": "a\x00b"})
+        refusals = []
+        for ingress in (local, http):
+            runtime.event_ingress = LocalIngress(runtime) if ingress is local else None
+            with pytest.raises(IngressRefused) as refused:
+                await ingress.submit([_event("fine"), bad])
+            refusals.append((refused.value.status, refused.value.detail))
+        assert refusals[0] == refusals[1]
+        assert refusals[0][0] == 422 and "NUL" in refusals[0][1]
+        assert await runtime.backend.queues.depth(EVENTS_QUEUE) == 0  # nothing of the batch
+        runtime.event_ingress = LocalIngress(runtime)
+        events = [_event(str(n)) for n in range(2)]
+        assert await local.submit(events) == [event.id for event in events]
+        assert await runtime.backend.queues.depth(EVENTS_QUEUE) == 2
+        with pytest.raises(IngressRefused) as busy:
+            await local.submit(events[:1])
+        assert (busy.value.status, busy.value.detail) == (
+            429,
+            "the router queue is full; retry shortly",
+        )
+
+
+def _event(text: str) -> Event:
+    return Event(platform=Platform.twitch, server_id="s", channel_id="c", text=text)
 
 
 class SlowChannelSender(OutboundSender):

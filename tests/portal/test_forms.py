@@ -20,6 +20,7 @@ from tests.portal.conftest import (
 )
 from tests.support import chatter, set_role
 from waddlebot.accounts.manager import create_user
+from waddlebot.kernel.security.api_keys import create_api_key
 from waddlebot.kernel.settings import Settings
 from waddlebot.kernel.storage.models import Membership
 from waddlebot.marketplace.catalogue import Catalogue
@@ -400,3 +401,23 @@ async def test_a_superuser_sees_every_community(stack_settings: Settings) -> Non
             assert other is not None
             listed = await member.get("/portal/communities")
             assert listed.text.count('href="/portal/c/') == 1
+
+
+async def test_a_key_revoked_on_the_account_page_is_refused_at_once(
+    stack_settings: Settings,
+) -> None:
+    async with portal_bot(stack_settings) as bot, logged_in(bot) as browser:
+        key, row = await create_api_key(
+            bot.runtime.db, name="script", scopes=["account"], user_id=bot.owner_id
+        )
+        headers = {"X-API-Key": key}
+        async with httpx.AsyncClient(base_url=bot.url, timeout=30.0) as script:
+            assert (await script.get("/api/auth/v1/me", headers=headers)).status_code == 200
+            assert (await script.get("/api/auth/v1/me", headers=headers)).status_code == 200
+            page = await browser.get("/portal/account")
+            assert page.status_code == 200, page.text
+            revoked = await browser.post(
+                f"/portal/account/keys/{row.id}/revoke", data={"csrf_token": csrf_of(page.text)}
+            )
+            assert revoked.status_code in (200, 303), revoked.text
+            assert (await script.get("/api/auth/v1/me", headers=headers)).status_code == 401

@@ -101,3 +101,21 @@ async def test_a_communitys_copy_of_a_builtin_follows_the_code_but_keeps_its_tun
     assert row is not None
     assert (row.usage, row.permission) == ("!reload", "commands.manage")
     assert (row.enabled, row.user_cooldown, row.min_role) == (False, 9.0, int(Role.vip))
+
+
+async def test_event_audiences_gate_listeners_and_fail_open() -> None:
+    table = CommandTable()
+
+    async def lobby_only() -> list[str]:
+        return ["lobby"]
+
+    async def unreadable() -> list[str]:
+        raise RuntimeError("database away")
+
+    table.audience_sources = {("music", "message"): lobby_only, ("ai", "message"): unreadable}
+    await table.load_audiences()
+    assert table.listens("music", "message", "lobby")
+    assert not table.listens("music", "message", "elsewhere")
+    assert table.listens("music", "follow", "elsewhere")  # no audience for that type
+    assert table.listens("ai", "message", "elsewhere")  # unreadable: listens everywhere
+    assert table.listens("quotes", "message", "elsewhere")  # never gated

@@ -430,7 +430,7 @@ def accounts_api() -> APIRouter:
     @api.delete("/keys/{key_id}", status_code=status.HTTP_204_NO_CONTENT)
     async def revoke_key(key_id: str, request: Request, caller: Caller) -> Response:
         runtime = get_runtime(request)
-        if not await revoke_api_key(runtime.db, key_id, owner_id=caller.user_id):
+        if not await revoke_api_key(runtime.db, key_id, owner_id=caller.user_id, keys=runtime.keys):
             raise HTTPException(status.HTTP_404_NOT_FOUND, "you have no live key with this id")
         log_event(
             logger, Category.AUDIT, "api_key_revoked", "ok", user=caller.user_id, key_id=key_id

@@ -379,13 +379,19 @@ def revoke_api_key(key_id: Annotated[str, typer.Argument(help="The key's id.")])
     settings = _settings()
 
     async def revoke() -> bool:
+        from waddlebot.kernel.backends import open_backend
         from waddlebot.kernel.security.api_keys import revoke_api_key as revoke_key
+        from waddlebot.kernel.security.key_cache import VerifiedKeys
         from waddlebot.kernel.storage import Database
 
         db = Database(settings.resolved_database_url)
+        # With Redis, running processes hear of it at once; otherwise their caches let the
+        # key go within seconds (kernel/security/key_cache.py).
+        backend = await open_backend(settings.redis_url, namespace=settings.redis_namespace)
         try:
-            return await revoke_key(db, key_id)
+            return await revoke_key(db, key_id, keys=VerifiedKeys(backend.pubsub))
         finally:
+            await backend.close()
             await db.close()
 
     if not asyncio.run(revoke()):

@@ -8,6 +8,8 @@ from typing import Any
 import httpx
 
 from waddlebot.kernel.backends import Backend, open_backend
+from waddlebot.kernel.contracts import EventIngress
+from waddlebot.kernel.security.key_cache import VerifiedKeys
 from waddlebot.kernel.security.service_tokens import service_headers
 from waddlebot.kernel.settings import Settings
 from waddlebot.kernel.storage import Database
@@ -26,6 +28,11 @@ class Runtime:
     # The router's host (``sdk.context.Host``), for built-in modules' REST routes; None
     # where no router runs.
     module_host: Any = None
+    # The router's in-process ingress (set by the router service that runs here): collectors
+    # in this process hand it their events instead of POSTing them to ourselves.
+    event_ingress: EventIngress | None = None
+    # API keys verified lately (kernel/security/key_cache.py); follows revocations on pub/sub
+    keys: VerifiedKeys = field(default_factory=VerifiedKeys)
     _clients: dict[str, httpx.AsyncClient] = field(default_factory=dict)
 
     @classmethod
@@ -33,9 +40,15 @@ class Runtime:
         """Open the configured database and backend (or share ``backend``, left open on close)."""
         db = Database(settings.resolved_database_url, settings.database_replica_urls)
         if backend is not None:
-            return cls(settings=settings, db=db, backend=backend, owns_backend=False)
+            return cls(
+                settings=settings,
+                db=db,
+                backend=backend,
+                owns_backend=False,
+                keys=VerifiedKeys(backend.pubsub),
+            )
         opened = await open_backend(settings.redis_url, namespace=settings.redis_namespace)
-        return cls(settings=settings, db=db, backend=opened)
+        return cls(settings=settings, db=db, backend=opened, keys=VerifiedKeys(opened.pubsub))
 
     def client(self, service: str, *, caller: str) -> httpx.AsyncClient:
         """An HTTP client for ``service``, authenticated as ``caller``.
@@ -64,7 +77,13 @@ class Runtime:
         self._clients[key] = client
         return client
 
+    def local_ingress(self) -> EventIngress | None:
+        """The router's ingress in this process, unless a router URL sends events elsewhere
+        (the same precedence :meth:`client` gives a configured URL)."""
+        return None if self.settings.router_url else self.event_ingress
+
     async def close(self) -> None:
+        await self.keys.stop()
         for client in self._clients.values():
             await client.aclose()
         self._clients.clear()

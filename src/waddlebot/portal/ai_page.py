@@ -121,9 +121,9 @@ def add_ai_page(api: APIRouter) -> None:
         """Change every override at once (as ``PATCH …/settings`` with each field sent); the
         key changes only when a new one is typed or removal is ticked."""
         from waddlebot.modules.ai.api import rest_book
-        from waddlebot.modules.ai.commands import forget
+        from waddlebot.modules.ai.commands import settings_changed
         from waddlebot.modules.ai.manager import SettingsPatch
-        from waddlebot.sdk.web import actor
+        from waddlebot.sdk.web import actor, host
 
         await enter_community(request, viewer, community_id, PERMISSION)
         fields = await read_form(request)
@@ -146,7 +146,7 @@ def add_ai_page(api: APIRouter) -> None:
             except Invalid as refused:
                 errors["api_key"] = refused.message
             else:
-                forget(community_id)
+                await settings_changed(host(request), community_id, mention=True)
                 audit(request, "ai_settings", community=community_id, key=key_change)
                 return back(request, f"/c/{community_id}/ai", "ai-saved")
         audit(request, "ai_settings", "refused", community=community_id, fields=",".join(errors))

@@ -115,7 +115,7 @@ def add_music_page(api: APIRouter) -> None:
     @api.post("/c/{community_id}/music")
     async def save_music(community_id: str, request: Request, viewer: Who) -> Response:
         """Change the settings as ``PATCH …/settings`` does (the same model and manager)."""
-        from waddlebot.modules.music.api import SettingsIn
+        from waddlebot.modules.music.api import SettingsIn, save_settings
 
         await enter_community(request, viewer, community_id, PERMISSION)
         fields = await read_form(request)
@@ -132,7 +132,7 @@ def add_music_page(api: APIRouter) -> None:
         body, errors = checked(SettingsIn, data)
         if body is not None:
             changes = body.model_dump(exclude_none=True)
-            await _queue(request).update_settings(community_id, changes)
+            await save_settings(request, community_id, changes)
             audit(request, "music_settings", community=community_id)
             return back(request, f"/c/{community_id}/music", "music-saved")
         audit(request, "music_settings", "refused", community=community_id, fields=",".join(errors))

@@ -943,7 +943,11 @@ def portal_pages() -> APIRouter:
     @api.post("/account/keys/{key_id}/revoke")
     async def revoke_key(key_id: str, request: Request, viewer: Who) -> Response:
         await read_form(request)
-        if not await revoke_api_key(runtime_of(request).db, key_id[:64], owner_id=viewer.user_id):
+        runtime = runtime_of(request)
+        revoked = await revoke_api_key(
+            runtime.db, key_id[:64], owner_id=viewer.user_id, keys=runtime.keys
+        )
+        if not revoked:
             raise HTTPException(status.HTTP_404_NOT_FOUND, "You have no live key with this id.")
         audit(request, "api_key_revoke", key_id=key_id[:64])
         return done(request, "/account", "key-revoked", "")

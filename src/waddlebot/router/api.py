@@ -3,10 +3,13 @@
 It validates, enqueues and answers 202 with the ids; it never waits for module work. A batch
 is accepted or refused whole: 422 names every invalid field (NUL characters, ``data`` over
 64 KiB included), 413 refuses a body over 1 MiB (kernel/web.py), 429 says the queue is full.
+:class:`LocalIngress` is the same ingress for collectors in the router's own process
+(``kernel/contracts/ingress.py``): the same validation and queue, without HTTP.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Request, status
@@ -15,15 +18,20 @@ from fastapi.responses import JSONResponse
 from pydantic import TypeAdapter, ValidationError
 
 from waddlebot.kernel.backends import QueueFull
-from waddlebot.kernel.contracts import Event, EventBatch, IngressAccepted
+from waddlebot.kernel.contracts import Event, EventBatch, IngressAccepted, IngressRefused
+from waddlebot.kernel.contracts.ingress import BUSY, INVALID
+from waddlebot.kernel.errors import DependencyUnavailable
 from waddlebot.kernel.observability.metrics import EVENTS_IN, EVENTS_REJECTED
+from waddlebot.kernel.outages import dependency_of, describe
+from waddlebot.kernel.runtime import Runtime
 from waddlebot.kernel.security.api_keys import Principal
 from waddlebot.kernel.security.http import require_scope
-from waddlebot.kernel.web import get_runtime
+from waddlebot.kernel.web import get_runtime, validation_detail, validation_problems
 from waddlebot.router.worker import EVENTS_QUEUE
 
 EVENTS_SCOPE = "events:write"
 RETRY_AFTER_SECONDS = 1
+QUEUE_FULL = "the router queue is full; retry shortly"
 
 _batch: TypeAdapter[EventBatch] = TypeAdapter(EventBatch)
 
@@ -41,12 +49,60 @@ def parse_events(payload: Any) -> list[Event]:
         return _batch.validate_python(payload).root
     except ValidationError as error:
         EVENTS_REJECTED.labels("invalid").inc()
-        raise RequestValidationError(
-            [
-                {**item, "loc": ("body", *item["loc"])}
-                for item in error.errors(include_url=False, include_context=False)
-            ]
-        ) from None
+        raise RequestValidationError(_body_errors(error)) from None
+
+
+def _body_errors(error: ValidationError) -> list[dict[str, Any]]:
+    return [
+        {**item, "loc": ("body", *item["loc"])}
+        for item in error.errors(include_url=False, include_context=False)
+    ]
+
+
+async def enqueue(runtime: Runtime, events: list[Event]) -> list[str]:
+    """Put validated events on the router queue, all or none; ``QueueFull`` when full."""
+    try:
+        await runtime.backend.queues.put(
+            EVENTS_QUEUE,
+            [event.model_dump_json().encode() for event in events],
+            max_length=runtime.settings.router_queue_max,
+        )
+    except QueueFull:
+        EVENTS_REJECTED.labels("queue_full").inc(len(events))
+        raise
+    for event in events:
+        EVENTS_IN.labels(event.platform.value).inc()
+    return [event.id for event in events]
+
+
+class LocalIngress:
+    """The ingress for collectors in the router's process (an ``EventIngress``).
+
+    The events are validated exactly as the HTTP route validates what it parsed (an
+    ``EventBatch`` from their JSON form), so a collector cannot slip past a rule by being
+    local; refusals carry the status and one-line detail the HTTP route would have answered.
+    """
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+
+    async def accept(self, events: Sequence[Event]) -> list[str]:
+        try:
+            batch = _batch.validate_python([event.model_dump(mode="json") for event in events])
+        except ValidationError as error:
+            EVENTS_REJECTED.labels("invalid").inc()
+            problems = _body_errors(error)
+            detail = validation_detail(validation_problems(problems), len(problems))
+            raise IngressRefused(INVALID, detail) from None
+        try:
+            return await enqueue(self.runtime, batch.root)
+        except QueueFull:
+            raise IngressRefused(BUSY, QUEUE_FULL) from None
+        except Exception as error:
+            if dependency_of(error) is None:
+                raise
+            # what the HTTP route's 503 becomes at the collector
+            raise DependencyUnavailable("router", describe(error)) from error
 
 
 def router_api() -> APIRouter:
@@ -68,22 +124,14 @@ def router_api() -> APIRouter:
         _: Annotated[Principal, Depends(require_scope(EVENTS_SCOPE))],
     ) -> IngressAccepted | JSONResponse:
         events = parse_events(payload)
-        runtime = get_runtime(request)
         try:
-            await runtime.backend.queues.put(
-                EVENTS_QUEUE,
-                [event.model_dump_json().encode() for event in events],
-                max_length=runtime.settings.router_queue_max,
-            )
+            accepted = await enqueue(get_runtime(request), events)
         except QueueFull:
-            EVENTS_REJECTED.labels("queue_full").inc(len(events))
             return JSONResponse(
-                {"detail": "the router queue is full; retry shortly"},
+                {"detail": QUEUE_FULL},
                 status_code=status.HTTP_429_TOO_MANY_REQUESTS,
                 headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
             )
-        for event in events:
-            EVENTS_IN.labels(event.platform.value).inc()
-        return IngressAccepted(accepted=[event.id for event in events])
+        return IngressAccepted(accepted=accepted)
 
     return api

@@ -234,6 +234,8 @@ class Pipeline:
                 continue
             if module in self.table.remote and not self.table.installed(place.community_id, module):
                 continue  # marketplace modules hear only the communities that installed them
+            if not self.table.listens(module, event.type.value, place.community_id):
+                continue  # a handler that listens only where its feature is on
             request = ModuleRequest(
                 session_id=session_id,
                 community_id=place.community_id,

@@ -7,7 +7,7 @@ Loaded from the ``commands`` table at start-up and reloaded whenever anyone publ
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,6 +15,7 @@ from sqlalchemy import or_, select
 
 from waddlebot.kernel.contracts import CommandInfo, Manifest, Role
 from waddlebot.kernel.errors import NotFound
+from waddlebot.kernel.observability.logging import Category, get_logger, log_event
 from waddlebot.kernel.storage import Database
 from waddlebot.kernel.storage.models import Command, Community
 from waddlebot.sdk import Module
@@ -27,6 +28,10 @@ COMMANDS_CHANGED = "router:commands-changed"
 COMMANDS_VERSION = "router:commands-version"
 
 Key = tuple[str | None, str, str]  # (community id or None for global, prefix, trigger)
+Listener = tuple[str, str]  # (module, event type)
+AudienceSource = Callable[[], Awaitable[Collection[str]]]
+
+logger = get_logger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +98,10 @@ class CommandTable:
         self.remote: dict[str, Manifest] = {}
         self._aliases: dict[str, dict[str, str]] = {}  # community → alias name → target
         self._line_counted: frozenset[str] = frozenset()  # entities with a --lines timer
+        # Event handlers that listen only in some communities (``on_event(where=…)``): where
+        # to read their communities from, and what was read at the last load.
+        self.audience_sources: dict[Listener, AudienceSource] = {}
+        self._audiences: dict[Listener, frozenset[str]] = {}
         self.replace(entries)
 
     def __len__(self) -> int:
@@ -136,6 +145,32 @@ class CommandTable:
     def counts_lines(self, entity_id: str) -> bool:
         """Whether a timer in this channel waits for chat lines (so the router counts them)."""
         return entity_id in self._line_counted
+
+    def listens(self, module: str, event_type: str, community_id: str) -> bool:
+        """Whether ``module`` wants ``event_type`` events from the community (True unless its
+        handler named the communities it listens in and this is not one of them)."""
+        audience = self._audiences.get((module, event_type))
+        return audience is None or community_id in audience
+
+    async def load_audiences(self) -> None:
+        """Read every handler's communities; one that cannot be read listens everywhere
+        (as before it had an audience): a failed read costs work, never an event."""
+        audiences: dict[Listener, frozenset[str]] = {}
+        for listener, source in self.audience_sources.items():
+            try:
+                audiences[listener] = frozenset(await source())
+            except Exception as error:
+                log_event(
+                    logger,
+                    Category.ERROR,
+                    "event_audience",
+                    "failed",
+                    level="error",
+                    module=listener[0],
+                    event=listener[1],
+                    detail=f"{type(error).__name__}: {error}",
+                )
+        self._audiences = audiences
 
     def replace_aliases(self, aliases: dict[str, dict[str, str]]) -> None:
         """Swap in every community's aliases (see :mod:`waddlebot.aliases`)."""
@@ -219,6 +254,7 @@ class CommandTable:
         self.replace_installs(configs, remote)
         self.replace_aliases(await load_aliases(db))
         self._line_counted = frozenset(await line_counted_entities(db))
+        await self.load_audiences()
 
 
 def _version_key(version: str) -> tuple[int, ...]:

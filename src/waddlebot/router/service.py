@@ -12,7 +12,7 @@ from waddlebot.kernel.scheduler import JobStore, Scheduler
 from waddlebot.kernel.service import Service
 from waddlebot.modules import builtin_modules
 from waddlebot.router.activity import MessageCounts
-from waddlebot.router.api import router_api
+from waddlebot.router.api import LocalIngress, router_api
 from waddlebot.router.directory import Directory
 from waddlebot.router.dispatch import ActionDispatcher
 from waddlebot.router.executions import ExecutionLog
@@ -57,6 +57,7 @@ class RouterService(Service):
         self.factory: ExecutorFactory | None = None
         self.executors: dict[str, GuardedExecutor] = {}
         self.subscribers: dict[str, list[str]] = {}
+        self._runtime: Runtime | None = None
 
     def api(self) -> APIRouter:
         api = APIRouter()
@@ -77,6 +78,12 @@ class RouterService(Service):
         self.twitch_operations = self.twitch(runtime) if self.twitch is not None else None
         host = build_host(runtime, self.table, self.jobs, self.twitch_operations)
         runtime.module_host = host  # sdk.web.host(): the same services for module routes
+        self.table.audience_sources = {
+            (module.name, event_type.value): partial(where, host)
+            for module in self.modules
+            for event_type, where in module.event_audiences.items()
+        }
+        await self.table.load_audiences()
         self.factory = ExecutorFactory(settings, host)
         self.executors = {m.name: self.factory.builtin(m) for m in self.modules}
         await self._sync_executors()
@@ -113,6 +120,8 @@ class RouterService(Service):
             visibility_timeout=settings.router_visibility_timeout,
         )
         self.spawn("workers", workers.run)
+        runtime.event_ingress = LocalIngress(runtime)  # collectors here skip HTTP to ourselves
+        self._runtime = runtime
         self.spawn("command-reload", partial(self._reload_on_change, runtime))
         self.scheduler = Scheduler(
             self.jobs,
@@ -138,6 +147,9 @@ class RouterService(Service):
         )
 
     async def stop(self) -> None:
+        if self._runtime is not None:
+            self._runtime.event_ingress = None
+            self._runtime = None
         await super().stop()
         if self.executions is not None:
             await self.executions.stop()

@@ -3,7 +3,7 @@ behind one ``handle`` entry point, and the manifest that describes them."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +26,9 @@ from waddlebot.sdk.errors import CommandError
 
 Handler = Callable[..., Awaitable[None]]
 EventHandler = Callable[[Context], Awaitable[None]]
+# The communities an event handler listens in, read when the router (re)loads its command
+# table: elsewhere the router does not call the module at all.
+Audience = Callable[[Host], Awaitable[Collection[str]]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +112,7 @@ class Module:
         self.homepage = homepage
         self.commands: dict[str, CommandSpec] = {}
         self.event_handlers: dict[EventType, EventHandler] = {}
+        self.event_audiences: dict[EventType, Audience] = {}
         self.schedule_handlers: dict[str, EventHandler] = {}
         self.dynamic_handler: EventHandler | None = None
         self.rest: APIRouter | None = None
@@ -212,12 +216,22 @@ class Module:
 
         return register
 
-    def on_event(self, *types: EventType) -> Callable[[EventHandler], EventHandler]:
-        """Register ``handler`` for non-command events (follow, raid, …)."""
+    def on_event(
+        self, *types: EventType, where: Audience | None = None
+    ) -> Callable[[EventHandler], EventHandler]:
+        """Register ``handler`` for non-command events (follow, raid, every chat line, …).
+
+        ``where``: the communities the handler needs these events from (say, where a feature
+        is switched on), so a module that listens to every chat line costs nothing elsewhere.
+        The router asks it whenever it reloads the command table; a module whose answer
+        changes calls ``ctx.host.reload_commands()`` (or ``sdk.web.host(request)``'s).
+        """
 
         def register(handler: EventHandler) -> EventHandler:
             for event_type in types:
                 self.event_handlers[event_type] = handler
+                if where is not None:
+                    self.event_audiences[event_type] = where
             return handler
 
         return register

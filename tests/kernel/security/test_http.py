@@ -115,10 +115,11 @@ async def test_admin_key_passes_every_scope(client: httpx.AsyncClient, runtime: 
         assert answer.json()["name"] == "root"
 
 
-async def test_revoked_key_is_401(client: httpx.AsyncClient, runtime: Runtime) -> None:
+async def test_revoked_key_is_401_at_once(client: httpx.AsyncClient, runtime: Runtime) -> None:
     key, row = await create_api_key(runtime.db, name="reader", scopes=["things:read"])
     assert (await client.get("/read", headers={"X-API-Key": key})).status_code == 200
-    assert await revoke_api_key(runtime.db, row.id)
+    assert (await client.get("/read", headers={"X-API-Key": key})).status_code == 200  # cached
+    assert await revoke_api_key(runtime.db, row.id, keys=runtime.keys)
     assert (await client.get("/read", headers={"X-API-Key": key})).status_code == 401
 
 

@@ -90,7 +90,10 @@ async def test_mentions_answer_only_when_turned_on(bot: ModuleHarness, model: Fa
     assert await bot.texts("hey @waddlebot how are you?") == []
     assert await bot.texts("no mention here") == []
     assert model.requests == []
+    community = await bot.community_id()
+    assert not bot.router.table.listens("ai", "message", community)  # chat never reaches ai
     await _setup(bot, "!ai set mention on", "!ai set name pengu")
+    assert bot.router.table.listens("ai", "message", community)
     assert await bot.texts("@waddlebot hi") == []  # another name now
     assert await bot.texts("hey @Pengu, how are you?") == ["@alice You asked: hey how are you?"]
 

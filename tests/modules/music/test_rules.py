@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from sqlalchemy import func, select
+
 from tests.modules.music.fake_youtube import FakeYouTube
+from waddlebot.kernel.storage.module_data import ModuleDatum
 from waddlebot.modules.music import module as music
 from waddlebot.modules.music.queue import MusicQueue
 from waddlebot.sdk.testing import ModuleHarness
@@ -12,6 +15,13 @@ MOD = {"user": "mod", "role": "moderator"}
 
 async def _settings(bot: ModuleHarness, **changes: object) -> None:
     await MusicQueue(bot.runtime.db).update_settings(await bot.community_id(), dict(changes))
+    if "voteskip_percent" in changes:  # as the settings API does
+        await bot.runtime.module_host.reload_commands()
+
+
+async def _stored_rows(bot: ModuleHarness) -> int:
+    async with bot.runtime.db.read_session() as session:
+        return int(await session.scalar(select(func.count()).select_from(ModuleDatum)) or 0)
 
 
 async def test_limits_each_say_why(youtube: FakeYouTube) -> None:
@@ -113,3 +123,19 @@ async def test_voteskip_at_a_percentage_of_recent_chatters(youtube: FakeYouTube)
             "Vote passed (3/3): skipped “Never Gonna Give You Up” by Rick Astley. "
             "The queue is empty."
         )
+
+
+async def test_chat_costs_nothing_where_voteskip_counts_no_chatters(youtube: FakeYouTube) -> None:
+    async with ModuleHarness(music) as bot:
+        table = bot.router.table
+        community = await bot.community_id()
+        await bot.say("hello there", user="c1")
+        assert not table.listens("music", "message", community)  # not even called
+        assert await _stored_rows(bot) == 0  # no chatter remembered, no storage touched
+        await _settings(bot, voteskip_percent=50)
+        assert table.listens("music", "message", community)
+        await bot.say("hello again", user="c1")
+        assert await _stored_rows(bot) == 1
+        await _settings(bot, voteskip_percent=0)
+        await bot.say("and again", user="c2")
+        assert await _stored_rows(bot) == 1

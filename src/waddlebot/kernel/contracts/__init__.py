@@ -1,5 +1,6 @@
 """Every cross-service payload, versioned. Import from here, never redefine a payload."""
 
+from waddlebot.kernel.contracts.ingress import EventIngress, IngressRefused
 from waddlebot.kernel.contracts.v1 import (
     MESSAGE_LIMITS,
     PLAYER_JOB_PREFIX,
@@ -47,10 +48,12 @@ __all__ = [
     "CommandInfo",
     "Event",
     "EventBatch",
+    "EventIngress",
     "EventOutcome",
     "EventType",
     "HostAccess",
     "IngressAccepted",
+    "IngressRefused",
     "Manifest",
     "ManifestCommand",
     "ModuleRequest",

@@ -12,11 +12,15 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from sqlalchemy import ColumnElement, and_, func, or_, select, update
 
 from waddlebot.kernel.storage import Database
 from waddlebot.kernel.storage.models import ApiKey, User
+
+if TYPE_CHECKING:
+    from waddlebot.kernel.security.key_cache import VerifiedKeys
 
 PREFIX = "wbk_"
 ADMIN_SCOPE = "admin"
@@ -196,14 +200,24 @@ def key_info(row: ApiKey) -> ApiKeyInfo:
     )
 
 
-async def verify_api_key(db: Database, key: str) -> Principal | None:
-    """The principal for ``key`` if it exists, matches, is not revoked and has not expired."""
+async def verify_api_key(
+    db: Database, key: str, keys: VerifiedKeys | None = None
+) -> Principal | None:
+    """The principal for ``key`` if it exists, matches, is not revoked and has not expired.
+
+    With ``keys`` (the process's cache), a key verified in the last few seconds is answered
+    from memory; revoking it through :func:`revoke_api_key` with the same cache forgets it.
+    """
     if not key.startswith(PREFIX):
         return None
+    key_hash = _hash(key)
+    if keys is not None and (cached := keys.get(key_hash)) is not None:
+        return cached
+    seen = keys.generation if keys is not None else 0
     lookup, _, _ = key[len(PREFIX) :].partition("_")
     async with db.session() as session:
         row = await session.scalar(select(ApiKey).where(ApiKey.lookup == lookup))
-        if row is None or not hmac.compare_digest(row.key_hash, _hash(key)):
+        if row is None or not hmac.compare_digest(row.key_hash, key_hash):
             return None
         now = datetime.now(UTC)
         if row.revoked_at is not None or (row.expires_at and _aware(row.expires_at) <= now):
@@ -213,19 +227,31 @@ async def verify_api_key(db: Database, key: str) -> Principal | None:
             return None
         if row.last_used_at is None or now - _aware(row.last_used_at) > timedelta(minutes=1):
             row.last_used_at = now
-        return Principal(
+        principal = Principal(
             name=row.name,
             scopes=frozenset(row.scopes),
             kind="service_account" if owner is not None and owner.kind == "service" else "api_key",
             user_id=row.user_id,
             superuser=bool(owner and owner.is_superuser),
         )
+        expires_at = _aware(row.expires_at) if row.expires_at else None
+    if keys is not None:
+        keys.put(key_hash, principal, expires_at, seen=seen)
+    return principal
 
 
-async def revoke_api_key(db: Database, key_id: str, *, owner_id: str | None = None) -> bool:
+async def revoke_api_key(
+    db: Database,
+    key_id: str,
+    *,
+    owner_id: str | None = None,
+    keys: VerifiedKeys | None = None,
+) -> bool:
     """Revoke by id; True when a live key was revoked.
 
     With ``owner_id``, only a key that user owns is revoked (someone else's reads as missing).
+    With ``keys`` (the process's cache), the key stops working at once in this process and,
+    through pub/sub, in the others; without it (the CLI), within the cache's TTL.
     """
     async with db.session() as session:
         row = await session.get(ApiKey, key_id)
@@ -234,7 +260,10 @@ async def revoke_api_key(db: Database, key_id: str, *, owner_id: str | None = No
         if owner_id is not None and row.user_id != owner_id:
             return False
         row.revoked_at = datetime.now(UTC)
-        return True
+        key_hash = row.key_hash
+    if keys is not None:
+        await keys.revoked(key_hash)
+    return True
 
 
 def _aware(moment: datetime) -> datetime:

@@ -39,7 +39,7 @@ async def authenticate(request: Request) -> Principal | None:
         service = verify_service_token(runtime.settings.resolved_secret_key, key)
         if service is not None:
             return Principal(name=service, scopes=frozenset(), kind="service")
-        return await verify_api_key(runtime.db, key)
+        return await verify_api_key(runtime.db, key, runtime.keys)
     token = request.cookies.get(COOKIE_NAME)
     if token:
         return await _session_principal(request, token)

@@ -16,7 +16,7 @@ from typing import Annotated
 from fastapi import Path, Request, Response
 from pydantic import BaseModel, Field
 
-from waddlebot.modules.ai.commands import forget
+from waddlebot.modules.ai.commands import settings_changed
 from waddlebot.modules.ai.manager import (
     AiBook,
     AiConfig,
@@ -26,7 +26,16 @@ from waddlebot.modules.ai.manager import (
     today,
 )
 from waddlebot.modules.ai.module import module
-from waddlebot.sdk.web import Principal, Reader, actor, authorize, database, needs, secrets
+from waddlebot.sdk.web import (
+    Principal,
+    Reader,
+    actor,
+    authorize,
+    database,
+    host,
+    needs,
+    secrets,
+)
 from waddlebot.sdk.web import settings as runtime_settings
 
 MANAGE = "ai.manage"
@@ -158,7 +167,8 @@ async def _change(
     replace: bool,
 ) -> SettingsOut:
     config = await rest_book(request).update(community_id, body, actor(principal), replace=replace)
-    forget(community_id)
+    mention = replace or "mention" in body.model_fields_set
+    await settings_changed(host(request), community_id, mention=mention)
     return _out(config)
 
 

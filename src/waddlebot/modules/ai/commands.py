@@ -1,11 +1,12 @@
 """Chat: ``!ai QUESTION`` (alias ``!ask``), ``@waddlebot QUESTION`` when a community turned
 mentions on, and for holders of ``ai.manage``: ``!ai set KEY VALUE`` and ``!ai settings``.
 
-Plain messages reach this module through ``@module.on_event(EventType.message)`` (the
-router hands every non-command message to each subscriber). To stay cheap, a message
-without ``@`` is dropped at once, and whether mentions are on (and the bot's name) is read
-from a per-process cache refreshed every :data:`MENTION_CACHE_SECONDS`; no database, no
-provider call unless the setting is on and the message names the bot.
+Plain messages reach this module through ``@module.on_event(EventType.message,
+where=mentions_on)``: the router hands it chat lines only from communities that turned
+mentions on (read with the command table, reloaded when the switch moves), so elsewhere a
+chat line costs this module nothing. There, a message without ``@`` is dropped at once, and
+the bot's name is read from a per-process cache refreshed every
+:data:`MENTION_CACHE_SECONDS`; no provider call unless the message names the bot.
 """
 
 from __future__ import annotations
@@ -15,9 +16,15 @@ import time
 
 from waddlebot.kernel.contracts import EventType
 from waddlebot.modules.ai.answer import answer
-from waddlebot.modules.ai.manager import AiBook, AiConfig, Installation, parse_patch
+from waddlebot.modules.ai.manager import (
+    AiBook,
+    AiConfig,
+    Installation,
+    mention_communities,
+    parse_patch,
+)
 from waddlebot.modules.ai.module import module
-from waddlebot.sdk import CommandError, Context, offered
+from waddlebot.sdk import CommandError, Context, Host, offered
 
 MANAGE = "ai.manage"
 USAGE = "Usage: !ai QUESTION"
@@ -53,9 +60,22 @@ def book_for(ctx: Context) -> AiBook:
     return AiBook(ctx.database, Installation.from_settings(settings), ctx.host.secrets())
 
 
-def forget(community_id: str) -> None:
-    """Settings changed: re-read the mention setting on the next message."""
+async def settings_changed(host: Host, community_id: str, *, mention: bool) -> None:
+    """Settings changed: re-read the mention setting on the next message; when ``mention``
+    (the switch itself may have moved), have the router re-read where :func:`mentioned`
+    listens (every process: the command table reload is announced)."""
     _mentions.pop(community_id, None)
+    if mention:
+        await host.reload_commands()
+
+
+async def mentions_on(host: Host) -> list[str]:
+    """Where :func:`mentioned` listens: communities that turned mentions on. Elsewhere the
+    router does not hand this module chat lines at all."""
+    database = host.database()
+    if database is None:
+        raise RuntimeError("the AI module needs the installation's database")
+    return await mention_communities(database)
 
 
 @module.command("ai", usage=USAGE, description="Ask the AI a question.")
@@ -89,7 +109,7 @@ async def ai_set(ctx: Context) -> None:
     data: dict[str, object] = {field: None if value.lower() == "default" else _read(field, value)}
     book = book_for(ctx)
     config = await book.update(ctx.community_id, parse_patch(data), await ctx.user_id())
-    forget(ctx.community_id)
+    await settings_changed(ctx.host, ctx.community_id, mention=field == "mention")
     ctx.reply(f"AI {key} set. {_summary(config)}")
 
 
@@ -123,7 +143,7 @@ def _summary(config: AiConfig) -> str:
     )
 
 
-@module.on_event(EventType.message)
+@module.on_event(EventType.message, where=mentions_on)
 async def mentioned(ctx: Context) -> None:
     """``@waddlebot QUESTION`` → an answer, where the community turned mentions on."""
     text = ctx.request.raw_text or ""

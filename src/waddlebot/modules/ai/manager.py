@@ -413,3 +413,12 @@ async def merge_usage(session: AsyncSession, absorbed_user_id: str, kept_user_id
             kept.tokens += row.tokens
             kept.answers += row.answers
             await session.delete(row)
+
+
+async def mention_communities(db: ModuleDatabase) -> list[str]:
+    """The communities with ``@bot`` mentions on."""
+    async with db.read_session() as session:
+        found = await session.scalars(
+            select(AiSettings.community_id).where(AiSettings.mention.is_(True))
+        )
+        return list(found)

@@ -246,11 +246,20 @@ async def settings_get(community_id: str, request: Request, _: Reader) -> Settin
     return _settings(await _queue(request).settings(community_id))
 
 
+async def save_settings(request: Request, community_id: str, changes: dict[str, Any]) -> Any:
+    """Store settings changes (REST and the portal): a vote-skip percentage moving changes
+    where chat lines are counted (``commands.chatter``), so the routers re-read that."""
+    row = await _queue(request).update_settings(community_id, changes)
+    if "voteskip_percent" in changes:
+        await web.host(request).reload_commands()
+    return row
+
+
 async def _change(
     community_id: str, body: SettingsIn, request: Request, principal: Principal
 ) -> SettingsOut:
     changes = body.model_dump(exclude_none=True)
-    row = await _queue(request).update_settings(community_id, changes)
+    row = await save_settings(request, community_id, changes)
     _audit(principal, community_id, "music_settings", fields=",".join(sorted(changes)))
     return _settings(row)
 

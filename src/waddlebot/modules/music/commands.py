@@ -22,7 +22,7 @@ from waddlebot.modules.music.module import module
 from waddlebot.modules.music.provider import Playing, Track
 from waddlebot.modules.music.providers import provider_for
 from waddlebot.modules.music.queue import Entry, MusicQueue, length_text
-from waddlebot.sdk import CommandError, Context
+from waddlebot.sdk import CommandError, Context, Host
 from waddlebot.sdk.text import fit
 
 SR_USAGE = "Usage: !sr SONG or LINK (moderators: !sr on|off)"
@@ -368,7 +368,17 @@ async def volume(ctx: Context) -> None:
     ctx.reply(f"Volume set to {level}.")
 
 
-@module.on_event(EventType.message)
+async def counting_chatters(host: Host) -> list[str]:
+    """Where :func:`chatter` listens: communities with a ``!voteskip`` percentage. Elsewhere
+    a chat line costs music nothing (no call, no storage read); chatters count from the moment
+    the percentage is switched on (the settings API reloads the router's table then)."""
+    database = host.database()
+    if database is None:
+        raise RuntimeError("the music module needs the installation's database")
+    return await MusicQueue(database).counting_chatters()
+
+
+@module.on_event(EventType.message, where=counting_chatters)
 async def chatter(ctx: Context) -> None:
     """Remember who chatted lately (``!voteskip`` percentages count them)."""
     user = ctx.request.user

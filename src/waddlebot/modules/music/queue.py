@@ -149,6 +149,15 @@ class MusicQueue:
                 return row
         return _defaults(community_id)
 
+    async def counting_chatters(self) -> list[str]:
+        """The communities whose ``!voteskip`` counts a percentage of recent chatters: the
+        only ones where remembering chatters is worth a thing."""
+        async with self.db.read_session() as session:
+            found = await session.scalars(
+                select(MusicSettings.community_id).where(MusicSettings.voteskip_percent > 0)
+            )
+            return list(found)
+
     async def update_settings(self, community_id: str, changes: dict[str, Any]) -> MusicSettings:
         unknown = set(changes) - set(SETTING_FIELDS)
         if unknown:
