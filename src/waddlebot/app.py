@@ -17,6 +17,7 @@ from waddlebot.collectors.slack.service import SlackService
 from waddlebot.collectors.twitch.module_api import module_twitch
 from waddlebot.collectors.twitch.service import TwitchService
 from waddlebot.communities.service import CommunitiesService
+from waddlebot.gateway.service import KongBrokerService
 from waddlebot.identity.service import IdentityService
 from waddlebot.kernel.audit import AuditStore
 from waddlebot.kernel.backends import Backend
@@ -56,6 +57,7 @@ SERVICES: dict[str, Callable[[], Service]] = {
     "communities": CommunitiesService,
     "labels": LabelsService,
     "portal": PortalService,
+    "kong-broker": KongBrokerService,
 }
 
 
