@@ -88,8 +88,7 @@ def coverage_problems(paths: list[ServedPath], config: dict[str, Any]) -> list[s
 def test_committed_file_is_the_generators_output(served: list[ServedPath]) -> None:
     expected = render(kong_config(served))
     assert KONG_FILE.read_text() == expected, (
-        "deploy/compose/kong/kong.yml is stale: run "
-        "`waddlebot gateway kong-config --output deploy/compose/kong/kong.yml`"
+        "deploy/compose/kong/kong.yml is stale: run `make kong-config`"
     )
 
 
