@@ -163,3 +163,18 @@ async def test_kong_unreachable_is_a_dependency_outage() -> None:
     async with httpx.AsyncClient(base_url=url) as client:
         with pytest.raises(DependencyUnavailable, match="kong admin api"):
             await KongAdmin(client).consumers()
+
+
+async def test_the_copies_follow_an_encryption_key_rotation(database: Database) -> None:
+    from cryptography.fernet import Fernet
+
+    from waddlebot.kernel.security.rotation import rotate_secrets
+
+    old = Fernet.generate_key()
+    new = Fernet.generate_key()
+    plain, _ = await create_api_key(
+        database, name="k", scopes=["account"], gateway_copy=SecretBox([old])
+    )
+    await rotate_secrets(database, SecretBox([new, old]))
+    wanted = await wanted_consumers(database, SecretBox([new]), datetime.now(UTC))
+    assert [consumer.key for consumer in wanted.consumers.values()] == [plain]
