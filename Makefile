@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 RUNTIME := $(VENV)/.installed-runtime
 DEV     := $(VENV)/.installed-dev
 
-.PHONY: run test lint lock bench clean
+.PHONY: run test lint lock kong-config bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,10 @@ LOCK_FLAGS := --generate-hashes --python-version 3.11 --python-platform x86_64-m
 lock: $(DEV)
 	$(BIN)/uv pip compile $(LOCK_FLAGS) $(ARGS) pyproject.toml -o deploy/requirements.lock
 	$(BIN)/uv pip compile $(LOCK_FLAGS) $(ARGS) deploy/build-requirements.in -o deploy/build-requirements.lock
+
+## kong-config: regenerate deploy/compose/kong/kong.yml from the application's routes (checked by make lint)
+kong-config: $(RUNTIME)
+	$(BIN)/waddlebot gateway kong-config --output deploy/compose/kong/kong.yml
 
 ## bench: the playground throughput benchmark (results in the README)
 bench: $(DEV)

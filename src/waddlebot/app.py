@@ -18,6 +18,7 @@ from waddlebot.collectors.slack.service import SlackService
 from waddlebot.collectors.twitch.module_api import module_twitch
 from waddlebot.collectors.twitch.service import TwitchService
 from waddlebot.communities.service import CommunitiesService
+from waddlebot.gateway.service import KongBrokerService
 from waddlebot.identity.service import IdentityService
 from waddlebot.kernel.audit import AuditStore
 from waddlebot.kernel.backends import Backend
@@ -58,6 +59,7 @@ SERVICES: dict[str, Callable[[], Service]] = {
     "communities": CommunitiesService,
     "labels": LabelsService,
     "portal": lambda: PortalService(host=partial(standalone_host, twitch=module_twitch())),
+    "kong-broker": KongBrokerService,
 }
 
 

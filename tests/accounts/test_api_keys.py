@@ -197,3 +197,31 @@ async def test_service_account_keys_are_not_community_bound(launch: Launcher) ->
             f"{AUTH}/login", json={"email": "twitch-collector", "password": "x" * 12}
         )
         assert login.status_code == 401
+
+
+async def test_with_kong_consumers_a_key_is_copied_sealed_and_announced(launch: Launcher) -> None:
+    """WADDLEBOT_KONG_CONSUMERS: the key's sealed copy is kept for the Kong broker, a creation
+    and a revocation each wake it (gateway:keys-changed), and the copy goes with revocation."""
+    from sqlalchemy import select
+
+    from waddlebot.kernel.security.key_copies import KEYS_CHANGED, ApiKeyGatewayCopy
+
+    async with launch(kong_consumers=True) as bot:
+        await add_user(bot)
+        runtime = bot.app.state.runtime
+        browser = await logged_in(bot, "ada@example.com")
+        async with runtime.backend.pubsub.subscribe(KEYS_CHANGED) as wakes:
+            made = await browser.post(f"{AUTH}/keys", json={"name": "k", "scopes": ["account"]})
+            assert made.status_code == 201, made.text
+            assert await wakes.get(5) is not None
+            async with runtime.db.read_session() as session:
+                sealed = await session.scalar(select(ApiKeyGatewayCopy.key_sealed))
+            assert (
+                sealed is not None
+                and runtime.settings.secret_box.unseal(sealed) == made.json()["key"]
+            )
+            assert (await browser.delete(f"{AUTH}/keys/{made.json()['id']}")).status_code == 204
+            assert await wakes.get(5) is not None
+            async with runtime.db.read_session() as session:
+                assert await session.scalar(select(ApiKeyGatewayCopy.key_sealed)) is None
+        await browser.aclose()

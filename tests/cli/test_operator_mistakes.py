@@ -169,3 +169,9 @@ def test_serve_discord_gateway_without_a_token(env: dict[str, str]) -> None:
     shared = {"WADDLEBOT_REDIS_URL": "redis://127.0.0.1:1/0", "WADDLEBOT_ROUTER_URL": "http://x"}
     line = one_line(run("serve", "discord-gateway", env={**env, **shared}))
     assert line.startswith("waddlebot serve discord-gateway needs WADDLEBOT_DISCORD_BOT_TOKEN")
+
+
+def test_the_kong_broker_needs_the_admin_url(env: dict[str, str]) -> None:
+    redis = {"WADDLEBOT_REDIS_URL": "redis://127.0.0.1:1/0"}  # never reached: refused first
+    line = one_line(run("serve", "kong-broker", env={**env, **redis}))
+    assert line.startswith("waddlebot serve kong-broker needs WADDLEBOT_KONG_ADMIN_URL")

@@ -12,9 +12,7 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -85,23 +83,11 @@ def settings_variables() -> dict[str, bool]:
     return variables
 
 
-# Served to the cluster's probes and Prometheus, never published through Kong or the Ingress.
-INTERNAL_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
-
-
 def service_paths(service: str) -> set[str]:
     """Every HTTP and WebSocket path ``waddlebot serve <service>`` answers, probes aside."""
-    from waddlebot.app import SERVICES
+    from waddlebot.gateway.routes import served_paths
 
-    def walk(routes: list[Any], prefix: str = "") -> Iterator[str]:
-        for route in routes:
-            inner = getattr(route, "original_router", None)  # FastAPI ≥ 0.16x: included routers
-            if inner is not None:
-                yield from walk(inner.routes, prefix + route.include_context.prefix)
-            elif isinstance(getattr(route, "path", None), str):
-                yield prefix + route.path
-
-    return set(walk(SERVICES[service]().api().routes)) - INTERNAL_PATHS
+    return {served.path for served in served_paths(service)}
 
 
 def owner(path: str, prefixes: dict[str, str]) -> str | None:

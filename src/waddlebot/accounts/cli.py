@@ -12,6 +12,7 @@ from waddlebot.kernel.security.api_keys import (
     create_api_key,
     list_api_keys,
 )
+from waddlebot.kernel.security.key_copies import gateway_box
 from waddlebot.kernel.settings import Settings
 from waddlebot.kernel.storage import Database
 from waddlebot.kernel.storage.lookup import find_user
@@ -79,6 +80,7 @@ async def add_api_key(
             expires_in=expires,
             user_id=owner_id,
             limit=settings.api_keys_per_user if owner_id else None,
+            gateway_copy=gateway_box(settings),
         )
         return key, row.id, row.user_id
     finally:

@@ -35,6 +35,7 @@ from waddlebot.kernel.security.api_keys import (
     revoke_api_key,
 )
 from waddlebot.kernel.security.http import require_scope
+from waddlebot.kernel.security.key_copies import announce_keys_changed, gateway_box
 from waddlebot.kernel.security.passwords import (
     WeakPassword,
     hash_password,
@@ -274,10 +275,12 @@ async def create_own_key(
             expires_in=expires,
             user_id=caller.user_id,
             limit=runtime.settings.api_keys_per_user,
+            gateway_copy=gateway_box(runtime.settings),
         )
     except ApiKeyLimitReached as limit:
         raise HTTPException(status.HTTP_409_CONFLICT, str(limit)) from None
     log_event(logger, Category.AUDIT, "api_key_created", "ok", user=caller.user_id, key_id=row.id)
+    await announce_keys_changed(runtime.settings, runtime.backend)
     return key, row
 
 
@@ -432,6 +435,7 @@ def accounts_api() -> APIRouter:
         runtime = get_runtime(request)
         if not await revoke_api_key(runtime.db, key_id, owner_id=caller.user_id, keys=runtime.keys):
             raise HTTPException(status.HTTP_404_NOT_FOUND, "you have no live key with this id")
+        await announce_keys_changed(runtime.settings, runtime.backend)
         log_event(
             logger, Category.AUDIT, "api_key_revoked", "ok", user=caller.user_id, key_id=key_id
         )

@@ -18,6 +18,7 @@ from waddlebot.collectors.discord.cli import discord_app
 from waddlebot.collectors.slack.cli import slack_app
 from waddlebot.collectors.twitch.cli import twitch_app
 from waddlebot.custom_commands.cli import commands_app
+from waddlebot.gateway.cli import gateway_app
 from waddlebot.kernel.observability.logging import configure_logging
 from waddlebot.kernel.settings import Settings
 from waddlebot.kernel.settings_check import (
@@ -67,6 +68,7 @@ app.add_typer(commands_app, name="commands")
 app.add_typer(calendar_app, name="calendar")
 app.add_typer(spotify_app, name="spotify")
 app.add_typer(quotes_app, name="quotes")
+app.add_typer(gateway_app, name="gateway")
 
 HostOption = Annotated[str | None, typer.Option(help="Interface to bind (default 127.0.0.1).")]
 PortOption = Annotated[int | None, typer.Option(help="Port to listen on (default 8000).")]
@@ -128,7 +130,7 @@ def serve(
         str,
         typer.Argument(
             help="router, playground, identity, accounts, communities, labels, marketplace, "
-            "twitch, slack, discord, discord-gateway, overlays, portal"
+            "twitch, slack, discord, discord-gateway, overlays, portal, kong-broker"
         ),
     ],
     host: HostOption = None,

@@ -33,6 +33,7 @@ SHARED_THROUGH_BACKEND: dict[str, str] = {
     "marketplace": "installs reach the routers through the shared cache and pub/sub",
     "identity": "link changes reach the routers through the shared cache",
     "accounts": "login sessions live in the shared cache, where the other services read them",
+    "kong-broker": "API key creations and revocations wake it through pub/sub",
     "portal": "it reads login sessions from the shared cache, and its role, command and "
     "overlay changes reach the routers and overlay pages through the cache and pub/sub",
 }
@@ -62,6 +63,12 @@ def check_split(settings: Settings, service: str) -> None:
         fail(
             f"waddlebot serve {service} needs WADDLEBOT_ROUTER_URL (the address of "
             "waddlebot serve router, e.g. http://10.0.0.5:8001): it hands its events to the router",
+            SETTINGS_EXIT,
+        )
+    if service == "kong-broker" and not settings.kong_admin_url:
+        fail(
+            "waddlebot serve kong-broker needs WADDLEBOT_KONG_ADMIN_URL (Kong's Admin API in "
+            "database mode, e.g. http://kong:8001): it keeps Kong's consumers in step",
             SETTINGS_EXIT,
         )
     if service == "discord-gateway":

@@ -112,6 +112,13 @@ class Settings(BaseSettings):
     trust_kong_headers: bool = False
     # Addresses/CIDRs Kong calls from; consumer headers from anywhere else are ignored.
     kong_trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Kong Admin Broker (`serve kong-broker`, docs in ARCHITECTURE "Kong"): new API keys keep a
+    # copy sealed with the secret box (set on every process that creates keys), which the
+    # broker gives Kong as the consumer's key-auth credential through the Admin API.
+    kong_consumers: bool = False
+    kong_admin_url: str | None = None  # e.g. http://kong:8001; unset: the broker idles
+    kong_reconcile_interval: float = Field(default=15.0, ge=1.0, le=3600.0, description="seconds")
+    kong_admin_timeout: float = Field(default=10.0, gt=0, le=120.0, description="seconds")
     # OAuth login apps; unset: the collectors' WADDLEBOT_TWITCH_/SLACK_CLIENT_ID/SECRET.
     oauth_twitch_client_id: str | None = None
     oauth_twitch_client_secret: str | None = None

@@ -51,6 +51,7 @@ from waddlebot.kernel.security.api_keys import (
     list_api_keys,
     revoke_api_key,
 )
+from waddlebot.kernel.security.key_copies import announce_keys_changed
 from waddlebot.kernel.security.rbac import COMMUNITY_ROLES, PERMISSIONS
 from waddlebot.kernel.security.sessions import COOKIE_NAME
 from waddlebot.kernel.storage.models import User
@@ -949,6 +950,7 @@ def portal_pages() -> APIRouter:
         )
         if not revoked:
             raise HTTPException(status.HTTP_404_NOT_FOUND, "You have no live key with this id.")
+        await announce_keys_changed(runtime_of(request).settings, runtime_of(request).backend)
         audit(request, "api_key_revoke", key_id=key_id[:64])
         return done(request, "/account", "key-revoked", "")
 

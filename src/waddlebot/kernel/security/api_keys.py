@@ -14,10 +14,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import ColumnElement, and_, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, delete, func, or_, select, update
 
+from waddlebot.kernel.security.key_copies import ApiKeyGatewayCopy
+from waddlebot.kernel.security.secrets_box import SecretBox
 from waddlebot.kernel.storage import Database
-from waddlebot.kernel.storage.models import ApiKey, User
+from waddlebot.kernel.storage.models import ApiKey, User, new_id
 
 if TYPE_CHECKING:
     from waddlebot.kernel.security.key_cache import VerifiedKeys
@@ -140,8 +142,12 @@ async def create_api_key(
     expires_in: timedelta | None = None,
     user_id: str | None = None,
     limit: int | None = None,
+    gateway_copy: SecretBox | None = None,
 ) -> tuple[str, ApiKey]:
-    """Create a key; the plaintext is returned once and never stored.
+    """Create a key; the plaintext is returned once and never stored in the clear.
+
+    With ``gateway_copy`` (``key_copies.gateway_box``), the key is also kept sealed in that box
+    for the API gateway, which must be given the key itself (see ``key_copies``).
 
     With ``limit`` and an owner, refuse (:class:`ApiKeyLimitReached`) when the owner already
     has that many active keys; the owner is locked meanwhile so two concurrent requests
@@ -151,6 +157,7 @@ async def create_api_key(
     key = f"{PREFIX}{lookup}_{secrets.token_urlsafe(24)}"
     now = datetime.now(UTC)
     row = ApiKey(
+        id=new_id(),
         name=name,
         lookup=lookup,
         key_hash=_hash(key),
@@ -170,6 +177,9 @@ async def create_api_key(
             if (active or 0) >= limit:
                 raise ApiKeyLimitReached(limit)
         session.add(row)
+        if gateway_copy is not None:
+            await session.flush()  # the key's row first: the copy refers to it
+            session.add(ApiKeyGatewayCopy(api_key_id=row.id, key_sealed=gateway_copy.seal(key)))
     return key, row
 
 
@@ -261,6 +271,10 @@ async def revoke_api_key(
             return False
         row.revoked_at = datetime.now(UTC)
         key_hash = row.key_hash
+        # A revoked key is never given to the gateway again: its sealed copy goes now.
+        await session.execute(
+            delete(ApiKeyGatewayCopy).where(ApiKeyGatewayCopy.api_key_id == key_id)
+        )
     if keys is not None:
         await keys.revoked(key_hash)
     return True

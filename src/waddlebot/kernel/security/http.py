@@ -174,6 +174,18 @@ def require_member(
     return dependency
 
 
+# The dependency factories above: a route depending on what one of them returns asks for a
+# principal (an API key, a session or a trusted Kong consumer) before its body runs.
+_GUARDS = frozenset({"require_scope", "require_permission", "require_member"})
+
+
+def guards_principal(call: object) -> bool:
+    """True when ``call`` is a dependency made by one of this module's guards; the gateway
+    config (``waddlebot.gateway``) puts Kong's key check on exactly those routes."""
+    qualname = str(getattr(call, "__qualname__", ""))
+    return getattr(call, "__module__", None) == __name__ and qualname.split(".")[0] in _GUARDS
+
+
 async def decide(
     request: Request,
     principal: Principal,
