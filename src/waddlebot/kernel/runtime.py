@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 
 from waddlebot.kernel.backends import Backend, open_backend
+from waddlebot.kernel.objects import ObjectStore, open_object_store
 from waddlebot.kernel.security.service_tokens import service_headers
 from waddlebot.kernel.settings import Settings
 from waddlebot.kernel.storage import Database
@@ -27,6 +28,7 @@ class Runtime:
     # where no router runs.
     module_host: Any = None
     _clients: dict[str, httpx.AsyncClient] = field(default_factory=dict)
+    _objects: ObjectStore | None = None
 
     @classmethod
     async def open(cls, settings: Settings, backend: Backend | None = None) -> Runtime:
@@ -36,6 +38,14 @@ class Runtime:
             return cls(settings=settings, db=db, backend=backend, owns_backend=False)
         opened = await open_backend(settings.redis_url, namespace=settings.redis_namespace)
         return cls(settings=settings, db=db, backend=opened)
+
+    @property
+    def objects(self) -> ObjectStore:
+        """The object store (``kernel/objects``), opened on first use: a process that never
+        stores a file never loads botocore."""
+        if self._objects is None:
+            self._objects = open_object_store(self.settings)
+        return self._objects
 
     def client(self, service: str, *, caller: str) -> httpx.AsyncClient:
         """An HTTP client for ``service``, authenticated as ``caller``.
@@ -68,6 +78,9 @@ class Runtime:
         for client in self._clients.values():
             await client.aclose()
         self._clients.clear()
+        if self._objects is not None:
+            await self._objects.close()
+            self._objects = None
         if self.owns_backend:
             await self.backend.close()
         await self.db.close()

@@ -1,0 +1,150 @@
+"""The S3 object store (AWS, MinIO, moto, any S3 API) through aiobotocore.
+
+aiobotocore is imported on first use, so a process that never touches the store does not pay
+for botocore at start-up. Credentials come from botocore's standard chain (environment,
+shared files, container/instance roles); WaddleBot has no settings of its own for them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from contextlib import AsyncExitStack
+from typing import Any
+from urllib.parse import urlsplit
+
+from waddlebot.kernel.errors import DependencyUnavailable
+from waddlebot.kernel.objects.base import ObjectInfo, StoredObject, check_key, check_prefix
+
+_MISSING = {"NoSuchKey", "404", "NotFound"}
+
+
+class S3Store:
+    """Objects in one bucket; presigned GET URLs signed with SigV4 by botocore."""
+
+    name = "s3"
+
+    def __init__(self, bucket: str, *, region: str, endpoint_url: str | None = None) -> None:
+        self.bucket = bucket
+        self.region = region
+        self.endpoint_url = endpoint_url
+        self._stack = AsyncExitStack()
+        self._client: Any = None
+        self._lock = asyncio.Lock()
+
+    async def _s3(self) -> Any:
+        async with self._lock:
+            if self._client is None:
+                from aiobotocore.config import AioConfig
+                from aiobotocore.session import get_session
+
+                config = AioConfig(
+                    connect_timeout=5,
+                    read_timeout=30,
+                    retries={"max_attempts": 3, "mode": "standard"},
+                    signature_version="s3v4",
+                    # MinIO and moto behind a custom endpoint want bucket-in-path URLs.
+                    s3={"addressing_style": "path" if self.endpoint_url else "auto"},
+                )
+                self._client = await self._stack.enter_async_context(
+                    get_session().create_client(
+                        "s3",
+                        region_name=self.region,
+                        endpoint_url=self.endpoint_url,
+                        config=config,
+                    )
+                )
+            return self._client
+
+    async def put(self, key: str, data: bytes, *, content_type: str) -> ObjectInfo:
+        s3 = await self._s3()
+        await _call(
+            s3.put_object(
+                Bucket=self.bucket, Key=check_key(key), Body=data, ContentType=content_type
+            )
+        )
+        found = await _call(s3.head_object(Bucket=self.bucket, Key=key))
+        return ObjectInfo(key=key, size=len(data), modified=found["LastModified"])
+
+    async def get(self, key: str) -> StoredObject | None:
+        check_key(key)
+        s3 = await self._s3()
+        try:
+            answer = await s3.get_object(Bucket=self.bucket, Key=key)
+        except Exception as error:
+            if _code(error) in _MISSING:
+                return None
+            raise _outage(error) from error
+        async with answer["Body"] as body:
+            data = await body.read()
+        return StoredObject(
+            key=key, data=data, content_type=answer.get("ContentType") or "application/octet-stream"
+        )
+
+    async def delete(self, key: str) -> None:
+        s3 = await self._s3()
+        await _call(s3.delete_object(Bucket=self.bucket, Key=check_key(key)))
+
+    async def list(self, prefix: str = "") -> list[ObjectInfo]:
+        check_prefix(prefix)
+        s3 = await self._s3()
+        found: list[ObjectInfo] = []
+        pages = s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix)
+        try:
+            async for page in pages:
+                found.extend(
+                    ObjectInfo(key=item["Key"], size=item["Size"], modified=item["LastModified"])
+                    for item in page.get("Contents", [])
+                )
+        except Exception as error:
+            raise _outage(error) from error
+        return sorted(found, key=lambda item: item.key)
+
+    async def presigned_get(self, key: str, *, expires_in: int = 3600) -> str:
+        s3 = await self._s3()
+        url: str = await s3.generate_presigned_url(
+            "get_object",
+            Params={"Bucket": self.bucket, "Key": check_key(key)},
+            ExpiresIn=expires_in,
+        )
+        return url
+
+    def url_origins(self) -> tuple[str, ...]:
+        if self.endpoint_url:
+            parts = urlsplit(self.endpoint_url)
+            return (f"{parts.scheme}://{parts.netloc}",)
+        return (
+            f"https://{self.bucket}.s3.{self.region}.amazonaws.com",
+            f"https://s3.{self.region}.amazonaws.com",
+        )
+
+    async def close(self) -> None:
+        await self._stack.aclose()
+        self._client = None
+
+
+async def _call(pending: Any) -> Any:
+    try:
+        return await pending
+    except Exception as error:
+        raise _outage(error) from error
+
+
+def _code(error: Exception) -> str:
+    response = getattr(error, "response", None)
+    if isinstance(response, dict):
+        return str(response.get("Error", {}).get("Code", ""))
+    return ""
+
+
+def _outage(error: Exception) -> Exception:
+    """A refused connection or a 5xx is the store being away (503 upstream); a 4xx (no such
+    bucket, access denied) is a configuration mistake and stays what botocore raised."""
+    response = getattr(error, "response", None)
+    status = (
+        response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        if isinstance(response, dict)
+        else 0
+    )
+    if response is None or status >= 500:
+        return DependencyUnavailable("object store", type(error).__name__)
+    return error

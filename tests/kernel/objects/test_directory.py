@@ -1,0 +1,82 @@
+"""What only the directory store has: files inside its root, HMAC-signed URLs."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from waddlebot.kernel.objects import BadKey, DirectoryStore
+from waddlebot.kernel.objects.factory import open_object_store
+from waddlebot.kernel.objects.s3 import S3Store
+from waddlebot.kernel.settings import Settings
+
+
+def store(tmp_path: Path, secret: str = "secret") -> DirectoryStore:
+    return DirectoryStore(tmp_path / "objects", secret=secret, url_base="https://bot.example/o/")
+
+
+async def test_files_stay_inside_the_root(tmp_path: Path) -> None:
+    objects = store(tmp_path)
+    await objects.put("a/b.png", b"x", content_type="image/png")
+    assert (tmp_path / "objects" / "a" / "b.png").is_file()
+    (tmp_path / "objects" / "link").symlink_to(tmp_path)
+    with pytest.raises(BadKey):
+        await objects.put("link/escaped", b"x", content_type="text/plain")
+    assert not (tmp_path / "escaped").exists()
+
+
+async def test_a_key_under_an_object_is_refused_not_a_crash(tmp_path: Path) -> None:
+    objects = store(tmp_path)
+    await objects.put("a", b"x", content_type="text/plain")
+    with pytest.raises(BadKey):
+        await objects.put("a/b", b"x", content_type="text/plain")
+
+
+async def test_no_temporary_files_are_listed_or_left(tmp_path: Path) -> None:
+    objects = store(tmp_path)
+    await objects.put("a/b", b"x", content_type="text/plain")
+    (tmp_path / "objects" / "a" / ".b.123.tmp").write_bytes(b"half")
+    assert [item.key for item in await objects.list()] == ["a/b"]
+    await objects.delete("a/b")
+    assert not (tmp_path / "objects" / "a" / "b").exists()
+
+
+async def test_signature_checks(tmp_path: Path) -> None:
+    objects = store(tmp_path)
+    url = await objects.presigned_get("a/b.png", expires_in=60)
+    assert url.startswith("https://bot.example/o/a/b.png?")
+    query = parse_qs(urlsplit(url).query)
+    expires, signature = query["expires"][0], query["signature"][0]
+    assert objects.verify("a/b.png", expires, signature)
+    assert not objects.verify("a/c.png", expires, signature)
+    assert not objects.verify("a/b.png", str(int(expires) + 1), signature)
+    assert not objects.verify("a/b.png", expires, signature[:-1] + "A")
+    assert not objects.verify("a/b.png", expires, "ü")
+    assert not objects.verify("a/b.png", "soon", signature)
+    assert not objects.verify("../b.png", expires, signature)
+    assert not objects.verify("a/b.png", expires, signature, now=time.time() + 61)
+    assert not store(tmp_path, secret="other").verify("a/b.png", expires, signature)
+    assert objects.url_origins() == ("https://bot.example",)
+
+
+def test_settings_pick_the_backend(tmp_path: Path) -> None:
+    local = open_object_store(Settings(data_dir=tmp_path, secret_key="k"))
+    assert isinstance(local, DirectoryStore) and local.root == tmp_path / "objects"
+    remote = open_object_store(
+        Settings(
+            data_dir=tmp_path,
+            secret_key="k",
+            s3_bucket="wb-media",
+            s3_endpoint_url="http://minio:9000",
+            aws_region="eu-west-1",
+        )
+    )
+    assert isinstance(remote, S3Store)
+    assert (remote.bucket, remote.region, remote.url_origins()) == (
+        "wb-media",
+        "eu-west-1",
+        ("http://minio:9000",),
+    )
