@@ -3,8 +3,7 @@ HTTP on loopback, real SigV4), each with a way to fetch a presigned URL over HTT
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,8 +11,11 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from tests.objects_support import aws_credentials, moto_url, new_bucket
 from waddlebot.kernel.objects import DirectoryStore, ObjectStore, S3Store
 from waddlebot.kernel.objects.serving import signed_response
+
+__all__ = ["aws_credentials", "moto_url"]  # fixtures, from tests/objects_support.py
 
 SIGNED_BASE = "http://objects.test/signed"
 
@@ -22,28 +24,6 @@ SIGNED_BASE = "http://objects.test/signed"
 class Harness:
     store: ObjectStore
     fetch: Callable[[str], Awaitable[httpx.Response]]
-
-
-@pytest.fixture(scope="session")
-def moto_url() -> Iterator[str]:
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
-
-
-@pytest.fixture
-def aws_credentials(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """The standard chain finds these: what an operator's environment would hold."""
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
 
 
 def directory_app(store: DirectoryStore) -> FastAPI:
@@ -66,10 +46,7 @@ async def objects(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
         return
     request.getfixturevalue("aws_credentials")
     url = request.getfixturevalue("moto_url")
-    bucket = f"wb-{uuid.uuid4().hex[:12]}"
-    s3 = S3Store(bucket, region="us-east-1", endpoint_url=url)
-    client = await s3._s3()
-    await client.create_bucket(Bucket=bucket)
+    s3 = S3Store(new_bucket(url), region="us-east-1", endpoint_url=url)
     async with httpx.AsyncClient() as http:
         yield Harness(s3, http.get)
     await s3.close()
