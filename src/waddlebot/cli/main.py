@@ -145,7 +145,9 @@ def serve(
 
 
 async def _migrate(settings: Settings) -> None:
-    """Prepare the data directory (secret key) and bring the schema up to date."""
+    """Prepare the data directory (secret key), bring the schema up to date and make the
+    object store ready (its directory, or its S3 bucket when missing)."""
+    from waddlebot.kernel.objects import open_object_store
     from waddlebot.kernel.storage import Database
 
     _ = settings.resolved_secret_key
@@ -155,6 +157,11 @@ async def _migrate(settings: Settings) -> None:
         await db.migrate()
     finally:
         await db.close()
+    objects = open_object_store(settings)
+    try:
+        await objects.prepare()
+    finally:
+        await objects.close()
 
 
 @app.command()

@@ -130,3 +130,10 @@ async def test_concurrent_writers_leave_one_whole_object(objects: Harness) -> No
     found = await store.get("race")
     assert found is not None and found.data in bodies
     assert [item.key for item in await store.list()] == ["race"]
+
+
+async def test_prepare_is_safe_to_repeat(objects: Harness) -> None:
+    await objects.store.prepare()
+    await objects.store.put("kept", b"x", content_type="text/plain")
+    await objects.store.prepare()
+    assert [item.key for item in await objects.store.list()] == ["kept"]

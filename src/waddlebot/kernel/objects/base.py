@@ -68,6 +68,11 @@ class ObjectStore(Protocol):
 
     name: str
 
+    async def prepare(self) -> None:
+        """Make the store usable (its directory, its bucket); safe to run twice. ``waddlebot
+        migrate`` runs it, so services find the store ready."""
+        ...
+
     async def put(self, key: str, data: bytes, *, content_type: str) -> ObjectInfo:
         """Store ``data`` under ``key``, replacing any object there."""
         ...

@@ -50,6 +50,9 @@ class DirectoryStore:
             raise BadKey("an object key must stay inside the store")
         return path
 
+    async def prepare(self) -> None:
+        await asyncio.to_thread(self.root.mkdir, parents=True, exist_ok=True)
+
     async def put(self, key: str, data: bytes, *, content_type: str) -> ObjectInfo:
         path = self._path(key)
         header = content_type.strip()[:MAX_CONTENT_TYPE].encode("ascii", "replace") + b"\n"

@@ -55,6 +55,25 @@ class S3Store:
                 )
             return self._client
 
+    async def prepare(self) -> None:
+        """Create the bucket when it does not exist (MinIO's first start); an existing one,
+        even one we may not create or list, is left alone."""
+        s3 = await self._s3()
+        try:
+            await s3.head_bucket(Bucket=self.bucket)
+            return
+        except Exception as error:
+            if _code(error) not in _MISSING | {"NoSuchBucket"}:
+                raise _outage(error) from error
+        options: dict[str, Any] = {}
+        if self.region != "us-east-1":  # the one region S3 refuses a constraint for
+            options["CreateBucketConfiguration"] = {"LocationConstraint": self.region}
+        try:
+            await s3.create_bucket(Bucket=self.bucket, **options)
+        except Exception as error:
+            if _code(error) != "BucketAlreadyOwnedByYou":  # a concurrent migrate won
+                raise _outage(error) from error
+
     async def put(self, key: str, data: bytes, *, content_type: str) -> ObjectInfo:
         s3 = await self._s3()
         await _call(

@@ -1,8 +1,10 @@
-"""What only the directory store has: files inside its root, HMAC-signed URLs."""
+"""What only one backend has: the directory store's files and HMAC-signed URLs, S3's bucket
+creation, and the settings that pick one."""
 
 from __future__ import annotations
 
 import time
+import uuid
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -60,6 +62,19 @@ async def test_signature_checks(tmp_path: Path) -> None:
     assert not objects.verify("a/b.png", expires, signature, now=time.time() + 61)
     assert not store(tmp_path, secret="other").verify("a/b.png", expires, signature)
     assert objects.url_origins() == ("https://bot.example",)
+
+
+async def test_s3_prepare_creates_a_missing_bucket(aws_credentials: None, moto_url: str) -> None:
+    bucket = f"wb-new-{uuid.uuid4().hex[:8]}"
+    for region in ("us-east-1", "eu-west-1"):
+        s3 = S3Store(f"{bucket}-{region}", region=region, endpoint_url=moto_url)
+        try:
+            await s3.prepare()
+            await s3.prepare()
+            await s3.put("a", b"x", content_type="text/plain")
+            assert [item.key for item in await s3.list()] == ["a"]
+        finally:
+            await s3.close()
 
 
 def test_settings_pick_the_backend(tmp_path: Path) -> None:
