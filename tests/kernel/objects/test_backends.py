@@ -10,6 +10,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from waddlebot.kernel.errors import DependencyUnavailable
 from waddlebot.kernel.objects import BadKey, DirectoryStore
 from waddlebot.kernel.objects.factory import open_object_store
 from waddlebot.kernel.objects.s3 import S3Store
@@ -95,3 +96,21 @@ def test_settings_pick_the_backend(tmp_path: Path) -> None:
         "eu-west-1",
         ("http://minio:9000",),
     )
+
+
+async def test_s3_trouble_is_an_outage_not_a_crash(aws_credentials: None, moto_url: str) -> None:
+    missing = S3Store(
+        f"wb-absent-{uuid.uuid4().hex[:8]}", region="us-east-1", endpoint_url=moto_url
+    )
+    away = S3Store("wb-away", region="us-east-1", endpoint_url="http://127.0.0.1:9")
+    try:
+        for store in (missing, away):
+            with pytest.raises(DependencyUnavailable):
+                await store.put("a", b"x", content_type="text/plain")
+            with pytest.raises(DependencyUnavailable):
+                await store.list()
+        with pytest.raises(DependencyUnavailable):
+            await away.get("a")
+    finally:
+        await missing.close()
+        await away.close()

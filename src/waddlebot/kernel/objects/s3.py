@@ -156,14 +156,7 @@ def _code(error: Exception) -> str:
 
 
 def _outage(error: Exception) -> Exception:
-    """A refused connection or a 5xx is the store being away (503 upstream); a 4xx (no such
-    bucket, access denied) is a configuration mistake and stays what botocore raised."""
-    response = getattr(error, "response", None)
-    status = (
-        response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
-        if isinstance(response, dict)
-        else 0
-    )
-    if response is None or status >= 500:
-        return DependencyUnavailable("object store", type(error).__name__)
-    return error
+    """Any failure talking to S3 — refused connection, 5xx, but also a missing bucket or
+    denied access (a deployment mistake) — is the store being unusable: 503 at the HTTP edge
+    with the reason logged, never a crash. Missing keys are handled before this."""
+    return DependencyUnavailable("object store", _code(error) or type(error).__name__)
