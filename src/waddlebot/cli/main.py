@@ -166,10 +166,19 @@ async def _migrate(settings: Settings) -> None:
 
 @app.command()
 def migrate() -> None:
-    """Create or upgrade the database schema to the latest version."""
+    """Create or upgrade the database schema to the latest version and make the object store
+    ready (its directory, or its S3 bucket when missing)."""
+    from waddlebot.kernel.errors import DependencyUnavailable
+
     settings = _settings()
-    asyncio.run(_migrate(settings))
+    try:
+        asyncio.run(_migrate(settings))
+    except DependencyUnavailable as error:  # the object store: one line, not a traceback
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(1) from None
     typer.echo(f"database is up to date: {_redact(settings.resolved_database_url)}")
+    store = f"s3://{settings.s3_bucket}" if settings.s3_bucket else "the data directory"
+    typer.echo(f"object store ready: {store}")
 
 
 @app.command()
