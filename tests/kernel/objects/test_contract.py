@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import os
+from pathlib import Path
 
 import pytest
 
 from tests.kernel.objects.conftest import Harness
 from waddlebot.kernel.objects import BadKey, S3Store
+from waddlebot.kernel.objects.base import CHUNK
 
 
 async def test_put_then_get_returns_bytes_and_type(objects: Harness) -> None:
@@ -137,3 +140,20 @@ async def test_prepare_is_safe_to_repeat(objects: Harness) -> None:
     await objects.store.put("kept", b"x", content_type="text/plain")
     await objects.store.prepare()
     assert [item.key for item in await objects.store.list()] == ["kept"]
+
+
+@pytest.mark.parametrize("size", [0, 1000, CHUNK + CHUNK // 2], ids=["empty", "small", "multipart"])
+async def test_files_stream_in_and_out(objects: Harness, tmp_path: Path, size: int) -> None:
+    source = tmp_path / "backup.dump"
+    source.write_bytes(os.urandom(size))
+    info = await objects.store.put_file(
+        "backups/b.dump", source, content_type="application/octet-stream"
+    )
+    assert (info.key, info.size) == ("backups/b.dump", size)
+    target = tmp_path / "restored" / "b.dump"
+    assert await objects.store.get_file("backups/b.dump", target) is True
+    assert target.read_bytes() == source.read_bytes()
+    assert [item.size for item in await objects.store.list("backups/")] == [size]
+    assert await objects.store.get_file("backups/missing", tmp_path / "nothing") is False
+    assert not (tmp_path / "nothing").exists()
+    assert sorted(p.name for p in target.parent.iterdir()) == ["b.dump"]  # no temporary left

@@ -11,11 +11,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from waddlebot.kernel.errors import Invalid
 
 MAX_KEY = 512
+CHUNK = 8 * 1024 * 1024
+"""Bytes streamed at a time by ``put_file``/``get_file`` (an S3 multipart part)."""
 _SEGMENT = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}")
 
 
@@ -79,6 +82,14 @@ class ObjectStore(Protocol):
 
     async def get(self, key: str) -> StoredObject | None:
         """The object under ``key``; None when there is none."""
+        ...
+
+    async def put_file(self, key: str, source: Path, *, content_type: str) -> ObjectInfo:
+        """Store the file at ``source``, streamed (backups may not fit in memory)."""
+        ...
+
+    async def get_file(self, key: str, target: Path) -> bool:
+        """Write the object to ``target``, streamed and atomically; False when there is none."""
         ...
 
     async def delete(self, key: str) -> None:

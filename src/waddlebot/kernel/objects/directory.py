@@ -17,12 +17,16 @@ import hashlib
 import hmac
 import os
 import secrets
+import shutil
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import BinaryIO
 from urllib.parse import quote, urlencode, urlsplit
 
 from waddlebot.kernel.objects.base import (
+    CHUNK,
     BadKey,
     ObjectInfo,
     StoredObject,
@@ -55,12 +59,42 @@ class DirectoryStore:
 
     async def put(self, key: str, data: bytes, *, content_type: str) -> ObjectInfo:
         path = self._path(key)
-        header = content_type.strip()[:MAX_CONTENT_TYPE].encode("ascii", "replace") + b"\n"
+        header = _header(content_type)
+        await self._write(key, path, lambda handle: handle.write(header + data))
+        return ObjectInfo(key=key, size=len(data), modified=_modified(path))
+
+    async def put_file(self, key: str, source: Path, *, content_type: str) -> ObjectInfo:
+        path = self._path(key)
+        header = _header(content_type)
+
+        def copy(handle: BinaryIO) -> None:
+            handle.write(header)
+            with source.open("rb") as original:
+                shutil.copyfileobj(original, handle, CHUNK)
+
+        await self._write(key, path, copy)
+        return _info(key, path)
+
+    async def _write(self, key: str, path: Path, fill: Callable[[BinaryIO], object]) -> None:
         try:
-            await asyncio.to_thread(_write_atomically, path, header + data)
+            await asyncio.to_thread(_write_atomically, path, fill)
         except (FileExistsError, NotADirectoryError, IsADirectoryError):
             raise BadKey(f"{key!r} clashes with an object's or a folder's name") from None
-        return ObjectInfo(key=key, size=len(data), modified=_modified(path))
+
+    async def get_file(self, key: str, target: Path) -> bool:
+        path = self._path(key)
+
+        def copy() -> bool:
+            try:
+                original = path.open("rb")
+            except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+                return False
+            with original:
+                original.readline(MAX_CONTENT_TYPE + 2)
+                _write_atomically(target, lambda out: shutil.copyfileobj(original, out, CHUNK))
+            return True
+
+        return await asyncio.to_thread(copy)
 
     async def get(self, key: str) -> StoredObject | None:
         path = self._path(key)
@@ -130,12 +164,17 @@ class DirectoryStore:
         return None
 
 
-def _write_atomically(path: Path, content: bytes) -> None:
+def _header(content_type: str) -> bytes:
+    """An object file's first line: its content type."""
+    return content_type.strip()[:MAX_CONTENT_TYPE].encode("ascii", "replace") + b"\n"
+
+
+def _write_atomically(path: Path, fill: Callable[[BinaryIO], object]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
     try:
         with temporary.open("xb") as handle:
-            handle.write(content)
+            fill(handle)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temporary, path)

@@ -8,12 +8,23 @@ shared files, container/instance roles); WaddleBot has no settings of its own fo
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import secrets
 from contextlib import AsyncExitStack
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from waddlebot.kernel.errors import DependencyUnavailable
-from waddlebot.kernel.objects.base import ObjectInfo, StoredObject, check_key, check_prefix
+from waddlebot.kernel.objects.base import (
+    CHUNK,
+    ObjectInfo,
+    StoredObject,
+    check_key,
+    check_prefix,
+)
 
 _MISSING = {"NoSuchKey", "404", "NotFound"}
 
@@ -98,6 +109,56 @@ class S3Store:
         return StoredObject(
             key=key, data=data, content_type=answer.get("ContentType") or "application/octet-stream"
         )
+
+    async def put_file(self, key: str, source: Path, *, content_type: str) -> ObjectInfo:
+        """One request for a small file, a multipart upload (aborted on failure) otherwise."""
+        check_key(key)
+        size = (await asyncio.to_thread(source.stat)).st_size
+        if size <= CHUNK:
+            return await self.put(
+                key, await asyncio.to_thread(source.read_bytes), content_type=content_type
+            )
+        s3 = await self._s3()
+        started = await _call(
+            s3.create_multipart_upload(Bucket=self.bucket, Key=key, ContentType=content_type)
+        )
+        upload = {"Bucket": self.bucket, "Key": key, "UploadId": started["UploadId"]}
+        parts: list[dict[str, Any]] = []
+        try:
+            handle = await asyncio.to_thread(source.open, "rb")
+            with handle:
+                while chunk := await asyncio.to_thread(handle.read, CHUNK):
+                    number = len(parts) + 1
+                    sent = await _call(s3.upload_part(**upload, PartNumber=number, Body=chunk))
+                    parts.append({"PartNumber": number, "ETag": sent["ETag"]})
+            await _call(s3.complete_multipart_upload(**upload, MultipartUpload={"Parts": parts}))
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await s3.abort_multipart_upload(**upload)
+            raise
+        return ObjectInfo(key=key, size=size, modified=datetime.now(UTC))
+
+    async def get_file(self, key: str, target: Path) -> bool:
+        check_key(key)
+        s3 = await self._s3()
+        try:
+            answer = await s3.get_object(Bucket=self.bucket, Key=key)
+        except Exception as error:
+            if _code(error) in _MISSING:
+                return False
+            raise _outage(error) from error
+        temporary = target.with_name(f".{target.name}.{secrets.token_hex(6)}.tmp")
+        await asyncio.to_thread(target.parent.mkdir, parents=True, exist_ok=True)
+        try:
+            async with answer["Body"] as body:
+                out = await asyncio.to_thread(temporary.open, "xb")
+                with out:
+                    while chunk := await body.read(CHUNK):
+                        await asyncio.to_thread(out.write, chunk)
+            await asyncio.to_thread(os.replace, temporary, target)
+        finally:
+            await asyncio.to_thread(temporary.unlink, missing_ok=True)
+        return True
 
     async def delete(self, key: str) -> None:
         s3 = await self._s3()
