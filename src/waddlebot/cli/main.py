@@ -184,14 +184,20 @@ def migrate() -> None:
 @app.command()
 def backup(
     file: Annotated[Path, typer.Argument(help="Where to write the backup.")],
+    upload: Annotated[
+        bool, typer.Option("--upload", help="Also keep it in the object store (backups/…).")
+    ] = False,
 ) -> None:
     """Back up the database into FILE (SQLite online backup, or pg_dump -Fc); secrets stay
     sealed, so restoring needs the same WADDLEBOT_SECRET_KEY / WADDLEBOT_ENCRYPTION_KEYS."""
+    from waddlebot.cli import backup as backups
     from waddlebot.cli.backup import BackupError
-    from waddlebot.cli.backup import backup as run_backup
 
     try:
-        typer.echo(run_backup(_settings(), file))
+        settings = _settings()
+        typer.echo(backups.backup(settings, file))
+        if upload:
+            typer.echo(f"uploaded to the object store as {backups.upload(settings, file)}")
     except BackupError as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(1) from None
@@ -203,17 +209,43 @@ def restore(
     yes: Annotated[
         bool, typer.Option("--yes", help="Replace a database that already holds data.")
     ] = False,
+    from_store: Annotated[
+        str | None,
+        typer.Option(
+            "--from-store", help="First download this key (see `waddlebot backups`) into FILE."
+        ),
+    ] = None,
 ) -> None:
     """Restore the database from FILE (stop every waddlebot process using it first); needs
     the secret key the backup was made under to read its sealed secrets."""
+    from waddlebot.cli import backup as backups
     from waddlebot.cli.backup import BackupError
-    from waddlebot.cli.backup import restore as run_restore
 
     try:
-        typer.echo(run_restore(_settings(), file, overwrite=yes))
+        settings = _settings()
+        if from_store:
+            backups.download(settings, from_store, file)
+            typer.echo(f"downloaded {from_store} to {file}")
+        typer.echo(backups.restore(settings, file, overwrite=yes))
     except BackupError as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(1) from None
+
+
+@app.command("backups")
+def list_backups() -> None:
+    """The backups kept in the object store (`backup --upload`), oldest first."""
+    from waddlebot.cli.backup import BackupError, stored
+
+    try:
+        found = stored(_settings())
+    except BackupError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(1) from None
+    for item in found:
+        typer.echo(f"{item.key}  {item.size} bytes  {item.modified:%Y-%m-%d %H:%M:%S} UTC")
+    if not found:
+        typer.echo("no backups in the object store")
 
 
 @app.command()
