@@ -13,8 +13,6 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-import filetype
-
 from waddlebot.kernel.errors import Invalid, NotFound
 from waddlebot.kernel.objects import ObjectStore
 
@@ -54,6 +52,8 @@ class MediaFile:
 
 def sniff(data: bytes) -> str:
     """The allowed MIME type ``data`` starts like; :class:`MediaRefused` otherwise."""
+    import filetype  # only uploads need it
+
     found = filetype.guess(data[:SNIFF_BYTES]) if data else None
     mime = found.mime if found is not None else None
     if mime not in TYPES:
