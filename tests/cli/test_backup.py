@@ -17,11 +17,13 @@ from sqlalchemy.engine import make_url
 
 from tests.cli.processes import WADDLEBOT, clean_env, run, start, stop, wait_healthy
 from tests.conftest import DATABASE_URL, require_service
+from tests.objects_support import aws_credentials, moto_url, new_bucket
 from waddlebot.collectors.slack.models import SlackInstallation
 from waddlebot.kernel.settings import Settings, normalise_database_url
 from waddlebot.kernel.storage import Database
 from waddlebot.kernel.storage.models import Community
 
+__all__ = ["aws_credentials", "moto_url"]  # fixtures
 SECRET = "backup-test-secret"
 TOKEN = "xoxb-plaintext-never-in-a-backup"
 
@@ -195,3 +197,36 @@ def test_mistakes_get_one_clear_line(tmp_path: Path) -> None:
     assert missing_tool.returncode == 1
     assert missing_tool.stderr.startswith("error: pg_dump is not installed")
     assert missing_tool.stderr.count("\n") == 1
+
+
+async def test_backups_kept_in_the_object_store(
+    aws_credentials: None, moto_url: str, tmp_path: Path
+) -> None:
+    """`backup --upload` to S3 (moto), `backups`, then `restore --from-store` on a wiped bot."""
+    env = clean_env(tmp_path) | {
+        "WADDLEBOT_SECRET_KEY": SECRET,
+        "WADDLEBOT_S3_BUCKET": new_bucket(moto_url),
+        "WADDLEBOT_S3_ENDPOINT_URL": moto_url,
+    }
+    inst = Installation(env, Settings(data_dir=tmp_path / "data").resolved_database_url, None)
+    await seed(inst)
+    written = ok("backup", str(tmp_path / "nightly backup.db"), "--upload", env=env)
+    key = re.search(r"uploaded to the object store as (\S+)", written).group(1)  # type: ignore[union-attr]
+    assert re.fullmatch(r"backups/\d{8}T\d{6}Z-nightly-backup\.db", key)
+    assert key in ok("backups", env=env)
+
+    await inst.wipe()
+    restored = ok("restore", str(tmp_path / "fetched.db"), "--from-store", key, env=env)
+    assert f"downloaded {key}" in restored and "restored" in restored
+    db = Database(inst.database_url)
+    try:
+        async with db.read_session() as session:
+            assert await session.scalar(select(Community.name)) == "Penguins"
+    finally:
+        await db.close()
+
+    missing = run("restore", str(tmp_path / "x.db"), "--from-store", "backups/nope", env=env)
+    assert missing.returncode == 1 and missing.stderr.count("\n") == 1
+    assert "no backup 'backups/nope'" in missing.stderr
+    bad = run("restore", str(tmp_path / "x.db"), "--from-store", "../etc/passwd", env=env)
+    assert bad.returncode == 1 and "object key" in bad.stderr and "Traceback" not in bad.stderr

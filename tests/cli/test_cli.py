@@ -50,7 +50,25 @@ def test_migrate_creates_the_embedded_database(env: dict[str, str]) -> None:
     assert result.returncode == 0, result.stderr
     assert (Path(env["WADDLEBOT_DATA_DIR"]) / "waddlebot.db").exists()
     assert (Path(env["WADDLEBOT_DATA_DIR"]) / "secret.key").stat().st_mode & 0o777 == 0o600
+    assert (Path(env["WADDLEBOT_DATA_DIR"]) / "objects").is_dir()  # the object store, ready
+    assert "object store ready: the data directory" in result.stdout
     assert run("migrate", env=env).returncode == 0  # idempotent
+
+
+def test_migrate_names_an_unreachable_object_store_in_one_line(env: dict[str, str]) -> None:
+    result = run(
+        "migrate",
+        env={
+            **env,
+            "WADDLEBOT_S3_BUCKET": "waddlebot",
+            "WADDLEBOT_S3_ENDPOINT_URL": "http://127.0.0.1:9",
+            "AWS_ACCESS_KEY_ID": "x",
+            "AWS_SECRET_ACCESS_KEY": "y",
+        },
+    )
+    assert result.returncode == 1
+    assert "object store unavailable" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_chat_embedded_ping_help_and_refusal(env: dict[str, str]) -> None:

@@ -7,8 +7,10 @@ locally and fail under CI=true (``.ci/run`` installs it).
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
+import wave
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -17,6 +19,7 @@ from playwright.async_api import Browser, Page, Route, async_playwright, expect
 
 from tests.conftest import IN_CI
 from tests.overlays.conftest import OverlayBot, overlay_bot, overlay_config
+from tests.overlays.test_media import png
 from waddlebot.kernel.settings import Settings
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "overlays"
@@ -311,3 +314,51 @@ async def test_page_reconnects_after_the_server_restarts(
         )
         await again.display("ticker", {"text": "back again"})
         await expect(page.locator("#ticker .item:not(.copy)")).to_have_text(["back again"])
+
+
+def wav(seconds: float = 0.2) -> bytes:
+    """A real (silent) WAV file."""
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(8000)
+        out.writeframes(b"\x00\x00" * int(8000 * seconds))
+    return buffer.getvalue()
+
+
+async def test_uploaded_image_and_sound_load_under_the_csp(
+    browser: Browser, embedded: Settings
+) -> None:
+    async with overlay_bot(embedded) as bot:
+        for filename, data in (("follow.png", png(12, 8)), ("ding.wav", wav())):
+            answer = await bot.server.client.post(
+                f"/api/browser-sources/v1/communities/{bot.community_id}/media",
+                files={"file": (filename, data, "application/octet-stream")},
+                headers={"X-API-Key": bot.manage_key},
+            )
+            assert answer.status_code == 201, answer.text
+        page = await open_overlay(browser, bot, "alert", (1280, 720))
+        refused: list[str] = []
+        page.on(
+            "console", lambda m: refused.append(m.text) if "Content Security" in m.text else None
+        )
+        async with page.expect_response(lambda r: r.url.endswith("/media/ding.wav")) as sound:
+            await bot.display(
+                "alert",
+                {
+                    "event": "follow",
+                    "user": "ada",
+                    "title": "just followed!",
+                    "image": "media:follow.png",
+                    "sound": "media:ding.wav",
+                },
+                duration=3,
+            )
+        assert (await sound.value).status in (200, 206)
+        image = page.locator("#alert .image")
+        await expect(image).to_be_visible()
+        await page.wait_for_function(
+            "document.querySelector('#alert .image').naturalWidth === 12", timeout=5000
+        )
+        assert refused == [] and page.errors == []  # type: ignore[attr-defined]

@@ -14,21 +14,83 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import shutil
 import sqlite3
 import subprocess
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar
 
 from sqlalchemy import inspect, literal, select, table
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from waddlebot.kernel.errors import DependencyUnavailable, Refusal
+from waddlebot.kernel.objects import ObjectInfo, ObjectStore, open_object_store
 from waddlebot.kernel.settings import Settings
 from waddlebot.kernel.storage import Database
+
+T = TypeVar("T")
 
 
 class BackupError(Exception):
     """Something the operator must fix; the message is one clear line."""
+
+
+BACKUPS = "backups/"
+"""Where backups live in the object store."""
+
+
+def store_key(file: Path, now: datetime) -> str:
+    """``backups/<UTC time>-<file name>``, the name reduced to what keys allow."""
+    name = re.sub(r"[^A-Za-z0-9._-]", "-", file.name).lstrip(".-")[:80] or "backup"
+    return f"{BACKUPS}{now:%Y%m%dT%H%M%SZ}-{name}"
+
+
+def upload(settings: Settings, file: Path) -> str:
+    """Copy a written backup into the object store; its key."""
+    key = store_key(file, datetime.now(UTC))
+
+    async def put(store: ObjectStore) -> None:
+        await store.put_file(key, file, content_type="application/octet-stream")
+
+    _with_store(settings, put)
+    return key
+
+
+def download(settings: Settings, key: str, target: Path) -> None:
+    """Fetch the stored backup ``key`` into ``target``."""
+
+    async def get(store: ObjectStore) -> bool:
+        return await store.get_file(key, target)
+
+    if not _with_store(settings, get):
+        raise BackupError(f"no backup {key!r} in the object store (see `waddlebot backups`)")
+
+
+def stored(settings: Settings) -> list[ObjectInfo]:
+    """The backups in the object store, oldest first."""
+
+    async def listing(store: ObjectStore) -> list[ObjectInfo]:
+        return await store.list(BACKUPS)
+
+    return _with_store(settings, listing)
+
+
+def _with_store(settings: Settings, work: Callable[[ObjectStore], Awaitable[T]]) -> T:
+    async def run() -> T:
+        store = open_object_store(settings)
+        try:
+            return await work(store)
+        finally:
+            await store.close()
+
+    try:
+        return asyncio.run(run())
+    except (DependencyUnavailable, Refusal) as error:
+        raise BackupError(str(error)) from None
 
 
 def backup(settings: Settings, target: Path) -> str:

@@ -147,7 +147,9 @@ def serve(
 
 
 async def _migrate(settings: Settings) -> None:
-    """Prepare the data directory (secret key) and bring the schema up to date."""
+    """Prepare the data directory (secret key), bring the schema up to date and make the
+    object store ready (its directory, or its S3 bucket when missing)."""
+    from waddlebot.kernel.objects import open_object_store
     from waddlebot.kernel.storage import Database
 
     _ = settings.resolved_secret_key
@@ -157,27 +159,47 @@ async def _migrate(settings: Settings) -> None:
         await db.migrate()
     finally:
         await db.close()
+    objects = open_object_store(settings)
+    try:
+        await objects.prepare()
+    finally:
+        await objects.close()
 
 
 @app.command()
 def migrate() -> None:
-    """Create or upgrade the database schema to the latest version."""
+    """Create or upgrade the database schema to the latest version and make the object store
+    ready (its directory, or its S3 bucket when missing)."""
+    from waddlebot.kernel.errors import DependencyUnavailable
+
     settings = _settings()
-    asyncio.run(_migrate(settings))
+    try:
+        asyncio.run(_migrate(settings))
+    except DependencyUnavailable as error:  # the object store: one line, not a traceback
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(1) from None
     typer.echo(f"database is up to date: {_redact(settings.resolved_database_url)}")
+    store = f"s3://{settings.s3_bucket}" if settings.s3_bucket else "the data directory"
+    typer.echo(f"object store ready: {store}")
 
 
 @app.command()
 def backup(
     file: Annotated[Path, typer.Argument(help="Where to write the backup.")],
+    upload: Annotated[
+        bool, typer.Option("--upload", help="Also keep it in the object store (backups/…).")
+    ] = False,
 ) -> None:
     """Back up the database into FILE (SQLite online backup, or pg_dump -Fc); secrets stay
     sealed, so restoring needs the same WADDLEBOT_SECRET_KEY / WADDLEBOT_ENCRYPTION_KEYS."""
+    from waddlebot.cli import backup as backups
     from waddlebot.cli.backup import BackupError
-    from waddlebot.cli.backup import backup as run_backup
 
     try:
-        typer.echo(run_backup(_settings(), file))
+        settings = _settings()
+        typer.echo(backups.backup(settings, file))
+        if upload:
+            typer.echo(f"uploaded to the object store as {backups.upload(settings, file)}")
     except BackupError as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(1) from None
@@ -189,17 +211,43 @@ def restore(
     yes: Annotated[
         bool, typer.Option("--yes", help="Replace a database that already holds data.")
     ] = False,
+    from_store: Annotated[
+        str | None,
+        typer.Option(
+            "--from-store", help="First download this key (see `waddlebot backups`) into FILE."
+        ),
+    ] = None,
 ) -> None:
     """Restore the database from FILE (stop every waddlebot process using it first); needs
     the secret key the backup was made under to read its sealed secrets."""
+    from waddlebot.cli import backup as backups
     from waddlebot.cli.backup import BackupError
-    from waddlebot.cli.backup import restore as run_restore
 
     try:
-        typer.echo(run_restore(_settings(), file, overwrite=yes))
+        settings = _settings()
+        if from_store:
+            backups.download(settings, from_store, file)
+            typer.echo(f"downloaded {from_store} to {file}")
+        typer.echo(backups.restore(settings, file, overwrite=yes))
     except BackupError as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(1) from None
+
+
+@app.command("backups")
+def list_backups() -> None:
+    """The backups kept in the object store (`backup --upload`), oldest first."""
+    from waddlebot.cli.backup import BackupError, stored
+
+    try:
+        found = stored(_settings())
+    except BackupError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(1) from None
+    for item in found:
+        typer.echo(f"{item.key}  {item.size} bytes  {item.modified:%Y-%m-%d %H:%M:%S} UTC")
+    if not found:
+        typer.echo("no backups in the object store")
 
 
 @app.command()

@@ -9,6 +9,7 @@ import httpx
 
 from waddlebot.kernel.backends import Backend, open_backend
 from waddlebot.kernel.contracts import EventIngress
+from waddlebot.kernel.objects import ObjectStore, open_object_store
 from waddlebot.kernel.security.key_cache import VerifiedKeys
 from waddlebot.kernel.security.service_tokens import service_headers
 from waddlebot.kernel.settings import Settings
@@ -34,6 +35,7 @@ class Runtime:
     # API keys verified lately (kernel/security/key_cache.py); follows revocations on pub/sub
     keys: VerifiedKeys = field(default_factory=VerifiedKeys)
     _clients: dict[str, httpx.AsyncClient] = field(default_factory=dict)
+    _objects: ObjectStore | None = None
 
     @classmethod
     async def open(cls, settings: Settings, backend: Backend | None = None) -> Runtime:
@@ -49,6 +51,14 @@ class Runtime:
             )
         opened = await open_backend(settings.redis_url, namespace=settings.redis_namespace)
         return cls(settings=settings, db=db, backend=opened, keys=VerifiedKeys(opened.pubsub))
+
+    @property
+    def objects(self) -> ObjectStore:
+        """The object store (``kernel/objects``), opened on first use: a process that never
+        stores a file never loads botocore."""
+        if self._objects is None:
+            self._objects = open_object_store(self.settings)
+        return self._objects
 
     def client(self, service: str, *, caller: str) -> httpx.AsyncClient:
         """An HTTP client for ``service``, authenticated as ``caller``.
@@ -87,6 +97,9 @@ class Runtime:
         for client in self._clients.values():
             await client.aclose()
         self._clients.clear()
+        if self._objects is not None:
+            await self._objects.close()
+            self._objects = None
         if self.owns_backend:
             await self.backend.close()
         await self.db.close()

@@ -151,6 +151,14 @@ class Settings(BaseSettings):
     module_host_url: str | None = None
     aws_endpoint_url: str | None = None  # e.g. a LocalStack/moto URL; unset: AWS itself
     aws_region: str = "us-east-1"
+    # Object storage (overlay images and sounds, exports, backups). Unset bucket: files in
+    # <data dir>/objects. Set: that S3 bucket (AWS, MinIO, …); credentials from the standard
+    # AWS chain (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, shared files, instance/pod roles).
+    s3_bucket: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+    s3_endpoint_url: str | None = Field(
+        default=None, description="e.g. http://minio:9000; unset: AWS itself"
+    )
+    s3_region: str | None = Field(default=None, description="unset: WADDLEBOT_AWS_REGION")
     openwhisk_api_host: str | None = None  # https://openwhisk.example.com
     openwhisk_auth: str | None = None  # the namespace's API key, "uuid:key"
     openwhisk_namespace: str = "_"

@@ -3,6 +3,7 @@ edge every request passes: body size limits, the 422 and 500 answers."""
 
 from __future__ import annotations
 
+import re
 import time
 import traceback
 from collections.abc import Sequence
@@ -35,7 +36,13 @@ MAX_BODY = 1024 * 1024
 """Bytes a JSON API request body may have (an ingress batch included)."""
 MAX_WEBHOOK_BODY = 256 * 1024
 """Bytes a platform webhook body may have: Twitch, Slack and Discord send a few KiB."""
-BODY_LIMITS: tuple[tuple[str, int], ...] = (("/webhooks/", MAX_WEBHOOK_BODY),)
+MAX_UPLOAD_BODY = 33 * 1024 * 1024
+"""Bytes a file upload may send (multipart); the endpoint enforces its own, smaller setting
+with a 422, this only bounds what is read at all."""
+BODY_LIMITS: tuple[tuple[re.Pattern[str], int], ...] = (
+    (re.compile(r"/webhooks/"), MAX_WEBHOOK_BODY),
+    (re.compile(r"/api/browser-sources/v1/communities/[^/]+/media$"), MAX_UPLOAD_BODY),
+)
 LISTED_ERRORS = 20
 SHOWN_IN_DETAIL = 3
 MAX_FIELD = 100
@@ -127,8 +134,8 @@ def health_api() -> APIRouter:
 
 def body_limit(path: str) -> int:
     """The most bytes a request to ``path`` may send."""
-    for prefix, limit in BODY_LIMITS:
-        if path.startswith(prefix):
+    for pattern, limit in BODY_LIMITS:
+        if pattern.match(path):
             return limit
     return MAX_BODY
 

@@ -119,11 +119,13 @@ def overlays_api(service: OverlayService) -> APIRouter:
         nonce = secrets.token_urlsafe(16)
         if grant.kind == "player":
             return _player_page(request, nonce)
-        hosts = " ".join(f"https://{host}" for host in service.config.image_hosts) or "'none'"
+        # Remote images from the allowed hosts; uploaded media through the page's own
+        # token URL (``/overlay/{token}/media/…``, same origin).
+        hosts = "".join(f"https://{host} " for host in service.config.image_hosts)
         csp = (
             f"default-src 'none'; script-src 'nonce-{nonce}'; style-src 'nonce-{nonce}'; "
-            f"img-src {hosts}; connect-src 'self'{_socket_origins(request)}; base-uri 'none'; "
-            "form-action 'none'"
+            f"img-src {hosts}'self'; media-src 'self'; "
+            f"connect-src 'self'{_socket_origins(request)}; base-uri 'none'; form-action 'none'"
         )
         html = page_template().replace("__NONCE__", nonce).replace("__KIND__", grant.kind)
         return HTMLResponse(html, headers={**PAGE_HEADERS, "Content-Security-Policy": csp})

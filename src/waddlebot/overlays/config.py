@@ -38,6 +38,12 @@ class OverlaySettings(BaseSettings):
     # none/"null" (OBS). "*" allows any origin.
     allowed_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
+    # Uploaded overlay media (alert images and sounds, card art), in the object store.
+    media_max_bytes: int = Field(
+        default=5 * 1024 * 1024, ge=1024, le=32 * 1024 * 1024, description="bytes per file"
+    )
+    media_max_files: int = Field(default=200, ge=1, le=10_000, description="per community")
+
     @field_validator("image_hosts", "allowed_origins", mode="before")
     @classmethod
     def _split(cls, value: object) -> object:

@@ -14,6 +14,8 @@ from urllib.parse import urlsplit
 
 import nh3
 
+from waddlebot.overlays.media import ref_kind
+
 KINDS: tuple[str, ...] = ("ticker", "media", "general", "alert", "player")
 HTML_TAGS = frozenset(
     {
@@ -94,6 +96,20 @@ def image_url(value: Any, allowed: Collection[str]) -> str | None:
     return url if host_allowed(parts.hostname, allowed) else None
 
 
+def picture(value: Any, allowed: Collection[str]) -> str | None:
+    """An uploaded image (``media:<name>``, see ``overlays/media.py``) or an allowed https
+    URL, or None."""
+    kind = ref_kind(value)
+    if kind is not None:
+        return str(value) if kind == "image" else None
+    return image_url(value, allowed)
+
+
+def sound(value: Any) -> str | None:
+    """An uploaded sound (``media:<name>``), or None: no remote audio."""
+    return str(value) if ref_kind(value) == "sound" else None
+
+
 def clean_html(html: str, allowed_hosts: Collection[str]) -> str:
     """``html`` reduced to :data:`HTML_TAGS`; images only from ``allowed_hosts``."""
 
@@ -133,7 +149,7 @@ def _media(content: dict[str, Any], hosts: Collection[str]) -> dict[str, Any]:
         "album": text(content.get("album"), 200),
         "source": text(content.get("source"), 50),
         "requested_by": text(content.get("requested_by"), 100),
-        "art": image_url(content.get("art"), hosts),
+        "art": picture(content.get("art"), hosts),
         "length": length,
         "position": position,
         "playing": playing if isinstance(playing, bool) else True,
@@ -150,9 +166,9 @@ def _general(content: dict[str, Any], hosts: Collection[str]) -> dict[str, Any]:
         "title": text(content.get("title"), 200),
         "text": text(content.get("text"), 2000),
         "html": html or None,
-        "image": image_url(content.get("image"), hosts),
+        "image": picture(content.get("image"), hosts),
         "subtitle": text(content.get("subtitle"), 200),
-        "thumbnail": image_url(content.get("thumbnail"), hosts),
+        "thumbnail": picture(content.get("thumbnail"), hosts),
         "caption": text(content.get("caption"), 200),
     }
 
@@ -165,7 +181,8 @@ def _alert(content: dict[str, Any], hosts: Collection[str]) -> dict[str, Any]:
         "text": text(content.get("text") or content.get("message"), 500),
         "user": text(content.get("user"), 100),
         "amount": text(content.get("amount"), 40),
-        "image": image_url(content.get("image"), hosts),
+        "image": picture(content.get("image"), hosts),
+        "sound": sound(content.get("sound")),
     }
 
 

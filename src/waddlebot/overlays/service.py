@@ -20,6 +20,7 @@ from waddlebot.kernel.scheduler.spec import JobSpec
 from waddlebot.kernel.service import Service
 from waddlebot.overlays.config import OverlaySettings
 from waddlebot.overlays.hub import OverlayHub
+from waddlebot.overlays.media import MediaLibrary
 from waddlebot.overlays.tokens import OverlayTokens
 
 logger = get_logger(__name__)
@@ -35,16 +36,26 @@ class OverlayService(Service):
         self._hub: OverlayHub | None = None
         self._tokens: OverlayTokens | None = None
         self._jobs: JobStore | None = None
+        self._media: MediaLibrary | None = None
 
     def api(self) -> APIRouter:
         from waddlebot.overlays.api import overlays_api
+        from waddlebot.overlays.media_api import media_api
 
-        return overlays_api(self)
+        api = APIRouter()
+        api.include_router(media_api(self))  # first: its /overlay/… paths are the specific ones
+        api.include_router(overlays_api(self))
+        return api
 
     async def start(self, runtime: Runtime) -> None:
         self._runtime = runtime
         self._hub = OverlayHub(runtime.backend, self.config)
         self._tokens = OverlayTokens(runtime.db, runtime.backend, runtime.settings)
+        self._media = MediaLibrary(
+            runtime.objects,
+            max_bytes=self.config.media_max_bytes,
+            max_files=self.config.media_max_files,
+        )
         settings = runtime.settings
         self._jobs = JobStore(
             runtime.db,
@@ -118,6 +129,12 @@ class OverlayService(Service):
         if self._hub is None:
             raise RuntimeError("the overlays service has not started")
         return self._hub
+
+    @property
+    def media(self) -> MediaLibrary:
+        if self._media is None:
+            raise RuntimeError("the overlays service has not started")
+        return self._media
 
     @property
     def tokens(self) -> OverlayTokens:

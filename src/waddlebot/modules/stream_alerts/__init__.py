@@ -12,10 +12,38 @@ from waddlebot import __version__
 from waddlebot.kernel.contracts import EventType
 from waddlebot.sdk import Context, Module
 
+ALERTED = (
+    EventType.follow,
+    EventType.subscribe,
+    EventType.resubscribe,
+    EventType.gift_subscription,
+    EventType.cheer,
+    EventType.raid,
+)
+# A file uploaded as overlay media (POST /api/browser-sources/v1/communities/{id}/media).
+MEDIA_REF = r"^media:[A-Za-z0-9][A-Za-z0-9_-]{0,59}\.[A-Za-z0-9]{2,5}$"
+
+
+def _media_settings() -> dict[str, Any]:
+    """``<event>_image`` / ``<event>_sound`` per alerted event: flat strings, so the
+    portal's module form shows them as plain fields."""
+    properties: dict[str, Any] = {}
+    for event in ALERTED:
+        label = event.value.replace("_", " ")
+        for field, what in (("image", "image"), ("sound", "sound")):
+            properties[f"{event.value}_{field}"] = {
+                "type": "string",
+                "pattern": MEDIA_REF,
+                "description": f"An uploaded {what} for {label} alerts, as media:NAME",
+            }
+    return {"type": "object", "properties": properties}
+
+
 module = Module(
     "stream-alerts",
     version=__version__,
     description="On-stream alerts for follows, subscriptions, cheers and raids.",
+    config_schema=_media_settings(),
 )
 
 TIERS = {"1000": "Tier 1", "2000": "Tier 2", "3000": "Tier 3"}
@@ -62,16 +90,13 @@ def alert_content(ctx: Context) -> dict[str, Any]:
     elif event.type is EventType.raid:
         viewers = _number(data.get("viewers"))
         content["title"] = "is raiding" + (f" with {viewers} viewers!" if viewers else "!")
+    for field in ("image", "sound"):  # the community's uploaded media for this event
+        configured = ctx.config.get(f"{event.type.value}_{field}")
+        if isinstance(configured, str) and configured:
+            content[field] = configured
     return {key: value for key, value in content.items() if value is not None}
 
 
-@module.on_event(
-    EventType.follow,
-    EventType.subscribe,
-    EventType.resubscribe,
-    EventType.gift_subscription,
-    EventType.cheer,
-    EventType.raid,
-)
+@module.on_event(*ALERTED)
 async def alert(ctx: Context) -> None:
     ctx.overlay("alert", alert_content(ctx))
