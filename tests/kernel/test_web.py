@@ -41,7 +41,7 @@ async def test_metrics_are_prometheus_text(stack_settings: Settings) -> None:
     assert answer.headers["content-type"].startswith("text/plain")
     body = answer.text
     assert "# TYPE waddlebot_events_in_total counter" in body
-    assert 'waddlebot_events_in_total{platform="playground"}' in body
+    assert 'waddlebot_events_in_total{platform="playground",type="message"}' in body
     assert "# TYPE waddlebot_module_execution_seconds histogram" in body
 
 

@@ -19,13 +19,14 @@ from __future__ import annotations
 import abc
 import asyncio
 import uuid
+from datetime import UTC, datetime
 
 from pydantic import ValidationError
 
 from waddlebot.kernel.backends import Backend, Delivery
 from waddlebot.kernel.contracts import OutboundMessage
 from waddlebot.kernel.observability.logging import Category, get_logger, log_event
-from waddlebot.kernel.observability.metrics import OUTBOUND
+from waddlebot.kernel.observability.metrics import OUTBOUND, REPLY_SECONDS
 from waddlebot.kernel.supervision import report_healthy
 from waddlebot.router.dispatch import OUTBOUND_GROUP, outbound_queue
 
@@ -174,6 +175,9 @@ class OutboundSender(abc.ABC):
                 )
             return
         OUTBOUND.labels(self.platform, "sent").inc()
+        if message.received_at is not None:
+            latency = (datetime.now(UTC) - message.received_at).total_seconds()
+            REPLY_SECONDS.labels(self.platform).observe(max(0.0, latency))
         await self._ack(delivery)
 
     async def _ack(self, delivery: Delivery) -> None:

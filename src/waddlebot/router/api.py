@@ -83,7 +83,7 @@ def router_api() -> APIRouter:
                 headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
             )
         for event in events:
-            EVENTS_IN.labels(event.platform.value).inc()
+            EVENTS_IN.labels(event.platform.value, event.type.value).inc()
         return IngressAccepted(accepted=[event.id for event in events])
 
     return api

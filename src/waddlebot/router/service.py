@@ -11,7 +11,9 @@ from waddlebot.aliases.manager import AliasManager
 from waddlebot.communities.manager import CommunityManager
 from waddlebot.custom_commands.manager import CustomCommandManager
 from waddlebot.identity.manager import IdentityManager
+from waddlebot.kernel.contracts import Platform
 from waddlebot.kernel.observability.logging import Category, get_logger, log_event
+from waddlebot.kernel.observability.queue_gauges import QueueGauges
 from waddlebot.kernel.runtime import Runtime
 from waddlebot.kernel.scheduler import JobStore, Scheduler
 from waddlebot.kernel.service import Service
@@ -19,7 +21,7 @@ from waddlebot.labels.manager import LabelManager
 from waddlebot.modules import builtin_modules
 from waddlebot.router.api import router_api
 from waddlebot.router.directory import Directory
-from waddlebot.router.dispatch import ActionDispatcher
+from waddlebot.router.dispatch import ActionDispatcher, outbound_queue
 from waddlebot.router.executions import ExecutionLog
 from waddlebot.router.executors import ExecutorFactory, GuardedExecutor, RouterHost
 from waddlebot.router.host_api import host_api
@@ -27,7 +29,7 @@ from waddlebot.router.limits import Limiter, LimitPolicy
 from waddlebot.router.pipeline import Pipeline
 from waddlebot.router.registry import COMMANDS_CHANGED, CommandTable, sync_module_commands
 from waddlebot.router.scheduled import ScheduledRuns
-from waddlebot.router.worker import WorkerPool
+from waddlebot.router.worker import EVENTS_QUEUE, WorkerPool
 from waddlebot.sdk import Module
 from waddlebot.sdk.twitch import TwitchOperations
 from waddlebot.timers.manager import TimerManager
@@ -158,6 +160,8 @@ class RouterService(Service):
             visibility_timeout=settings.router_visibility_timeout,
         )
         self.spawn("workers", workers.run)
+        queues = [EVENTS_QUEUE, *(outbound_queue(platform) for platform in Platform)]
+        self.spawn("queue-gauges", QueueGauges(runtime.backend.queues, queues).run)
         self.spawn("command-reload", partial(self._reload_on_change, runtime))
         self.scheduler = Scheduler(
             self.jobs,

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from waddlebot.kernel.backends import Backend, Delivery
 from waddlebot.kernel.contracts import Event, EventOutcome
 from waddlebot.kernel.observability.logging import Category, get_logger, log_event
-from waddlebot.kernel.observability.metrics import EVENT_SECONDS, EVENTS_PROCESSED, QUEUE_DEPTH
+from waddlebot.kernel.observability.metrics import EVENT_SECONDS, EVENTS_PROCESSED
 from waddlebot.kernel.outages import as_unavailable, dependency_of, describe
 from waddlebot.kernel.supervision import report_healthy
 from waddlebot.router.pipeline import Pipeline
@@ -98,7 +98,6 @@ class WorkerPool:
                     task.add_done_callback(self._running.discard)
                 if not deliveries:
                     report_healthy()  # Redis answers and there is nothing left to fail on
-                    QUEUE_DEPTH.labels(EVENTS_QUEUE).set(await queues.depth(EVENTS_QUEUE))
         except asyncio.CancelledError:
             self._cancel_running()
             raise

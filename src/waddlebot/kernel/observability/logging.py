@@ -15,6 +15,8 @@ from typing import Any
 
 import structlog
 
+from waddlebot.kernel.observability.metrics import LOG_LINES
+
 
 class Category(StrEnum):
     AUTH = "AUTH"
@@ -50,6 +52,7 @@ def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
+        count_serious,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
     # Fill the configured processor list in place rather than handing structlog a new one:
@@ -85,6 +88,17 @@ def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
     root.setLevel(level.upper())
     for noisy in ("uvicorn.access", "httpx", "aiosqlite", "asyncio"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+
+
+_SERIOUS = frozenset({"warning", "error", "critical"})
+
+
+def count_serious(_logger: Any, _method: str, event_dict: Any) -> Any:
+    """Count warning-and-above lines (``waddlebot_log_lines_total``) for the error-rate alert."""
+    level = event_dict.get("level")
+    if level in _SERIOUS:
+        LOG_LINES.labels(level).inc()
+    return event_dict
 
 
 def get_logger(name: str) -> Any:
