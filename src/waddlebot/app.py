@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
@@ -21,6 +23,7 @@ from waddlebot.identity.service import IdentityService
 from waddlebot.kernel.audit import AuditStore
 from waddlebot.kernel.backends import Backend
 from waddlebot.kernel.errors import Refusal
+from waddlebot.kernel.observability.dependencies import probe_forever
 from waddlebot.kernel.observability.logging import Category, get_logger, log_event
 from waddlebot.kernel.outages import UNAVAILABLE_ERRORS
 from waddlebot.kernel.runtime import Runtime
@@ -86,6 +89,7 @@ def create_app(
         app.state.services = chosen
         started: list[Service] = []
         audit = AuditStore(runtime.db, retention_days=settings.audit_retention_days)
+        prober: asyncio.Task[None] | None = None
         try:
             if migrate:
                 await runtime.db.migrate()
@@ -93,6 +97,7 @@ def create_app(
             for service in chosen:
                 await service.start(runtime)
                 started.append(service)
+            prober = asyncio.create_task(probe_forever(runtime), name="dependency-probe")
             log_event(
                 logger,
                 Category.SYSTEM,
@@ -103,6 +108,10 @@ def create_app(
             )
             yield
         finally:
+            if prober is not None:
+                prober.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await prober
             for service in reversed(started):
                 await service.stop()
             await audit.stop()

@@ -110,3 +110,20 @@ async def test_readyz_200_on_embedded_runtime(health_only: tuple[FastAPI, Path])
     answer = await readyz_with(app, Settings(data_dir=tmp_path, secret_key="s"))
     assert answer.status_code == 200
     assert answer.json()["checks"] == {"database": True, "cache": True, "workers": True}
+
+
+async def test_a_dead_replica_is_probed_but_does_not_fail_readyz(tmp_path: Path) -> None:
+    settings = Settings(
+        data_dir=tmp_path,
+        secret_key="s",
+        log_format="console",
+        database_replica_urls=[UNREACHABLE_POSTGRES],
+    )
+    app = create_app(settings, instances=[], migrate=False)
+    async with live_server(app) as server:
+        ready = await server.client.get("/readyz")
+        metrics = (await server.client.get("/metrics")).text
+    assert ready.status_code == 200, ready.text
+    assert 'waddlebot_dependency_up{dependency="replica_0"} 0.0' in metrics
+    assert 'waddlebot_dependency_up{dependency="database"} 1.0' in metrics
+    assert 'waddlebot_dependency_up{dependency="memory"} 1.0' in metrics

@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from waddlebot.kernel.errors import Refusal
+from waddlebot.kernel.observability.dependencies import backend_name, probe
 from waddlebot.kernel.observability.logging import Category, get_logger, log_event
 from waddlebot.kernel.observability.metrics import DEPENDENCY_UNAVAILABLE, REGISTRY
 from waddlebot.kernel.outages import as_unavailable
@@ -110,7 +111,11 @@ def health_api() -> APIRouter:
     @api.get("/readyz")
     async def readyz(request: Request) -> JSONResponse:
         runtime = get_runtime(request)
-        checks = {"database": await runtime.db.ping(), "cache": await runtime.backend.ping()}
+        states = await probe(runtime)  # replicas are shown by the details, never fail this
+        checks = {
+            "database": states["database"].reachable,
+            "cache": states[backend_name(runtime)].reachable,
+        }
         checks["workers"], failing = task_health(getattr(request.app.state, "services", []))
         ready = all(checks.values())
         body: dict[str, object] = {"status": "ready" if ready else "unavailable", "checks": checks}
