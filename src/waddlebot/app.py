@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
@@ -24,7 +25,9 @@ from waddlebot.kernel.audit import AuditStore
 from waddlebot.kernel.backends import Backend
 from waddlebot.kernel.errors import Refusal
 from waddlebot.kernel.observability.dependencies import probe_forever
+from waddlebot.kernel.observability.health_details import health_details_api
 from waddlebot.kernel.observability.logging import Category, get_logger, log_event
+from waddlebot.kernel.observability.platforms import PLATFORM_HEALTH
 from waddlebot.kernel.outages import UNAVAILABLE_ERRORS
 from waddlebot.kernel.runtime import Runtime
 from waddlebot.kernel.service import Service
@@ -89,7 +92,7 @@ def create_app(
         app.state.services = chosen
         started: list[Service] = []
         audit = AuditStore(runtime.db, retention_days=settings.audit_retention_days)
-        prober: asyncio.Task[None] | None = None
+        prober: asyncio.Future[Any] | None = None
         try:
             if migrate:
                 await runtime.db.migrate()
@@ -97,7 +100,9 @@ def create_app(
             for service in chosen:
                 await service.start(runtime)
                 started.append(service)
-            prober = asyncio.create_task(probe_forever(runtime), name="dependency-probe")
+            prober = asyncio.gather(
+                probe_forever(runtime), PLATFORM_HEALTH.publish_forever(runtime.backend.kv)
+            )
             log_event(
                 logger,
                 Category.SYSTEM,
@@ -126,6 +131,7 @@ def create_app(
     for outage in UNAVAILABLE_ERRORS:  # Redis / database away: 503 + Retry-After
         app.add_exception_handler(outage, unavailable_answer)
     app.include_router(health_api())
+    app.include_router(health_details_api())
     for service in chosen:
         app.include_router(service.api())
     return app

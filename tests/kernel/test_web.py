@@ -50,7 +50,12 @@ async def test_readyz_is_503_when_the_database_is_unreachable(tmp_path: Path) ->
         data_dir=tmp_path, secret_key="s", log_format="console", database_url=UNREACHABLE_POSTGRES
     )
     app = create_app(settings, instances=[], migrate=False)
-    assert set(app.openapi()["paths"]) == {"/healthz", "/readyz", "/metrics"}
+    assert set(app.openapi()["paths"]) == {
+        "/healthz",
+        "/readyz",
+        "/metrics",
+        "/api/health/v1/details",
+    }
     async with live_server(app) as server:
         assert (await server.client.get("/healthz")).status_code == 200
         ready = await server.client.get("/readyz")

@@ -27,6 +27,7 @@ from waddlebot.kernel.backends import Backend, Delivery
 from waddlebot.kernel.contracts import OutboundMessage
 from waddlebot.kernel.observability.logging import Category, get_logger, log_event
 from waddlebot.kernel.observability.metrics import OUTBOUND, REPLY_SECONDS
+from waddlebot.kernel.observability.platforms import PLATFORM_HEALTH
 from waddlebot.kernel.supervision import report_healthy
 from waddlebot.router.dispatch import OUTBOUND_GROUP, outbound_queue
 
@@ -162,6 +163,7 @@ class OutboundSender(abc.ABC):
                 # Left to the queue: handed out again once its lease runs out.
                 self._held.discard(delivery.id)
                 OUTBOUND.labels(self.platform, "retry").inc()
+                PLATFORM_HEALTH.send_failed(self.platform)
                 log_event(
                     logger,
                     Category.SYSTEM,
@@ -175,6 +177,7 @@ class OutboundSender(abc.ABC):
                 )
             return
         OUTBOUND.labels(self.platform, "sent").inc()
+        PLATFORM_HEALTH.message_sent(self.platform)
         if message.received_at is not None:
             latency = (datetime.now(UTC) - message.received_at).total_seconds()
             REPLY_SECONDS.labels(self.platform).observe(max(0.0, latency))
@@ -186,6 +189,7 @@ class OutboundSender(abc.ABC):
 
     def _failed(self, result: str, reason: str, delivery: Delivery) -> None:
         OUTBOUND.labels(self.platform, result).inc()
+        PLATFORM_HEALTH.send_failed(self.platform)
         log_event(
             logger,
             Category.ERROR,

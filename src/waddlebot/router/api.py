@@ -17,6 +17,7 @@ from pydantic import TypeAdapter, ValidationError
 from waddlebot.kernel.backends import QueueFull
 from waddlebot.kernel.contracts import Event, EventBatch, IngressAccepted
 from waddlebot.kernel.observability.metrics import EVENTS_IN, EVENTS_REJECTED
+from waddlebot.kernel.observability.platforms import PLATFORM_HEALTH
 from waddlebot.kernel.security.api_keys import Principal
 from waddlebot.kernel.security.http import require_scope
 from waddlebot.kernel.web import get_runtime
@@ -84,6 +85,7 @@ def router_api() -> APIRouter:
             )
         for event in events:
             EVENTS_IN.labels(event.platform.value, event.type.value).inc()
+            PLATFORM_HEALTH.event_received(event.platform.value)
         return IngressAccepted(accepted=[event.id for event in events])
 
     return api

@@ -20,6 +20,7 @@ from waddlebot.collectors.twitch.models import TwitchToken
 from waddlebot.collectors.twitch.settings import TwitchSettings
 from waddlebot.kernel.observability.logging import Category, get_logger, log_event
 from waddlebot.kernel.observability.metrics import TOKEN_REFRESH_FAILURES
+from waddlebot.kernel.observability.platforms import PLATFORM_HEALTH
 from waddlebot.kernel.security.secrets_box import SecretBox
 from waddlebot.kernel.storage import Database
 
@@ -196,6 +197,7 @@ class TwitchAuth:
             )
         except Exception:
             TOKEN_REFRESH_FAILURES.labels("twitch_user").inc()
+            PLATFORM_HEALTH.token("twitch", valid=False)
             raise
         log_event(logger, Category.AUTH, "twitch_user_token", "refreshed", user=user_id)
         return await self._store(grant, user_id, login, fallback_refresh=refresh)
@@ -224,6 +226,7 @@ class TwitchAuth:
             row.expires_at = expires_at
         token = UserToken(user_id, login, access, expires_at)
         self._user_token = token
+        PLATFORM_HEALTH.token("twitch", valid=True, expires_at=expires_at)
         return token
 
 
