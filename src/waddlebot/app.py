@@ -35,6 +35,7 @@ from waddlebot.kernel.settings import Settings
 from waddlebot.kernel.web import (
     BodyLimit,
     CrashGuard,
+    RequestId,
     health_api,
     refusal_answer,
     unavailable_answer,
@@ -128,6 +129,7 @@ def create_app(
     app.add_exception_handler(RequestValidationError, validation_answer)
     app.add_middleware(BodyLimit)
     app.add_middleware(CrashGuard)
+    app.add_middleware(RequestId)  # outermost: even a crash's line carries the request id
     for outage in UNAVAILABLE_ERRORS:  # Redis / database away: 503 + Retry-After
         app.add_exception_handler(outage, unavailable_answer)
     app.include_router(health_api())

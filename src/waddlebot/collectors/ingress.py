@@ -16,6 +16,7 @@ import httpx
 
 from waddlebot.kernel.contracts import Event
 from waddlebot.kernel.errors import DependencyUnavailable
+from waddlebot.kernel.observability.logging import bind_event, trace
 from waddlebot.kernel.outages import describe
 from waddlebot.kernel.runtime import Runtime
 
@@ -39,6 +40,8 @@ class RouterIngress:
 
     async def submit(self, events: Sequence[Event]) -> list[str]:
         """Queue ``events`` (≤ 100) at the router; return the accepted ids."""
+        if len(events) == 1:  # a webhook's one event: the rest of its request logs the id
+            bind_event(events[0].id)
         client = self.runtime.client("router", caller=self.collector)
         body = "[" + ",".join(event.model_dump_json() for event in events) + "]"
         delay, waited = 0.05, 0.0
@@ -53,6 +56,7 @@ class RouterIngress:
                 raise DependencyUnavailable("router", _detail(answer))
             if answer.status_code == httpx.codes.ACCEPTED:
                 accepted: list[str] = answer.json()["accepted"]
+                trace(__name__, "event_queued", collector=self.collector, events=len(accepted))
                 return accepted
             if answer.status_code != httpx.codes.TOO_MANY_REQUESTS or waited >= self.busy_retry_for:
                 raise IngressRefused(answer.status_code, _detail(answer))

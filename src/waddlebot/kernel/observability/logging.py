@@ -90,6 +90,29 @@ def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
 
 
+def bind_event(event_id: str) -> None:
+    """Stamp ``event_id`` on every later log line of the current task (and tasks it starts).
+
+    The id an event keeps from the collector's webhook through the router to the sender
+    (``Event.id``, ``OutboundMessage.event_id``), so ``grep <id>`` over every process's logs
+    shows its whole path. Call it where a task starts handling one event: asyncio gives each
+    task its own copy of the context, so the binding never leaks into other events.
+    """
+    structlog.contextvars.bind_contextvars(event_id=event_id)
+
+
+def trace(name: str, action: str, **fields: Any) -> None:
+    """A DEBUG line marking one step of an event's path (queued, done, reply sent).
+
+    Checked against the stdlib level first, so at INFO it costs one cached comparison and
+    nothing is rendered: per-message lines only for ``WADDLEBOT_LOG_LEVEL=DEBUG``.
+    """
+    if logging.getLogger(name).isEnabledFor(logging.DEBUG):
+        structlog.get_logger(name).debug(
+            action, category=Category.SYSTEM.value, action=action, **fields
+        )
+
+
 _SERIOUS = frozenset({"warning", "error", "critical"})
 
 
