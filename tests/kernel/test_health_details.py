@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 from tests.support import bearer, build_app, live_server
+from waddlebot.app import create_app
 from waddlebot.kernel.backends.memory import MemoryBackend
 from waddlebot.kernel.observability.platforms import (
     FAILURE_WINDOW,
@@ -16,6 +18,7 @@ from waddlebot.kernel.observability.platforms import (
     platform_key,
 )
 from waddlebot.kernel.security.api_keys import create_api_key
+from waddlebot.kernel.security.service_tokens import service_headers
 from waddlebot.kernel.settings import Settings
 
 DETAILS = "/api/health/v1/details"
@@ -79,3 +82,23 @@ def test_send_failures_older_than_five_minutes_fall_out() -> None:
     now = time.time()
     view.failures.extend([now - FAILURE_WINDOW - 10, now - 60, now - 1])
     assert view.report(now)["send_failures_5m"] == 2
+
+
+async def test_details_still_answer_when_redis_is_away(tmp_path: Path) -> None:
+    settings = Settings(
+        data_dir=tmp_path,
+        secret_key="s",
+        log_format="console",
+        redis_url="redis://127.0.0.1:1/0",
+        database_replica_urls=["postgresql+asyncpg://postgres@127.0.0.1:1/x"],
+    )
+    app = create_app(settings, instances=[], migrate=False)
+    async with live_server(app) as server:
+        answer = await server.client.get(DETAILS, headers=service_headers("s", "ops"))
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["status"] == "unavailable"
+    assert body["dependencies"]["database"]["reachable"] is True
+    assert body["dependencies"]["redis"]["reachable"] is False
+    assert body["dependencies"]["replica_0"]["reachable"] is False
+    assert "error" in body["platforms"]

@@ -46,6 +46,10 @@ def health_details_api() -> APIRouter:
             and dependencies[backend_name(runtime)].reachable
             and workers_ok
         )
+        try:
+            platforms: dict[str, Any] = await installation_view(runtime.backend.kv)
+        except Exception as error:  # Redis away: the rest of the page is what matters now
+            platforms = {"error": f"the backend did not answer: {type(error).__name__}"}
         return {
             "status": "ready" if ready else "unavailable",
             "process": PROCESS,
@@ -56,7 +60,7 @@ def health_details_api() -> APIRouter:
                 for service in services
                 for name, health in service.health.items()
             },
-            "platforms": await installation_view(runtime.backend.kv),
+            "platforms": platforms,
         }
 
     return api

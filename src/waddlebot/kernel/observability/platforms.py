@@ -12,6 +12,7 @@ more.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import socket
@@ -118,9 +119,11 @@ class PlatformHealth:
             await kv.set(key, json.dumps(entries), ttl=STALE_AFTER)
 
     async def publish_forever(self, kv: KeyValue, every: float = PUBLISH_EVERY) -> None:
+        """Publish until cancelled; Redis being away only delays the next round."""
         while True:
             if self.views:
-                await self.publish(kv)
+                with contextlib.suppress(Exception):
+                    await self.publish(kv)
             await asyncio.sleep(every)
 
 
