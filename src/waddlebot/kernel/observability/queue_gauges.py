@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 from waddlebot.kernel.backends import WorkQueue
 from waddlebot.kernel.observability.metrics import QUEUE_DEPTH, QUEUE_OLDEST
+from waddlebot.kernel.outages import dependency_of
 from waddlebot.kernel.supervision import report_healthy
 
 SAMPLE_EVERY = 1.0  # seconds
@@ -33,8 +34,15 @@ class QueueGauges:
             QUEUE_OLDEST.labels(name).set(await self.queues.oldest_age(name))
 
     async def run(self) -> None:
-        """Sample until cancelled; a backend outage raises to the supervisor (backoff)."""
+        """Sample until cancelled. While the backend is away the gauges keep their last values
+        and the loop keeps trying (``waddlebot_dependency_up`` tells the outage): a metrics
+        sampler never makes the process unready nor adds to the outage's log lines."""
         while True:
-            await self.sample()
-            report_healthy()
+            try:
+                await self.sample()
+            except Exception as error:
+                if dependency_of(error) is None:
+                    raise  # a bug: the supervisor logs and restarts
+            else:
+                report_healthy()
             await asyncio.sleep(self.interval)
