@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from functools import partial
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
@@ -23,7 +26,10 @@ from waddlebot.identity.service import IdentityService
 from waddlebot.kernel.audit import AuditStore
 from waddlebot.kernel.backends import Backend
 from waddlebot.kernel.errors import Refusal
+from waddlebot.kernel.observability.dependencies import probe_forever
+from waddlebot.kernel.observability.health_details import health_details_api
 from waddlebot.kernel.observability.logging import Category, get_logger, log_event
+from waddlebot.kernel.observability.platforms import PLATFORM_HEALTH
 from waddlebot.kernel.outages import UNAVAILABLE_ERRORS
 from waddlebot.kernel.runtime import Runtime
 from waddlebot.kernel.service import Service
@@ -31,6 +37,7 @@ from waddlebot.kernel.settings import Settings
 from waddlebot.kernel.web import (
     BodyLimit,
     CrashGuard,
+    RequestId,
     health_api,
     refusal_answer,
     unavailable_answer,
@@ -90,6 +97,7 @@ def create_app(
         app.state.services = chosen
         started: list[Service] = []
         audit = AuditStore(runtime.db, retention_days=settings.audit_retention_days)
+        prober: asyncio.Future[Any] | None = None
         try:
             if migrate:
                 await runtime.db.migrate()
@@ -98,6 +106,9 @@ def create_app(
             for service in chosen:
                 await service.start(runtime)
                 started.append(service)
+            prober = asyncio.gather(
+                probe_forever(runtime), PLATFORM_HEALTH.publish_forever(runtime.backend.kv)
+            )
             log_event(
                 logger,
                 Category.SYSTEM,
@@ -108,6 +119,10 @@ def create_app(
             )
             yield
         finally:
+            if prober is not None:
+                prober.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await prober
             for service in reversed(started):
                 await service.stop()
             await audit.stop()
@@ -119,9 +134,11 @@ def create_app(
     app.add_exception_handler(RequestValidationError, validation_answer)
     app.add_middleware(BodyLimit)
     app.add_middleware(CrashGuard)
+    app.add_middleware(RequestId)  # outermost: even a crash's line carries the request id
     for outage in UNAVAILABLE_ERRORS:  # Redis / database away: 503 + Retry-After
         app.add_exception_handler(outage, unavailable_answer)
     app.include_router(health_api())
+    app.include_router(health_details_api())
     for service in chosen:
         app.include_router(service.api())
     return app

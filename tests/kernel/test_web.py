@@ -41,7 +41,7 @@ async def test_metrics_are_prometheus_text(stack_settings: Settings) -> None:
     assert answer.headers["content-type"].startswith("text/plain")
     body = answer.text
     assert "# TYPE waddlebot_events_in_total counter" in body
-    assert 'waddlebot_events_in_total{platform="playground"}' in body
+    assert 'waddlebot_events_in_total{platform="playground",type="message"}' in body
     assert "# TYPE waddlebot_module_execution_seconds histogram" in body
 
 
@@ -50,7 +50,12 @@ async def test_readyz_is_503_when_the_database_is_unreachable(tmp_path: Path) ->
         data_dir=tmp_path, secret_key="s", log_format="console", database_url=UNREACHABLE_POSTGRES
     )
     app = create_app(settings, instances=[], migrate=False)
-    assert set(app.openapi()["paths"]) == {"/healthz", "/readyz", "/metrics"}
+    assert set(app.openapi()["paths"]) == {
+        "/healthz",
+        "/readyz",
+        "/metrics",
+        "/api/health/v1/details",
+    }
     async with live_server(app) as server:
         assert (await server.client.get("/healthz")).status_code == 200
         ready = await server.client.get("/readyz")
@@ -110,3 +115,20 @@ async def test_readyz_200_on_embedded_runtime(health_only: tuple[FastAPI, Path])
     answer = await readyz_with(app, Settings(data_dir=tmp_path, secret_key="s"))
     assert answer.status_code == 200
     assert answer.json()["checks"] == {"database": True, "cache": True, "workers": True}
+
+
+async def test_a_dead_replica_is_probed_but_does_not_fail_readyz(tmp_path: Path) -> None:
+    settings = Settings(
+        data_dir=tmp_path,
+        secret_key="s",
+        log_format="console",
+        database_replica_urls=[UNREACHABLE_POSTGRES],
+    )
+    app = create_app(settings, instances=[], migrate=False)
+    async with live_server(app) as server:
+        ready = await server.client.get("/readyz")
+        metrics = (await server.client.get("/metrics")).text
+    assert ready.status_code == 200, ready.text
+    assert 'waddlebot_dependency_up{dependency="replica_0"} 0.0' in metrics
+    assert 'waddlebot_dependency_up{dependency="database"} 1.0' in metrics
+    assert 'waddlebot_dependency_up{dependency="memory"} 1.0' in metrics

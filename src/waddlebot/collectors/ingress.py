@@ -19,6 +19,7 @@ import httpx
 from waddlebot.kernel.contracts import Event, IngressRefused
 from waddlebot.kernel.contracts.ingress import BUSY
 from waddlebot.kernel.errors import DependencyUnavailable
+from waddlebot.kernel.observability.logging import bind_event, trace
 from waddlebot.kernel.outages import describe
 from waddlebot.kernel.runtime import Runtime
 
@@ -37,15 +38,20 @@ class RouterIngress:
 
     async def submit(self, events: Sequence[Event]) -> list[str]:
         """Queue ``events`` (≤ 100) at the router; return the accepted ids."""
+        if len(events) == 1:  # a webhook's one event: the rest of its request logs the id
+            bind_event(events[0].id)
         local = self.runtime.local_ingress()
         offer = local.accept if local is not None else self._post
         delay, waited = 0.05, 0.0
         while True:
             try:
-                return await offer(events)
+                accepted = await offer(events)
             except IngressRefused as refused:
                 if refused.status != BUSY or waited >= self.busy_retry_for:
                     raise
+            else:
+                trace(__name__, "event_queued", collector=self.collector, events=len(accepted))
+                return accepted
             await asyncio.sleep(delay)
             waited += delay
             delay = min(delay * 2, 1.0)

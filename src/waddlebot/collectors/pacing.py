@@ -9,6 +9,12 @@ from __future__ import annotations
 import asyncio
 
 from waddlebot.kernel.backends import KeyValue
+from waddlebot.kernel.observability.metrics import (
+    OUTBOUND_RATE_LIMITED,
+    PACING_WAIT_SECONDS,
+    PACING_WAITS,
+    platform_label,
+)
 
 
 class PacingTimeout(Exception):
@@ -27,12 +33,21 @@ async def wait_for_slot(
         pause = max(decision.retry_after, 0.01)
         if waited + pause > max_wait:
             raise PacingTimeout(f"no slot for {key} within {max_wait:g}s")
+        if not waited:
+            PACING_WAITS.labels(platform_label(key), "window").inc()
         await asyncio.sleep(pause)
+        PACING_WAIT_SECONDS.labels(platform_label(key), "window").inc(pause)
         waited += pause
 
 
-async def hold_until(kv: KeyValue, key: str, seconds: float) -> None:
-    """Record that the platform asked us to back off ``key`` for ``seconds`` (429/Retry-After)."""
+async def hold_until(kv: KeyValue, key: str, seconds: float, *, rate_limited: bool = True) -> None:
+    """Record that the platform asked us to back off ``key`` for ``seconds`` (429/Retry-After).
+
+    ``rate_limited=False``: a hold we take ourselves (a bucket reported empty), not counted
+    as the platform limiting us.
+    """
+    if rate_limited:
+        OUTBOUND_RATE_LIMITED.labels(platform_label(key)).inc()
     if seconds > 0:
         await kv.set(f"hold:{key}", "1", ttl=seconds)
 
@@ -41,4 +56,6 @@ async def wait_if_held(kv: KeyValue, key: str) -> None:
     """Sleep out a back-off recorded by :func:`hold_until` (any process may have recorded it)."""
     left = await kv.ttl(f"hold:{key}")
     if left:
+        PACING_WAITS.labels(platform_label(key), "hold").inc()
+        PACING_WAIT_SECONDS.labels(platform_label(key), "hold").inc(left)
         await asyncio.sleep(left)

@@ -19,13 +19,21 @@ from __future__ import annotations
 import abc
 import asyncio
 import uuid
+from datetime import UTC, datetime
 
 from pydantic import ValidationError
 
 from waddlebot.kernel.backends import Backend, Delivery
 from waddlebot.kernel.contracts import OutboundMessage
-from waddlebot.kernel.observability.logging import Category, get_logger, log_event
-from waddlebot.kernel.observability.metrics import OUTBOUND
+from waddlebot.kernel.observability.logging import (
+    Category,
+    bind_event,
+    get_logger,
+    log_event,
+    trace,
+)
+from waddlebot.kernel.observability.metrics import OUTBOUND, REPLY_SECONDS
+from waddlebot.kernel.observability.platforms import PLATFORM_HEALTH
 from waddlebot.kernel.supervision import report_healthy
 from waddlebot.router.dispatch import OUTBOUND_GROUP, outbound_queue
 
@@ -147,6 +155,7 @@ class OutboundSender(abc.ABC):
             await self._send(delivery, message)
 
     async def _send(self, delivery: Delivery, message: OutboundMessage) -> None:
+        bind_event(message.event_id)  # each lane runs in its own task (gather)
         try:
             await self.deliver(message)
         except PermanentDeliveryError as error:
@@ -161,6 +170,7 @@ class OutboundSender(abc.ABC):
                 # Left to the queue: handed out again once its lease runs out.
                 self._held.discard(delivery.id)
                 OUTBOUND.labels(self.platform, "retry").inc()
+                PLATFORM_HEALTH.send_failed(self.platform)
                 log_event(
                     logger,
                     Category.SYSTEM,
@@ -174,6 +184,11 @@ class OutboundSender(abc.ABC):
                 )
             return
         OUTBOUND.labels(self.platform, "sent").inc()
+        PLATFORM_HEALTH.message_sent(self.platform)
+        trace(__name__, "reply_sent", platform=self.platform, kind=message.kind)
+        if message.received_at is not None:
+            latency = (datetime.now(UTC) - message.received_at).total_seconds()
+            REPLY_SECONDS.labels(self.platform).observe(max(0.0, latency))
         await self._ack(delivery)
 
     async def _ack(self, delivery: Delivery) -> None:
@@ -182,6 +197,7 @@ class OutboundSender(abc.ABC):
 
     def _failed(self, result: str, reason: str, delivery: Delivery) -> None:
         OUTBOUND.labels(self.platform, result).inc()
+        PLATFORM_HEALTH.send_failed(self.platform)
         log_event(
             logger,
             Category.ERROR,

@@ -6,9 +6,11 @@ from __future__ import annotations
 import re
 import time
 import traceback
+import uuid
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+import structlog
 from fastapi import APIRouter, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -17,6 +19,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from waddlebot.kernel.errors import Refusal
+from waddlebot.kernel.observability.dependencies import backend_name, probe
 from waddlebot.kernel.observability.logging import Category, get_logger, log_event
 from waddlebot.kernel.observability.metrics import DEPENDENCY_UNAVAILABLE, REGISTRY
 from waddlebot.kernel.outages import as_unavailable
@@ -117,7 +120,11 @@ def health_api() -> APIRouter:
     @api.get("/readyz")
     async def readyz(request: Request) -> JSONResponse:
         runtime = get_runtime(request)
-        checks = {"database": await runtime.db.ping(), "cache": await runtime.backend.ping()}
+        states = await probe(runtime)  # replicas are shown by the details, never fail this
+        checks = {
+            "database": states["database"].reachable,
+            "cache": states[backend_name(runtime)].reachable,
+        }
         checks["workers"], failing = task_health(getattr(request.app.state, "services", []))
         ready = all(checks.values())
         body: dict[str, object] = {"status": "ready" if ready else "unavailable", "checks": checks}
@@ -240,6 +247,39 @@ def traceback_text(error: BaseException) -> str:
     had given up. Plain text costs milliseconds whatever the logging setup.
     """
     return "".join(traceback.format_exception(error)).rstrip("\n")
+
+
+REQUEST_ID_HEADER = "x-request-id"
+_WELL_FORMED_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+
+
+class RequestId:
+    """Give every request an id, bound to each log line written while it is handled and sent
+    back as ``X-Request-ID``: the caller's own (Kong's correlation id) when well-formed,
+    else a fresh one. With the ``event_id`` collectors and workers bind, a webhook's lines
+    and its event's lines can be found together."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        given = next(
+            (value for name, value in scope["headers"] if name == REQUEST_ID_HEADER.encode()),
+            b"",
+        ).decode("latin-1")
+        request_id = given if _WELL_FORMED_ID.fullmatch(given) else uuid.uuid4().hex
+        header = (REQUEST_ID_HEADER.encode(), request_id.encode())
+
+        async def stamped(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), header]
+            await send(message)
+
+        with structlog.contextvars.bound_contextvars(request_id=request_id):
+            await self.app(scope, receive, stamped)
 
 
 class CrashGuard:

@@ -22,6 +22,7 @@ from waddlebot.kernel.contracts import Event, EventBatch, IngressAccepted, Ingre
 from waddlebot.kernel.contracts.ingress import BUSY, INVALID
 from waddlebot.kernel.errors import DependencyUnavailable
 from waddlebot.kernel.observability.metrics import EVENTS_IN, EVENTS_REJECTED
+from waddlebot.kernel.observability.platforms import PLATFORM_HEALTH
 from waddlebot.kernel.outages import dependency_of, describe
 from waddlebot.kernel.runtime import Runtime
 from waddlebot.kernel.security.api_keys import Principal
@@ -71,7 +72,8 @@ async def enqueue(runtime: Runtime, events: list[Event]) -> list[str]:
         EVENTS_REJECTED.labels("queue_full").inc(len(events))
         raise
     for event in events:
-        EVENTS_IN.labels(event.platform.value).inc()
+        EVENTS_IN.labels(event.platform.value, event.type.value).inc()
+        PLATFORM_HEALTH.event_received(event.platform.value)
     return [event.id for event in events]
 
 

@@ -53,6 +53,7 @@ class ActionDispatcher:
                     reply_to=event.id if action.type == "chat" and not unsolicited else None,
                     text=action.text,
                     event_id=event.id,
+                    received_at=None if unsolicited else event.received_at,
                 )
             )
         if messages:

@@ -25,7 +25,7 @@ from waddlebot.kernel.contracts import (
     UserRef,
 )
 from waddlebot.kernel.observability.logging import Category, get_logger, log_event
-from waddlebot.kernel.observability.metrics import EXECUTION_SECONDS
+from waddlebot.kernel.observability.metrics import COMMANDS, EXECUTION_SECONDS
 from waddlebot.kernel.security.rbac import Access, Actor, Authorizer, claim_first_owner
 from waddlebot.router.activity import MessageCounts
 from waddlebot.router.directory import Directory, Place
@@ -317,6 +317,7 @@ class Pipeline:
     ) -> EventOutcome:
         outbound = await self.dispatcher.dispatch(event, place.community_id, actions)
         record["total_ms"] = (time.perf_counter() - started) * 1000
+        COMMANDS.labels(str(record.get("module") or "unknown"), status).inc()
         await self.executions.record(status=status, **record)
         outcome_status = (
             "ok" if status == "ok" else "refused" if status in ("refused", "limited") else "failed"

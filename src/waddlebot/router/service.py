@@ -6,7 +6,9 @@ from functools import partial
 
 from fastapi import APIRouter
 
+from waddlebot.kernel.contracts import Platform
 from waddlebot.kernel.observability.logging import Category, get_logger, log_event
+from waddlebot.kernel.observability.queue_gauges import QueueGauges
 from waddlebot.kernel.runtime import Runtime
 from waddlebot.kernel.scheduler import JobStore, Scheduler
 from waddlebot.kernel.service import Service
@@ -14,7 +16,7 @@ from waddlebot.modules import builtin_modules
 from waddlebot.router.activity import MessageCounts
 from waddlebot.router.api import LocalIngress, router_api
 from waddlebot.router.directory import Directory
-from waddlebot.router.dispatch import ActionDispatcher
+from waddlebot.router.dispatch import ActionDispatcher, outbound_queue
 from waddlebot.router.executions import ExecutionLog
 from waddlebot.router.executors import ExecutorFactory, GuardedExecutor
 from waddlebot.router.host import TwitchFactory, build_host, job_store
@@ -23,7 +25,7 @@ from waddlebot.router.limits import Limiter, LimitPolicy
 from waddlebot.router.pipeline import Pipeline
 from waddlebot.router.registry import COMMANDS_CHANGED, CommandTable, sync_module_commands
 from waddlebot.router.scheduled import ScheduledRuns
-from waddlebot.router.worker import WorkerPool
+from waddlebot.router.worker import EVENTS_QUEUE, WorkerPool
 from waddlebot.sdk import Module
 from waddlebot.sdk.twitch import TwitchOperations
 
@@ -122,6 +124,8 @@ class RouterService(Service):
         self.spawn("workers", workers.run)
         runtime.event_ingress = LocalIngress(runtime)  # collectors here skip HTTP to ourselves
         self._runtime = runtime
+        queues = [EVENTS_QUEUE, *(outbound_queue(platform) for platform in Platform)]
+        self.spawn("queue-gauges", QueueGauges(runtime.backend.queues, queues).run)
         self.spawn("command-reload", partial(self._reload_on_change, runtime))
         self.scheduler = Scheduler(
             self.jobs,

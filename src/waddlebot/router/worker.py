@@ -16,8 +16,14 @@ from pydantic import ValidationError
 
 from waddlebot.kernel.backends import Backend, Delivery
 from waddlebot.kernel.contracts import Event, EventOutcome
-from waddlebot.kernel.observability.logging import Category, get_logger, log_event
-from waddlebot.kernel.observability.metrics import EVENT_SECONDS, EVENTS_PROCESSED, QUEUE_DEPTH
+from waddlebot.kernel.observability.logging import (
+    Category,
+    bind_event,
+    get_logger,
+    log_event,
+    trace,
+)
+from waddlebot.kernel.observability.metrics import EVENT_SECONDS, EVENTS_PROCESSED
 from waddlebot.kernel.outages import as_unavailable, dependency_of, describe
 from waddlebot.kernel.supervision import report_healthy
 from waddlebot.router.pipeline import Pipeline
@@ -98,7 +104,6 @@ class WorkerPool:
                     task.add_done_callback(self._running.discard)
                 if not deliveries:
                     report_healthy()  # Redis answers and there is nothing left to fail on
-                    QUEUE_DEPTH.labels(EVENTS_QUEUE).set(await queues.depth(EVENTS_QUEUE))
         except asyncio.CancelledError:
             self._cancel_running()
             raise
@@ -166,6 +171,7 @@ class WorkerPool:
             )
             await queues.ack(EVENTS_QUEUE, EVENTS_GROUP, delivery.id)
             return
+        bind_event(event.id)  # this task handles this one event (see _process)
         done_key = f"router:done:{event.id}"
         if await kv.get(done_key) is not None:
             await queues.ack(EVENTS_QUEUE, EVENTS_GROUP, delivery.id)
@@ -213,6 +219,7 @@ class WorkerPool:
         await queues.ack(EVENTS_QUEUE, EVENTS_GROUP, delivery.id)
         EVENTS_PROCESSED.labels(event.platform.value, outcome.status).inc()
         EVENT_SECONDS.observe(time.perf_counter() - started)
+        trace(__name__, "event_done", status=outcome.status, outbound=outcome.outbound)
 
     async def _give_up(self, event: Event, delivery: Delivery) -> None:
         last = await self.backend.kv.get(error_key(event.id))

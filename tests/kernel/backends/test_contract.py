@@ -294,6 +294,21 @@ async def test_depth_counts_waiting_and_in_flight(backend: Backend) -> None:
     assert await backend.queues.depth(queue) == 1
 
 
+async def test_oldest_age_follows_the_oldest_unacknowledged_item(backend: Backend) -> None:
+    queue = unique("q")
+    assert await backend.queues.oldest_age(queue) == 0.0
+    await backend.queues.put(queue, [b"old"], max_length=10)
+    await asyncio.sleep(0.3)
+    await backend.queues.put(queue, [b"new"], max_length=10)
+    [first] = await backend.queues.take(queue, "g", "c", block=0.5)
+    assert 0.25 <= await backend.queues.oldest_age(queue) < 5  # in flight still counts
+    await backend.queues.ack(queue, "g", first.id)
+    assert await backend.queues.oldest_age(queue) < 0.25  # now the newer item is the oldest
+    [second] = await backend.queues.take(queue, "g", "c", block=0.5)
+    await backend.queues.ack(queue, "g", second.id)
+    assert await backend.queues.oldest_age(queue) == 0.0
+
+
 async def test_ack_is_idempotent_and_ignores_unknown_ids(backend: Backend) -> None:
     queue = unique("q")
     await backend.queues.put(queue, [b"a"], max_length=10)

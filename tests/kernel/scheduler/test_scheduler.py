@@ -16,6 +16,7 @@ import structlog.testing
 
 from waddlebot.kernel.backends.memory import MemoryBackend
 from waddlebot.kernel.contracts import Action, ChatAction
+from waddlebot.kernel.observability.metrics import LATE_AFTER, REGISTRY
 from waddlebot.kernel.scheduler import Job, JobFailed, JobStore, Scheduler
 from waddlebot.kernel.storage import Database
 from waddlebot.kernel.storage.models import Community
@@ -329,3 +330,27 @@ async def test_hurry_makes_a_keyed_job_due_now_with_more_payload(db: Database) -
     # done: the key is free, a second report finds nothing
     assert not await jobs.hurry("timers", "c1", "player:e1", {"report": "ended"})
     assert await jobs.origin_of("timers", "c1", "player:") is None
+
+
+def _sample(name: str) -> float:
+    return REGISTRY.get_sample_value(name) or 0.0
+
+
+async def test_claims_count_as_due_and_late_ones_as_late(db: Database) -> None:
+    clock = Clock()
+    jobs = store(db, clock)
+    scheduler = Scheduler(jobs, Recorder(), pubsub=None, poll_interval=5)
+    due, late = (
+        _sample("waddlebot_scheduler_jobs_due_total"),
+        _sample("waddlebot_scheduler_jobs_late_total"),
+    )
+    await jobs.schedule(spec(START, text="on time"))
+    await scheduler.run_due()
+    assert _sample("waddlebot_scheduler_jobs_due_total") == due + 1
+    assert _sample("waddlebot_scheduler_jobs_late_total") == late
+
+    await jobs.schedule(spec(START + timedelta(seconds=10), grace=600, text="late"))
+    clock.advance(10 + LATE_AFTER + 5)  # claimed after its due time + the lateness threshold
+    await scheduler.run_due()
+    assert _sample("waddlebot_scheduler_jobs_due_total") == due + 2
+    assert _sample("waddlebot_scheduler_jobs_late_total") == late + 1

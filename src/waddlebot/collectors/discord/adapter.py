@@ -13,6 +13,7 @@ from waddlebot.collectors.discord.config import DiscordSettings
 from waddlebot.collectors.discord.gateway import GatewayHandler
 from waddlebot.collectors.discord.normalise import Author, GatewayMessage
 from waddlebot.kernel.contracts import EventType
+from waddlebot.kernel.observability.platforms import PLATFORM_HEALTH
 
 
 def author_of(user: discord.User | discord.Member, guild: discord.Guild | None) -> Author:
@@ -92,6 +93,18 @@ def build_client(settings: DiscordSettings, handler: GatewayHandler) -> discord.
             owner_id=str(guild.owner_id) if guild.owner_id else None,
         )
 
+    async def on_ready() -> None:
+        PLATFORM_HEALTH.connection("discord", True, "gateway", f"{len(client.guilds)} guilds")
+
+    async def on_resumed() -> None:
+        PLATFORM_HEALTH.connection("discord", True, "gateway", "resumed")
+
+    async def on_disconnect() -> None:
+        PLATFORM_HEALTH.connection("discord", False, "gateway", "disconnected, reconnecting")
+
+    client.add_listener(on_ready, "on_ready")
+    client.add_listener(on_resumed, "on_resumed")
+    client.add_listener(on_disconnect, "on_disconnect")
     client.add_listener(on_message, "on_message")
     client.add_listener(on_member_join, "on_member_join")
     client.add_listener(on_raw_member_remove, "on_raw_member_remove")

@@ -30,6 +30,7 @@ from waddlebot.collectors.ingress import IngressRefused, RouterIngress
 from waddlebot.kernel.contracts import Event, EventType
 from waddlebot.kernel.errors import DependencyUnavailable
 from waddlebot.kernel.observability.logging import Category, get_logger, log_event
+from waddlebot.kernel.observability.platforms import PLATFORM_HEALTH
 from waddlebot.kernel.runtime import Runtime
 from waddlebot.kernel.service import Service
 from waddlebot.kernel.storage.models import utcnow
@@ -142,6 +143,7 @@ class DiscordGatewayService(Service):
     async def start(self, runtime: Runtime) -> None:
         from waddlebot.collectors.discord.adapter import build_client
 
+        PLATFORM_HEALTH.configured("discord", bool(self.settings.bot_token))
         if not self.settings.bot_token:
             log_event(
                 logger,

@@ -71,7 +71,7 @@ class DiscordRest:
             remaining = answer.headers.get("x-ratelimit-remaining")
             reset_after = answer.headers.get("x-ratelimit-reset-after")
             if remaining == "0" and reset_after:
-                await hold_until(self.kv, bucket, self._seconds(reset_after))
+                await hold_until(self.kv, bucket, self._seconds(reset_after), rate_limited=False)
             if answer.status_code >= 400:
                 raise DiscordHTTPError(answer.status_code, answer.text)
             return answer

@@ -39,6 +39,7 @@ from waddlebot.kernel.contracts import Event, EventOutcome, OutboundMessage
 from waddlebot.kernel.contracts.v1 import storable
 from waddlebot.kernel.errors import DependencyUnavailable
 from waddlebot.kernel.observability.logging import Category, get_logger, log_event
+from waddlebot.kernel.observability.platforms import PLATFORM_HEALTH
 from waddlebot.kernel.runtime import Runtime
 from waddlebot.kernel.service import Service
 from waddlebot.kernel.web import get_runtime
@@ -61,6 +62,7 @@ class DiscordService(Service):
         return discord_api(self)
 
     async def start(self, runtime: Runtime) -> None:
+        PLATFORM_HEALTH.configured("discord", bool(self.settings.public_key))
         self.rest = DiscordRest(runtime.backend.kv, self.settings)
         self.spawn("sender", DiscordSender(runtime.backend, self.settings, self.rest).run)
 

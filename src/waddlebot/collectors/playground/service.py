@@ -25,6 +25,7 @@ from waddlebot.collectors.sender import OutboundSender
 from waddlebot.kernel.backends import Backend
 from waddlebot.kernel.contracts import Event, EventOutcome, OutboundMessage, Platform, UserRef
 from waddlebot.kernel.observability.logging import Category, get_logger, log_event
+from waddlebot.kernel.observability.platforms import PLATFORM_HEALTH
 from waddlebot.kernel.runtime import Runtime
 from waddlebot.kernel.security.api_keys import ADMIN_SCOPE
 from waddlebot.kernel.security.http import require_scope
@@ -172,6 +173,7 @@ class PlaygroundService(Service):
         return playground_api()
 
     async def start(self, runtime: Runtime) -> None:
+        PLATFORM_HEALTH.configured("playground", runtime.settings.playground != "off")
         if runtime.settings.playground == "off":
             return
         sender = PlaygroundSender(runtime.backend, history(runtime))

@@ -43,6 +43,7 @@ from waddlebot.collectors.slack.workspace import SlackWorkspaces
 from waddlebot.kernel.contracts.v1 import storable
 from waddlebot.kernel.errors import DependencyUnavailable
 from waddlebot.kernel.observability.logging import Category, get_logger, log_event
+from waddlebot.kernel.observability.platforms import PLATFORM_HEALTH
 from waddlebot.kernel.runtime import Runtime
 from waddlebot.kernel.security.signed_state import InvalidState, StateSigner
 from waddlebot.kernel.service import Service
@@ -72,6 +73,7 @@ class SlackService(Service):
         return slack_api(self)
 
     async def start(self, runtime: Runtime) -> None:
+        PLATFORM_HEALTH.configured("slack", bool(self.settings.signing_secret))
         sender = SlackSender(runtime.backend, self.settings, self.workspaces(runtime))
         self.spawn("sender", sender.run)
 

@@ -19,6 +19,8 @@ from sqlalchemy import select
 from waddlebot.collectors.twitch.models import TwitchToken
 from waddlebot.collectors.twitch.settings import TwitchSettings
 from waddlebot.kernel.observability.logging import Category, get_logger, log_event
+from waddlebot.kernel.observability.metrics import TOKEN_REFRESH_FAILURES
+from waddlebot.kernel.observability.platforms import PLATFORM_HEALTH
 from waddlebot.kernel.security.secrets_box import SecretBox
 from waddlebot.kernel.storage import Database
 
@@ -84,7 +86,11 @@ class TwitchAuth:
         """The cached app token; a new one when none is cached or ``stale`` was refused."""
         async with self._app_lock:
             if self._app_token is None or self._app_token == stale:
-                grant = await self._token_call({"grant_type": "client_credentials"})
+                try:
+                    grant = await self._token_call({"grant_type": "client_credentials"})
+                except Exception:
+                    TOKEN_REFRESH_FAILURES.labels("twitch_app").inc()
+                    raise
                 self._app_token = str(grant["access_token"])
                 log_event(logger, Category.AUTH, "twitch_app_token", "issued")
             return self._app_token
@@ -185,7 +191,14 @@ class TwitchAuth:
                 raise TwitchNotConfigured("the bot account's token was removed")
             refresh = self.box.decrypt(row.refresh_token_sealed)
             login = row.login
-        grant = await self._token_call({"grant_type": "refresh_token", "refresh_token": refresh})
+        try:
+            grant = await self._token_call(
+                {"grant_type": "refresh_token", "refresh_token": refresh}
+            )
+        except Exception:
+            TOKEN_REFRESH_FAILURES.labels("twitch_user").inc()
+            PLATFORM_HEALTH.token("twitch", valid=False)
+            raise
         log_event(logger, Category.AUTH, "twitch_user_token", "refreshed", user=user_id)
         return await self._store(grant, user_id, login, fallback_refresh=refresh)
 
@@ -213,6 +226,7 @@ class TwitchAuth:
             row.expires_at = expires_at
         token = UserToken(user_id, login, access, expires_at)
         self._user_token = token
+        PLATFORM_HEALTH.token("twitch", valid=True, expires_at=expires_at)
         return token
 
 

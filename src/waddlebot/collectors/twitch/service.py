@@ -23,6 +23,7 @@ from waddlebot.collectors.twitch.oauth import check_state, login_url
 from waddlebot.collectors.twitch.sender import TwitchSender
 from waddlebot.collectors.twitch.settings import TwitchSettings
 from waddlebot.collectors.twitch.subscriptions import (
+    EVENTSUB,
     WEBHOOK_PATH,
     ChannelNotFound,
     ChannelStatus,
@@ -30,6 +31,7 @@ from waddlebot.collectors.twitch.subscriptions import (
 )
 from waddlebot.collectors.twitch.webhook import handle_eventsub
 from waddlebot.kernel.observability.logging import Category, get_logger, log_event
+from waddlebot.kernel.observability.platforms import PLATFORM_HEALTH
 from waddlebot.kernel.runtime import Runtime
 from waddlebot.kernel.security.api_keys import ADMIN_SCOPE, Principal
 from waddlebot.kernel.security.http import require_scope
@@ -89,6 +91,7 @@ class TwitchService(Service):
 
     async def start(self, runtime: Runtime) -> None:
         self.twitch = Twitch.build(self.settings, runtime.settings, runtime.db)
+        PLATFORM_HEALTH.configured("twitch", self.settings.configured)
         if not self.settings.configured:
             log_event(logger, Category.SYSTEM, "twitch_idle", "not_configured")
             return
@@ -122,6 +125,7 @@ class TwitchService(Service):
             except TwitchNotConfigured:
                 continue
             except Exception as error:
+                PLATFORM_HEALTH.connection("twitch", False, EVENTSUB, f"reconcile: {error!r}")
                 log_event(
                     logger,
                     Category.ERROR,

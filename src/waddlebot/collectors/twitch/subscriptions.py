@@ -22,10 +22,12 @@ from waddlebot.collectors.twitch.helix import HelixClient
 from waddlebot.collectors.twitch.models import LIVE_STATUSES, TwitchChannel, TwitchSubscription
 from waddlebot.collectors.twitch.settings import TwitchSettings
 from waddlebot.kernel.observability.logging import Category, get_logger, log_event
+from waddlebot.kernel.observability.platforms import PLATFORM_HEALTH
 from waddlebot.kernel.storage import Database
 
 logger = get_logger(__name__)
 WEBHOOK_PATH = "/webhooks/twitch/eventsub"
+EVENTSUB = "eventsub webhook"  # the transport, as the health details name it
 LOGIN = re.compile(r"^[A-Za-z0-9_]{1,25}$")
 
 
@@ -161,6 +163,7 @@ class Subscriptions:
                 await self.helix.delete_subscription(str(orphan["id"]))
                 report.deleted += 1
         log_event(logger, Category.AUDIT, "twitch_reconcile", "ok", **report.model_dump())
+        PLATFORM_HEALTH.connection("twitch", True, EVENTSUB, f"{report.channels} channels")
         return report
 
     async def disconnect(self, login: str) -> int:

@@ -128,6 +128,13 @@ class WorkQueue(abc.ABC):
     async def depth(self, queue: str) -> int:
         """Items in the queue that are not yet acknowledged (waiting or in flight)."""
 
+    @abc.abstractmethod
+    async def oldest_age(self, queue: str) -> float:
+        """Seconds since the oldest unacknowledged item was put (0 when the queue is empty).
+
+        What an operator alerts on: a queue that drains keeps this small however deep it is.
+        """
+
 
 class Subscription(abc.ABC):
     """An open subscription; iterate for messages, close when done."""

@@ -198,6 +198,7 @@ class _Group:
 @dataclass(slots=True)
 class _Queue:
     items: dict[int, bytes] = field(default_factory=dict)
+    put_at: dict[int, float] = field(default_factory=dict)  # id → time.time() of its put
     groups: dict[str, _Group] = field(default_factory=dict)
     last_id: int = 0
     changed: asyncio.Event = field(default_factory=asyncio.Event)
@@ -232,6 +233,7 @@ class MemoryWorkQueue(WorkQueue):
         for payload in payloads:
             q.last_id += 1
             q.items[q.last_id] = payload
+            q.put_at[q.last_id] = time.time()
             ids.append(q.last_id)
         for group in q.groups.values():
             group.waiting.extend(ids)
@@ -270,6 +272,7 @@ class MemoryWorkQueue(WorkQueue):
             item_id = _parse_id(raw)
             if item_id is not None and state.in_flight.pop(item_id, None) is not None:
                 q.items.pop(item_id, None)
+                q.put_at.pop(item_id, None)
                 for other in q.groups.values():
                     other.in_flight.pop(item_id, None)
 
@@ -298,6 +301,12 @@ class MemoryWorkQueue(WorkQueue):
     async def depth(self, queue: str) -> int:
         q = self._queues.get(queue)
         return len(q.items) if q else 0
+
+    async def oldest_age(self, queue: str) -> float:
+        q = self._queues.get(queue)
+        if not q or not q.put_at:
+            return 0.0
+        return max(0.0, time.time() - next(iter(q.put_at.values())))  # dicts keep put order
 
     def _held(self, queue: str, group: str) -> _Group:
         q = self._queues.get(queue)

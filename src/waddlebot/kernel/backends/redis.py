@@ -337,6 +337,16 @@ class RedisWorkQueue(WorkQueue):
     async def depth(self, queue: str) -> int:
         return int(await self._client.xlen(self._prefix + queue))
 
+    async def oldest_age(self, queue: str) -> float:
+        # Acknowledged entries are deleted (XACK + XDEL), so the first entry is the oldest
+        # unacknowledged one; its id starts with the millisecond time of its XADD.
+        first = await self._client.xrange(self._prefix + queue, count=1)
+        if not first:
+            return 0.0
+        raw = first[0][0]
+        millis = int((raw.decode() if isinstance(raw, bytes) else str(raw)).split("-")[0])
+        return max(0.0, time.time() - millis / 1000)
+
     async def _renew(
         self, queue: str, group: str, consumer: str, mode: str, ids: Sequence[str]
     ) -> None:

@@ -322,6 +322,11 @@ class OutboundMessage(Strict):
     text: str
     event_id: str
     created_at: datetime = Field(default_factory=_now)
+    received_at: datetime | None = Field(
+        default=None,
+        description="when a collector received the event this answers (None: unsolicited); "
+        "the end-to-end reply latency is measured from it",
+    )
 
 
 class EventOutcome(Strict):

@@ -15,6 +15,8 @@ from typing import Any
 
 import structlog
 
+from waddlebot.kernel.observability.metrics import LOG_LINES
+
 
 class Category(StrEnum):
     AUTH = "AUTH"
@@ -50,6 +52,7 @@ def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
+        count_serious,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
     # Fill the configured processor list in place rather than handing structlog a new one:
@@ -85,6 +88,40 @@ def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
     root.setLevel(level.upper())
     for noisy in ("uvicorn.access", "httpx", "aiosqlite", "asyncio"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+
+
+def bind_event(event_id: str) -> None:
+    """Stamp ``event_id`` on every later log line of the current task (and tasks it starts).
+
+    The id an event keeps from the collector's webhook through the router to the sender
+    (``Event.id``, ``OutboundMessage.event_id``), so ``grep <id>`` over every process's logs
+    shows its whole path. Call it where a task starts handling one event: asyncio gives each
+    task its own copy of the context, so the binding never leaks into other events.
+    """
+    structlog.contextvars.bind_contextvars(event_id=event_id)
+
+
+def trace(name: str, action: str, **fields: Any) -> None:
+    """A DEBUG line marking one step of an event's path (queued, done, reply sent).
+
+    Checked against the stdlib level first, so at INFO it costs one cached comparison and
+    nothing is rendered: per-message lines only for ``WADDLEBOT_LOG_LEVEL=DEBUG``.
+    """
+    if logging.getLogger(name).isEnabledFor(logging.DEBUG):
+        structlog.get_logger(name).debug(
+            action, category=Category.SYSTEM.value, action=action, **fields
+        )
+
+
+_SERIOUS = frozenset({"warning", "error", "critical"})
+
+
+def count_serious(_logger: Any, _method: str, event_dict: Any) -> Any:
+    """Count warning-and-above lines (``waddlebot_log_lines_total``) for the error-rate alert."""
+    level = event_dict.get("level")
+    if level in _SERIOUS:
+        LOG_LINES.labels(level).inc()
+    return event_dict
 
 
 def get_logger(name: str) -> Any:

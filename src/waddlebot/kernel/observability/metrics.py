@@ -1,4 +1,9 @@
-"""Prometheus metrics shared by every service (one registry per process)."""
+"""Prometheus metrics shared by every service (one registry per process).
+
+Labels are bounded sets only (platform, event type, module, queue, result): never a user,
+channel, community or message id. Updating a metric is an in-memory operation; nothing here
+touches the database or Redis per message (queue gauges are sampled by ``queue_gauges.py``).
+"""
 
 from __future__ import annotations
 
@@ -8,8 +13,8 @@ REGISTRY = CollectorRegistry(auto_describe=True)
 
 EVENTS_IN = Counter(
     "waddlebot_events_in_total",
-    "Events accepted by router ingress",
-    ["platform"],
+    "Events accepted by router ingress, by platform and event type",
+    ["platform", "type"],
     registry=REGISTRY,
 )
 EVENTS_REJECTED = Counter(
@@ -76,3 +81,79 @@ AI_TOKENS = Counter(
     ["provider"],
     registry=REGISTRY,
 )
+
+COMMANDS = Counter(
+    "waddlebot_commands_total",
+    "Commands the router answered, by module and outcome (ok, failed, timeout, unavailable, "
+    "refused, limited, disabled)",
+    ["module", "outcome"],
+    registry=REGISTRY,
+)
+LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5, 10, 30, 60, 120)
+REPLY_SECONDS = Histogram(
+    "waddlebot_reply_latency_seconds",
+    "End to end: the event received by a collector → its reply delivered to the platform",
+    ["platform"],
+    buckets=LATENCY_BUCKETS,
+    registry=REGISTRY,
+)
+QUEUE_OLDEST = Gauge(
+    "waddlebot_queue_oldest_age_seconds",
+    "Age of the oldest unacknowledged item per queue (0 when empty)",
+    ["queue"],
+    registry=REGISTRY,
+)
+OUTBOUND_RATE_LIMITED = Counter(
+    "waddlebot_outbound_rate_limited_total",
+    "Times a platform told a sender to back off (429 / Retry-After)",
+    ["platform"],
+    registry=REGISTRY,
+)
+PACING_WAITS = Counter(
+    "waddlebot_pacing_waits_total",
+    "Outbound sends that had to wait: for room in our own rate window, or a platform's hold",
+    ["platform", "reason"],
+    registry=REGISTRY,
+)
+PACING_WAIT_SECONDS = Counter(
+    "waddlebot_pacing_wait_seconds_total",
+    "Seconds outbound sends spent waiting for pacing, by platform and reason",
+    ["platform", "reason"],
+    registry=REGISTRY,
+)
+SCHEDULER_CLAIMED = Counter(
+    "waddlebot_scheduler_jobs_due_total",
+    "Scheduled jobs claimed to run because they were due",
+    registry=REGISTRY,
+)
+SCHEDULER_LATE = Counter(
+    "waddlebot_scheduler_jobs_late_total",
+    "Scheduled jobs claimed more than a minute after they were due",
+    registry=REGISTRY,
+)
+SCHEDULER_LATENESS = Histogram(
+    "waddlebot_scheduler_lateness_seconds",
+    "How long after its due time a job was claimed",
+    buckets=(0.1, 0.5, 1, 2, 5, 10, 30, 60, 300, 900),
+    registry=REGISTRY,
+)
+TOKEN_REFRESH_FAILURES = Counter(
+    "waddlebot_token_refresh_failures_total",
+    "OAuth token refreshes that failed, by token (twitch_app, twitch_user, spotify)",
+    ["token"],
+    registry=REGISTRY,
+)
+LOG_LINES = Counter(
+    "waddlebot_log_lines_total",
+    "Log lines at warning level and above, by level (the error log rate alert reads it)",
+    ["level"],
+    registry=REGISTRY,
+)
+LATE_AFTER = 60.0  # seconds past due: a job claimed later than this counts as late
+PLATFORMS = frozenset({"twitch", "discord", "slack", "playground"})
+
+
+def platform_label(key: str) -> str:
+    """The platform a pacing key belongs to (keys start ``<platform>:``), bounded."""
+    head = key.split(":", 1)[0]
+    return head if head in PLATFORMS else "other"

@@ -20,7 +20,13 @@ from sqlalchemy.exc import IntegrityError
 
 from waddlebot.kernel.backends import PubSub
 from waddlebot.kernel.observability.logging import Category, get_logger, log_event
-from waddlebot.kernel.observability.metrics import REGISTRY
+from waddlebot.kernel.observability.metrics import (
+    LATE_AFTER,
+    REGISTRY,
+    SCHEDULER_CLAIMED,
+    SCHEDULER_LATE,
+    SCHEDULER_LATENESS,
+)
 from waddlebot.kernel.scheduler.models import (
     CANCELLED,
     DONE,
@@ -43,6 +49,14 @@ JOB_OUTCOMES = Counter(
     registry=REGISTRY,
 )
 Clock = Callable[[], datetime]
+
+
+def _count_claim(late: float) -> None:
+    """Jobs due / late for the dashboards and the late-jobs alert."""
+    SCHEDULER_CLAIMED.inc()
+    SCHEDULER_LATENESS.observe(max(0.0, late))
+    if late > LATE_AFTER:
+        SCHEDULER_LATE.inc()
 
 
 def utc_now() -> datetime:
@@ -296,6 +310,7 @@ class JobStore:
                 )
                 if _rowcount(result) != 1:
                     continue  # another claimer got there first
+                _count_claim(late)
                 if reclaimed:
                     JOB_OUTCOMES.labels("reclaimed").inc()
                     _log_job(job, "reclaimed", attempt=job.attempt)

@@ -109,10 +109,10 @@ class Database:
                 )
             await connection.run_sync(_upgrade, revision)
 
-    async def ping(self) -> bool:
-        """True when the primary answers a trivial query (used by /readyz)."""
+    async def ping(self, engine: AsyncEngine | None = None) -> bool:
+        """True when the primary (or ``engine``, a replica) answers a trivial query."""
         try:
-            async with self.engine.connect() as connection:
+            async with (engine or self.engine).connect() as connection:
                 await connection.execute(text("SELECT 1"))
         except Exception:
             return False

@@ -28,6 +28,7 @@ import httpx
 from sqlalchemy import delete, select, text
 
 from waddlebot.kernel.errors import Conflict, Invalid, NotFound, Refusal
+from waddlebot.kernel.observability.metrics import TOKEN_REFRESH_FAILURES
 from waddlebot.kernel.security.signed_state import StateSigner
 from waddlebot.kernel.settings import Settings
 from waddlebot.kernel.storage.models import Community
@@ -311,7 +312,11 @@ class SpotifyAccounts:
                 "refresh_token": self.box.unseal(row.refresh_token_sealed),
                 "client_id": self.config.app_id(),
             }
-            tokens = await self._token_request(form, refusing=_reconnect)
+            try:
+                tokens = await self._token_request(form, refusing=_reconnect)
+            except Exception:
+                TOKEN_REFRESH_FAILURES.labels("spotify").inc()
+                raise
             access = str(tokens["access_token"])
             row.access_token_sealed = self.box.seal(access)
             refresh = tokens.get("refresh_token")
