@@ -134,9 +134,14 @@ async def test_shoutout_settings_form(stack_settings: Settings) -> None:
         assert 'id="template-error"' in bad.text and "Unknown placeholder {nope}" in bad.text
         negative = await owner.post(base, data={**form, "raid_min_viewers": "-1"})
         assert negative.status_code == 422 and 'id="raid_min_viewers-error"' in negative.text
+        sound = await owner.post(base, data={**form, "card_art": "media:jingle.mp3"})
+        assert sound.status_code == 422 and 'id="card_art-error"' in sound.text
 
-        saved = await owner.post(base, data={**form, "auto_on_raid": "on"})
+        saved = await owner.post(
+            base, data={**form, "auto_on_raid": "on", "card_art": "media:banner.png"}
+        )
         assert saved.status_code == 303, saved.text
+        assert 'value="media:banner.png"' in (await owner.get(base)).text
         [reply] = await bot.server.texts("!shoutouts", user="bob", role="broadcaster")
         assert "Shoutout template: Go see {name}!" in reply and "from 5 viewers" in reply
 

@@ -9,26 +9,18 @@ file as ``media:<name>``; the page fetches it through its own token URL.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import datetime
 
+from waddlebot.kernel.contracts.media import (
+    BY_EXTENSION,
+    NAME,
+    REF_PREFIX,
+    TYPES,
+)
 from waddlebot.kernel.errors import Invalid, NotFound
 from waddlebot.kernel.objects import ObjectStore
 
-# MIME type → (kind, extensions; the first is the one added to a bare name).
-TYPES: dict[str, tuple[str, tuple[str, ...]]] = {
-    "image/png": ("image", ("png",)),
-    "image/jpeg": ("image", ("jpg", "jpeg")),
-    "image/gif": ("image", ("gif",)),
-    "image/webp": ("image", ("webp",)),
-    "audio/mpeg": ("sound", ("mp3",)),
-    "audio/ogg": ("sound", ("ogg", "oga")),
-    "audio/x-wav": ("sound", ("wav",)),
-}
-BY_EXTENSION = {ext: mime for mime, (_, exts) in TYPES.items() for ext in exts}
-REF_PREFIX = "media:"
-NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,59}(\.[A-Za-z0-9]{2,5})?")
 SNIFF_BYTES = 262  # what filetype reads
 
 
@@ -81,24 +73,6 @@ def file_name(wanted: str, mime: str) -> str:
             f"the file is {mime} but its name ends in .{extension}; use .{extensions[0]}"
         )
     return f"{stem}.{extension.lower()}"
-
-
-def name_from_ref(value: object) -> str | None:
-    """The file name in a ``media:<name>`` reference, or None when ``value`` is not one."""
-    if not isinstance(value, str) or not value.startswith(REF_PREFIX):
-        return None
-    name = value[len(REF_PREFIX) :]
-    if not NAME.fullmatch(name) or name.rpartition(".")[2].lower() not in BY_EXTENSION:
-        return None
-    return name
-
-
-def ref_kind(value: object) -> str | None:
-    """``image`` or ``sound`` for a valid ``media:<name>`` reference, else None."""
-    name = name_from_ref(value)
-    if name is None:
-        return None
-    return TYPES[BY_EXTENSION[name.rpartition(".")[2].lower()]][0]
 
 
 class MediaLibrary:

@@ -13,12 +13,13 @@ from fastapi import APIRouter, Depends, File, Form, HTTPException, UploadFile, s
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
+from waddlebot.kernel.contracts.media import NAME
 from waddlebot.kernel.objects.factory import SIGNED_PATH
 from waddlebot.kernel.objects.serving import object_response, signed_response
 from waddlebot.kernel.observability.logging import Category, get_logger, log_event
 from waddlebot.kernel.security.api_keys import Principal
 from waddlebot.kernel.security.http import require_permission
-from waddlebot.overlays.media import NAME, MediaFile, MediaLibrary
+from waddlebot.overlays.media import MediaFile, MediaLibrary
 
 if TYPE_CHECKING:
     from waddlebot.overlays.service import OverlayService

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 import nh3
 
-from waddlebot.overlays.media import ref_kind
+from waddlebot.kernel.contracts.media import ref_kind
 
 KINDS: tuple[str, ...] = ("ticker", "media", "general", "alert", "player")
 HTML_TAGS = frozenset(

@@ -786,6 +786,7 @@ def add_interaction_pages(api: APIRouter) -> None:
                 "template": current.template,
                 "auto_on_raid": current.auto_on_raid,
                 "raid_min_viewers": str(current.raid_min_viewers),
+                "card_art": current.card_art or "",
             }
         from waddlebot.modules.shoutouts.settings import ALLOWED
 
@@ -808,7 +809,11 @@ def add_interaction_pages(api: APIRouter) -> None:
 
     @api.post("/c/{community_id}/shoutouts")
     async def save_shoutouts(community_id: str, request: Request, viewer: Who) -> Response:
-        from waddlebot.modules.shoutouts.settings import check_min_viewers, check_template
+        from waddlebot.modules.shoutouts.settings import (
+            check_card_art,
+            check_min_viewers,
+            check_template,
+        )
 
         await enter_community(request, viewer, community_id, SHOUTOUTS)
         fields = await read_form(request)
@@ -816,8 +821,14 @@ def add_interaction_pages(api: APIRouter) -> None:
             "template": one(fields, "template", 2000),
             "auto_on_raid": one(fields, "auto_on_raid") == "on",
             "raid_min_viewers": one(fields, "raid_min_viewers", 20).strip(),
+            "card_art": one(fields, "card_art", 80).strip(),
         }
         errors: dict[str, str] = {}
+        if form["card_art"]:
+            try:
+                check_card_art(form["card_art"])
+            except Invalid as bad:
+                errors["card_art"] = bad.message
         try:
             check_template(form["template"])
         except Invalid as bad:
@@ -836,6 +847,7 @@ def add_interaction_pages(api: APIRouter) -> None:
                     "template": form["template"],
                     "auto_on_raid": form["auto_on_raid"],
                     "raid_min_viewers": viewers,
+                    "card_art": form["card_art"] or None,
                 }
             )
             audit(request, "shoutouts_settings", community=community_id)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -21,11 +22,22 @@ from waddlebot.kernel.security.api_keys import create_api_key
 from waddlebot.kernel.settings import Settings
 from waddlebot.modules.core import module as core
 from waddlebot.modules.shoutouts import module as shoutouts
+from waddlebot.modules.shoutouts.shoutouts import Found, card
 from waddlebot.router.service import RouterService
+from waddlebot.sdk.twitch import TwitchClip, TwitchUser
 
 DEFAULT_TEMPLATE = "Go follow {name}, last seen playing {game}: https://twitch.tv/{login}"
-DEFAULTS = {"template": DEFAULT_TEMPLATE, "auto_on_raid": False, "raid_min_viewers": 1}
+DEFAULTS = {
+    "template": DEFAULT_TEMPLATE,
+    "auto_on_raid": False,
+    "raid_min_viewers": 1,
+    "card_art": None,
+}
 PLACEHOLDERS = "{name} {login} {game} {title} {clip}"
+ART_REFUSED = (
+    "Card art is an uploaded image: media:<name> (PNG, JPEG, GIF or WebP) from the "
+    "overlay media library."
+)
 
 
 @pytest.fixture
@@ -99,6 +111,7 @@ async def test_rest_changes_are_what_chat_uses_and_back(
             "template": "Check out {name}, playing {game}!",
             "auto_on_raid": True,
             "raid_min_viewers": 5,
+            "card_art": None,
         }
 
         replaced = await bot.client.put(
@@ -111,7 +124,13 @@ async def test_rest_changes_are_what_chat_uses_and_back(
             "template": "{name}: {clip}",
             "auto_on_raid": False,
             "raid_min_viewers": 0,
+            "card_art": None,
         }
+
+        art = await bot.client.patch(url, json={"card_art": " media:banner.png "}, headers=as_mod)
+        assert art.status_code == 200 and art.json()["card_art"] == "media:banner.png"
+        cleared = await bot.client.patch(url, json={"card_art": None}, headers=as_mod)
+        assert cleared.json()["card_art"] is None
         assert await mod("!so alice") == ["Alice: https://clips.twitch.tv/c1"]
 
         # null restores a default; other fields stay
@@ -157,6 +176,9 @@ async def test_bad_settings_are_422_with_the_reply_chat_gives(stack_settings: Se
                 {"template": "ok {name}", "auto_on_raid": True, "raid_min_viewers": -3},
                 "The raid minimum is a whole number of viewers, 0 or more.",
             ),
+            ("patch", {"card_art": "media:jingle.mp3"}, ART_REFUSED),  # a sound
+            ("patch", {"card_art": "https://example.com/a.png"}, ART_REFUSED),
+            ("patch", {"card_art": "media:../x.png"}, ART_REFUSED),
             ("put", {"template": "ok {name}"}, None),  # PUT needs all three
             ("patch", {"auto_on_raid": "yes"}, None),
             ("patch", {"raid_min_viewers": 2.5}, None),
@@ -230,3 +252,21 @@ async def test_who_may_read_and_change(stack_settings: Settings) -> None:
             "@moddy !shoutouts needs the shoutouts.manage permission here."
         ]
         assert (await bot.client.get(url, headers=as_mod)).json()["auto_on_raid"] is True
+
+
+def test_the_card_shows_the_communitys_art_when_there_is_no_clip() -> None:
+    user = TwitchUser(id="1", login="carol", display_name="Carol")
+    assert card(Found(user, None, None), "media:banner.png")["thumbnail"] == "media:banner.png"
+    assert "thumbnail" not in card(Found(user, None, None))
+    clip = TwitchClip(
+        id="c1",
+        url="https://clips.twitch.tv/c1",
+        embed_url="https://clips.twitch.tv/embed?clip=c1",
+        thumbnail_url="https://clips-media/c1.jpg",
+        title="Nice",
+        view_count=3,
+        created_at=datetime.now(UTC),
+    )
+    assert card(Found(user, None, clip), "media:banner.png")["thumbnail"] == (
+        "https://clips-media/c1.jpg"
+    )

@@ -37,16 +37,20 @@ class SettingsOut(BaseModel):
     template: str = Field(description="The chat line; {name} {login} {game} {title} {clip}")
     auto_on_raid: bool = Field(description="Shout raiders out automatically")
     raid_min_viewers: int = Field(description="Raids smaller than this get no shoutout")
+    card_art: str | None = Field(
+        default=None, description="media:<name> of an uploaded image shown on the card"
+    )
 
 
 class SettingsIn(BaseModel):
-    """All three settings (PUT)."""
+    """All the settings (PUT); card art may be left out (none)."""
 
     model_config = ConfigDict(extra="forbid")
 
     template: StrictStr
     auto_on_raid: StrictBool
     raid_min_viewers: StrictInt
+    card_art: StrictStr | None = None
 
 
 class SettingsPatch(BaseModel):
@@ -57,6 +61,7 @@ class SettingsPatch(BaseModel):
     template: StrictStr | None = None
     auto_on_raid: StrictBool | None = None
     raid_min_viewers: StrictInt | None = None
+    card_art: StrictStr | None = None
 
 
 async def settings_manager(request: Request, community_id: str) -> ShoutoutSettingsManager:

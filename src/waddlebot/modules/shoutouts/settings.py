@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any, TypeVar
 
+from waddlebot.kernel.contracts.media import ref_kind
 from waddlebot.kernel.errors import Invalid
 from waddlebot.sdk.storage import ModuleStorage
 
@@ -23,7 +24,7 @@ ALLOWED = " ".join(f"{{{name}}}" for name in PLACEHOLDERS)
 DEFAULT_TEMPLATE = "Go follow {name}, last seen playing {game}: https://twitch.tv/{login}"
 MAX_TEMPLATE = 400
 DEFAULT_MIN_VIEWERS = 1
-FIELDS = ("template", "auto_on_raid", "raid_min_viewers")
+FIELDS = ("template", "auto_on_raid", "raid_min_viewers", "card_art")
 
 T = TypeVar("T")
 
@@ -35,6 +36,7 @@ class ShoutoutSettings:
     template: str
     auto_on_raid: bool
     raid_min_viewers: int
+    card_art: str | None = None  # an uploaded image (``media:<name>``) for the overlay card
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -73,6 +75,16 @@ def check_min_viewers(viewers: int) -> int:
     return viewers
 
 
+def check_card_art(art: str) -> str:
+    """An uploaded image's reference (``media:<name>``, see the overlay media API)."""
+    if not isinstance(art, str) or ref_kind(art.strip()) != "image":
+        raise Invalid(
+            "Card art is an uploaded image: media:<name> (PNG, JPEG, GIF or WebP) from the "
+            "overlay media library."
+        )
+    return art.strip()
+
+
 def check_switch(switch: bool) -> bool:
     if not isinstance(switch, bool):
         raise Invalid("auto_on_raid is true or false.")
@@ -83,6 +95,7 @@ CHECKS: dict[str, Callable[[Any], Any]] = {
     "template": check_template,
     "auto_on_raid": check_switch,
     "raid_min_viewers": check_min_viewers,
+    "card_art": check_card_art,
 }
 
 
@@ -111,6 +124,7 @@ class ShoutoutSettingsManager:
             raid_min_viewers=_valid(
                 check_min_viewers, merged.get("raid_min_viewers"), DEFAULT_MIN_VIEWERS
             ),
+            card_art=_valid(check_card_art, merged.get("card_art"), None),
         )
 
     async def change(

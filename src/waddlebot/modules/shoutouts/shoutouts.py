@@ -161,20 +161,22 @@ def chat_line(template: str, found: Found, platform: Platform) -> str:
     return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
-def card(found: Found) -> dict[str, Any]:
+def card(found: Found, art: str | None = None) -> dict[str, Any]:
     """The ``general`` overlay card. The page shows title, image (avatar), subtitle (game),
-    thumbnail and caption (the clip); ``url``/``embed_url`` ride along for custom pages and
-    are dropped by the hub's sanitiser (the overlay page embeds no frames)."""
+    thumbnail and caption (the clip, else the community's card ``art``: an uploaded image);
+    ``url``/``embed_url`` ride along for custom pages and are dropped by the hub's sanitiser
+    (the overlay page embeds no frames)."""
     game = found.channel.game_name if found.channel else ""
     content: dict[str, Any] = {
         "title": found.user.display_name,
         "text": f"twitch.tv/{found.user.login}",
         "subtitle": f"Last seen playing {game}" if game else None,
         "image": found.user.profile_image_url or None,
+        "thumbnail": art,
     }
     if found.clip is not None:
         content.update(
-            thumbnail=found.clip.thumbnail_url or None,
+            thumbnail=found.clip.thumbnail_url or art,
             caption=found.clip.title or None,
             url=found.clip.url,
             embed_url=found.clip.embed_url,
@@ -239,7 +241,7 @@ async def shout(ctx: Context, login: str) -> None:
     found = await look_up(twitch, login)
     settings = await settings_manager(ctx).current()
     ctx.reply(chat_line(settings.template, found, ctx.platform))
-    ctx.overlay("general", card(found), duration=CARD_SECONDS)
+    ctx.overlay("general", card(found, settings.card_art), duration=CARD_SECONDS)
     await native_shoutout(ctx, twitch, found.user)
 
 
