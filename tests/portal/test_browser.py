@@ -27,7 +27,8 @@ from tests.portal.conftest import MEMBER, OWNER, PASSWORD, PortalBot, portal_bot
 from waddlebot.kernel.security.service_tokens import service_headers
 from waddlebot.kernel.settings import Settings
 
-pytestmark = pytest.mark.asyncio(loop_scope="module")
+# One browser and one portal for the file: its tests share one xdist worker.
+pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.xdist_group("portal-browser")]
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "portal"
 CHROMIUM = os.environ.get("WADDLEBOT_TEST_CHROMIUM", "/usr/bin/chromium")
