@@ -12,4 +12,6 @@ echo "== ruff"
 echo "== mypy"
 "$BIN/mypy"
 echo "== pytest (database: ${WADDLEBOT_TEST_DATABASE_URL:-sqlite only}, redis: ${WADDLEBOT_TEST_REDIS_URL:-memory only})"
-"$BIN/pytest" "$@"
+# In parallel (pytest-xdist): the tests wait on sockets, processes and browsers far more than
+# they compute, so more workers than cores pays. Tests in one xdist_group share a worker.
+"$BIN/pytest" -n "${WADDLEBOT_TEST_WORKERS:-4}" --dist loadgroup --durations=25 "$@"

@@ -4,11 +4,13 @@ message out at the fake Twitch; the broadcaster manages, a viewer is refused and
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from tests.collectors.twitch.conftest import twitch_settings
 from tests.collectors.twitch.fake_twitch import STREAMER, FakeTwitch
@@ -20,10 +22,11 @@ from tests.collectors.twitch.twitch_support import (
     rfc3339,
     subscription,
 )
-from tests.support import live_server
+from tests.support import LiveServer, live_server
 from waddlebot.app import create_app
 from waddlebot.collectors.twitch.service import TwitchService
 from waddlebot.kernel.settings import Settings
+from waddlebot.kernel.storage.module_data import ModuleDatum
 from waddlebot.modules.core import module as core
 from waddlebot.modules.custom_commands import module as custom_commands
 from waddlebot.router.service import RouterService
@@ -81,7 +84,25 @@ async def test_custom_commands_on_twitch(stack_settings: Settings, fake_twitch: 
         assert await said("!lurk", badges=("subscriber",)) == "viewer32 lurks (1) live offline"
         started = datetime.now(UTC) - timedelta(hours=1, minutes=2)
         assert (await deliver(bot.client, stream("stream.online", started))).status_code == 204
+        await stream_state_stored(bot, live=True)  # events and chat may be handled in any order
         live = await said("!lurk", badges=("subscriber",))
         assert live.startswith("viewer32 lurks (2) live 1h ")
         assert (await deliver(bot.client, stream("stream.offline"))).status_code == 204
+        await stream_state_stored(bot, live=False)
         assert await said("!lurk", badges=("vip",)) == "viewer32 lurks (3) live offline"
+
+
+async def stream_state_stored(bot: LiveServer, *, live: bool, timeout: float = 10.0) -> None:
+    """Wait until the module has recorded the stream going live (or offline)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        async with bot.app.state.runtime.db.session() as session:
+            stored = await session.scalar(
+                select(ModuleDatum.key).where(
+                    ModuleDatum.module == custom_commands.name, ModuleDatum.key.startswith("live:")
+                )
+            )
+        if (stored is not None) == live:
+            return
+        assert asyncio.get_running_loop().time() < deadline, f"stream never {live=} in storage"
+        await asyncio.sleep(0.02)

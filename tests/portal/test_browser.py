@@ -36,7 +36,8 @@ from waddlebot.kernel.security.service_tokens import service_headers
 from waddlebot.kernel.settings import Settings
 from waddlebot.modules.ai.manager import AiBook, Installation, today
 
-pytestmark = pytest.mark.asyncio(loop_scope="module")
+# One browser and one portal for the file: its tests share one xdist worker.
+pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.xdist_group("portal-browser")]
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "portal"
 CHROMIUM = os.environ.get("WADDLEBOT_TEST_CHROMIUM", "/usr/bin/chromium")

@@ -3,22 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 import json
 import sys
+from collections.abc import Iterator, MutableMapping
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+import typer.main
 from pydantic import ValidationError
+from typer.core import TyperGroup
 
 from waddlebot import __version__
-from waddlebot.cli.module import module_app
 from waddlebot.cli.preflight import SETTINGS_EXIT, check_split, listen
-from waddlebot.collectors.discord.cli import discord_app
-from waddlebot.collectors.slack.cli import slack_app
-from waddlebot.collectors.twitch.cli import twitch_app
-from waddlebot.custom_commands.cli import commands_app
-from waddlebot.gateway.cli import gateway_app
 from waddlebot.kernel.observability.logging import configure_logging
 from waddlebot.kernel.settings import Settings
 from waddlebot.kernel.settings_check import (
@@ -27,10 +25,75 @@ from waddlebot.kernel.settings_check import (
     settings_model,
     usable_data_dir,
 )
-from waddlebot.modules.calendar.cli import calendar_app
-from waddlebot.modules.memories.cli import quotes_app
-from waddlebot.modules.music.spotify_cli import spotify_app
-from waddlebot.overlays.cli import overlays_app
+
+# Imported before logging is configured: alembic logs its plugins' set-up (INFO) on import.
+from waddlebot.kernel.storage import Database
+
+# Command groups defined beside what they manage, as ``module:attribute``, in help order. They
+# are imported when used: importing all of them (every module's package, its API and models)
+# was most of each ``waddlebot`` process's start-up time, whatever the command.
+GROUPS = {
+    "slack": "waddlebot.collectors.slack.cli:slack_app",
+    "discord": "waddlebot.collectors.discord.cli:discord_app",
+    "module": "waddlebot.cli.module:module_app",
+    "overlays": "waddlebot.overlays.cli:overlays_app",
+    "twitch": "waddlebot.collectors.twitch.cli:twitch_app",
+    "commands": "waddlebot.custom_commands.cli:commands_app",
+    "calendar": "waddlebot.modules.calendar.cli:calendar_app",
+    "spotify": "waddlebot.modules.music.spotify_cli:spotify_app",
+    "quotes": "waddlebot.modules.memories.cli:quotes_app",
+    "gateway": "waddlebot.gateway.cli:gateway_app",
+}
+
+
+def group(name: str) -> typer.Typer:
+    """The Typer app of the command group ``name`` (imported on first use)."""
+    module, attribute = GROUPS[name].split(":")
+    sub_app: typer.Typer = getattr(importlib.import_module(module), attribute)
+    return sub_app
+
+
+class _Commands(MutableMapping[str, Any]):
+    """A click group's commands where the groups of ``GROUPS`` are built on first lookup (help
+    looks every one up; a typo's suggestions need only the names)."""
+
+    def __init__(self, eager: MutableMapping[str, Any]) -> None:
+        self._commands = dict(eager)
+        self._names = [*eager, *(name for name in GROUPS if name not in eager)]
+
+    def __getitem__(self, name: str) -> Any:
+        if name not in self._commands:
+            if name not in self._names:
+                raise KeyError(name)
+            built = typer.main.get_group(group(name))
+            built.name = name
+            self._commands[name] = built
+        return self._commands[name]
+
+    def __setitem__(self, name: str, command: Any) -> None:
+        self._commands[name] = command
+        if name not in self._names:
+            self._names.append(name)
+
+    def __delitem__(self, name: str) -> None:
+        if name not in self._names:
+            raise KeyError(name)
+        self._names.remove(name)
+        self._commands.pop(name, None)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self._names))
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+
+class _LazyGroup(TyperGroup):
+    """The top-level click group, with the command groups of ``GROUPS`` loaded lazily."""
+
+    def __init__(self, **attrs: Any) -> None:
+        super().__init__(**attrs)
+        self.commands = _Commands(self.commands)
 
 
 class _Cli(typer.Typer):
@@ -56,19 +119,10 @@ app = _Cli(
     help="WaddleBot: a self-hosted community bot for Twitch, Discord and Slack.",
     no_args_is_help=True,
     add_completion=False,
+    cls=_LazyGroup,
 )
 admin = typer.Typer(help="Operator tasks: users, API keys, roles, secrets.", no_args_is_help=True)
 app.add_typer(admin, name="admin")
-app.add_typer(slack_app, name="slack")
-app.add_typer(discord_app, name="discord")
-app.add_typer(module_app, name="module")
-app.add_typer(overlays_app, name="overlays")
-app.add_typer(twitch_app, name="twitch")
-app.add_typer(commands_app, name="commands")
-app.add_typer(calendar_app, name="calendar")
-app.add_typer(spotify_app, name="spotify")
-app.add_typer(quotes_app, name="quotes")
-app.add_typer(gateway_app, name="gateway")
 
 HostOption = Annotated[str | None, typer.Option(help="Interface to bind (default 127.0.0.1).")]
 PortOption = Annotated[int | None, typer.Option(help="Port to listen on (default 8000).")]
@@ -150,7 +204,6 @@ async def _migrate(settings: Settings) -> None:
     """Prepare the data directory (secret key), bring the schema up to date and make the
     object store ready (its directory, or its S3 bucket when missing)."""
     from waddlebot.kernel.objects import open_object_store
-    from waddlebot.kernel.storage import Database
 
     _ = settings.resolved_secret_key
 
@@ -432,7 +485,6 @@ def revoke_api_key(key_id: Annotated[str, typer.Argument(help="The key's id.")])
         from waddlebot.kernel.backends import open_backend
         from waddlebot.kernel.security.api_keys import revoke_api_key as revoke_key
         from waddlebot.kernel.security.key_cache import VerifiedKeys
-        from waddlebot.kernel.storage import Database
 
         db = Database(settings.resolved_database_url)
         # With Redis, running processes hear of it at once; otherwise their caches let the
@@ -476,7 +528,6 @@ def rotate_secrets() -> None:
 
     async def rotate() -> dict[str, int]:
         from waddlebot.kernel.security.rotation import rotate_secrets as rotate_all
-        from waddlebot.kernel.storage import Database
 
         db = Database(settings.resolved_database_url)
         try:
