@@ -18,13 +18,14 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, HTTPException, Request, Response, status
 
 from waddlebot.kernel.errors import Conflict, Forbidden, Invalid, NotFound
+from waddlebot.portal.form_tools import back as _done
+from waddlebot.portal.form_tools import notice_of
 from waddlebot.portal.web import (
     Who,
     audit,
     enter_community,
     one,
     read_form,
-    redirect,
     render,
     runtime_of,
 )
@@ -59,14 +60,7 @@ NOTICES = {
 
 
 def _notice(request: Request) -> str | None:
-    template = NOTICES.get(request.query_params.get("notice", ""))
-    if template is None:
-        return None
-    return template.format(name=request.query_params.get("name", "")[:60])
-
-
-def _done(request: Request, path: str, notice: str, name: str = "") -> Response:
-    return redirect(request, f"{path}?{urlencode({'notice': notice, 'name': name[:60]})}")
+    return notice_of(request, NOTICES)
 
 
 def _needs_router(request: Request) -> Response | None:

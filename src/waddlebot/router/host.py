@@ -15,6 +15,7 @@ from waddlebot.custom_commands.manager import CustomCommandManager
 from waddlebot.identity.manager import IdentityManager
 from waddlebot.kernel.runtime import Runtime
 from waddlebot.kernel.scheduler import JobStore
+from waddlebot.kernel.scheduler.configured import job_store
 from waddlebot.labels.manager import LabelManager
 from waddlebot.router.executors import RouterHost
 from waddlebot.router.registry import CommandTable
@@ -22,19 +23,6 @@ from waddlebot.sdk.twitch import TwitchOperations
 from waddlebot.timers.manager import TimerManager
 
 TwitchFactory = Callable[[Runtime], TwitchOperations | None]
-
-
-def job_store(runtime: Runtime) -> JobStore:
-    """The durable job store with the installation's scheduler settings."""
-    settings = runtime.settings
-    return JobStore(
-        runtime.db,
-        lease=settings.scheduler_lease,
-        max_attempts=settings.scheduler_max_attempts,
-        retry_delay=settings.scheduler_retry_delay,
-        pubsub=runtime.backend.pubsub,
-        wake_within=settings.scheduler_poll_interval,
-    )
 
 
 def build_host(

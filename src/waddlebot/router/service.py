@@ -11,6 +11,7 @@ from waddlebot.kernel.observability.logging import Category, get_logger, log_eve
 from waddlebot.kernel.observability.queue_gauges import QueueGauges
 from waddlebot.kernel.runtime import Runtime
 from waddlebot.kernel.scheduler import JobStore, Scheduler
+from waddlebot.kernel.scheduler.configured import job_store
 from waddlebot.kernel.service import Service
 from waddlebot.modules import builtin_modules
 from waddlebot.router.activity import MessageCounts
@@ -19,7 +20,7 @@ from waddlebot.router.directory import Directory
 from waddlebot.router.dispatch import ActionDispatcher, outbound_queue
 from waddlebot.router.executions import ExecutionLog
 from waddlebot.router.executors import ExecutorFactory, GuardedExecutor
-from waddlebot.router.host import TwitchFactory, build_host, job_store
+from waddlebot.router.host import TwitchFactory, build_host
 from waddlebot.router.host_api import host_api
 from waddlebot.router.limits import Limiter, LimitPolicy
 from waddlebot.router.pipeline import Pipeline

@@ -31,7 +31,7 @@ from fastapi import Depends, Request
 
 from waddlebot.kernel.backends import Backend
 from waddlebot.kernel.errors import DependencyUnavailable
-from waddlebot.kernel.scheduler import JobStore
+from waddlebot.kernel.scheduler.configured import job_store
 from waddlebot.kernel.security.api_keys import Principal
 from waddlebot.kernel.security.http import (
     authorize_principal,
@@ -96,14 +96,11 @@ def settings(request: Request) -> Settings:
 
 
 def scheduler(request: Request) -> SchedulerOperations:
-    """The durable scheduler's table, e.g. to cancel the job of a record deleted over REST."""
-    configured = get_runtime(request).settings
-    return JobStore(
-        get_runtime(request).db,
-        lease=configured.scheduler_lease,
-        max_attempts=configured.scheduler_max_attempts,
-        retry_delay=configured.scheduler_retry_delay,
-    )
+    """The durable scheduler (the module host's where there is one), e.g. to schedule or
+    cancel the job of a record changed over REST."""
+    runtime = get_runtime(request)
+    found = runtime.module_host.scheduler() if runtime.module_host is not None else None
+    return found if found is not None else job_store(runtime)
 
 
 async def authorize(request: Request, principal: Principal, community_id: str, perm: str) -> None:

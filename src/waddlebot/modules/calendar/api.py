@@ -17,9 +17,7 @@ from fastapi import Depends, HTTPException, Path, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from waddlebot.kernel.errors import NotFound
-from waddlebot.kernel.scheduler import JobStore
 from waddlebot.kernel.security.http import authorize_principal, require_member
-from waddlebot.kernel.web import get_runtime
 from waddlebot.modules.calendar.commands import APPROVER, module
 from waddlebot.modules.calendar.feed import MEDIA_TYPE, FeedTokens, calendar_document
 from waddlebot.modules.calendar.manager import (
@@ -106,27 +104,8 @@ def _out(info: EventInfo) -> EventOut:
     )
 
 
-def _jobs(request: Request) -> JobStore:
-    """The router's job store (these routes are mounted by the router service, so it runs in
-    this process); a store on the same database when it has not started."""
-    for service in getattr(request.app.state, "services", []):
-        jobs = getattr(service, "jobs", None)
-        if isinstance(jobs, JobStore):
-            return jobs
-    runtime = get_runtime(request)
-    settings = runtime.settings
-    return JobStore(  # pragma: no cover - only without a started router
-        runtime.db,
-        lease=settings.scheduler_lease,
-        max_attempts=settings.scheduler_max_attempts,
-        retry_delay=settings.scheduler_retry_delay,
-        pubsub=runtime.backend.pubsub,
-        wake_within=settings.scheduler_poll_interval,
-    )
-
-
 def event_book(request: Request) -> EventBook:
-    return EventBook(web.database(request), _jobs(request))
+    return EventBook(web.database(request), web.scheduler(request))
 
 
 async def _holds(request: Request, who: Principal, community_id: str, permission: str) -> bool:
