@@ -1,0 +1,172 @@
+"""Slack Socket Mode end to end: a fake Web API hands out the URL of a fake Socket Mode server
+on loopback; envelopes go through the real router and modules, replies reach the fake Web API,
+on SQLite + in-memory and PostgreSQL + Redis."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import pytest
+
+from tests.collectors.slack.fake_slack import (
+    APP_TOKEN,
+    BOT_TOKEN,
+    SIGNING_SECRET,
+    FakeSlack,
+    envelope,
+    message,
+    signed_headers,
+)
+from tests.collectors.slack.fake_socket_mode import (
+    FakeSocketMode,
+    events_api,
+    fake_socket_mode,
+    interactive,
+    slash_command,
+)
+from tests.support import LiveServer, live_server, testkit
+from waddlebot.app import create_app
+from waddlebot.collectors.slack.config import SlackSettings
+from waddlebot.collectors.slack.service import SlackService
+from waddlebot.kernel.observability.platforms import PLATFORM_HEALTH
+from waddlebot.kernel.settings import Settings
+from waddlebot.kernel.settings_check import explain
+from waddlebot.modules.core import module as core
+from waddlebot.router.service import RouterService
+
+
+@dataclass
+class Stack:
+    bot: LiveServer
+    slack: FakeSlack
+    socket: FakeSocketMode
+
+
+def slack_settings(slack: FakeSlack, **extra: object) -> SlackSettings:
+    return SlackSettings(
+        app_token=APP_TOKEN,
+        bot_token=BOT_TOKEN,
+        signing_secret=SIGNING_SECRET,
+        api_base=f"{slack.url}/api/",
+        socket_ping_interval=0.2,
+        **extra,  # type: ignore[arg-type]
+    )
+
+
+@pytest.fixture
+async def slack() -> AsyncIterator[FakeSlack]:
+    fake = FakeSlack(users={"U061F7AUR": {"id": "U061F7AUR", "name": "viewer"}})
+    async with live_server(fake.app()) as server:
+        fake.url = server.url
+        yield fake
+
+
+@pytest.fixture
+async def stack(stack_settings: Settings, slack: FakeSlack) -> AsyncIterator[Stack]:
+    async with fake_socket_mode() as socket:
+        slack.socket_url = socket.url
+        app = create_app(
+            stack_settings,
+            instances=[
+                RouterService(modules=[core, testkit]),
+                SlackService(slack_settings(slack)),
+            ],
+        )
+        async with live_server(app) as bot:
+            await socket.wait_for_connections(1)
+            yield Stack(bot=bot, slack=slack, socket=socket)
+
+
+async def test_ping_over_the_socket_is_acked_and_answered(stack: Stack) -> None:
+    [opened] = stack.slack.of("apps.connections.open")
+    assert opened.headers["authorization"] == f"Bearer {APP_TOKEN}"
+    await stack.socket.send(events_api("env-1", message("!ping"), event_id="Ev1"))
+    assert await stack.socket.ack_of("env-1") == {"envelope_id": "env-1"}
+    [post] = await stack.slack.wait_for("chat.postMessage")
+    assert (post.args["channel"], post.args["text"]) == ("C0LAN2Q65", "pong")
+    assert post.headers["authorization"] == f"Bearer {BOT_TOKEN}"
+    assert PLATFORM_HEALTH.view("slack").connection == "socket mode"
+    # plain chat is acknowledged and left alone; the webhooks keep working next to the socket
+    await stack.socket.send(events_api("env-2", message("good morning"), event_id="Ev2"))
+    assert await stack.socket.ack_of("env-2") == {"envelope_id": "env-2"}
+    body = envelope(message("!echo http", ts="9.0"), event_id="EvHttp")
+    answer = await stack.bot.client.post(
+        "/webhooks/slack/events",
+        content=body,
+        headers={"content-type": "application/json", **signed_headers(body)},
+    )
+    assert answer.status_code == 200
+    posts = await stack.slack.wait_for("chat.postMessage", 2)
+    assert [p.args["text"] for p in posts] == ["pong", "http"]
+
+
+async def test_slash_command_ack_carries_the_ephemeral_line_then_response_url(
+    stack: Stack,
+) -> None:
+    hook = f"{stack.slack.url}/hooks/r1"
+    await stack.socket.send(slash_command("env-s", "ping", response_url=hook, trigger="t-s"))
+    ack = await stack.socket.ack_of("env-s")
+    assert ack == {
+        "envelope_id": "env-s",
+        "payload": {"response_type": "ephemeral", "text": "Running `!ping`…"},
+    }
+    [answer] = await stack.slack.wait_for("hooks/r1")
+    assert answer.args == {"text": "pong", "response_type": "in_channel"}
+    assert stack.slack.of("chat.postMessage") == []
+
+
+async def test_a_redelivered_envelope_is_acked_and_processed_once(stack: Stack) -> None:
+    event = message("!echo once")
+    await stack.socket.send(events_api("env-a", event, event_id="EvDup"))
+    await stack.socket.send(events_api("env-b", event, event_id="EvDup", retry=1))
+    assert await stack.socket.ack_of("env-a") == {"envelope_id": "env-a"}
+    assert await stack.socket.ack_of("env-b") == {"envelope_id": "env-b"}
+    await stack.slack.wait_for("chat.postMessage")
+    await asyncio.sleep(0.5)
+    assert [p.args["text"] for p in stack.slack.of("chat.postMessage")] == ["once"]
+
+
+async def test_interactive_envelopes_are_acked(stack: Stack) -> None:
+    await stack.socket.send(interactive("env-i"))
+    assert await stack.socket.ack_of("env-i") == {"envelope_id": "env-i"}
+    await asyncio.sleep(0.2)
+    assert stack.slack.of("chat.postMessage") == []
+
+
+async def test_disconnect_refresh_requested_reconnects_with_a_new_url(stack: Stack) -> None:
+    await stack.socket.disconnect("refresh_requested")
+    await stack.socket.wait_for_connections(2)
+    assert len(stack.slack.of("apps.connections.open")) == 2
+    await stack.socket.send(events_api("env-r", message("!ping"), event_id="EvAfter"))
+    assert await stack.socket.ack_of("env-r") == {"envelope_id": "env-r"}
+    [post] = await stack.slack.wait_for("chat.postMessage")
+    assert post.args["text"] == "pong"
+    await asyncio.sleep(0.5)  # the old connection is closed, not left to serve as well
+    assert stack.socket.connections[0].state.name == "CLOSED"
+
+
+async def test_a_refused_app_token_shows_in_readyz(tmp_path: object, slack: FakeSlack) -> None:
+    settings = Settings(data_dir=tmp_path, secret_key="s")  # type: ignore[arg-type]
+    slack.app_token = "xapp-the-right-one"
+    service = SlackService(slack_settings(slack))
+    app = create_app(settings, instances=[RouterService(modules=[core]), service])
+    async with live_server(app) as bot:
+        for _ in range(100):
+            ready = await bot.client.get("/readyz")
+            if ready.status_code == 503:
+                break
+            await asyncio.sleep(0.05)
+    assert ready.status_code == 503, ready.text
+    failing = ready.json()["failing"]["slack:socket"]
+    assert "apps.connections.open: invalid_auth" in failing["error"]
+
+
+def test_an_app_token_must_be_an_xapp_token() -> None:
+    with pytest.raises(Exception) as caught:
+        SlackSettings(app_token="xoxb-not-an-app-token")
+    [line] = explain(caught.value).lines  # type: ignore[arg-type]
+    assert line.startswith("WADDLEBOT_SLACK_APP_TOKEN is invalid: an app-level token starts")
+    assert "xoxb-not" not in line
+    assert SlackSettings(app_token="").app_token is None
