@@ -40,9 +40,9 @@ class FakeSocketMode:
         except ConnectionClosed:
             pass
 
-    async def send(self, message: dict[str, Any]) -> None:
-        """Push ``message`` down the newest connection (the one Slack would use)."""
-        await self.connections[-1].send(json.dumps(message))
+    async def send(self, message: dict[str, Any], connection: int = -1) -> None:
+        """Push ``message`` down a connection (by default the newest: Slack's choice)."""
+        await self.connections[connection].send(json.dumps(message))
 
     async def disconnect(self, reason: str = "refresh_requested") -> None:
         await self.send({"type": "disconnect", "reason": reason, "debug_info": {"host": "fake"}})

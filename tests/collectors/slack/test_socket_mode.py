@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -26,10 +27,11 @@ from tests.collectors.slack.fake_socket_mode import (
     interactive,
     slash_command,
 )
-from tests.support import LiveServer, live_server, testkit
+from tests.support import LiveServer, free_port, live_server, testkit
 from waddlebot.app import create_app
 from waddlebot.collectors.slack.config import SlackSettings
 from waddlebot.collectors.slack.service import SlackService
+from waddlebot.kernel.observability.metrics import REGISTRY
 from waddlebot.kernel.observability.platforms import PLATFORM_HEALTH
 from waddlebot.kernel.settings import Settings
 from waddlebot.kernel.settings_check import explain
@@ -147,8 +149,57 @@ async def test_disconnect_refresh_requested_reconnects_with_a_new_url(stack: Sta
     assert stack.socket.connections[0].state.name == "CLOSED"
 
 
-async def test_a_refused_app_token_shows_in_readyz(tmp_path: object, slack: FakeSlack) -> None:
-    settings = Settings(data_dir=tmp_path, secret_key="s")  # type: ignore[arg-type]
+async def test_two_instances_each_hold_a_socket_and_share_the_dedupe(
+    stack_settings: Settings, slack: FakeSlack
+) -> None:
+    if stack_settings.redis_url is None:
+        pytest.skip("instances share the dedupe through Redis")
+    async with fake_socket_mode() as socket:
+        slack.socket_url = socket.url
+        apps = [
+            create_app(
+                stack_settings,
+                instances=[RouterService(modules=[core]), SlackService(slack_settings(slack))],
+            )
+            for _ in range(2)
+        ]
+        async with live_server(apps[0]), live_server(apps[1]):
+            await socket.wait_for_connections(2)
+            event = message("!ping")
+            await socket.send(events_api("env-1", event, event_id="EvTwo"), connection=0)
+            await socket.send(events_api("env-2", event, event_id="EvTwo", retry=1), connection=1)
+            assert await socket.ack_of("env-1") == {"envelope_id": "env-1"}
+            assert await socket.ack_of("env-2") == {"envelope_id": "env-2"}
+            await socket.send(
+                events_api("env-3", message("!ping", ts="7.0"), event_id="EvOther"), connection=1
+            )
+            await slack.wait_for("chat.postMessage", 2)
+            await asyncio.sleep(0.5)
+    assert len(slack.of("chat.postMessage")) == 2
+
+
+async def test_an_envelope_that_cannot_be_queued_is_not_acked(
+    tmp_path: Path, slack: FakeSlack
+) -> None:
+    settings = Settings(
+        data_dir=tmp_path, secret_key="s", redis_url=f"redis://127.0.0.1:{free_port()}/0"
+    )
+    refused = {"endpoint": "socket_events", "result": "refused"}
+    before = REGISTRY.get_sample_value("waddlebot_slack_requests_total", refused) or 0.0
+    async with fake_socket_mode() as socket:
+        slack.socket_url = socket.url
+        service = SlackService(slack_settings(slack))
+        app = create_app(settings, instances=[RouterService(modules=[core]), service])
+        async with live_server(app):
+            await socket.wait_for_connections(1)
+            await socket.send(events_api("env-x", message("!ping"), event_id="EvOutage"))
+            await asyncio.sleep(1.0)
+    assert socket.acks == []  # Slack redelivers it once the cache is back
+    assert REGISTRY.get_sample_value("waddlebot_slack_requests_total", refused) == before + 1
+
+
+async def test_a_refused_app_token_shows_in_readyz(tmp_path: Path, slack: FakeSlack) -> None:
+    settings = Settings(data_dir=tmp_path, secret_key="s")
     slack.app_token = "xapp-the-right-one"
     service = SlackService(slack_settings(slack))
     app = create_app(settings, instances=[RouterService(modules=[core]), service])

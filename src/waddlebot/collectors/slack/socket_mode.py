@@ -36,11 +36,20 @@ from waddlebot.collectors.slack.metrics import SLACK_REQUESTS
 from waddlebot.collectors.slack.workspace import SlackWorkspaces
 from waddlebot.kernel.contracts.v1 import storable
 from waddlebot.kernel.errors import DependencyUnavailable
+from waddlebot.kernel.observability.logging import Category, get_logger, log_event
 from waddlebot.kernel.observability.platforms import PLATFORM_HEALTH
+from waddlebot.kernel.outages import dependency_of, describe
 from waddlebot.kernel.supervision import report_healthy
 
 CONNECTION = "socket mode"
 CLOSE_TIMEOUT = 5.0
+# envelope type → the endpoint label of waddlebot_slack_requests_total
+ENDPOINTS = {
+    "events_api": "socket_events",
+    "slash_commands": "socket_commands",
+    "interactive": "socket_interactive",
+}
+logger = get_logger(__name__)
 sdk_logger = logging.getLogger("waddlebot.collectors.slack.socket_mode.sdk")
 
 
@@ -123,16 +132,42 @@ class SlackSocket:
     async def _on_request(
         self, client: AsyncBaseSocketModeClient, request: SocketModeRequest
     ) -> None:
-        """One envelope: handled like its webhook, then acknowledged with its envelope id."""
+        """One envelope: handled like its webhook, then acknowledged with its envelope id;
+        left unacknowledged when it could not be queued, so Slack redelivers it."""
+        try:
+            response = await self._handle(request)
+        except Exception as error:  # the webhook's 503: the cache or database is away
+            dependency = dependency_of(error)
+            if dependency is None:
+                raise  # a bug: slack_sdk logs it with its traceback
+            SLACK_REQUESTS.labels(_endpoint(request), Outcome.refused.value).inc()
+            log_event(
+                logger,
+                Category.ERROR,
+                "slack_socket_envelope",
+                "refused",
+                level="warning",
+                dependency=dependency,
+                reason=describe(error),
+            )
+            return
+        if response is not None:
+            await client.send_socket_mode_response(response)
+
+    async def _handle(self, request: SocketModeRequest) -> SocketModeResponse | None:
         payload: Any = storable(request.payload)  # NUL cannot be stored: drop it
         ack: dict[str, Any] | None = None
+        endpoint = _endpoint(request)
         if request.type == "events_api":
-            if await self.intake.event(payload, endpoint="socket_events") is Outcome.refused:
-                return  # no ack: Slack redelivers (retry_attempt), the dedupe keeps it once
+            if await self.intake.event(payload, endpoint=endpoint) is Outcome.refused:
+                return None  # Slack redelivers (retry_attempt); the dedupe keeps it once
         elif request.type == "slash_commands":
             form = {key: str(value) for key, value in payload.items() if value is not None}
-            ack = (await self.intake.slash(form, endpoint="socket_commands")).body
+            ack = (await self.intake.slash(form, endpoint=endpoint)).body
         else:  # interactive: WaddleBot posts no buttons or shortcuts, nothing to run
-            kind = "interactive" if request.type == "interactive" else "other"
-            SLACK_REQUESTS.labels(f"socket_{kind}", Outcome.ignored.value).inc()
-        await client.send_socket_mode_response(SocketModeResponse(request.envelope_id, ack))
+            SLACK_REQUESTS.labels(endpoint, Outcome.ignored.value).inc()
+        return SocketModeResponse(request.envelope_id, ack)
+
+
+def _endpoint(request: SocketModeRequest) -> str:
+    return ENDPOINTS.get(request.type, "socket_other")
