@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -204,14 +206,45 @@ async def test_a_refused_app_token_shows_in_readyz(tmp_path: Path, slack: FakeSl
     service = SlackService(slack_settings(slack))
     app = create_app(settings, instances=[RouterService(modules=[core]), service])
     async with live_server(app) as bot:
-        for _ in range(100):
-            ready = await bot.client.get("/readyz")
-            if ready.status_code == 503:
-                break
-            await asyncio.sleep(0.05)
-    assert ready.status_code == 503, ready.text
-    failing = ready.json()["failing"]["slack:socket"]
+        failing = (await wait_ready(bot, 503))["failing"]["slack:socket"]
     assert "apps.connections.open: invalid_auth" in failing["error"]
+
+
+async def test_a_lost_socket_restarts_the_task_and_readyz_follows(
+    tmp_path: Path, slack: FakeSlack
+) -> None:
+    settings = Settings(data_dir=tmp_path, secret_key="s")
+    service = SlackService(slack_settings(slack, socket_timeout=0.6))
+    app = create_app(settings, instances=[RouterService(modules=[core]), service])
+    async with AsyncExitStack() as first_slack:
+        socket = await first_slack.enter_async_context(fake_socket_mode())
+        slack.socket_url = socket.url
+        async with live_server(app) as bot:
+            await socket.wait_for_connections(1)
+            await wait_ready(bot, 200)
+            await first_slack.aclose()  # Slack goes away, the bot stays
+            # the client retries on its own, then the task gives up and restarts
+            failing = (await wait_ready(bot, 503))["failing"]["slack:socket"]
+            assert "no Slack Socket Mode connection" in failing["error"]
+            async with fake_socket_mode() as socket:
+                slack.socket_url = socket.url
+                await socket.wait_for_connections(1)
+                await wait_ready(bot, 200)
+                await socket.send(events_api("env-back", message("!ping"), event_id="EvBack"))
+                assert await socket.ack_of("env-back") == {"envelope_id": "env-back"}
+                await slack.wait_for("chat.postMessage")
+
+
+async def wait_ready(bot: LiveServer, status: int, timeout: float = 15.0) -> dict[str, Any]:
+    """``/readyz`` once it answers ``status``."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        ready = await bot.client.get("/readyz")
+        if ready.status_code == status:
+            body: dict[str, Any] = ready.json()
+            return body
+        assert asyncio.get_running_loop().time() < deadline, ready.text
+        await asyncio.sleep(0.05)
 
 
 def test_an_app_token_must_be_an_xapp_token() -> None:

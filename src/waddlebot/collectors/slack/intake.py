@@ -101,6 +101,11 @@ class SlackIntake:
         running = {"response_type": "ephemeral", "text": f"Running `{escape(command.text)}`…"}
         return SlashAnswer(self._count(endpoint, Outcome.accepted), running)
 
+    def interactive(self, payload: Mapping[str, Any], *, endpoint: str) -> Outcome:
+        """A button, menu or shortcut: WaddleBot posts none, so there is nothing to run yet
+        (acknowledged all the same, or Slack shows the user an error)."""
+        return self._count(endpoint, Outcome.ignored)
+
     async def _submit(self, command: SlackCommand, endpoint: str) -> bool:
         """Queue ``command`` at the router; False (logged, counted) when it cannot take it."""
         try:

@@ -83,8 +83,13 @@ class SlackSocket:
         client.socket_mode_request_listeners.append(self._on_request)
         try:
             client.wss_uri = await self._socket_url(client)
-            async with asyncio.timeout(settings.socket_timeout):
-                await client.connect()  # type: ignore[no-untyped-call]  # slack_sdk: untyped
+            try:  # slack_sdk retries one URL forever: bound it, and restart with a new one
+                async with asyncio.timeout(settings.socket_timeout):
+                    await client.connect()  # type: ignore[no-untyped-call]  # slack_sdk: untyped
+            except TimeoutError:
+                raise SocketModeDown(
+                    f"no Slack Socket Mode connection within {settings.socket_timeout:g} s"
+                ) from None
             await self._watch(client)
         finally:
             PLATFORM_HEALTH.connection("slack", False, CONNECTION, "reconnecting")
@@ -164,8 +169,8 @@ class SlackSocket:
         elif request.type == "slash_commands":
             form = {key: str(value) for key, value in payload.items() if value is not None}
             ack = (await self.intake.slash(form, endpoint=endpoint)).body
-        else:  # interactive: WaddleBot posts no buttons or shortcuts, nothing to run
-            SLACK_REQUESTS.labels(endpoint, Outcome.ignored.value).inc()
+        else:  # interactive (and any envelope type Slack adds later)
+            self.intake.interactive(payload, endpoint=endpoint)
         return SocketModeResponse(request.envelope_id, ack)
 
 
