@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 BOT_TOKEN = "xoxb-test-token"
+APP_TOKEN = "xapp-1-A0001-1-test"
 
 
 @dataclass
@@ -34,6 +35,8 @@ class FakeSlack:
     throttle: dict[str, list[float]] = field(default_factory=dict)
     calls: list[Call] = field(default_factory=list)
     url: str = ""
+    socket_url: str = ""  # what apps.connections.open hands out (a FakeSocketMode)
+    app_token: str = APP_TOKEN
 
     def app(self) -> FastAPI:
         app = FastAPI()
@@ -42,6 +45,10 @@ class FakeSlack:
         async def method(method: str, request: Request) -> Response:
             args = await _arguments(request)
             self.calls.append(Call(method, args, dict(request.headers), time.monotonic()))
+            if method == "apps.connections.open" and (
+                request.headers.get("authorization") != f"Bearer {self.app_token}"
+            ):
+                return JSONResponse({"ok": False, "error": "invalid_auth"})
             pending = self.throttle.get(method)
             if pending:
                 return JSONResponse(
@@ -62,6 +69,8 @@ class FakeSlack:
     def _answer(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
         if method == "chat.postMessage":
             return {"ok": True, "channel": args.get("channel"), "ts": f"{time.time():.6f}"}
+        if method == "apps.connections.open":
+            return {"ok": True, "url": self.socket_url}
         if method == "users.info":
             user = self.users.get(str(args.get("user")))
             if user is None:

@@ -24,6 +24,9 @@ class SlackSettings(BaseSettings):
     signing_secret: str | None = None
     # One workspace: a bot token (xoxb-…). Several: leave unset and use the OAuth install flow.
     bot_token: str | None = None
+    # An app-level token (xapp-…, scope connections:write) switches on Socket Mode: events and
+    # slash commands arrive over an outgoing WebSocket, no public URL needed.
+    app_token: str | None = None
     client_id: str | None = None
     client_secret: str | None = None
     scopes: str = DEFAULT_SCOPES
@@ -36,6 +39,10 @@ class SlackSettings(BaseSettings):
     role_cache_ttl: float = Field(default=300.0, gt=0)
     lookup_timeout: float = Field(default=1.0, gt=0, le=2.0)
     max_retry_after: float = Field(default=60.0, gt=0)
+    socket_ping_interval: float = Field(default=5.0, gt=0, le=60)
+    socket_timeout: float = Field(
+        default=30.0, gt=0, description="seconds without a socket before the task restarts"
+    )
 
     @field_validator("user_groups", mode="before")
     @classmethod
@@ -46,3 +53,14 @@ class SlackSettings(BaseSettings):
     @classmethod
     def _slash(cls, value: str) -> str:
         return value if value.endswith("/") else value + "/"
+
+    @field_validator("app_token")
+    @classmethod
+    def _app_token(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        if not value.startswith("xapp-"):
+            raise ValueError(
+                "an app-level token starts with xapp- (Basic Information → App-Level Tokens)"
+            )
+        return value

@@ -8,7 +8,7 @@ from waddlebot.kernel.observability.metrics import REGISTRY
 
 SLACK_REQUESTS = Counter(
     "waddlebot_slack_requests_total",
-    "Slack webhook requests by endpoint and result",
+    "Slack webhook requests and Socket Mode envelopes by endpoint and result",
     ["endpoint", "result"],
     registry=REGISTRY,
 )

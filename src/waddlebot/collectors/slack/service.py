@@ -1,9 +1,11 @@
-"""The Slack collector as a service: webhooks, OAuth install flow, sender.
+"""The Slack collector as a service: webhooks or Socket Mode, OAuth install flow, sender.
 
 - ``POST /webhooks/slack/events``: Events API (``url_verification``, ``message``,
   ``app_mention``), signed, deduplicated on ``event_id`` and on the message itself.
 - ``POST /webhooks/slack/commands``: the ``/waddlebot`` slash command; ephemeral ack at once,
   the answer through ``response_url``.
+- With ``WADDLEBOT_SLACK_APP_TOKEN``, the same events and slash commands also arrive over
+  Socket Mode (``socket_mode.py``), a supervised task; both transports feed ``intake.py``.
 - ``GET /auth/slack/install`` → Slack → ``GET /auth/slack/callback``: a workspace installs the
   app; its bot token is stored encrypted.
 
@@ -18,7 +20,6 @@ from __future__ import annotations
 import html
 import json
 import secrets
-import uuid
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
@@ -26,22 +27,15 @@ from fastapi import APIRouter, Request, Response, status
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from slack_sdk.errors import SlackApiError
 
-from waddlebot.collectors.dedupe import first_delivery, forget_delivery
-from waddlebot.collectors.ingress import IngressRefused, RouterIngress
 from waddlebot.collectors.slack.config import SlackSettings
+from waddlebot.collectors.slack.intake import Outcome, SlackIntake
 from waddlebot.collectors.slack.metrics import SLACK_REQUESTS
 from waddlebot.collectors.slack.models import SlackInstallation
-from waddlebot.collectors.slack.normalise import (
-    SlackCommand,
-    command_from_event,
-    command_from_slash,
-    escape,
-)
-from waddlebot.collectors.slack.sender import RESPONSE_URL_TTL, SlackSender, response_url_key
+from waddlebot.collectors.slack.sender import SlackSender
+from waddlebot.collectors.slack.socket_mode import SlackSocket
 from waddlebot.collectors.slack.verify import verify_slack
 from waddlebot.collectors.slack.workspace import SlackWorkspaces
 from waddlebot.kernel.contracts.v1 import storable
-from waddlebot.kernel.errors import DependencyUnavailable
 from waddlebot.kernel.observability.logging import Category, get_logger, log_event
 from waddlebot.kernel.observability.platforms import PLATFORM_HEALTH
 from waddlebot.kernel.runtime import Runtime
@@ -50,10 +44,8 @@ from waddlebot.kernel.service import Service
 from waddlebot.kernel.web import RETRY_AFTER_SECONDS, get_runtime
 
 logger = get_logger(__name__)
-PLATFORM = "slack"
 STATE_COOKIE = "wb_slack_install"
 STATE_MAX_AGE = 600
-INGRESS_BUSY_RETRY = 1.0
 
 
 class SlackService(Service):
@@ -63,19 +55,29 @@ class SlackService(Service):
         super().__init__()
         self.settings = settings or SlackSettings()
         self._workspaces: SlackWorkspaces | None = None
+        self._intake: SlackIntake | None = None
 
     def workspaces(self, runtime: Runtime) -> SlackWorkspaces:
         if self._workspaces is None:
             self._workspaces = SlackWorkspaces(runtime, self.settings)
         return self._workspaces
 
+    def intake(self, runtime: Runtime) -> SlackIntake:
+        if self._intake is None:
+            self._intake = SlackIntake(runtime, self.settings, self.workspaces(runtime))
+        return self._intake
+
     def api(self) -> APIRouter:
         return slack_api(self)
 
     async def start(self, runtime: Runtime) -> None:
-        PLATFORM_HEALTH.configured("slack", bool(self.settings.signing_secret))
-        sender = SlackSender(runtime.backend, self.settings, self.workspaces(runtime))
+        settings = self.settings
+        PLATFORM_HEALTH.configured("slack", bool(settings.signing_secret or settings.app_token))
+        sender = SlackSender(runtime.backend, settings, self.workspaces(runtime))
         self.spawn("sender", sender.run)
+        if settings.app_token:
+            socket = SlackSocket(settings, self.workspaces(runtime), self.intake(runtime))
+            self.spawn("socket", socket.run)
 
 
 def _verified(service: SlackService, request: Request, body: bytes, endpoint: str) -> bool:
@@ -95,14 +97,6 @@ def _verified(service: SlackService, request: Request, body: bytes, endpoint: st
     return False
 
 
-async def _submit(service: SlackService, runtime: Runtime, command: SlackCommand) -> None:
-    user = await service.workspaces(runtime).member(
-        command.team_id, command.user_id, command.user_name
-    )
-    ingress = RouterIngress(runtime, collector=PLATFORM, busy_retry_for=INGRESS_BUSY_RETRY)
-    await ingress.submit([command.event(user)])
-
-
 def slack_api(service: SlackService) -> APIRouter:
     api = APIRouter(tags=["slack"])
 
@@ -120,43 +114,12 @@ def slack_api(service: SlackService) -> APIRouter:
         if payload.get("type") == "url_verification":
             SLACK_REQUESTS.labels("events", "url_verification").inc()
             return JSONResponse({"challenge": str(payload.get("challenge", ""))})
-        runtime = get_runtime(request)
-        bot_user = None
-        if not service.settings.bot_token and isinstance(payload.get("team_id"), str):
-            bot_user = await service.workspaces(runtime).bot_user_id(payload["team_id"])
-        command = command_from_event(payload, {bot_user} if bot_user else ())
-        if command is None:
-            SLACK_REQUESTS.labels("events", "ignored").inc()
-            return Response(status_code=status.HTTP_200_OK)
-        kv = runtime.backend.kv
-        keys = [command.id]
-        if command.ts:  # a mention arrives as message *and* app_mention: answer it once
-            keys.append(f"msg:{command.channel_id}:{command.ts}")
-        for done, key in enumerate(keys):
-            if not await first_delivery(kv, PLATFORM, key):
-                for earlier in keys[:done]:
-                    await forget_delivery(kv, PLATFORM, earlier)
-                SLACK_REQUESTS.labels("events", "duplicate").inc()
-                return Response(status_code=status.HTTP_200_OK)
-        try:
-            await _submit(service, runtime, command)
-        except (IngressRefused, DependencyUnavailable, OSError) as error:
-            for key in keys:
-                await forget_delivery(kv, PLATFORM, key)
-            SLACK_REQUESTS.labels("events", "refused").inc()
-            log_event(
-                logger,
-                Category.ERROR,
-                "slack_events",
-                "refused",
-                level="warning",
-                reason=str(error),
-            )
+        outcome = await service.intake(get_runtime(request)).event(payload, endpoint="events")
+        if outcome is Outcome.refused:
             return Response(
                 status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
                 headers={"Retry-After": str(RETRY_AFTER_SECONDS)},  # Slack redelivers
             )
-        SLACK_REQUESTS.labels("events", "accepted").inc()
         return Response(status_code=status.HTTP_200_OK)
 
     @api.post("/webhooks/slack/commands")
@@ -167,37 +130,12 @@ def slack_api(service: SlackService) -> APIRouter:
         form = storable(dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)))
         if form.get("ssl_check") == "1":
             return Response(status_code=status.HTTP_200_OK)
-        command = command_from_slash(form, uuid.uuid4().hex)
-        if command is None:
+        answer = await service.intake(get_runtime(request)).slash(form, endpoint="commands")
+        if answer.outcome is Outcome.invalid:
             return JSONResponse({"detail": "incomplete slash command"}, 400)
-        runtime = get_runtime(request)
-        trigger = form.get("trigger_id")
-        if trigger and not await first_delivery(runtime.backend.kv, PLATFORM, f"cmd:{trigger}"):
-            SLACK_REQUESTS.labels("commands", "duplicate").inc()
+        if answer.body is None:
             return Response(status_code=status.HTTP_200_OK)
-        if command.response_url:
-            await runtime.backend.kv.set(
-                response_url_key(command.id), command.response_url, ttl=RESPONSE_URL_TTL
-            )
-        try:
-            await _submit(service, runtime, command)
-        except (IngressRefused, DependencyUnavailable, OSError) as error:
-            SLACK_REQUESTS.labels("commands", "refused").inc()
-            log_event(
-                logger,
-                Category.ERROR,
-                "slack_commands",
-                "refused",
-                level="warning",
-                reason=str(error),
-            )
-            return JSONResponse(
-                {"response_type": "ephemeral", "text": "WaddleBot is busy, try again shortly."}
-            )
-        SLACK_REQUESTS.labels("commands", "accepted").inc()
-        return JSONResponse(
-            {"response_type": "ephemeral", "text": f"Running `{escape(command.text)}`…"}
-        )
+        return JSONResponse(answer.body)
 
     @api.get("/auth/slack/install", include_in_schema=False)
     async def install(request: Request) -> Response:
