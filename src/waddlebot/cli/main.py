@@ -19,6 +19,7 @@ from waddlebot.collectors.slack.cli import slack_app
 from waddlebot.collectors.twitch.cli import twitch_app
 from waddlebot.custom_commands.cli import commands_app
 from waddlebot.gateway.cli import gateway_app
+from waddlebot.kernel.coordination.cli import coordination_app
 from waddlebot.kernel.observability.logging import configure_logging
 from waddlebot.kernel.settings import Settings
 from waddlebot.kernel.settings_check import (
@@ -69,6 +70,7 @@ app.add_typer(calendar_app, name="calendar")
 app.add_typer(spotify_app, name="spotify")
 app.add_typer(quotes_app, name="quotes")
 app.add_typer(gateway_app, name="gateway")
+app.add_typer(coordination_app, name="coordination")
 
 HostOption = Annotated[str | None, typer.Option(help="Interface to bind (default 127.0.0.1).")]
 PortOption = Annotated[int | None, typer.Option(help="Port to listen on (default 8000).")]
