@@ -191,3 +191,25 @@ async def test_three_coordinators_share_300_items_and_take_over_a_dead_one(
         assert tokens == sorted(set(tokens)), (item, runs)
     assert {holder for _, item, holder, _ in log.actions if item in orphans} >= {"node-2"}
     assert await redis_backend.leases.held() == []
+
+
+def test_settings_give_ttl_heartbeat_and_instance_id(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+    import socket
+
+    from pydantic import ValidationError
+
+    from waddlebot.kernel.backends.memory import MemoryLeases
+    from waddlebot.kernel.settings import Settings
+
+    defaults = Coordinator.from_settings(Settings(), MemoryLeases())
+    assert (defaults.ttl, defaults.heartbeat) == (30.0, 10.0)
+    assert defaults.instance_id == f"{socket.gethostname()}-{os.getpid()}"
+    monkeypatch.setenv("WADDLEBOT_LEASE_TTL", "6")
+    monkeypatch.setenv("WADDLEBOT_HEARTBEAT_INTERVAL", "1.5")
+    monkeypatch.setenv("WADDLEBOT_INSTANCE_ID", "collector-a")
+    chosen = Coordinator.from_settings(Settings(), MemoryLeases(), items=["x"])
+    assert (chosen.ttl, chosen.heartbeat, chosen.instance_id) == (6.0, 1.5, "collector-a")
+    monkeypatch.setenv("WADDLEBOT_HEARTBEAT_INTERVAL", "6")
+    with pytest.raises(ValidationError, match="WADDLEBOT_HEARTBEAT_INTERVAL must be shorter"):
+        Settings()

@@ -19,6 +19,7 @@ from waddlebot.kernel.backends import Leases
 from waddlebot.kernel.coordination.rendezvous import Ring
 from waddlebot.kernel.observability.logging import Category, get_logger, log_event
 from waddlebot.kernel.observability.metrics import COORDINATION_HANDOVERS, COORDINATION_HELD
+from waddlebot.kernel.settings import Settings
 
 logger = get_logger(__name__)
 
@@ -71,6 +72,20 @@ class Coordinator:
         self._on_acquired = on_acquired
         self._on_lost = on_lost
         self._task: asyncio.Task[None] | None = None
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, leases: Leases, *, items: Iterable[str] = (), **callbacks: Callback
+    ) -> Coordinator:
+        """A coordinator with the installation's TTL, heartbeat and this process's id."""
+        return cls(
+            leases,
+            instance_id=settings.resolved_instance_id,
+            ttl=settings.lease_ttl,
+            heartbeat=settings.resolved_heartbeat_interval,
+            items=items,
+            **callbacks,
+        )
 
     @property
     def held(self) -> dict[str, Lease]:
