@@ -25,6 +25,7 @@ from waddlebot.gateway.service import KongBrokerService
 from waddlebot.identity.service import IdentityService
 from waddlebot.kernel.audit import AuditStore
 from waddlebot.kernel.backends import Backend
+from waddlebot.kernel.coordination.api import coordination_api
 from waddlebot.kernel.errors import Refusal
 from waddlebot.kernel.observability.dependencies import probe_forever
 from waddlebot.kernel.observability.health_details import health_details_api
@@ -139,6 +140,7 @@ def create_app(
         app.add_exception_handler(outage, unavailable_answer)
     app.include_router(health_api())
     app.include_router(health_details_api())
+    app.include_router(coordination_api())
     for service in chosen:
         app.include_router(service.api())
     return app

@@ -55,6 +55,7 @@ async def test_readyz_is_503_when_the_database_is_unreachable(tmp_path: Path) ->
         "/readyz",
         "/metrics",
         "/api/health/v1/details",
+        "/api/coordination/v1/leases",
     }
     async with live_server(app) as server:
         assert (await server.client.get("/healthz")).status_code == 200

@@ -43,6 +43,7 @@ GROUPS = {
     "spotify": "waddlebot.modules.music.spotify_cli:spotify_app",
     "quotes": "waddlebot.modules.memories.cli:quotes_app",
     "gateway": "waddlebot.gateway.cli:gateway_app",
+    "coordination": "waddlebot.kernel.coordination.cli:coordination_app",
 }
 
 

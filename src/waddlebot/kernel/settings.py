@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import secrets
+import socket
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
@@ -70,6 +71,14 @@ class Settings(BaseSettings):
     scheduler_lease: float = Field(default=60.0, gt=0, description="seconds a claimed job is held")
     scheduler_max_attempts: int = Field(default=5, ge=1, le=100)
     scheduler_retry_delay: float = Field(default=5.0, gt=0, description="seconds, doubling")
+    # Coordination (leases on items shared out between instances; kernel/coordination).
+    lease_ttl: float = Field(default=30.0, gt=0, le=3600, description="seconds")
+    heartbeat_interval: float | None = Field(
+        default=None, gt=0, description="seconds; unset: a third of the lease TTL"
+    )
+    instance_id: str | None = Field(
+        default=None, pattern=r"^[!-~]{1,200}$", description="unset: hostname-pid"
+    )
     # Communities without their own time zone (!timezone) read wall-clock times in this one.
     default_timezone: str = Field(default="UTC", description="IANA name, e.g. Europe/Berlin")
     # Timers (!timer): the shortest interval a community may set.
@@ -200,6 +209,26 @@ class Settings(BaseSettings):
                 f"({self.scheduler_lease:g} <= {self.module_timeout:g})"
             )
         return self
+
+    @model_validator(mode="after")
+    def _heartbeat_within_lease(self) -> Settings:
+        """A heartbeat slower than the lease would let every lease lapse between beats."""
+        if self.heartbeat_interval is not None and self.heartbeat_interval >= self.lease_ttl:
+            raise ValueError(
+                "WADDLEBOT_HEARTBEAT_INTERVAL must be shorter than WADDLEBOT_LEASE_TTL "
+                f"({self.heartbeat_interval:g} >= {self.lease_ttl:g})"
+            )
+        return self
+
+    @property
+    def resolved_heartbeat_interval(self) -> float:
+        """The heartbeat interval; a third of the lease TTL by default."""
+        return self.heartbeat_interval or self.lease_ttl / 3
+
+    @cached_property
+    def resolved_instance_id(self) -> str:
+        """This process's name among instances: the setting, else ``<hostname>-<pid>``."""
+        return self.instance_id or f"{socket.gethostname()}-{os.getpid()}"
 
     @field_validator("playground", mode="before")
     @classmethod

@@ -21,6 +21,7 @@ from fastapi.responses import JSONResponse
 
 CLIENT_ID = "fake-client-id"
 CLIENT_SECRET = "fake-client-secret"
+DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 BOT = {"id": "2914196", "login": "botuser", "display_name": "BotUser"}
 STREAMER = {"id": "1971641", "login": "streamer", "display_name": "Streamer"}
 
@@ -61,6 +62,13 @@ class FakeTwitch:
     user_token_ttl: int = 14_400
     drop_reason: dict[str, str] | None = None
     page_size: int = 4
+    # Device code login: what each poll answers before approval ("authorization_pending",
+    # "slow_down", "access_denied", "expired_token"), then the user it approves as.
+    device_script: list[str] = field(default_factory=list)
+    device_user: dict[str, str] = field(default_factory=lambda: dict(BOT))
+    device_interval: float = 0.2
+    device_expires_in: int = 1800
+    device_codes: dict[str, deque[str]] = field(default_factory=dict)
     _counter: itertools.count[int] = field(default_factory=itertools.count)
 
     # ---- scripting -------------------------------------------------------------------
@@ -185,12 +193,38 @@ class FakeTwitch:
         return app
 
     def _oauth_routes(self, app: FastAPI) -> None:
+        @app.post("/oauth2/device")
+        async def device(request: Request) -> JSONResponse:
+            form = dict(parse_qsl((await request.body()).decode()))
+            if form.get("client_id") != CLIENT_ID:
+                return JSONResponse({"status": 400, "message": "invalid client"}, 400)
+            if not form.get("scopes"):
+                return JSONResponse({"status": 400, "message": "missing scopes"}, 400)
+            code, user_code = self._next("device"), f"WADD-{next(self._counter):04d}"
+            self.device_codes[code] = deque(self.device_script)
+            return JSONResponse(
+                {
+                    "device_code": code,
+                    "expires_in": self.device_expires_in,
+                    "interval": self.device_interval,
+                    "user_code": user_code,
+                    "verification_uri": (
+                        f"https://www.twitch.tv/activate?public=true&device-code={user_code}"
+                    ),
+                }
+            )
+
         @app.post("/oauth2/token")
         async def token(request: Request) -> JSONResponse:
             form = dict(parse_qsl((await request.body()).decode()))
-            if form.get("client_id") != CLIENT_ID or form.get("client_secret") != CLIENT_SECRET:
-                return JSONResponse({"status": 403, "message": "invalid client secret"}, 403)
             grant = form.get("grant_type")
+            public = grant in (DEVICE_GRANT, "refresh_token") and "client_secret" not in form
+            if form.get("client_id") != CLIENT_ID or (
+                form.get("client_secret") != CLIENT_SECRET and not public
+            ):
+                return JSONResponse({"status": 403, "message": "invalid client secret"}, 403)
+            if grant == DEVICE_GRANT:
+                return self._device_grant(str(form.get("device_code")))
             if grant == "client_credentials":
                 token = self._next("app")
                 self.app_tokens.add(token)
@@ -227,6 +261,15 @@ class FakeTwitch:
                     "expires_in": int(live[1] - time.time()),
                 }
             )
+
+    def _device_grant(self, code: str) -> JSONResponse:
+        script = self.device_codes.get(code)
+        if script is None:
+            return JSONResponse({"status": 400, "message": "invalid device code"}, 400)
+        if script:
+            return JSONResponse({"status": 400, "message": script.popleft()}, 400)
+        del self.device_codes[code]
+        return self._user_grant(self.device_user)
 
     def _user_grant(self, user: dict[str, str]) -> JSONResponse:
         access, refresh = self._next("user"), self._next("refresh")

@@ -86,6 +86,7 @@ class TwitchAuth:
         """The cached app token; a new one when none is cached or ``stale`` was refused."""
         async with self._app_lock:
             if self._app_token is None or self._app_token == stale:
+                _ = self.client_id  # client credentials need the secret as well
                 try:
                     grant = await self._token_call({"grant_type": "client_credentials"})
                 except Exception:
@@ -121,6 +122,10 @@ class TwitchAuth:
         grant = await self._token_call(
             {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri}
         )
+        return await self.accept_grant(grant)
+
+    async def accept_grant(self, grant: dict[str, Any]) -> UserToken:
+        """A fresh user grant (any flow) → validated identity → the bot's sealed row."""
         identity = await self.validate(str(grant["access_token"]))
         expected = self.settings.bot_user_id
         if expected and identity["user_id"] != expected:
@@ -142,14 +147,29 @@ class TwitchAuth:
             raise TwitchAuthError("the token does not belong to a user")
         return body
 
-    async def _token_call(self, form: dict[str, str]) -> dict[str, Any]:
-        data = {**form, "client_id": self.client_id, "client_secret": self.settings.client_secret}
+    @property
+    def public_client_id(self) -> str:
+        """The client id alone: enough for public-client flows (device login, its refreshes)."""
+        if not self.settings.client_id:
+            raise TwitchNotConfigured("set WADDLEBOT_TWITCH_CLIENT_ID")
+        return self.settings.client_id
+
+    async def post_oauth(self, endpoint: str, form: dict[str, str]) -> httpx.Response:
+        """POST a form to the OAuth server with our client id (and the secret when set: a
+        public client has none); a 5xx or no answer raises :class:`HelixError`."""
+        data = {**form, "client_id": self.public_client_id}
+        if self.settings.client_secret:
+            data["client_secret"] = self.settings.client_secret
         try:
-            answer = await self.http.post(f"{self.settings.auth_base}/token", data=data)
+            answer = await self.http.post(f"{self.settings.auth_base}/{endpoint}", data=data)
         except httpx.TransportError as error:
             raise HelixError(0, f"Twitch OAuth unreachable: {error!r}") from error
         if answer.status_code >= httpx.codes.INTERNAL_SERVER_ERROR:
-            raise HelixError(answer.status_code, "Twitch OAuth token endpoint failed")
+            raise HelixError(answer.status_code, f"Twitch OAuth {endpoint} endpoint failed")
+        return answer
+
+    async def _token_call(self, form: dict[str, str]) -> dict[str, Any]:
+        answer = await self.post_oauth("token", form)
         if answer.status_code != httpx.codes.OK:
             log_event(
                 logger,
@@ -176,7 +196,10 @@ class TwitchAuth:
     async def _load(self) -> UserToken:
         row = await self._row()
         if row is None:
-            raise TwitchNotConfigured("the bot account has not authorised yet: /auth/twitch/login")
+            raise TwitchNotConfigured(
+                "the bot account has not authorised yet: /auth/twitch/login or "
+                "waddlebot twitch login"
+            )
         return UserToken(
             row.user_id,
             row.login,

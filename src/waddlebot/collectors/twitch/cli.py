@@ -1,4 +1,4 @@
-"""``waddlebot twitch``: connect, reconcile, disconnect, status, login-url.
+"""``waddlebot twitch``: connect, reconcile, disconnect, status, login, login-url.
 
 Each command opens the database and talks to Helix directly (no running server needed), with
 the same settings a server would use.
@@ -7,14 +7,21 @@ the same settings a server would use.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from typing import Annotated, TypeVar
 
 import typer
 from pydantic import BaseModel
 
-from waddlebot.collectors.twitch.auth import HelixError, TwitchAuthError, TwitchNotConfigured
+from waddlebot.collectors.twitch.auth import (
+    HelixError,
+    TwitchAuthError,
+    TwitchNotConfigured,
+    UserToken,
+)
 from waddlebot.collectors.twitch.components import Twitch
+from waddlebot.collectors.twitch.device_login import request_code, wait_for_tokens
 from waddlebot.collectors.twitch.oauth import login_url
 from waddlebot.collectors.twitch.settings import TwitchSettings
 from waddlebot.collectors.twitch.subscriptions import ChannelNotFound
@@ -80,6 +87,23 @@ def disconnect(login: Annotated[str, typer.Argument(help="The channel's Twitch l
 def status(login: Annotated[str, typer.Argument(help="The channel's Twitch login.")]) -> None:
     """Show a connected channel and the state of each of its subscriptions."""
     _print(_run(lambda t: t.subscriptions.status(login)))
+
+
+@twitch_app.command()
+def login() -> None:
+    """Authorise the bot account with a device code: no public URL or client secret needed."""
+
+    async def device_login(twitch: Twitch) -> UserToken:
+        code = await request_code(twitch.auth)
+        minutes = max(1, round((code.expires_at - time.monotonic()) / 60))
+        typer.echo(
+            f"Sign in to Twitch as the bot account, open {code.verification_uri}\n"
+            f"and enter the code {code.user_code} (valid for {minutes} min). Waiting…"
+        )
+        return await wait_for_tokens(twitch.auth, code)
+
+    token = _run(device_login)
+    typer.echo(f"authorised: the bot speaks as {token.login} (id {token.user_id})")
 
 
 @twitch_app.command("login-url")

@@ -1,9 +1,11 @@
-"""Cache, rate limits, work queues and pub/sub behind one interface (memory or Redis)."""
+"""Cache, rate limits, work queues, pub/sub and leases behind one interface (memory or Redis)."""
 
 from waddlebot.kernel.backends.base import (
     Backend,
     Delivery,
     KeyValue,
+    LeaseRecord,
+    Leases,
     PubSub,
     QueueFull,
     RateDecision,
@@ -16,6 +18,8 @@ __all__ = [
     "Backend",
     "Delivery",
     "KeyValue",
+    "LeaseRecord",
+    "Leases",
     "PubSub",
     "QueueFull",
     "RateDecision",

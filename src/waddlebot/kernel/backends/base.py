@@ -226,12 +226,65 @@ class PubSub(abc.ABC):
         """Subscribe to ``channels``; messages published after entry are delivered."""
 
 
+@dataclass(frozen=True, slots=True)
+class LeaseRecord:
+    """Who holds a named item, under which fencing token, for how many more seconds."""
+
+    item: str
+    holder: str
+    token: int
+    ttl: float
+
+
+class Leases(abc.ABC):
+    """Exclusive, expiring leases on named items, plus a registry of live instances.
+
+    Every successful :meth:`acquire` draws a fencing token from one counter that only grows,
+    so a later holder of an item always carries a larger token than any earlier one. Renewal
+    and release compare the (holder, token) pair first, so an instance that lost its lease
+    (paused past the TTL) can neither extend nor drop its successor's.
+    """
+
+    @abc.abstractmethod
+    async def acquire(self, item: str, holder: str, *, ttl: float) -> int | None:
+        """Take ``item`` when nobody holds it; return the new fencing token, else None."""
+
+    @abc.abstractmethod
+    async def renew(self, item: str, holder: str, token: int, *, ttl: float) -> bool:
+        """Extend the lease to ``ttl`` from now if ``holder`` still holds it with ``token``."""
+
+    @abc.abstractmethod
+    async def release(self, item: str, holder: str, token: int) -> bool:
+        """Drop the lease if ``holder`` still holds it with ``token``; True when dropped."""
+
+    @abc.abstractmethod
+    async def lookup(self, *items: str) -> list[LeaseRecord | None]:
+        """The current lease of each item, in order (None where free)."""
+
+    @abc.abstractmethod
+    async def held(self) -> list[LeaseRecord]:
+        """Every lease held right now, sorted by item (for status pages, not hot paths)."""
+
+    @abc.abstractmethod
+    async def heartbeat(self, instance: str, *, ttl: float) -> None:
+        """Mark ``instance`` alive for ``ttl`` seconds more."""
+
+    @abc.abstractmethod
+    async def leave(self, instance: str) -> None:
+        """Remove ``instance`` from the registry at once (clean shutdown)."""
+
+    @abc.abstractmethod
+    async def instances(self) -> dict[str, float]:
+        """Live instances and the seconds left until each one's heartbeat expires."""
+
+
 class Backend(abc.ABC):
-    """The bundle a process opens once: key-value, work queues and pub/sub."""
+    """The bundle a process opens once: key-value, work queues, pub/sub and leases."""
 
     kv: KeyValue
     queues: WorkQueue
     pubsub: PubSub
+    leases: Leases
 
     @abc.abstractmethod
     async def ping(self) -> bool:

@@ -21,6 +21,8 @@ from waddlebot.kernel.backends.base import (
     Delivery,
     InboxSubscription,
     KeyValue,
+    LeaseRecord,
+    Leases,
     PubSub,
     QueueFull,
     RateDecision,
@@ -454,6 +456,85 @@ class MemoryPubSub(PubSub):
             await subscription.close()
 
 
+# --------------------------------------------------------------------------- leases
+
+
+@dataclass(slots=True)
+class _Lease:
+    holder: str
+    token: int
+    expires_at: float  # time.monotonic() deadline
+
+
+class MemoryLeases(Leases):
+    """Leases and the instance registry in two dicts; expired entries are dropped on access."""
+
+    def __init__(self) -> None:
+        self._leases: dict[str, _Lease] = {}
+        self._instances: dict[str, float] = {}
+        self._fence = 0
+
+    def _live(self, item: str, now: float) -> _Lease | None:
+        lease = self._leases.get(item)
+        if lease is not None and lease.expires_at <= now:
+            del self._leases[item]
+            return None
+        return lease
+
+    async def acquire(self, item: str, holder: str, *, ttl: float) -> int | None:
+        _check_ttl(ttl)
+        now = time.monotonic()
+        if self._live(item, now) is not None:
+            return None
+        self._fence += 1
+        self._leases[item] = _Lease(holder, self._fence, now + ttl)
+        return self._fence
+
+    async def renew(self, item: str, holder: str, token: int, *, ttl: float) -> bool:
+        _check_ttl(ttl)
+        now = time.monotonic()
+        lease = self._live(item, now)
+        if lease is None or (lease.holder, lease.token) != (holder, token):
+            return False
+        lease.expires_at = now + ttl
+        return True
+
+    async def release(self, item: str, holder: str, token: int) -> bool:
+        lease = self._live(item, time.monotonic())
+        if lease is None or (lease.holder, lease.token) != (holder, token):
+            return False
+        del self._leases[item]
+        return True
+
+    async def lookup(self, *items: str) -> list[LeaseRecord | None]:
+        now = time.monotonic()
+        return [
+            LeaseRecord(item, lease.holder, lease.token, lease.expires_at - now)
+            if (lease := self._live(item, now))
+            else None
+            for item in items
+        ]
+
+    async def held(self) -> list[LeaseRecord]:
+        found = await self.lookup(*sorted(self._leases))
+        return [record for record in found if record is not None]
+
+    async def heartbeat(self, instance: str, *, ttl: float) -> None:
+        _check_ttl(ttl)
+        if not instance:
+            raise ValueError("instance id must not be empty")
+        self._instances[instance] = time.monotonic() + ttl
+
+    async def leave(self, instance: str) -> None:
+        self._instances.pop(instance, None)
+
+    async def instances(self) -> dict[str, float]:
+        now = time.monotonic()
+        for gone in [name for name, deadline in self._instances.items() if deadline <= now]:
+            del self._instances[gone]
+        return {name: deadline - now for name, deadline in sorted(self._instances.items())}
+
+
 # --------------------------------------------------------------------------- bundle
 
 
@@ -463,11 +544,13 @@ class MemoryBackend(Backend):
     kv: MemoryKeyValue
     queues: MemoryWorkQueue
     pubsub: MemoryPubSub
+    leases: MemoryLeases
 
     def __init__(self, *, sweep_interval: float = DEFAULT_SWEEP_INTERVAL) -> None:
         self.kv = MemoryKeyValue(sweep_interval=sweep_interval)
         self.queues = MemoryWorkQueue()
         self.pubsub = MemoryPubSub()
+        self.leases = MemoryLeases()
 
     async def ping(self) -> bool:
         return True

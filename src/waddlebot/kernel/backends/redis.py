@@ -31,6 +31,8 @@ from waddlebot.kernel.backends.base import (
     Delivery,
     InboxSubscription,
     KeyValue,
+    LeaseRecord,
+    Leases,
     PubSub,
     QueueFull,
     RateDecision,
@@ -167,6 +169,57 @@ for i = 4, #ARGV do
   end
 end
 return n
+"""
+
+# Leases: KEYS[1] the item's key, holding "<token>:<holder>". Tokens come from one counter
+# (KEYS[2] of acquire) that only grows. Renew and release compare the whole value first.
+# ARGV[1] holder, ARGV[2] ttl ms. SET NX PX, drawing a token only when the item is free.
+_ACQUIRE_LUA = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return false end
+local token = redis.call('INCR', KEYS[2])
+redis.call('SET', KEYS[1], string.format('%.0f', token) .. ':' .. ARGV[1], 'NX', 'PX', ARGV[2])
+return token
+"""
+
+# ARGV[1] expected value, ARGV[2] ttl ms: compare-and-extend.
+_RENEW_LUA = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return 1
+"""
+
+# ARGV[1] expected value: compare-and-delete.
+_RELEASE_LUA = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+return redis.call('DEL', KEYS[1])
+"""
+
+# KEYS: item keys. Flat {value or '', pttl, ...}, read together so value and TTL agree.
+_LOOKUP_LUA = """
+local out = {}
+for _, key in ipairs(KEYS) do
+  out[#out + 1] = redis.call('GET', key) or ''
+  out[#out + 1] = redis.call('PTTL', key)
+end
+return out
+"""
+
+# KEYS[1] sorted set of instances scored by their deadline in server milliseconds.
+# ARGV[1] instance ('' to only read), ARGV[2] ttl ms. Returns flat {instance, ms left, ...}.
+_INSTANCES_LUA = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+if ARGV[1] ~= '' then
+  redis.call('ZADD', KEYS[1], string.format('%.0f', now + tonumber(ARGV[2])), ARGV[1])
+end
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', string.format('%.0f', now))
+local found = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
+local out = {}
+for i = 1, #found, 2 do
+  out[#out + 1] = found[i]
+  out[#out + 1] = string.format('%.0f', tonumber(found[i + 1]) - now)
+end
+return out
 """
 
 
@@ -829,6 +882,77 @@ def _callbacks(method: Any) -> Callable[[Callable[[Any], None]], None]:
     return cast("Callable[[Callable[[Any], None]], None]", method)
 
 
+# --------------------------------------------------------------------------- leases
+
+
+class RedisLeases(Leases):
+    """Leases as strings under ``ns:ls:item:`` (SET NX PX), tokens from ``ns:ls:fence``, the
+    instance registry as a sorted set ``ns:ls:instances`` scored by heartbeat deadline."""
+
+    def __init__(self, client: aioredis.Redis, namespace: str) -> None:
+        self._client = client
+        self._items = f"{namespace}:ls:item:"
+        self._fence = f"{namespace}:ls:fence"
+        self._registry = f"{namespace}:ls:instances"
+        self._acquire = client.register_script(_ACQUIRE_LUA)
+        self._renew = client.register_script(_RENEW_LUA)
+        self._release = client.register_script(_RELEASE_LUA)
+        self._lookup = client.register_script(_LOOKUP_LUA)
+        self._instances = client.register_script(_INSTANCES_LUA)
+
+    async def acquire(self, item: str, holder: str, *, ttl: float) -> int | None:
+        _check_ttl(ttl)
+        token = await self._acquire(keys=[self._items + item, self._fence], args=[holder, _ms(ttl)])
+        return None if token is None else int(token)
+
+    async def renew(self, item: str, holder: str, token: int, *, ttl: float) -> bool:
+        _check_ttl(ttl)
+        value = f"{token}:{holder}"
+        return bool(await self._renew(keys=[self._items + item], args=[value, _ms(ttl)]))
+
+    async def release(self, item: str, holder: str, token: int) -> bool:
+        return bool(await self._release(keys=[self._items + item], args=[f"{token}:{holder}"]))
+
+    async def lookup(self, *items: str) -> list[LeaseRecord | None]:
+        if not items:
+            return []
+        flat = cast("list[Any]", await self._lookup(keys=[self._items + item for item in items]))
+        found: list[LeaseRecord | None] = []
+        for item, value, pttl in zip(items, flat[::2], flat[1::2], strict=True):
+            if not value or int(pttl) < 0:
+                found.append(None)
+                continue
+            token, _, holder = _text(value).partition(":")
+            found.append(LeaseRecord(item, holder, int(token), int(pttl) / 1000))
+        return found
+
+    async def held(self) -> list[LeaseRecord]:
+        pattern = _glob_escape(self._items) + "*"
+        items = sorted(
+            {_text(key)[len(self._items) :] async for key in self._client.scan_iter(match=pattern)}
+        )
+        found: list[LeaseRecord] = []
+        for start in range(0, len(items), 500):
+            batch = await self.lookup(*items[start : start + 500])
+            found.extend(record for record in batch if record is not None)
+        return found
+
+    async def heartbeat(self, instance: str, *, ttl: float) -> None:
+        _check_ttl(ttl)
+        if not instance:
+            raise ValueError("instance id must not be empty")
+        await self._instances(keys=[self._registry], args=[instance, _ms(ttl)])
+
+    async def leave(self, instance: str) -> None:
+        await self._client.zrem(self._registry, instance)
+
+    async def instances(self) -> dict[str, float]:
+        flat = cast("list[Any]", await self._instances(keys=[self._registry], args=["", 0]))
+        return {
+            _text(name): int(left) / 1000 for name, left in zip(flat[::2], flat[1::2], strict=True)
+        }
+
+
 # --------------------------------------------------------------------------- bundle
 
 
@@ -838,6 +962,7 @@ class RedisBackend(Backend):
     kv: RedisKeyValue
     queues: RedisWorkQueue
     pubsub: RedisPubSub
+    leases: RedisLeases
 
     def __init__(
         self,
@@ -852,6 +977,7 @@ class RedisBackend(Backend):
         self.kv = RedisKeyValue(client, namespace)
         self.queues = RedisWorkQueue(client, namespace)
         self.pubsub = RedisPubSub(client, namespace, listen_client=listen_client)
+        self.leases = RedisLeases(client, namespace)
 
     @classmethod
     def from_url(cls, url: str, *, namespace: str) -> RedisBackend:

@@ -69,6 +69,17 @@ DEPENDENCY_UNAVAILABLE = Counter(
     ["dependency"],
     registry=REGISTRY,
 )
+COORDINATION_HELD = Gauge(
+    "waddlebot_coordination_held_items",
+    "Items this process holds a coordination lease on",
+    registry=REGISTRY,
+)
+COORDINATION_HANDOVERS = Counter(
+    "waddlebot_coordination_handovers_total",
+    "Coordination leases by change: acquired, released (moved on) or lost (expired/taken)",
+    ["change"],
+    registry=REGISTRY,
+)
 AI_ANSWERS = Counter(
     "waddlebot_ai_answers_total",
     "AI chat answers by provider and result (ok, refused, timeout, down, auth, rate_limited, …)",
