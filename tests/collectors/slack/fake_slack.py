@@ -33,6 +33,7 @@ class FakeSlack:
     users: dict[str, dict[str, Any]] = field(default_factory=dict)
     usergroups: list[dict[str, Any]] = field(default_factory=list)
     throttle: dict[str, list[float]] = field(default_factory=dict)
+    refuse: dict[str, str] = field(default_factory=dict)  # method → Slack error code
     calls: list[Call] = field(default_factory=list)
     url: str = ""
     socket_url: str = ""  # what apps.connections.open hands out (a FakeSocketMode)
@@ -49,6 +50,8 @@ class FakeSlack:
                 request.headers.get("authorization") != f"Bearer {self.app_token}"
             ):
                 return JSONResponse({"ok": False, "error": "invalid_auth"})
+            if method in self.refuse:
+                return JSONResponse({"ok": False, "error": self.refuse[method]})
             pending = self.throttle.get(method)
             if pending:
                 return JSONResponse(

@@ -29,6 +29,7 @@ from waddlebot.collectors.slack.models import SlackInstallation
 from waddlebot.collectors.slack.service import SlackService
 from waddlebot.collectors.slack.workspace import SlackWorkspaces
 from waddlebot.kernel.contracts import Role
+from waddlebot.kernel.observability.platforms import PLATFORM_HEALTH
 from waddlebot.kernel.settings import Settings
 from waddlebot.modules.core import module as core
 from waddlebot.router.service import RouterService
@@ -197,6 +198,27 @@ async def test_rate_limited_post_waits_for_retry_after(stack: Stack) -> None:
     first, second = await stack.slack.wait_for("chat.postMessage", 2)
     assert second.at - first.at >= 0.9
     assert second.args["text"] == "pong"
+
+
+async def test_a_revoked_token_shows_in_the_platform_health(stack: Stack) -> None:
+    """Slack's auth errors (uninstalled app, revoked token) mark the token invalid in the
+    health details; the next successful call marks it valid again."""
+    stack.slack.refuse["chat.postMessage"] = "token_revoked"
+    assert await stack.event(envelope(message("!ping"), event_id="EvRevoked")) == 200
+    await stack.slack.wait_for("chat.postMessage")
+    for _ in range(50):
+        if PLATFORM_HEALTH.view("slack").token_valid is False:
+            break
+        await asyncio.sleep(0.05)
+    assert PLATFORM_HEALTH.view("slack").token_valid is False
+    del stack.slack.refuse["chat.postMessage"]
+    assert await stack.event(envelope(message("!ping", ts="9.0"), event_id="EvBack")) == 200
+    await stack.slack.wait_for("chat.postMessage", 2)
+    for _ in range(50):
+        if PLATFORM_HEALTH.view("slack").token_valid:
+            break
+        await asyncio.sleep(0.05)
+    assert PLATFORM_HEALTH.view("slack").token_valid is True
 
 
 async def test_oauth_install_stores_the_token_encrypted(stack: Stack) -> None:

@@ -18,10 +18,12 @@ from waddlebot.collectors.slack.normalise import escape
 from waddlebot.collectors.slack.workspace import SlackWorkspaces
 from waddlebot.kernel.backends import Backend
 from waddlebot.kernel.contracts import OutboundMessage, Platform
+from waddlebot.kernel.observability.platforms import PLATFORM_HEALTH
 
 RESPONSE_URL_TTL = 30 * 60
 RESPONSE_URL_USES = 5
 MAX_RATE_LIMITED = 5
+TOKEN_ERRORS = frozenset({"invalid_auth", "token_revoked", "account_inactive"})
 PERMANENT_ERRORS = frozenset(
     {
         "channel_not_found",
@@ -120,17 +122,20 @@ class SlackSender(OutboundSender):
         for _ in range(MAX_RATE_LIMITED):
             await wait_if_held(self.backend.kv, hold)
             try:
-                return await call(client)
+                answer = await call(client)
             except SlackApiError as error:
                 if error.response.status_code == 429:
                     await hold_until(self.backend.kv, hold, self._retry_after(error.response))
                     continue
                 code = error.response.get("error")
-                if code in ("invalid_auth", "token_revoked", "account_inactive"):
+                if code in TOKEN_ERRORS:  # uninstalled, revoked, deactivated: health shows it
                     self.workspaces.forget_token(team)
+                    PLATFORM_HEALTH.token("slack", valid=False)
                 if code in PERMANENT_ERRORS:
                     raise PermanentDeliveryError(f"{method}: {code}") from None
                 raise
+            PLATFORM_HEALTH.token("slack", valid=True)
+            return answer
         raise SlackRateLimited(f"{method} still rate limited")
 
     async def _respond(self, url: str, message: OutboundMessage) -> None:
