@@ -31,6 +31,7 @@ from waddlebot.modules.calendar.cli import calendar_app
 from waddlebot.modules.memories.cli import quotes_app
 from waddlebot.modules.music.spotify_cli import spotify_app
 from waddlebot.overlays.cli import overlays_app
+from waddlebot.stats.cli import stats
 
 
 class _Cli(typer.Typer):
@@ -68,6 +69,7 @@ app.add_typer(commands_app, name="commands")
 app.add_typer(calendar_app, name="calendar")
 app.add_typer(spotify_app, name="spotify")
 app.add_typer(quotes_app, name="quotes")
+app.command("stats")(stats)
 app.add_typer(gateway_app, name="gateway")
 
 HostOption = Annotated[str | None, typer.Option(help="Interface to bind (default 127.0.0.1).")]
