@@ -22,6 +22,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from waddlebot.kernel.observability.logging import Category, get_logger, log_event
+from waddlebot.kernel.outages import dependency_of
 from waddlebot.kernel.storage import Database
 from waddlebot.kernel.storage.models import (
     CommandExecution,
@@ -64,11 +65,27 @@ class UsageRollups:
     async def run(self) -> None:
         """The loop a router spawns (supervised: a database outage ends it and it restarts)."""
         while True:
-            rolled = await self.roll_up()
-            pruned = await self.prune()
-            if rolled or pruned:
-                log_event(logger, Category.SYSTEM, "usage_rollup", "ok", days=rolled, pruned=pruned)
-            report_healthy()
+            try:
+                rolled = await self.roll_up()
+                pruned = await self.prune()
+            except Exception as error:
+                if dependency_of(error) is not None:
+                    raise
+                # statistics must never fail readiness: log, try again at the next pass
+                log_event(
+                    logger,
+                    Category.ERROR,
+                    "usage_rollup",
+                    "retrying",
+                    level="error",
+                    error=str(error).splitlines()[0],
+                )
+            else:
+                if rolled or pruned:
+                    log_event(
+                        logger, Category.SYSTEM, "usage_rollup", "ok", days=rolled, pruned=pruned
+                    )
+                report_healthy()
             await asyncio.sleep(self.interval)
 
     async def roll_up(self, now: datetime | None = None) -> int:
