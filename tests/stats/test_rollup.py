@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 
 from waddlebot.kernel.storage import Database
 from waddlebot.kernel.storage.models import (
+    ChatterDay,
     CommandExecution,
     CommandUsageDaily,
     Community,
@@ -61,7 +62,13 @@ async def seed(db: Database) -> tuple[str, str]:
             session.add(run(ago, "!ping", discord, bob))
             session.add(run(ago, "!help", twitch, ada, "refused"))
             session.add(run(ago, "!ping", elsewhere, bob))
+            for account in ("ada", "zed", "ann"[: 3 if days == 2 else 0]):
+                if account:  # three people spoke two days ago, two on the other days
+                    day = (NOW - ago).date()
+                    session.add(ChatterDay(community_id=here.id, day=day, account=account))
         session.add(run(timedelta(days=200), "!old", twitch, ada))
+        old_day = (NOW - timedelta(days=200)).date()
+        session.add(ChatterDay(community_id=here.id, day=old_day, account="ada"))
         session.add(
             CommandExecution(
                 id=new_id(), event_id=new_id(), trigger="!x", status="abandoned",
@@ -86,7 +93,8 @@ async def test_rolled_and_raw_days_read_the_same(database: Database) -> None:
     after = (await community_usage(database, here, start, end)).as_dict()
     assert after == before
     day = next(d for d in after["days"] if d["day"] == (TODAY - timedelta(days=2)).isoformat())
-    assert day["commands"] == 3 and day["chatters"] == 2 and day["messages"] == 7
+    assert day["commands"] == 3 and day["messages"] == 7
+    assert day["chatters"] == 3 and day["command_users"] == 2
     assert day["outcomes"] == {"ok": 2, "refused": 1, "failed": 0}
     assert {(c["command"], c["platform"]): c["runs"] for c in day["by_command"]} == {
         ("!ping", "twitch"): 1,
@@ -111,12 +119,12 @@ async def test_the_roll_up_is_idempotent(database: Database) -> None:
     async with database.read_session() as session:
         rows = (await session.execute(select(CommandUsageDaily))).scalars().all()
         again = sorted(_key(r) for r in rows)
-        chatters = await session.scalar(
-            select(func.sum(CommunityUsageDaily.chatters)).where(
+        users = await session.scalar(
+            select(func.sum(CommunityUsageDaily.command_users)).where(
                 CommunityUsageDaily.community_id == there
             )
         )
-    assert again == snapshot and chatters == 4  # bob on 4 finished days there
+    assert again == snapshot and users == 4  # bob on 4 finished days there
 
 
 async def test_processes_racing_for_a_day_roll_it_up_once(database: Database) -> None:
@@ -142,6 +150,10 @@ async def test_pruning_never_drops_rows_not_rolled_up(database: Database) -> Non
     old = (await community_usage(database, here, TODAY - timedelta(days=200), TODAY)).as_dict()
     assert old["totals"]["commands"] == 16  # the pruned row still counts, from its roll-up
     assert {c["command"] for c in old["top_commands"]} == {"!ping", "!help", "!old"}
+    assert old["days"][0]["chatters"] == 1  # from the roll-up: its chatter row was pruned
+    async with database.read_session() as session:
+        kept = await session.scalar(select(func.count()).select_from(ChatterDay))
+    assert kept == 2 * 5 + 1
 
 
 async def test_a_late_watermark_keeps_raw_rows_of_unrolled_days(database: Database) -> None:

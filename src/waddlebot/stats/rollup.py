@@ -25,6 +25,7 @@ from waddlebot.kernel.observability.logging import Category, get_logger, log_eve
 from waddlebot.kernel.outages import dependency_of
 from waddlebot.kernel.storage import Database
 from waddlebot.kernel.storage.models import (
+    ChatterDay,
     CommandExecution,
     CommandUsageDaily,
     CommunityUsageDaily,
@@ -34,9 +35,10 @@ from waddlebot.kernel.storage.models import (
 from waddlebot.kernel.supervision import report_healthy
 from waddlebot.stats.usage import (
     ROLLUP,
+    as_day,
     as_moment,
     day_start,
-    raw_chatters,
+    raw_people,
     raw_runs,
     rolled_through,
 )
@@ -126,9 +128,13 @@ class UsageRollups:
         async with self.db.session() as session:
             through = await rolled_through(session)
             oldest = await session.scalar(select(func.min(CommandExecution.started_at)))
-        if through is None or oldest is None:
+        if through is None:
             return 0
         cutoff = min(day_start(through), day_start((now - self.retention).date()))
+        async with self.db.engine.begin() as connection:
+            await connection.execute(delete(ChatterDay).where(ChatterDay.day < cutoff.date()))
+        if oldest is None:
+            return 0
         deleted = 0
         edge = day_start(as_moment(oldest).date())
         while edge < cutoff:
@@ -147,7 +153,11 @@ class UsageRollups:
             if through is not None:
                 return through
             oldest = await session.scalar(select(func.min(CommandExecution.started_at)))
-            first = as_moment(oldest).date() if oldest is not None else now.date()
+            spoke = await session.scalar(select(func.min(ChatterDay.day)))
+            first = min(
+                as_moment(oldest).date() if oldest is not None else now.date(),
+                as_day(spoke) if spoke is not None else now.date(),
+            )
             upsert = pg_insert if self.db.dialect == "postgresql" else sqlite_insert
             await session.execute(
                 upsert(UsageRollup)
@@ -177,9 +187,17 @@ class UsageRollups:
                     for r in runs
                 ],
             )
-        chatters = await raw_chatters(connection, self.db.dialect, day, after)
-        if chatters:
+        people = await raw_people(connection, self.db.dialect, day, after)
+        if people:
             await connection.execute(
                 insert(CommunityUsageDaily),
-                [{"community_id": c, "day": day, "chatters": n} for c, _d, n in chatters],
+                [
+                    {
+                        "community_id": p.community_id,
+                        "day": day,
+                        "chatters": p.chatters,
+                        "command_users": p.command_users,
+                    }
+                    for p in people
+                ],
             )

@@ -4,8 +4,11 @@ stats`` and the portal's overview chart.
 Days before the roll-up's watermark (``usage_rollups.through``) come from the daily roll-ups,
 later days from the raw execution log (``command_executions``), so a range may span both and
 raw rows may be pruned once rolled up. Chat messages always come from ``message_counts``
-(hourly, never pruned). "Active chatters" of a day are the distinct people who ran a command
-(``user_id`` of the execution log): a cheap source with no write per chat message.
+(hourly, never pruned). "Active chatters" of a day are the distinct platform accounts that
+said something (a chat line or a slash command), collected in the router's memory and written
+once per account and day (``chatter_days``, ``router/activity.py``): no write per message.
+An account linked to another platform's counts once per platform. "Command users" are the
+distinct people (``user_id``) who ran a command.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from waddlebot.kernel.errors import Invalid
 from waddlebot.kernel.storage import Database
 from waddlebot.kernel.storage.models import (
+    ChatterDay,
     CommandExecution,
     CommandUsageDaily,
     CommunityUsageDaily,
@@ -132,22 +136,44 @@ async def raw_runs(
     return [Runs(str(c), as_day(d), t, str(m), str(p), s, int(n)) for c, d, t, m, p, s, n in rows]
 
 
-async def raw_chatters(
+@dataclass(frozen=True, slots=True)
+class People:
+    """Distinct people of a community on a day."""
+
+    community_id: str
+    day: date
+    chatters: int  # platform accounts that spoke (chat line or slash command)
+    command_users: int  # people who ran a command
+
+
+async def raw_people(
     db: Executor, dialect: str, start: date, end: date, community_id: str | None = None
-) -> list[tuple[str, date, int]]:
-    """Distinct people who ran a command, per community and day (``start`` ≤ day < ``end``)."""
+) -> list[People]:
+    """Active chatters (``chatter_days``) and command users (the execution log) per community
+    and day, ``start`` ≤ day < ``end``: two grouped queries."""
     day = utc_day(CommandExecution.started_at, dialect)
-    query = (
+    users = (
         select(CommandExecution.community_id, day, func.count(CommandExecution.user_id.distinct()))
         .where(CommandExecution.started_at >= day_start(start))
         .where(CommandExecution.started_at < day_start(end))
         .group_by(CommandExecution.community_id, day)
     )
+    spoke = (
+        select(ChatterDay.community_id, ChatterDay.day, func.count())
+        .where(ChatterDay.day >= start, ChatterDay.day < end)
+        .group_by(ChatterDay.community_id, ChatterDay.day)
+    )
     if community_id is None:
-        query = query.where(CommandExecution.community_id.is_not(None))
+        users = users.where(CommandExecution.community_id.is_not(None))
     else:
-        query = query.where(CommandExecution.community_id == community_id)
-    return [(str(c), as_day(d), int(n)) for c, d, n in (await db.execute(query)).all()]
+        users = users.where(CommandExecution.community_id == community_id)
+        spoke = spoke.where(ChatterDay.community_id == community_id)
+    found: dict[tuple[str, date], list[int]] = {}
+    for c, d, n in (await db.execute(spoke)).all():
+        found.setdefault((str(c), as_day(d)), [0, 0])[0] = int(n)
+    for c, d, n in (await db.execute(users)).all():
+        found.setdefault((str(c), as_day(d)), [0, 0])[1] = int(n)
+    return [People(c, d, chatters, used) for (c, d), (chatters, used) in sorted(found.items())]
 
 
 async def rolled_through(db: Executor) -> date | None:
@@ -160,7 +186,8 @@ async def rolled_through(db: Executor) -> date | None:
 class DayUsage:
     day: date
     messages: int = 0
-    chatters: int = 0  # distinct people who ran a command
+    chatters: int = 0  # distinct platform accounts that spoke
+    command_users: int = 0  # distinct people who ran a command
     statuses: Counter[str] = field(default_factory=Counter)
     commands: Counter[tuple[str, str]] = field(default_factory=Counter)  # (trigger, platform)
 
@@ -215,6 +242,7 @@ class Usage:
                     "day": day.day.isoformat(),
                     "messages": day.messages,
                     "chatters": day.chatters,
+                    "command_users": day.command_users,
                     "commands": day.total,
                     "outcomes": day.outcomes(),
                     "statuses": dict(sorted(day.statuses.items())),
@@ -277,24 +305,25 @@ async def community_usage(
         through = await rolled_through(session) or start
         split = min(max(through, start), after)
         runs: list[Runs] = []
-        chatters: list[tuple[str, date, int]] = []
+        people: list[People] = []
         if split > start:
             runs += await _rolled_runs(session, community_id, start, split)
-            chatters += [
-                (community_id, as_day(d), int(n))
-                for d, n in (
+            table = CommunityUsageDaily
+            people += [
+                People(community_id, as_day(d), int(chatters), int(users))
+                for d, chatters, users in (
                     await session.execute(
-                        select(CommunityUsageDaily.day, CommunityUsageDaily.chatters).where(
-                            CommunityUsageDaily.community_id == community_id,
-                            CommunityUsageDaily.day >= start,
-                            CommunityUsageDaily.day < split,
+                        select(table.day, table.chatters, table.command_users).where(
+                            table.community_id == community_id,
+                            table.day >= start,
+                            table.day < split,
                         )
                     )
                 ).all()
             ]
         if after > split:
             runs += await raw_runs(session, db.dialect, split, after, community_id)
-            chatters += await raw_chatters(session, db.dialect, split, after, community_id)
+            people += await raw_people(session, db.dialect, split, after, community_id)
         messages = (
             await session.execute(
                 select(MessageCount.hour, MessageCount.count).where(
@@ -315,9 +344,10 @@ async def community_usage(
         usage.triggers[(row.trigger, row.module)] += row.runs
         usage.modules[row.module] += row.runs
         usage.platforms[row.platform] += row.runs
-    for _community, when, count in chatters:
-        if when in days:
-            days[when].chatters += count
+    for seen in people:
+        if seen.day in days:
+            days[seen.day].chatters += seen.chatters
+            days[seen.day].command_users += seen.command_users
     by_hour = {hour.hour: hour for hour in usage.hours}
     for hour, count in messages:
         moment = as_moment(hour)

@@ -195,7 +195,8 @@ class CommandUsageDaily(Base):
 
 class CommunityUsageDaily(Base):
     """Per community and UTC day what cannot be summed from :class:`CommandUsageDaily`:
-    distinct people who ran a command (the day's active chatters)."""
+    distinct platform accounts that spoke (active chatters) and distinct people who ran a
+    command."""
 
     __tablename__ = "community_usage_daily"
     community_id: Mapped[str] = mapped_column(
@@ -203,6 +204,21 @@ class CommunityUsageDaily(Base):
     )
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     chatters: Mapped[int] = mapped_column(Integer)
+    command_users: Mapped[int] = mapped_column(Integer)
+
+
+class ChatterDay(Base):
+    """Someone spoke (a chat line or slash command) in a community on a UTC day. Collected in
+    the router's memory and written once per account and day in batches with the message
+    counts (``router/activity.py``); ``account`` is a hash of ``platform:account id``. Pruned
+    with the raw execution rows once rolled up into :class:`CommunityUsageDaily`."""
+
+    __tablename__ = "chatter_days"
+    community_id: Mapped[str] = mapped_column(
+        ForeignKey("communities.id", ondelete="CASCADE"), primary_key=True
+    )
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    account: Mapped[str] = mapped_column(String(32), primary_key=True)
 
 
 class UsageRollup(Base):

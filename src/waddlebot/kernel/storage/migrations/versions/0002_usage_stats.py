@@ -1,4 +1,4 @@
-"""usage statistics: daily roll-ups of command_executions, kept after raw rows are pruned
+"""usage statistics: daily roll-ups of command_executions, chatters per day
 
 Revision ID: 0002_usage_stats
 Revises: 0001
@@ -49,6 +49,7 @@ def upgrade() -> None:
         sa.Column("community_id", sa.String(length=32), nullable=False),
         sa.Column("day", sa.Date(), nullable=False),
         sa.Column("chatters", sa.Integer(), nullable=False),
+        sa.Column("command_users", sa.Integer(), nullable=False),
         sa.ForeignKeyConstraint(
             ["community_id"],
             ["communities.id"],
@@ -56,6 +57,19 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("community_id", "day", name=op.f("pk_community_usage_daily")),
+    )
+    op.create_table(
+        "chatter_days",
+        sa.Column("community_id", sa.String(length=32), nullable=False),
+        sa.Column("day", sa.Date(), nullable=False),
+        sa.Column("account", sa.String(length=32), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["community_id"],
+            ["communities.id"],
+            name=op.f("fk_chatter_days_community_id_communities"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("community_id", "day", "account", name=op.f("pk_chatter_days")),
     )
     op.create_table(
         "usage_rollups",
@@ -68,6 +82,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("usage_rollups")
+    op.drop_table("chatter_days")
     op.drop_table("community_usage_daily")
     op.drop_table("command_usage_daily")
     op.drop_index("ix_command_executions_started_at", table_name="command_executions")
