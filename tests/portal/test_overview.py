@@ -82,6 +82,7 @@ async def test_the_chart_counts_commands_per_hour_by_outcome(stack_settings: Set
             assert page.status_code == 200
             assert "Chat messages and commands per hour, last 7 days" in page.text
             assert "<svg" in page.text and "<polyline" in page.text
+            assert "Active chatters" in page.text  # the daily table: the usage statistics' days
             assert "<title>" in page.text and "Recent commands" in page.text
             assert "Platforms" in page.text and "Built in." in page.text  # the playground
             head = page.text.split("</title>")[0]
