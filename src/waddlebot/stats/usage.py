@@ -276,10 +276,9 @@ def _ranked(counter: Counter[Any]) -> list[tuple[Any, int]]:
 def checked_range(
     start: date | None, end: date | None, today: date | None = None
 ) -> tuple[date, date]:
-    """The days asked for, defaults filled in (the last 30 days up to today, UTC); a refusal
-    (422) for a range that runs backwards or spans more than a year."""
-    end = end or (start + timedelta(days=DEFAULT_DAYS - 1) if start else None)
-    end = end or (today or utcnow().date())
+    """The days asked for, defaults filled in (``to``: today, UTC; ``from``: 29 days before
+    ``to``); a refusal (422) for a range that runs backwards or spans more than 366 days."""
+    end = end or today or utcnow().date()
     start = start or end - timedelta(days=DEFAULT_DAYS - 1)
     if start > end:
         raise Invalid("from must not be after to.")
