@@ -21,6 +21,7 @@ from waddlebot.kernel.settings import Settings
 from waddlebot.kernel.storage.models import CommandExecution, Entity, MessageCount, new_id
 from waddlebot.portal.chart import HOURS, command_chart
 from waddlebot.portal.health import discord_gateway, platform_health
+from waddlebot.stats.usage import community_usage
 
 NOW = datetime(2026, 11, 30, 5, 30, tzinfo=UTC)
 
@@ -63,7 +64,17 @@ async def test_the_chart_counts_commands_per_hour_by_outcome(stack_settings: Set
         assert chart.hours[-1] == {"ok": 2, "refused": 1, "failed": 0}
         assert chart.hours[-4] == {"ok": 0, "refused": 0, "failed": 1}
         assert chart.messages[-1] == 5 and chart.messages[-3] == 4 and chart.total_messages == 9
-        assert chart.days[-1][1] == {"messages": 9, "ok": 2, "refused": 1, "failed": 1}
+        # the daily table: the usage statistics' days (8 UTC days touch the 168 hours)
+        assert len(chart.days) == 8
+        assert chart.days[-1][1] == {
+            "messages": 9,
+            "chatters": 0,  # these runs name nobody
+            "ok": 2,
+            "refused": 1,
+            "failed": 1,
+        }
+        usage = await community_usage(db, bot.community_id, NOW.date(), NOW.date())
+        assert usage.as_dict()["days"][0]["outcomes"] == {"ok": 2, "refused": 1, "failed": 1}
         assert chart.line.endswith(f"{HOURS * 4 - 2},4")  # the peak: the top of the chart
 
         async with logged_in(bot) as owner:
@@ -71,6 +82,7 @@ async def test_the_chart_counts_commands_per_hour_by_outcome(stack_settings: Set
             assert page.status_code == 200
             assert "Chat messages and commands per hour, last 7 days" in page.text
             assert "<svg" in page.text and "<polyline" in page.text
+            assert "Active chatters" in page.text  # the daily table: the usage statistics' days
             assert "<title>" in page.text and "Recent commands" in page.text
             assert "Platforms" in page.text and "Built in." in page.text  # the playground
             head = page.text.split("</title>")[0]

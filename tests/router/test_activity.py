@@ -5,7 +5,7 @@ written on stop. SQLite + memory and PostgreSQL + Redis."""
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -15,10 +15,11 @@ from sqlalchemy.exc import OperationalError
 from tests.support import build_app, community_of, live_server
 from waddlebot.kernel.settings import Settings
 from waddlebot.kernel.storage import Database
-from waddlebot.kernel.storage.models import Community, MessageCount
+from waddlebot.kernel.storage.models import ChatterDay, Community, MessageCount
 from waddlebot.router.activity import MessageCounts
 
 HOUR = datetime(2026, 11, 30, 7, tzinfo=UTC)
+YESTERDAY = datetime.now(UTC) - timedelta(days=1)
 
 
 async def test_counts_add_up_across_flushes_and_processes(stack_settings: Settings) -> None:
@@ -88,3 +89,38 @@ async def test_the_router_counts_chat_messages(stack_settings: Settings) -> None
                 break
             await asyncio.sleep(0.05)
         assert total == 3
+
+
+async def test_chatters_are_written_once_per_account_and_day(stack_settings: Settings) -> None:
+    async with live_server(build_app(stack_settings)) as bot:
+        db = bot.app.state.runtime.db
+        community = await community_of(bot)
+        first, second = MessageCounts(db), MessageCounts(db)  # two router processes
+        for account in ("twitch:1", "twitch:1", "discord:1"):
+            first.spoke(community, account)
+        second.spoke(community, "twitch:1")
+        assert first.pending_chatters == 2 and await first.flush() == 2
+        first.spoke(community, "twitch:1")  # written today already: not even queued
+        assert first.pending_chatters == 0
+        assert await second.flush() == 1  # the same account from elsewhere: an ignored conflict
+        first.spoke(community, "twitch:1", YESTERDAY)  # another day
+        assert first.pending_chatters == 1
+        await first.stop()
+        async with db.read_session() as session:
+            rows = (await session.execute(select(ChatterDay.day, ChatterDay.account))).all()
+        days = sorted(day for day, _account in rows)
+        assert len(rows) == 3 and days[0] == YESTERDAY.date()
+        assert all(len(account) == 32 and ":" not in account for _day, account in rows)
+
+
+async def test_a_failed_write_keeps_the_chatters(tmp_path: Path) -> None:
+    db = Database(f"sqlite+aiosqlite:///{tmp_path}/empty.db")  # not migrated: no table
+    try:
+        counts = MessageCounts(db)
+        counts.spoke("c1", "twitch:1")
+        with pytest.raises(OperationalError):
+            await counts.flush()
+        counts.spoke("c1", "twitch:2")
+        assert counts.pending_chatters == 2
+    finally:
+        await db.close()

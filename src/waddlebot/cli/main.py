@@ -28,6 +28,7 @@ from waddlebot.kernel.settings_check import (
 
 # Imported before logging is configured: alembic logs its plugins' set-up (INFO) on import.
 from waddlebot.kernel.storage import Database
+from waddlebot.stats.cli import stats
 
 # Command groups defined beside what they manage, as ``module:attribute``, in help order. They
 # are imported when used: importing all of them (every module's package, its API and models)
@@ -124,6 +125,7 @@ app = _Cli(
 )
 admin = typer.Typer(help="Operator tasks: users, API keys, roles, secrets.", no_args_is_help=True)
 app.add_typer(admin, name="admin")
+app.command("stats")(stats)
 
 HostOption = Annotated[str | None, typer.Option(help="Interface to bind (default 127.0.0.1).")]
 PortOption = Annotated[int | None, typer.Option(help="Port to listen on (default 8000).")]

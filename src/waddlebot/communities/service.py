@@ -40,6 +40,7 @@ from waddlebot.kernel.security.rbac import (
 )
 from waddlebot.kernel.service import Service
 from waddlebot.kernel.web import get_runtime
+from waddlebot.stats.api import stats_api
 
 logger = get_logger(__name__)
 
@@ -239,4 +240,7 @@ class CommunitiesService(Service):
     name = "communities"
 
     def api(self) -> APIRouter:
-        return communities_api()
+        api = APIRouter()
+        api.include_router(communities_api())
+        api.include_router(stats_api())  # usage statistics: a community read like the others
+        return api

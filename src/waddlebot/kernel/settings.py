@@ -106,6 +106,9 @@ class Settings(BaseSettings):
     )
     # Audit page: AUTH/AUTHZ/AUDIT decisions per community are kept this long.
     audit_retention_days: int = Field(default=30, ge=1, le=3650, description="days")
+    # Usage statistics: raw execution-log rows are kept this long, then deleted once rolled up
+    # into daily totals (kept). At least 7: the portal's hourly chart reads 7 days of raw rows.
+    execution_retention_days: int = Field(default=90, ge=7, le=36_500, description="days")
 
     # Labels.
     labels_per_community: int = Field(default=100, ge=1, le=10_000, description="labels")

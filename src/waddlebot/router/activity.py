@@ -1,18 +1,22 @@
-"""Chat messages per community and hour, for the portal's overview chart.
+"""Chat messages per community and hour (the portal's overview chart), and who spoke in a
+community per day (the usage statistics' active chatters).
 
 Nothing per message touches the database: :meth:`MessageCounts.count` adds one to a number in
-memory, and a writer task adds what was counted to ``message_counts`` every ``interval``
-seconds in one statement (an upsert that adds, so every router process and every restart
-only ever adds to the hour's row). A failed write keeps its counts for the next one; on stop
-a last write is tried. At most ``interval`` seconds of counts are lost when a process dies
-without stopping, which is acceptable for a chart.
+memory, :meth:`MessageCounts.spoke` puts an account into a set (once per community and day per
+process: accounts already written today are remembered, up to ``MAX_REMEMBERED``), and a
+writer task writes what was collected every ``interval`` seconds in one transaction: an
+upsert that adds to ``message_counts`` (so every router process and every restart only ever
+adds to the hour's row) and ``chatter_days`` rows inserted unless there. A failed write keeps
+what it held for the next one; on stop a last write is tried. At most ``interval`` seconds are
+lost when a process dies without stopping, which is acceptable for a chart.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections import Counter
-from datetime import UTC, datetime
+import hashlib
+from collections import Counter, defaultdict
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -21,12 +25,14 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from waddlebot.kernel.observability.logging import Category, get_logger, log_event
 from waddlebot.kernel.outages import dependency_of
 from waddlebot.kernel.storage import Database
-from waddlebot.kernel.storage.models import MessageCount, utcnow
+from waddlebot.kernel.storage.models import ChatterDay, MessageCount, utcnow
 from waddlebot.kernel.supervision import report_healthy
 from waddlebot.router.executions import rows_refused
 
 logger = get_logger(__name__)
 Key = tuple[str, datetime]  # community id, hour (UTC)
+DayKey = tuple[str, date]  # community id, day (UTC)
+MAX_REMEMBERED = 200_000  # accounts remembered as written; beyond, forgotten (rewritten, no-op)
 
 
 def hour_of(moment: datetime) -> datetime:
@@ -41,6 +47,8 @@ class MessageCounts:
         self.interval = interval
         self.dropped = 0  # counts of communities deleted before their write
         self._counts: Counter[Key] = Counter()
+        self._chatters: defaultdict[DayKey, set[str]] = defaultdict(set)  # not written yet
+        self._written: defaultdict[DayKey, set[str]] = defaultdict(set)  # written by us
         self._lock = asyncio.Lock()
         insert = pg_insert if db.dialect == "postgresql" else sqlite_insert
         statement = insert(MessageCount)
@@ -48,34 +56,67 @@ class MessageCounts:
             index_elements=["community_id", "hour"],
             set_={"count": MessageCount.count + statement.excluded.count},
         )
+        self._chatter_statement = insert(ChatterDay).on_conflict_do_nothing(
+            index_elements=["community_id", "day", "account"]
+        )
 
     def count(self, community_id: str, when: datetime | None = None) -> None:
         """One chat message in the community now (no I/O)."""
         self._counts[(community_id, hour_of(when or utcnow()))] += 1
 
+    def spoke(self, community_id: str, account: str, when: datetime | None = None) -> None:
+        """``account`` (``platform:id``) said something in the community today (no I/O)."""
+        key = (community_id, (when or utcnow()).astimezone(UTC).date())
+        if account not in self._written.get(key, ()):
+            self._chatters[key].add(account)
+
     @property
     def pending(self) -> int:
         return sum(self._counts.values())
 
+    @property
+    def pending_chatters(self) -> int:
+        return sum(len(accounts) for accounts in self._chatters.values())
+
     async def flush(self) -> int:
-        """Add what was counted to the table; on failure keep it (and raise). Returns how
+        """Add what was counted to the tables; on failure keep it (and raise). Returns how
         many rows were written."""
         async with self._lock:
             counts, self._counts = self._counts, Counter()
-            if not counts:
+            chatters, self._chatters = self._chatters, defaultdict(set)
+            if not counts and not chatters:
                 return 0
             rows = [{"community_id": c, "hour": h, "count": n} for (c, h), n in counts.items()]
+            spoke = [
+                {"community_id": c, "day": d, "account": _account(account)}
+                for (c, d), accounts in chatters.items()
+                for account in accounts
+            ]
             try:
                 try:
-                    await self._write(rows)
+                    await self._write(rows, spoke)
                 except Exception as error:
                     if not rows_refused(error):
                         raise
-                    await self._write_one_by_one(rows)
+                    await self._write_by_community(rows, spoke)
             except BaseException:
                 self._counts.update(counts)  # counted since keep counting on top
+                for key, accounts in chatters.items():
+                    self._chatters[key] |= accounts
                 raise
-            return len(rows)
+            self._remember(chatters)
+            return len(rows) + len(spoke)
+
+    def _remember(self, chatters: dict[DayKey, set[str]]) -> None:
+        """Accounts written today need no second write; earlier days are over."""
+        today = utcnow().date()
+        for key in [key for key in self._written if key[1] < today]:
+            del self._written[key]
+        for key, accounts in chatters.items():
+            if key[1] >= today:
+                self._written[key] |= accounts
+        if sum(len(accounts) for accounts in self._written.values()) > MAX_REMEMBERED:
+            self._written.clear()  # bounded memory; a rewrite is an ignored conflict
 
     async def run(self) -> None:
         """The writer loop; a database outage ends it (its supervisor restarts it), other
@@ -113,16 +154,28 @@ class MessageCounts:
                 error=str(error).splitlines()[0],
             )
 
-    async def _write(self, rows: list[dict[str, Any]]) -> None:
+    async def _write(self, rows: list[dict[str, Any]], spoke: list[dict[str, Any]]) -> None:
         async with self.db.engine.begin() as connection:
-            await connection.execute(self._statement, rows)
+            if rows:
+                await connection.execute(self._statement, rows)
+            if spoke:
+                await connection.execute(self._chatter_statement, spoke)
 
-    async def _write_one_by_one(self, rows: list[dict[str, Any]]) -> None:
+    async def _write_by_community(
+        self, rows: list[dict[str, Any]], spoke: list[dict[str, Any]]
+    ) -> None:
         """After a refused batch (a community deleted meanwhile): drop only its rows."""
-        for row in rows:
+        for community in {row["community_id"] for row in rows + spoke}:
+            mine = [row for row in rows if row["community_id"] == community]
+            said = [row for row in spoke if row["community_id"] == community]
             try:
-                await self._write([row])
+                await self._write(mine, said)
             except Exception as error:
                 if not rows_refused(error):
                     raise
-                self.dropped += row["count"]
+                self.dropped += sum(row["count"] for row in mine)
+
+
+def _account(account: str) -> str:
+    """What ``chatter_days`` keeps of an account: a hash, enough to tell accounts apart."""
+    return hashlib.sha256(account.encode()).hexdigest()[:32]

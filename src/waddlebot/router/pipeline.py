@@ -78,8 +78,11 @@ class Pipeline:
         place = await self.directory.place(event)
         session_id = await self._session(place.entity_id)
         chat = event.type is EventType.message and event.user is not None
-        if chat and self.messages is not None:
-            self.messages.count(place.community_id)  # the portal's chart; in memory
+        if self.messages is not None and event.user is not None:
+            if chat:
+                self.messages.count(place.community_id)  # the portal's chart; in memory
+            if chat or event.type is EventType.command:  # active chatters; in memory
+                self.messages.spoke(place.community_id, f"{event.platform.value}:{event.user.id}")
         if chat and self.table.counts_lines(place.entity_id):
             await self.kv.incr(chat_lines_key(place.entity_id))  # timers' --lines rule
         speech = _is_speech(event)

@@ -29,6 +29,7 @@ from waddlebot.router.scheduled import ScheduledRuns
 from waddlebot.router.worker import EVENTS_QUEUE, WorkerPool
 from waddlebot.sdk import Module
 from waddlebot.sdk.twitch import TwitchOperations
+from waddlebot.stats.rollup import UsageRollups
 
 logger = get_logger(__name__)
 
@@ -94,6 +95,8 @@ class RouterService(Service):
         self.spawn("execution-log", self.executions.run)
         self.messages = MessageCounts(runtime.db, interval=settings.message_count_interval)
         self.spawn("message-counts", self.messages.run)
+        rollups = UsageRollups(runtime.db, retention_days=settings.execution_retention_days)
+        self.spawn("usage-rollup", rollups.run)  # daily roll-ups, then the retention prune
         dispatcher = ActionDispatcher(runtime.backend, outbound_max=settings.outbound_queue_max)
         pipeline = Pipeline(
             kv=runtime.backend.kv,

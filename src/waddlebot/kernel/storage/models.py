@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     Boolean,
+    Date,
     DateTime,
     Float,
     ForeignKey,
@@ -141,6 +142,8 @@ class CommandExecution(Base):
     __tablename__ = "command_executions"
     __table_args__ = (
         Index("ix_command_executions_community_started", "community_id", "started_at"),
+        # the daily roll-up and the retention prune read whole days of every community
+        Index("ix_command_executions_started_at", "started_at"),
     )
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     event_id: Mapped[str] = mapped_column(String(200))
@@ -171,6 +174,62 @@ class MessageCount(Base):
     )
     hour: Mapped[datetime] = mapped_column(primary_key=True)  # the hour's start, UTC
     count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class CommandUsageDaily(Base):
+    """Commands a community ran on one UTC day, by command, module, platform and outcome:
+    the daily roll-up of ``command_executions`` (``stats/rollup.py``), kept after the raw rows
+    are pruned. ``module`` and ``platform`` are ``""`` when unknown (key columns)."""
+
+    __tablename__ = "command_usage_daily"
+    community_id: Mapped[str] = mapped_column(
+        ForeignKey("communities.id", ondelete="CASCADE"), primary_key=True
+    )
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    trigger: Mapped[str] = mapped_column(String(101), primary_key=True)
+    module: Mapped[str] = mapped_column(String(100), primary_key=True)
+    platform: Mapped[str] = mapped_column(String(20), primary_key=True)
+    status: Mapped[str] = mapped_column(String(20), primary_key=True)
+    runs: Mapped[int] = mapped_column(Integer)
+
+
+class CommunityUsageDaily(Base):
+    """Per community and UTC day what cannot be summed from :class:`CommandUsageDaily`:
+    distinct platform accounts that spoke (active chatters) and distinct people who ran a
+    command."""
+
+    __tablename__ = "community_usage_daily"
+    community_id: Mapped[str] = mapped_column(
+        ForeignKey("communities.id", ondelete="CASCADE"), primary_key=True
+    )
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    chatters: Mapped[int] = mapped_column(Integer)
+    command_users: Mapped[int] = mapped_column(Integer)
+
+
+class ChatterDay(Base):
+    """Someone spoke (a chat line or slash command) in a community on a UTC day. Collected in
+    the router's memory and written once per account and day in batches with the message
+    counts (``router/activity.py``); ``account`` is a hash of ``platform:account id``. Pruned
+    with the raw execution rows once rolled up into :class:`CommunityUsageDaily`."""
+
+    __tablename__ = "chatter_days"
+    community_id: Mapped[str] = mapped_column(
+        ForeignKey("communities.id", ondelete="CASCADE"), primary_key=True
+    )
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    account: Mapped[str] = mapped_column(String(32), primary_key=True)
+
+
+class UsageRollup(Base):
+    """How far the daily roll-up got: every UTC day before ``through`` is rolled up (for all
+    communities). One row (``name = "daily"``); moved by compare-and-set, so several router
+    processes never roll up one day twice, and raw rows are pruned only before it."""
+
+    __tablename__ = "usage_rollups"
+    name: Mapped[str] = mapped_column(String(20), primary_key=True)
+    through: Mapped[date] = mapped_column(Date)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class ApiKey(Base):
