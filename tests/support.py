@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import socket
+import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -186,7 +188,27 @@ async def serve_asgi(
         yield f"http://127.0.0.1:{bound}"
     finally:
         server.should_exit = True
-        await task
+        await _stopped(server, task)
+
+
+STOP_WITHIN = 60.0  # seconds a test server gets to stop before it is forced
+
+
+async def _stopped(server: uvicorn.Server, task: asyncio.Task[None]) -> None:
+    """Wait for the server to stop; one that has not after ``STOP_WITHIN`` (seen once in CI, a
+    module-scoped stack whose shutdown never reached its lifespan) is forced, then cancelled,
+    with a line on stderr, so one stuck teardown does not eat pytest's whole timeout."""
+    done, _ = await asyncio.wait({task}, timeout=STOP_WITHIN)
+    if done:
+        task.result()
+        return
+    print(f"test server still stopping after {STOP_WITHIN:g} s: forcing it", file=sys.stderr)
+    server.force_exit = True
+    done, _ = await asyncio.wait({task}, timeout=10)
+    if not done:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 @contextmanager
