@@ -156,3 +156,31 @@ def _failed(health: TaskHealth, error: Exception) -> None:
         if dependency
         else "".join(traceback.format_exception(type(error), error, error.__traceback__)),
     )
+
+
+async def every(
+    interval: float, work: Callable[[], Awaitable[None]], *, action: str, wait_first: bool
+) -> None:
+    """Run ``work`` every ``interval`` seconds, forever, in a supervised task. A dependency
+    outage ends the loop (:func:`supervise` restarts it and logs the outage once); any other
+    failure is logged as ``ACTION retrying`` and tried again at the next pass, so a periodic
+    chore (counts, roll-ups) never makes the process unready."""
+    if wait_first:
+        await asyncio.sleep(interval)
+    while True:
+        try:
+            await work()
+        except Exception as error:
+            if dependency_of(error) is not None:
+                raise
+            log_event(
+                logger,
+                Category.ERROR,
+                action,
+                "retrying",
+                level="error",
+                error=str(error).splitlines()[0],
+            )
+        else:
+            report_healthy()
+        await asyncio.sleep(interval)

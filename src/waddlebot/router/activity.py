@@ -23,10 +23,9 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from waddlebot.kernel.observability.logging import Category, get_logger, log_event
-from waddlebot.kernel.outages import dependency_of
 from waddlebot.kernel.storage import Database
 from waddlebot.kernel.storage.models import ChatterDay, MessageCount, utcnow
-from waddlebot.kernel.supervision import report_healthy
+from waddlebot.kernel.supervision import every
 from waddlebot.router.executions import rows_refused
 
 logger = get_logger(__name__)
@@ -119,25 +118,13 @@ class MessageCounts:
             self._written.clear()  # bounded memory; a rewrite is an ignored conflict
 
     async def run(self) -> None:
-        """The writer loop; a database outage ends it (its supervisor restarts it), other
-        failures are logged and retried at the next interval."""
-        while True:
-            await asyncio.sleep(self.interval)
-            try:
-                await self.flush()
-            except Exception as error:
-                if dependency_of(error) is not None:
-                    raise
-                log_event(
-                    logger,
-                    Category.ERROR,
-                    "message_counts_flush",
-                    "retrying",
-                    level="error",
-                    error=str(error).splitlines()[0],
-                )
-            else:
-                report_healthy()
+        """The writer loop (supervised): a database outage ends it, other failures are
+        logged and retried at the next interval."""
+
+        async def write() -> None:
+            await self.flush()
+
+        await every(self.interval, write, action="message_counts_flush", wait_first=True)
 
     async def stop(self) -> None:
         """A last write (the service stopped the writer task before)."""

@@ -13,7 +13,6 @@ roll-up deletes the day's roll-up rows before it inserts them, so running it aga
 
 from __future__ import annotations
 
-import asyncio
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import delete, func, insert, select, update
@@ -22,7 +21,6 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from waddlebot.kernel.observability.logging import Category, get_logger, log_event
-from waddlebot.kernel.outages import dependency_of
 from waddlebot.kernel.storage import Database
 from waddlebot.kernel.storage.models import (
     ChatterDay,
@@ -32,7 +30,7 @@ from waddlebot.kernel.storage.models import (
     UsageRollup,
     utcnow,
 )
-from waddlebot.kernel.supervision import report_healthy
+from waddlebot.kernel.supervision import every
 from waddlebot.stats.usage import (
     ROLLUP,
     as_day,
@@ -65,30 +63,15 @@ class UsageRollups:
         self.interval = interval
 
     async def run(self) -> None:
-        """The loop a router spawns (supervised: a database outage ends it and it restarts)."""
-        while True:
-            try:
-                rolled = await self.roll_up()
-                pruned = await self.prune()
-            except Exception as error:
-                if dependency_of(error) is not None:
-                    raise
-                # statistics must never fail readiness: log, try again at the next pass
-                log_event(
-                    logger,
-                    Category.ERROR,
-                    "usage_rollup",
-                    "retrying",
-                    level="error",
-                    error=str(error).splitlines()[0],
-                )
-            else:
-                if rolled or pruned:
-                    log_event(
-                        logger, Category.SYSTEM, "usage_rollup", "ok", days=rolled, pruned=pruned
-                    )
-                report_healthy()
-            await asyncio.sleep(self.interval)
+        """The loop a router spawns (supervised: a database outage ends it and it restarts;
+        statistics never fail readiness — other errors are logged and retried next pass)."""
+        await every(self.interval, self.one_pass, action="usage_rollup", wait_first=False)
+
+    async def one_pass(self) -> None:
+        rolled = await self.roll_up()
+        pruned = await self.prune()
+        if rolled or pruned:
+            log_event(logger, Category.SYSTEM, "usage_rollup", "ok", days=rolled, pruned=pruned)
 
     async def roll_up(self, now: datetime | None = None) -> int:
         """Roll up every finished day not rolled up yet; returns how many this process did."""
