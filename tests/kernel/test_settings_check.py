@@ -64,6 +64,14 @@ def test_secrets_are_never_echoed(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "hunter2" not in line
 
 
+def test_a_rule_across_settings_is_its_own_line() -> None:
+    with pytest.raises(ValidationError) as raised:
+        Settings(lease_ttl=3, heartbeat_interval=5)
+    assert explain(raised.value).lines == [
+        "WADDLEBOT_HEARTBEAT_INTERVAL must be shorter than WADDLEBOT_LEASE_TTL (5 >= 3)"
+    ]
+
+
 def test_options_name_what_was_typed() -> None:
     with pytest.raises(ValidationError) as raised:
         Settings(port=0)

@@ -53,13 +53,16 @@ def explain(
     fields = model.model_fields if model else {}
     lines: list[str] = []
     for problem in error.errors(include_url=False):
-        field = str(problem["loc"][0]) if problem["loc"] else ""
+        message = str(problem["msg"]).removeprefix("Value error, ")
+        if not problem["loc"]:  # a rule across settings: its message names them
+            lines.append(message)
+            continue
+        field = str(problem["loc"][0])
         info = fields.get(field)
         flag = (options or {}).get(field)
         name = flag or (prefix + field).upper()
         shown = "" if any(word in field for word in SENSITIVE) else _shown(problem.get("input"))
         given = f"{name} {shown}" if flag and shown else f"{name}={shown}" if shown else name
-        message = str(problem["msg"]).removeprefix("Value error, ")
         line = f"{given} is invalid: {message[:1].lower()}{message[1:]}"
         if info is not None:
             line += f"; expected {expected(info)}"
