@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 from tests.support import bearer, build_app, live_server
 from waddlebot.app import create_app
@@ -22,6 +25,15 @@ from waddlebot.kernel.security.service_tokens import service_headers
 from waddlebot.kernel.settings import Settings
 
 DETAILS = "/api/health/v1/details"
+
+
+@pytest.fixture(autouse=True)
+def fresh_platform_views() -> Iterator[None]:
+    """The platform views are process-global: another test in this worker may have failed a
+    send or set a token flag, and these tests count from zero."""
+    PLATFORM_HEALTH.views.clear()
+    yield
+    PLATFORM_HEALTH.views.clear()
 
 
 async def test_admins_see_dependencies_tasks_and_platforms(stack_settings: Settings) -> None:
