@@ -19,6 +19,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 
 from tests.conftest import REDIS_URL, require_service
 from waddlebot.kernel.backends.redis import RedisBackend, RedisPubSub, RedisSubscription
+from waddlebot.kernel.outages import CACHE, dependency_of
 
 
 def unique(prefix: str) -> str:
@@ -334,3 +335,34 @@ async def test_unreachable_redis_fails_the_first_subscribe() -> None:
         assert backend.pubsub._channels == {}
     finally:
         await backend.close()
+
+
+async def test_a_redis_that_never_answers_fails_commands_instead_of_hanging() -> None:
+    """A half-open link (a partition, a peer gone without a FIN) must not hang a caller, nor
+    a shutdown, for good: replies are bounded by the socket timeout (default, or the URL's)."""
+    accepted: list[asyncio.StreamWriter] = []
+
+    async def silent(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.append(writer)  # reads nothing, answers nothing, never closes
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    default = RedisBackend.from_url(f"redis://127.0.0.1:{port}/0", namespace=unique("t"))
+    assert default._client.connection_pool.connection_kwargs["socket_timeout"] == 10.0
+    await default.close()
+    backend = RedisBackend.from_url(
+        f"redis://127.0.0.1:{port}/0?socket_timeout=0.3", namespace=unique("silent")
+    )
+    try:
+        started = time.monotonic()
+        with pytest.raises(Exception) as refused:
+            await asyncio.wait_for(backend.queues.depth("events"), timeout=20)
+        assert dependency_of(refused.value) == CACHE  # an outage, as for a Redis that is down
+        assert time.monotonic() - started < 10  # three bounded tries, not a hang
+        assert accepted
+    finally:
+        await asyncio.wait_for(backend.close(), timeout=5)
+        for writer in accepted:
+            writer.close()
+        server.close()
+        await server.wait_closed()

@@ -46,7 +46,9 @@ logger = logging.getLogger(__name__)
 PING_TIMEOUT = 5.0
 COMMAND_RETRIES = 2  # on a broken connection (e.g. Redis restarted): reconnect and resend
 SUBSCRIBE_TIMEOUT = 5.0
-MAX_BLOCK_SLICE = 2.0  # stay well below redis-py's default 5 s socket timeout
+SOCKET_TIMEOUT = 10.0  # a reply that takes longer means a dead link: fail, never hang
+CONNECT_TIMEOUT = 5.0  # also bounds closing a connection (redis-py uses it for both)
+MAX_BLOCK_SLICE = 2.0  # a blocking read stays well below the socket timeout
 MIN_BLOCK_SLICE = 0.05  # do not spin when visibility_timeout is tiny
 SUBSCRIBER_BUFFER = 1000  # per-subscription inbox; a slow reader loses its oldest messages
 READ_SLICE = 5.0  # the pub/sub reader wakes at least this often to look after the connection
@@ -986,10 +988,20 @@ class RedisBackend(Backend):
         A command that meets a dead pooled connection (Redis restarted since it was opened)
         is retried on a fresh one, twice with a short jittered backoff, so a restart costs
         no request; a Redis that stays away still fails fast enough for a 503.
+
+        redis-py waits for a reply, and for a closing connection, without limit by default: a
+        half-open link (a partition, a peer that vanished) would hang its caller for good, and
+        a shutdown with it. Replies and connects are bounded here (``socket_timeout`` and
+        ``socket_connect_timeout`` in the URL's query override the bounds).
         """
         retry = _SharedRetry(ExponentialWithJitterBackoff(base=0.05, cap=0.5), COMMAND_RETRIES)
-        client = aioredis.Redis.from_url(url, decode_responses=False, retry=retry)
-        listen = aioredis.Redis.from_url(url, decode_responses=False)
+        bounds: dict[str, Any] = {
+            "socket_timeout": SOCKET_TIMEOUT,
+            "socket_connect_timeout": CONNECT_TIMEOUT,
+            "socket_keepalive": True,
+        }
+        client = aioredis.Redis.from_url(url, decode_responses=False, retry=retry, **bounds)
+        listen = aioredis.Redis.from_url(url, decode_responses=False, **bounds)
         return cls(client, namespace=namespace, listen_client=listen)
 
     async def ping(self) -> bool:
