@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 RUNTIME := $(VENV)/.installed-runtime
 DEV     := $(VENV)/.installed-dev
 
-.PHONY: run test lint lock kong-config bench clean
+.PHONY: run test lint lock kong-config bench bench-compare clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -49,6 +49,10 @@ kong-config: $(RUNTIME)
 ## bench: the playground throughput benchmark (results in the README)
 bench: $(DEV)
 	$(BIN)/python benchmarks/playground_throughput.py $(ARGS)
+
+## bench-compare: ours and the peers (../shared/peer-bench) side by side in one run, with ratios
+bench-compare: $(DEV)
+	$(BIN)/python benchmarks/compare.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

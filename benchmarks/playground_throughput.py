@@ -47,6 +47,7 @@ MESSAGES: dict[str, tuple[str, list[dict[str, str]]]] = {
     "ping": ("!ping", [{"type": "chat", "text": "pong"}]),
     "chat": ("just chatting, nothing to see here", []),
 }
+CHANNEL = "bench"
 USERS = 50  # distinct users, so per-user limits and cooldowns never interfere
 GENEROUS_LIMIT = "1000000"
 STARTUP_TIMEOUT = 60.0
@@ -54,6 +55,7 @@ REQUEST_TIMEOUT = 30.0
 STOP_TIMEOUT = 15.0
 MAX_MESSAGES = 1_000_000
 MAX_CONCURRENCY = 1_000
+MAX_COMMANDS = 10_000
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,7 @@ class Result:
 
     backend: str
     kind: str
+    commands: int
     concurrency: int
     messages: int
     seconds: float
@@ -196,7 +199,7 @@ async def drive(
         while next_index < count:
             index = offset + next_index
             next_index += 1
-            body = {"channel": "bench", "user": f"bench{index % USERS}", "text": text}
+            body = {"channel": CHANNEL, "user": f"bench{index % USERS}", "text": text}
             started = time.perf_counter()
             try:
                 answer = await client.post("/api/playground/v1/messages", json=body)
@@ -232,6 +235,7 @@ async def measure(
     return Result(
         backend=backend,
         kind=args.kind,
+        commands=args.commands,
         concurrency=concurrency,
         messages=args.messages,
         seconds=round(elapsed, 3),
@@ -263,10 +267,31 @@ async def run(args: argparse.Namespace) -> list[Result]:
                 # the operator's credential, made from the secret key as `waddlebot chat` does
                 secret = (Path(tmp) / "secret.key").read_text().strip()
                 client.headers.update(service_headers(secret, "bench"))
+                if args.commands:
+                    await install_commands(client, args.commands)
                 for concurrency in concurrencies:
                     result = await measure(client, process.pid, args.backend, concurrency, args)
                     results.append(result)
     return results
+
+
+async def install_commands(client: httpx.AsyncClient, count: int) -> None:
+    """Give the benchmark's community ``count`` extra custom commands (``!filler0`` …), so
+    the table the router looks every message up in is as big as a busy community's."""
+    await drive(client, 1, 1, offset=0, kind="chat")  # the first message registers the channel
+    answer = await client.get("/api/communities/v1/communities")
+    answer.raise_for_status()
+    community = next(
+        c["id"]
+        for c in answer.json()
+        if any(e["platform"] == "playground" and e["channel_id"] == CHANNEL for e in c["entities"])
+    )
+    path = f"/api/communities/v1/communities/{community}/custom-commands"
+    for n in range(count):
+        body = {"name": f"filler{n}", "response": f"filler {n} says {{user}} hi"}
+        created = await client.post(path, json=body)
+        if created.status_code != 201:
+            raise RuntimeError(f"could not add !filler{n}: {created.status_code} {created.text}")
 
 
 @asynccontextmanager
@@ -281,13 +306,13 @@ async def _backend_env(backend: str) -> AsyncIterator[dict[str, str]]:
 def markdown(results: list[Result]) -> str:
     """The results as a Markdown table for the README."""
     lines = [
-        "| backend | kind | concurrency | messages | msg/s | p50 ms | p95 ms | p99 ms "
-        "| errors | server CPU ms/msg |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| backend | kind | extra commands | concurrency | messages | msg/s | p50 ms | p95 ms "
+        "| p99 ms | errors | server CPU ms/msg |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
         lines.append(
-            f"| {r.backend} | {r.kind} | {r.concurrency} | {r.messages} "
+            f"| {r.backend} | {r.kind} | {r.commands} | {r.concurrency} | {r.messages} "
             f"| {r.messages_per_second:.1f} "
             f"| {r.p50_ms:.2f} | {r.p95_ms:.2f} | {r.p99_ms:.2f} | {r.errors} "
             f"| {r.cpu_seconds_per_message * 1000:.2f} |"
@@ -309,6 +334,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default="ping",
         help="ping: the !ping command (default); chat: plain chat lines nobody answers",
     )
+    parser.add_argument(
+        "--commands",
+        type=int,
+        default=0,
+        help="extra custom commands installed in the community first (default 0)",
+    )
     parser.add_argument("--json", type=Path, default=None, help="also write results here")
     parser.add_argument(
         "--timeout", type=float, default=600.0, help="hard limit for the whole run, in seconds"
@@ -318,6 +349,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error(f"--messages must be between 1 and {MAX_MESSAGES}")
     if args.concurrency is not None and not 1 <= args.concurrency <= MAX_CONCURRENCY:
         parser.error(f"--concurrency must be between 1 and {MAX_CONCURRENCY}")
+    if not 0 <= args.commands <= MAX_COMMANDS:
+        parser.error(f"--commands must be between 0 and {MAX_COMMANDS}")
     if not 0 <= args.warmup <= MAX_MESSAGES:
         parser.error(f"--warmup must be between 0 and {MAX_MESSAGES}")
     if not 0 < args.timeout <= 3600:

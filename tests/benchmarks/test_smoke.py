@@ -1,0 +1,68 @@
+"""The benchmarks run with tiny counts, so they cannot rot; their numbers are not checked."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from benchmarks import compare, playground_throughput
+
+
+def test_the_playground_benchmark_runs_with_extra_commands(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    argv = ["--messages", "5", "--warmup", "1", "--concurrency", "2", "--commands", "3"]
+    assert playground_throughput.main([*argv, "--json", str(out)]) == 0  # every reply checked
+    (result,) = json.loads(out.read_text())["results"]
+    assert result["commands"] == 3 and result["errors"] == 0 and result["messages"] == 5
+
+
+def test_the_comparison_pairs_each_scenario_with_the_peers_rows() -> None:
+    ours = [
+        {
+            "commands": extra,
+            "concurrency": c,
+            "messages_per_second": rate,
+            "cpu_seconds_per_message": 0.001,
+        }
+        for extra in (0, 100)
+        for c, rate in ((1, 400.0), (10, 800.0))
+    ]
+    peers = [
+        {
+            "impl": "opsdroid-0.31.0-websocket",
+            "config": "config_100skills.yaml",
+            "mode": "serial",
+            "conns": 1,
+            "n": 2000,
+            "msgs_per_s": 1000.0,
+            "server_cpu_s": "1.5",
+        },
+        {
+            "impl": "opsdroid-0.31.0-websocket",
+            "config": "config.yaml",
+            "mode": "pipelined",
+            "conns": 1,
+            "n": 2000,
+            "msgs_per_s": 9999.0,
+        },  # one connection: not our pairing
+        {
+            "impl": "errbot-6.2.1-testbackend",
+            "mode": "serial",
+            "bot_async": True,
+            "extra_regex_cmds": 100,
+            "msgs_per_s": 3200.0,
+        },
+        {
+            "impl": "errbot-6.2.1-testbackend",
+            "mode": "serial",
+            "bot_async": False,
+            "extra_regex_cmds": 100,
+            "msgs_per_s": 1.0,
+        },  # the synchronous variant: not paired
+    ]
+    rows = {(r.extra_commands, r.mode): r for r in compare.compare(ours, peers)}
+    hundred = rows[(100, "serial")]
+    assert (hundred.opsdroid, hundred.opsdroid_cpu_ms, hundred.errbot) == (1000.0, 0.75, 3200.0)
+    assert rows[(0, "pipelined")].opsdroid is None
+    table = compare.markdown(list(rows.values()))
+    assert "| 100 | serial | 400 | 1000 | 0.40× | 3200 | 0.12× | 1.00 | 0.75 |" in table
