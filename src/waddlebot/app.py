@@ -138,6 +138,10 @@ def create_app(
     app.add_middleware(RequestId)  # outermost: even a crash's line carries the request id
     for outage in UNAVAILABLE_ERRORS:  # Redis / database away: 503 + Retry-After
         app.add_exception_handler(outage, unavailable_answer)
+    for service in chosen:  # the routes chat traffic takes are matched first
+        chat = service.chat_api()
+        if chat is not None:
+            app.include_router(chat)
     app.include_router(health_api())
     app.include_router(health_details_api())
     app.include_router(coordination_api())

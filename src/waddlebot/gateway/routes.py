@@ -62,7 +62,8 @@ def served_paths(service: str) -> list[ServedPath]:
     from waddlebot.app import SERVICES
 
     keyed: dict[str, bool] = {}
-    for path, route in _walk(SERVICES[service]().api().routes):
+    routes = [route for router in SERVICES[service]().routers() for route in router.routes]
+    for path, route in _walk(routes):
         if path not in INTERNAL_PATHS:
             keyed[path] = keyed.get(path, False) or _keyed(getattr(route, "dependant", None))
     return sorted(ServedPath(path, service, guarded) for path, guarded in keyed.items())

@@ -27,9 +27,22 @@ class Service(abc.ABC):
         self._tasks: list[asyncio.Task[None]] = []
         self.health: dict[str, TaskHealth] = {}  # by task name, for /readyz
 
-    @abc.abstractmethod
+    def chat_api(self) -> APIRouter | None:
+        """The routes carrying chat traffic (webhooks, ingress, the playground), if any.
+
+        The app matches these before every other route: matching walks the routes in order
+        on every request, and a few hundred routes ahead cost a message about 0.2 ms.
+        """
+        return None
+
     def api(self) -> APIRouter:
-        """The HTTP routes this service mounts."""
+        """The service's other HTTP routes (management, OAuth, pages)."""
+        return APIRouter()
+
+    def routers(self) -> list[APIRouter]:
+        """Every router of the service, chat traffic's first."""
+        chat = self.chat_api()
+        return [chat, self.api()] if chat is not None else [self.api()]
 
     async def start(self, runtime: Runtime) -> None:  # noqa: B027 - optional hook
         """Open resources and spawn background tasks (see :meth:`spawn`)."""

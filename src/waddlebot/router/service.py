@@ -63,9 +63,11 @@ class RouterService(Service):
         self.subscribers: dict[str, list[str]] = {}
         self._runtime: Runtime | None = None
 
+    def chat_api(self) -> APIRouter:
+        return router_api()  # the ingress collectors in other processes post to
+
     def api(self) -> APIRouter:
         api = APIRouter()
-        api.include_router(router_api())
         api.include_router(host_api())  # remote modules' storage
         for module in self.modules:  # built-in modules' own REST APIs
             if module.rest is not None:

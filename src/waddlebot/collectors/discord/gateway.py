@@ -14,8 +14,6 @@ from datetime import datetime
 from functools import partial
 from typing import Any
 
-from fastapi import APIRouter
-
 from waddlebot.collectors.dedupe import first_delivery, forget_delivery
 from waddlebot.collectors.discord.config import DiscordSettings
 from waddlebot.collectors.discord.metrics import DISCORD_EVENTS
@@ -122,9 +120,6 @@ class DiscordGatewayService(Service):
         self.settings = settings or DiscordSettings()
         self.client: Any = None
         self.handler: GatewayHandler | None = None
-
-    def api(self) -> APIRouter:
-        return APIRouter()
 
     def gateway_health(self) -> GatewayHealth | None:
         """The client's connection as it is now; None when no client runs (no bot token)."""

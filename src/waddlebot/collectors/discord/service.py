@@ -58,7 +58,7 @@ class DiscordService(Service):
         self.settings = settings or DiscordSettings()
         self.rest: DiscordRest | None = None
 
-    def api(self) -> APIRouter:
+    def chat_api(self) -> APIRouter:
         return discord_api(self)
 
     async def start(self, runtime: Runtime) -> None:

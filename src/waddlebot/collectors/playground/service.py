@@ -169,7 +169,7 @@ async def _collect(
 class PlaygroundService(Service):
     name = "playground"
 
-    def api(self) -> APIRouter:
+    def chat_api(self) -> APIRouter:
         return playground_api()
 
     async def start(self, runtime: Runtime) -> None:

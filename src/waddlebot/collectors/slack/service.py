@@ -67,7 +67,7 @@ class SlackService(Service):
             self._intake = SlackIntake(runtime, self.settings, self.workspaces(runtime))
         return self._intake
 
-    def api(self) -> APIRouter:
+    def chat_api(self) -> APIRouter:
         return slack_api(self)
 
     async def start(self, runtime: Runtime) -> None:

@@ -82,9 +82,11 @@ class TwitchService(Service):
             raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "twitch is starting")
         return self.twitch
 
+    def chat_api(self) -> APIRouter:
+        return self._webhook_api()
+
     def api(self) -> APIRouter:
         api = APIRouter(tags=["twitch"])
-        api.include_router(self._webhook_api())
         api.include_router(self._oauth_api())
         api.include_router(self._channels_api())
         return api
@@ -136,7 +138,7 @@ class TwitchService(Service):
                 )
 
     def _webhook_api(self) -> APIRouter:
-        api = APIRouter()
+        api = APIRouter(tags=["twitch"])
 
         @api.post(WEBHOOK_PATH, status_code=204, summary="Twitch EventSub webhook")
         async def eventsub(request: Request) -> Response:
