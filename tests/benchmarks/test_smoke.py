@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from benchmarks import compare, playground_throughput
+from benchmarks import compare, playground_throughput, startup
 
 
 def test_the_playground_benchmark_runs_with_extra_commands(tmp_path: Path) -> None:
@@ -66,3 +66,11 @@ def test_the_comparison_pairs_each_scenario_with_the_peers_rows() -> None:
     assert rows[(0, "pipelined")].opsdroid is None
     table = compare.markdown(list(rows.values()))
     assert "| 100 | serial | 400 | 1000 | 0.40× | 3200 | 0.12× | 1.00 | 0.75 |" in table
+
+
+def test_the_startup_benchmark_runs(tmp_path: Path) -> None:
+    out = tmp_path / "startup.json"
+    assert startup.main(["--runs", "1", "--idle", "0", "--json", str(out)]) == 0
+    first, restart = json.loads(out.read_text())
+    assert (first["data_dir"], restart["data_dir"]) == ("empty", "existing")
+    assert first["ready_seconds"] > 0 and restart["idle_rss_mb"] > 0

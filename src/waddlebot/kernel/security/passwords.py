@@ -6,6 +6,8 @@ tokens are random and only need SHA-256 (see :mod:`api_keys`, :mod:`sessions`).
 
 from __future__ import annotations
 
+from functools import cache
+
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
@@ -13,8 +15,13 @@ MIN_LENGTH = 12
 MAX_LENGTH = 1024  # argon2 copes, but an unbounded body is a cheap denial of service
 
 _hasher = PasswordHasher()
-# Verified against when the e-mail is unknown, so both answers take the same time.
-_DUMMY_HASH = _hasher.hash("waddlebot-dummy-password-for-timing")
+
+
+@cache
+def _dummy_hash() -> str:
+    """Verified against when the e-mail is unknown, so both answers take the same time. Made
+    on first use: a hash costs ~0.1 s, which every process paid at import before."""
+    return _hasher.hash("waddlebot-dummy-password-for-timing")
 
 
 class WeakPassword(ValueError):
@@ -42,7 +49,7 @@ def verify_password(password_hash: str | None, password: str) -> bool:
     if len(password) > MAX_LENGTH:
         return False
     try:
-        return _hasher.verify(password_hash or _DUMMY_HASH, password) and bool(password_hash)
+        return _hasher.verify(password_hash or _dummy_hash(), password) and bool(password_hash)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
 
