@@ -11,7 +11,8 @@ folder (two venvs, from the package index); later runs reuse them::
 Pairs compared: a bot with one command (opsdroid: one skill, errbot: no filler commands)
 and with 100 more that never match (100 filler skills / commands / custom commands); one
 message in flight (serial) and ten (pipelined: opsdroid over ten websockets, errbot's queue,
-ours ten HTTP requests in flight).
+ours ten frames in flight on the playground WebSocket, or ten HTTP requests with
+``--transport http``).
 """
 
 from __future__ import annotations
@@ -63,14 +64,15 @@ def run_peers(peers: Path, scratch: Path, messages: int, reps: int) -> list[dict
     return rows
 
 
-def run_ours(messages: int, reps: int, workdir: Path) -> list[dict[str, Any]]:
+def run_ours(messages: int, reps: int, transport: str, workdir: Path) -> list[dict[str, Any]]:
     """Our playground benchmark, ``reps`` times per number of extra commands."""
     results: list[dict[str, Any]] = []
     for extra in EXTRA_COMMANDS:
         for rep in range(reps):
             out = workdir / f"waddlebot-{extra}-{rep}.json"
             command = [str(PYTHON), str(ROOT / "benchmarks" / "playground_throughput.py")]
-            command += ["--messages", str(messages), "--commands", str(extra), "--json", str(out)]
+            command += ["--messages", str(messages), "--commands", str(extra)]
+            command += ["--transport", transport, "--json", str(out)]
             subprocess.run(command, check=True)
             results += json.loads(out.read_text())["results"]
     return results
@@ -157,6 +159,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--scratch", type=Path, default=DEFAULT_SCRATCH, help="where the peers are installed"
     )
+    parser.add_argument(
+        "--transport",
+        choices=["socket", "http"],
+        default="socket",
+        help="ours over the playground WebSocket (default: like opsdroid's websocket) or HTTP",
+    )
     parser.add_argument("--json", type=Path, default=None, help="also write the rows here")
     args = parser.parse_args(argv)
     if not 1 <= args.messages <= 100_000:
@@ -173,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     peers = run_peers(args.peers, args.scratch, args.messages, args.reps)
     with tempfile.TemporaryDirectory(prefix="waddlebot-compare-") as tmp:
-        ours = run_ours(args.messages, args.reps, Path(tmp))
+        ours = run_ours(args.messages, args.reps, args.transport, Path(tmp))
     rows = compare(ours, peers)
     print(markdown(rows))
     if args.json is not None:

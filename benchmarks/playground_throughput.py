@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import websockets
 
 from waddlebot.kernel.security.service_tokens import service_headers
 
@@ -47,6 +48,7 @@ MESSAGES: dict[str, tuple[str, list[dict[str, str]]]] = {
     "ping": ("!ping", [{"type": "chat", "text": "pong"}]),
     "chat": ("just chatting, nothing to see here", []),
 }
+SOCKET_PATH = "/api/playground/v1/socket"
 CHANNEL = "bench"
 USERS = 50  # distinct users, so per-user limits and cooldowns never interfere
 GENEROUS_LIMIT = "1000000"
@@ -63,6 +65,7 @@ class Result:
     """What one measured phase (one backend, one concurrency) achieved."""
 
     backend: str
+    transport: str
     kind: str
     commands: int
     concurrency: int
@@ -217,16 +220,53 @@ async def drive(
     return latencies, errors
 
 
+async def drive_socket(
+    client: httpx.AsyncClient, count: int, concurrency: int, offset: int, kind: str = "ping"
+) -> tuple[list[float], int]:
+    """As :func:`drive`, over one playground WebSocket with ``concurrency`` frames in flight."""
+    text, expected = MESSAGES[kind]
+    url = str(client.base_url).replace("http://", "ws://").rstrip("/") + SOCKET_PATH
+    headers = {"Authorization": client.headers["authorization"]}
+    latencies: list[float] = []
+    errors = 0
+    window = asyncio.Semaphore(concurrency)
+    sent: dict[str, float] = {}
+    async with websockets.connect(url, additional_headers=headers, max_queue=None) as socket:
+
+        async def reader() -> None:
+            nonlocal errors
+            for _ in range(count):
+                answer = json.loads(await asyncio.wait_for(socket.recv(), REQUEST_TIMEOUT))
+                started = sent.pop(answer["id"])
+                result = answer.get("result") or {}
+                if result.get("replies") == expected:
+                    latencies.append(time.perf_counter() - started)
+                else:
+                    errors += 1
+                window.release()
+
+        reading = asyncio.create_task(reader())
+        for n in range(count):
+            await window.acquire()
+            index = offset + n
+            frame = {"id": str(index), "channel": CHANNEL, "user": f"bench{index % USERS}"}
+            sent[str(index)] = time.perf_counter()
+            await socket.send(json.dumps({**frame, "text": text}))
+        await reading
+    return latencies, errors
+
+
 async def measure(
     client: httpx.AsyncClient, pid: int, backend: str, concurrency: int, args: argparse.Namespace
 ) -> Result:
     """Warm up, then time ``args.messages`` messages at ``concurrency`` and read server CPU."""
-    _, warmup_errors = await drive(client, args.warmup, concurrency, offset=0, kind=args.kind)
+    drive_with = drive_socket if args.transport == "socket" else drive
+    _, warmup_errors = await drive_with(client, args.warmup, concurrency, offset=0, kind=args.kind)
     if warmup_errors:
         print(f"warning: {warmup_errors} errors during warm-up", file=sys.stderr)
     cpu_before = cpu_seconds(pid)
     started = time.perf_counter()
-    latencies, errors = await drive(
+    latencies, errors = await drive_with(
         client, args.messages, concurrency, offset=args.warmup, kind=args.kind
     )
     elapsed = time.perf_counter() - started
@@ -234,6 +274,7 @@ async def measure(
     latencies.sort()
     return Result(
         backend=backend,
+        transport=args.transport,
         kind=args.kind,
         commands=args.commands,
         concurrency=concurrency,
@@ -306,13 +347,14 @@ async def _backend_env(backend: str) -> AsyncIterator[dict[str, str]]:
 def markdown(results: list[Result]) -> str:
     """The results as a Markdown table for the README."""
     lines = [
-        "| backend | kind | extra commands | concurrency | messages | msg/s | p50 ms | p95 ms "
-        "| p99 ms | errors | server CPU ms/msg |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| backend | transport | kind | extra commands | concurrency | messages | msg/s "
+        "| p50 ms | p95 ms | p99 ms | errors | server CPU ms/msg |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
         lines.append(
-            f"| {r.backend} | {r.kind} | {r.commands} | {r.concurrency} | {r.messages} "
+            f"| {r.backend} | {r.transport} | {r.kind} | {r.commands} | {r.concurrency} "
+            f"| {r.messages} "
             f"| {r.messages_per_second:.1f} "
             f"| {r.p50_ms:.2f} | {r.p95_ms:.2f} | {r.p99_ms:.2f} | {r.errors} "
             f"| {r.cpu_seconds_per_message * 1000:.2f} |"
@@ -333,6 +375,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         choices=sorted(MESSAGES),
         default="ping",
         help="ping: the !ping command (default); chat: plain chat lines nobody answers",
+    )
+    parser.add_argument(
+        "--transport",
+        choices=["http", "socket"],
+        default="http",
+        help="http: one POST per message (default); socket: the playground WebSocket",
     )
     parser.add_argument(
         "--commands",

@@ -5,15 +5,20 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from benchmarks import compare, playground_throughput, startup
 
 
-def test_the_playground_benchmark_runs_with_extra_commands(tmp_path: Path) -> None:
+@pytest.mark.parametrize("transport", ["http", "socket"])
+def test_the_playground_benchmark_runs_with_extra_commands(tmp_path: Path, transport: str) -> None:
     out = tmp_path / "bench.json"
     argv = ["--messages", "5", "--warmup", "1", "--concurrency", "2", "--commands", "3"]
-    assert playground_throughput.main([*argv, "--json", str(out)]) == 0  # every reply checked
+    argv += ["--transport", transport, "--json", str(out)]
+    assert playground_throughput.main(argv) == 0  # every reply checked
     (result,) = json.loads(out.read_text())["results"]
     assert result["commands"] == 3 and result["errors"] == 0 and result["messages"] == 5
+    assert result["transport"] == transport
 
 
 def test_the_comparison_pairs_each_scenario_with_the_peers_rows() -> None:

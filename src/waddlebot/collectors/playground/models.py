@@ -27,6 +27,13 @@ class PlaygroundMessage(BaseModel):
         return Role.parse(value) if isinstance(value, str) else value
 
 
+class SocketMessage(PlaygroundMessage):
+    """One frame sent over the playground's WebSocket; ``id`` comes back with its answer, so
+    a client may send the next message before the last one is answered."""
+
+    id: str | None = Field(default=None, max_length=100)
+
+
 class Reply(BaseModel):
     type: Literal["chat", "whisper"]
     text: str
@@ -36,6 +43,19 @@ class PlaygroundResult(BaseModel):
     event_id: str
     status: str
     replies: list[Reply]
+
+
+class SocketError(BaseModel):
+    status: int  # what the HTTP endpoint would have answered
+    detail: str
+
+
+class SocketAnswer(BaseModel):
+    """The frame answering one :class:`SocketMessage`: its result or its error."""
+
+    id: str | None
+    result: PlaygroundResult | None = None
+    error: SocketError | None = None
 
 
 class ChannelMessage(BaseModel):

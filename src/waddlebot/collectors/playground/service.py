@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, WebSocket, status
 
 from waddlebot.collectors.ingress import IngressRefused, RouterIngress
 from waddlebot.collectors.playground.history import ChannelHistory, waiting_key
@@ -21,6 +21,7 @@ from waddlebot.collectors.playground.models import (
     PlaygroundResult,
     Reply,
 )
+from waddlebot.collectors.playground.socket import serve_socket
 from waddlebot.collectors.sender import OutboundSender
 from waddlebot.kernel.backends import Backend
 from waddlebot.kernel.contracts import Event, EventOutcome, OutboundMessage, Platform, UserRef
@@ -94,6 +95,11 @@ def playground_api() -> APIRouter:
             text=body.text,
         )
         return await converse(runtime, event)
+
+    @api.websocket("/socket")
+    async def socket(websocket: WebSocket) -> None:
+        """Many messages over one connection (see ``collectors/playground/socket.py``)."""
+        await serve_socket(websocket, converse)
 
     @api.get("/channels/{channel}/messages", response_model=ChannelMessages)
     async def channel_messages(

@@ -6,6 +6,7 @@ import ipaddress
 from collections.abc import Awaitable, Callable
 
 from fastapi import HTTPException, Request, status
+from starlette.requests import HTTPConnection
 
 from waddlebot.kernel.observability.logging import Category, get_logger, log_event
 from waddlebot.kernel.security.api_keys import Principal, verify_api_key
@@ -18,7 +19,7 @@ from waddlebot.kernel.web import get_runtime
 logger = get_logger(__name__)
 
 
-def presented_key(request: Request) -> str | None:
+def presented_key(request: HTTPConnection) -> str | None:
     """The credential from ``Authorization: Bearer …`` or ``X-API-Key``."""
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
@@ -27,7 +28,7 @@ def presented_key(request: Request) -> str | None:
     return request.headers.get("x-api-key") or None
 
 
-async def authenticate(request: Request) -> Principal | None:
+async def authenticate(request: HTTPConnection) -> Principal | None:
     """The caller's principal, or None when no valid credential was presented.
 
     In order: a service token or API key (a presented but invalid key is not rescued by a
@@ -48,7 +49,7 @@ async def authenticate(request: Request) -> Principal | None:
     return None
 
 
-async def _session_principal(request: Request, token: str) -> Principal | None:
+async def _session_principal(request: HTTPConnection, token: str) -> Principal | None:
     """The logged-in person behind the session cookie (inactive users are refused)."""
     runtime = get_runtime(request)
     store = SessionStore(runtime.backend.kv, ttl=runtime.settings.login_session_ttl)
@@ -68,7 +69,7 @@ async def _session_principal(request: Request, token: str) -> Principal | None:
     )
 
 
-def _from_trusted_proxy(request: Request) -> bool:
+def _from_trusted_proxy(request: HTTPConnection) -> bool:
     peer = request.client.host if request.client else None
     if peer is None:
         return False
@@ -82,7 +83,7 @@ def _from_trusted_proxy(request: Request) -> bool:
     )
 
 
-async def _kong_principal(request: Request) -> Principal | None:
+async def _kong_principal(request: HTTPConnection) -> Principal | None:
     """A consumer Kong authenticated, believed only from a configured proxy address."""
     headers = request.headers
     if not _from_trusted_proxy(request):
