@@ -25,6 +25,7 @@ from redis.asyncio.connection import Connection
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from waddlebot.kernel.backends.base import (
     Backend,
@@ -46,9 +47,9 @@ logger = logging.getLogger(__name__)
 PING_TIMEOUT = 5.0
 COMMAND_RETRIES = 2  # on a broken connection (e.g. Redis restarted): reconnect and resend
 SUBSCRIBE_TIMEOUT = 5.0
-SOCKET_TIMEOUT = 10.0  # a reply that takes longer means a dead link: fail, never hang
+REPLY_TIMEOUT = 10.0  # a command unanswered this long means a dead link: fail, never hang
 CONNECT_TIMEOUT = 5.0  # also bounds closing a connection (redis-py uses it for both)
-MAX_BLOCK_SLICE = 2.0  # a blocking read stays well below the socket timeout
+MAX_BLOCK_SLICE = 2.0  # a blocking read stays well below the reply bound
 MIN_BLOCK_SLICE = 0.05  # do not spin when visibility_timeout is tiny
 SUBSCRIBER_BUFFER = 1000  # per-subscription inbox; a slow reader loses its oldest messages
 READ_SLICE = 5.0  # the pub/sub reader wakes at least this often to look after the connection
@@ -982,7 +983,9 @@ class RedisBackend(Backend):
         self.leases = RedisLeases(client, namespace)
 
     @classmethod
-    def from_url(cls, url: str, *, namespace: str) -> RedisBackend:
+    def from_url(
+        cls, url: str, *, namespace: str, reply_timeout: float = REPLY_TIMEOUT
+    ) -> RedisBackend:
         """Build a backend on a fresh pool; nothing connects until the first command.
 
         A command that meets a dead pooled connection (Redis restarted since it was opened)
@@ -991,16 +994,21 @@ class RedisBackend(Backend):
 
         redis-py waits for a reply, and for a closing connection, without limit by default: a
         half-open link (a partition, a peer that vanished) would hang its caller for good, and
-        a shutdown with it. Replies and connects are bounded here (``socket_timeout`` and
-        ``socket_connect_timeout`` in the URL's query override the bounds).
+        a shutdown with it. Connects and closes are bounded by ``socket_connect_timeout``;
+        each command by ``reply_timeout`` (see :class:`_BoundedRedis` for why not redis-py's
+        ``socket_timeout``).
         """
         retry = _SharedRetry(ExponentialWithJitterBackoff(base=0.05, cap=0.5), COMMAND_RETRIES)
         bounds: dict[str, Any] = {
-            "socket_timeout": SOCKET_TIMEOUT,
+            "socket_timeout": None,  # explicitly: redis-py 8 otherwise sends under wait_for
             "socket_connect_timeout": CONNECT_TIMEOUT,
             "socket_keepalive": True,
         }
-        client = aioredis.Redis.from_url(url, decode_responses=False, retry=retry, **bounds)
+        client = cast(
+            "_BoundedRedis",
+            _BoundedRedis.from_url(url, decode_responses=False, retry=retry, **bounds),
+        )
+        client.reply_timeout = reply_timeout
         listen = aioredis.Redis.from_url(url, decode_responses=False, **bounds)
         return cls(client, namespace=namespace, listen_client=listen)
 
@@ -1036,6 +1044,27 @@ class RedisBackend(Backend):
         if batch:
             removed += int(await self._client.unlink(*batch))
         return removed
+
+
+class _BoundedRedis(aioredis.Redis):
+    """A client whose every command fails after ``reply_timeout`` seconds without a reply.
+
+    Not redis-py's ``socket_timeout`` (which redis-py 8 sets to 5 s unless it is passed as
+    None): with it, redis-py sends each command through ``asyncio.wait_for``, which on Python
+    3.11 swallows a cancellation that arrives as the send completes — measured, most
+    cancellations of a task mid-command were lost, so loops (the coordinator, the queue
+    gauges) never stopped and shutdowns hung. ``asyncio.timeout`` here loses none; a read cut
+    short drops its connection.
+    """
+
+    reply_timeout: float = REPLY_TIMEOUT
+
+    async def execute_command(self, *args: Any, **options: Any) -> Any:
+        try:
+            async with asyncio.timeout(self.reply_timeout):
+                return await super().execute_command(*args, **options)  # type: ignore[no-untyped-call]
+        except TimeoutError:
+            raise RedisTimeoutError(f"no reply from Redis within {self.reply_timeout:g}s") from None
 
 
 class _SharedRetry(Retry):
