@@ -25,7 +25,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -50,14 +50,20 @@ class Row:
     errbot: float | None
 
 
+def step(command: list[str], what: str, env: dict[str, str] | None = None) -> None:
+    """Run one step; a failed one ends the comparison with one line, not a traceback."""
+    if subprocess.run(command, env=env).returncode != 0:
+        raise SystemExit(f"{what} failed (its output is above): {' '.join(command)}")
+
+
 def run_peers(peers: Path, scratch: Path, messages: int, reps: int) -> list[dict[str, Any]]:
     """Install (once) and run the peers' benchmark; every JSON line it recorded."""
     setup = peers / "setup.sh"
     if not setup.exists():
         raise SystemExit(f"no peer benchmark at {peers} (setup.sh missing): pass --peers DIR")
-    subprocess.run(["bash", str(setup), str(scratch)], check=True)
+    step(["bash", str(setup), str(scratch)], "installing the peers")
     env = {**os.environ, "N": str(messages), "REPS": str(reps)}
-    subprocess.run(["bash", str(scratch / "run_all.sh")], check=True, env=env)
+    step(["bash", str(scratch / "run_all.sh")], "the peers' benchmark", env)
     rows: list[dict[str, Any]] = []
     for path in sorted((scratch / "results").glob("*.jsonl")):
         rows += [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
@@ -73,7 +79,7 @@ def run_ours(messages: int, reps: int, transport: str, workdir: Path) -> list[di
             command = [str(PYTHON), str(ROOT / "benchmarks" / "playground_throughput.py")]
             command += ["--messages", str(messages), "--commands", str(extra)]
             command += ["--transport", transport, "--json", str(out)]
-            subprocess.run(command, check=True)
+            step(command, "WaddleBot's benchmark (a wrong reply or a failed start)")
             results += json.loads(out.read_text())["results"]
     return results
 
@@ -185,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = compare(ours, peers)
     print(markdown(rows))
     if args.json is not None:
-        args.json.write_text(json.dumps([row.__dict__ for row in rows], indent=2) + "\n")
+        args.json.write_text(json.dumps([asdict(row) for row in rows], indent=2) + "\n")
     return 0
 
 

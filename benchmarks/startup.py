@@ -112,10 +112,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{WADDLEBOT} not found: run `make run` or install the venv first", file=sys.stderr)
         return 2
     starts: list[Start] = []
-    for _ in range(args.runs):
-        with tempfile.TemporaryDirectory(prefix="waddlebot-startup-") as tmp:
-            starts.append(one_start(Path(tmp), "empty", args.idle))
-            starts.append(one_start(Path(tmp), "existing", args.idle))
+    try:
+        for _ in range(args.runs):
+            with tempfile.TemporaryDirectory(prefix="waddlebot-startup-") as tmp:
+                starts.append(one_start(Path(tmp), "empty", args.idle))
+                starts.append(one_start(Path(tmp), "existing", args.idle))
+    except (RuntimeError, TimeoutError) as failed:  # the server log's tail is printed above
+        print(f"start-up benchmark failed: {failed}", file=sys.stderr)
+        return 1
     print(markdown(starts))
     if args.json is not None:
         args.json.write_text(json.dumps([asdict(s) for s in starts], indent=2) + "\n")
