@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 
-from waddlebot.kernel.backends import KeyValue
+from waddlebot.kernel.backends import KeyValue, RateWindow
 from waddlebot.kernel.observability.metrics import (
     OUTBOUND_RATE_LIMITED,
     PACING_WAIT_SECONDS,
@@ -25,9 +25,16 @@ async def wait_for_slot(
     kv: KeyValue, key: str, *, limit: int, window: float, max_wait: float = 60.0
 ) -> None:
     """Take one slot of ``limit`` per ``window`` seconds under ``key``, waiting if needed."""
+    await wait_for_slots(kv, RateWindow(key, limit, window), max_wait=max_wait)
+
+
+async def wait_for_slots(kv: KeyValue, *windows: RateWindow, max_wait: float = 60.0) -> None:
+    """Take one slot in every window at once (one round trip), waiting until all have room."""
+    paced = [RateWindow(f"pace:{w.key}", w.limit, w.window) for w in windows]
+    key = windows[0].key
     waited = 0.0
     while True:
-        decision = await kv.hit_rate_limit(f"pace:{key}", limit=limit, window=window)
+        decision = await kv.hit_rate_limits(*paced)
         if decision.allowed:
             return
         pause = max(decision.retry_after, 0.01)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from waddlebot.kernel.backends import KeyValue
+from waddlebot.kernel.backends import KeyValue, RateWindow
 from waddlebot.kernel.contracts import Role
 from waddlebot.kernel.observability.metrics import RATE_LIMIT_HITS
 from waddlebot.router.registry import CommandEntry
@@ -49,17 +49,15 @@ class Limiter:
 
     async def _rate_limits(self, entity_id: str, user_key: str) -> Refusal | None:
         policy = self.policy
-        user = await self.kv.hit_rate_limit(
-            f"rl:user:{entity_id}:{user_key}", limit=policy.user_limit, window=policy.window
+        user = f"rl:user:{entity_id}:{user_key}"
+        decision = await self.kv.hit_rate_limits(  # both windows in one round trip
+            RateWindow(user, policy.user_limit, policy.window),
+            RateWindow(f"rl:entity:{entity_id}", policy.entity_limit, policy.window),
         )
-        if not user.allowed:
-            return Refusal("user_rate", user.retry_after)
-        entity = await self.kv.hit_rate_limit(
-            f"rl:entity:{entity_id}", limit=policy.entity_limit, window=policy.window
-        )
-        if not entity.allowed:
-            return Refusal("entity_rate", entity.retry_after)
-        return None
+        if decision.allowed:
+            return None
+        reason = "user_rate" if decision.refused_by == user else "entity_rate"
+        return Refusal(reason, decision.retry_after)
 
     async def _cooldowns(
         self, command: CommandEntry, entity_id: str, user_key: str

@@ -12,7 +12,7 @@ import uuid
 
 import pytest
 
-from waddlebot.kernel.backends import Backend, Delivery, QueueFull
+from waddlebot.kernel.backends import Backend, Delivery, QueueFull, RateWindow
 
 
 def unique(prefix: str) -> str:
@@ -140,6 +140,21 @@ async def test_rate_limit_refused_hits_are_not_recorded(backend: Backend) -> Non
         (await backend.kv.hit_rate_limit(key, limit=3, window=0.5)).allowed for _ in range(4)
     ]
     assert allowed == [True, True, True, False]
+
+
+async def test_combined_windows_are_hit_together_or_not_at_all(backend: Backend) -> None:
+    narrow, wide = unique("rl-narrow"), unique("rl-wide")
+    both = (RateWindow(narrow, 2, 5.0), RateWindow(wide, 3, 5.0))
+    first = await backend.kv.hit_rate_limits(*both)
+    assert (first.allowed, first.remaining, first.refused_by) == (True, 1, "")
+    assert (await backend.kv.hit_rate_limits(*both)).remaining == 0
+    refused = await backend.kv.hit_rate_limits(*both)
+    assert (refused.allowed, refused.refused_by) == (False, narrow)
+    assert 0 < refused.retry_after <= 5.0
+    # The refused hit landed in neither window: the wide one still has exactly one slot.
+    assert (await backend.kv.hit_rate_limit(wide, limit=3, window=5.0)).remaining == 0
+    other = await backend.kv.hit_rate_limits(RateWindow(unique("rl-free"), 9, 5.0), both[1])
+    assert (other.allowed, other.refused_by) == (False, wide)
 
 
 async def test_rate_limit_window_slides(backend: Backend) -> None:

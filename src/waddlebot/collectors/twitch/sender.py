@@ -18,14 +18,14 @@ from typing import Any
 
 from sqlalchemy import select
 
-from waddlebot.collectors.pacing import hold_until, wait_for_slot, wait_if_held
+from waddlebot.collectors.pacing import hold_until, wait_for_slots, wait_if_held
 from waddlebot.collectors.sender import OutboundSender, PermanentDeliveryError
 from waddlebot.collectors.twitch.auth import HelixError, TwitchAuthError, TwitchNotConfigured
 from waddlebot.collectors.twitch.helix import HelixClient, error_from
 from waddlebot.collectors.twitch.metrics import RATE_LIMITED, SEND_FAILURES
 from waddlebot.collectors.twitch.models import TwitchChannel
 from waddlebot.collectors.twitch.settings import TwitchSettings
-from waddlebot.kernel.backends import Backend
+from waddlebot.kernel.backends import Backend, RateWindow
 from waddlebot.kernel.contracts import MESSAGE_LIMITS, OutboundMessage, Platform
 from waddlebot.kernel.observability.logging import Category, get_logger, log_event
 from waddlebot.kernel.storage import Database
@@ -89,11 +89,13 @@ class TwitchSender(OutboundSender):
         for index, part in enumerate(split_message(message.text)):
             if not await self._first_send(message, index):
                 continue
-            await self._pace(f"twitch:chat:{message.channel_id}", limit, self.settings.chat_window)
             await self._pace(
-                f"twitch:account:{sender_id}",
-                self.settings.account_limit,
-                self.settings.chat_window,
+                RateWindow(f"twitch:chat:{message.channel_id}", limit, self.settings.chat_window),
+                RateWindow(
+                    f"twitch:account:{sender_id}",
+                    self.settings.account_limit,
+                    self.settings.chat_window,
+                ),
             )
             body: dict[str, Any] = {
                 "broadcaster_id": message.channel_id,
@@ -118,11 +120,13 @@ class TwitchSender(OutboundSender):
         for index, part in enumerate(split_message(message.text)):
             if not await self._first_send(message, index):
                 continue
-            await self._pace(f"twitch:whisper-second:{sender_id}", 3, 1.0)
             await self._pace(
-                f"twitch:whisper:{sender_id}",
-                self.settings.whisper_limit,
-                self.settings.whisper_window,
+                RateWindow(f"twitch:whisper-second:{sender_id}", 3, 1.0),
+                RateWindow(
+                    f"twitch:whisper:{sender_id}",
+                    self.settings.whisper_limit,
+                    self.settings.whisper_window,
+                ),
             )
             await self._post("whisper", "/whispers", params=params, json={"message": part})
             await self._sent(message, index)
@@ -195,10 +199,10 @@ class TwitchSender(OutboundSender):
         )
         await hold_until(self.backend.kv, hold_key, wait)
 
-    async def _pace(self, key: str, limit: int, window: float) -> None:
+    async def _pace(self, *windows: RateWindow) -> None:
         """Wait for room however long it takes: the sender keeps the message's lease meanwhile,
         so waiting is never a failed attempt."""
-        await wait_for_slot(self.backend.kv, key, limit=limit, window=window, max_wait=math.inf)
+        await wait_for_slots(self.backend.kv, *windows, max_wait=math.inf)
 
     async def _channel_limit(self, channel_id: str, sender_id: str) -> int:
         """100 per window where the bot is broadcaster or moderator, 20 elsewhere."""

@@ -9,6 +9,7 @@ from waddlebot.kernel.backends.base import (
     PubSub,
     QueueFull,
     RateDecision,
+    RateWindow,
     Subscription,
     WorkQueue,
 )
@@ -23,6 +24,7 @@ __all__ = [
     "PubSub",
     "QueueFull",
     "RateDecision",
+    "RateWindow",
     "Subscription",
     "WorkQueue",
     "open_backend",

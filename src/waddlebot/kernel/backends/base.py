@@ -26,6 +26,16 @@ class RateDecision:
     allowed: bool
     remaining: int
     retry_after: float  # seconds until one more hit would be allowed (0 when allowed)
+    refused_by: str = ""  # the window's key that refused (hit_rate_limits), "" when allowed
+
+
+@dataclass(frozen=True, slots=True)
+class RateWindow:
+    """One sliding window of a combined check: at most ``limit`` hits per ``window`` seconds."""
+
+    key: str
+    limit: int
+    window: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,12 +80,18 @@ class KeyValue(abc.ABC):
     async def ttl(self, key: str) -> float | None:
         """Seconds left to live, or None when the key is missing or has no expiry."""
 
-    @abc.abstractmethod
     async def hit_rate_limit(self, key: str, *, limit: int, window: float) -> RateDecision:
         """Record one hit in a sliding window of ``window`` seconds allowing ``limit`` hits.
 
         A refused hit is not recorded, so a caller that keeps retrying is not locked out forever.
         """
+        return await self.hit_rate_limits(RateWindow(key, limit, window))
+
+    @abc.abstractmethod
+    async def hit_rate_limits(self, *windows: RateWindow) -> RateDecision:
+        """Record one hit in every window, or in none: the first window (in the order given)
+        that is full refuses the hit (``refused_by``), atomically and in one round trip.
+        ``remaining`` is the least room left among the windows."""
 
 
 class WorkQueue(abc.ABC):

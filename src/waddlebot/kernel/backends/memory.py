@@ -26,6 +26,7 @@ from waddlebot.kernel.backends.base import (
     PubSub,
     QueueFull,
     RateDecision,
+    RateWindow,
     Subscription,
     WorkQueue,
 )
@@ -129,20 +130,27 @@ class MemoryKeyValue(KeyValue):
             return None
         return entry.expires_at - now
 
-    async def hit_rate_limit(self, key: str, *, limit: int, window: float) -> RateDecision:
+    async def hit_rate_limits(self, *windows: RateWindow) -> RateDecision:
         now = self._maybe_sweep()
-        state = self._windows.get(key)
-        if state is None:
-            state = self._windows[key] = _Window(window)
-        state.window = window
-        hits = state.hits
-        while hits and hits[0] <= now - window:
-            hits.popleft()
-        if len(hits) < limit:
-            hits.append(now)
-            return RateDecision(allowed=True, remaining=limit - len(hits), retry_after=0.0)
-        retry_after = hits[0] + window - now if hits else window
-        return RateDecision(allowed=False, remaining=0, retry_after=retry_after)
+        states = []
+        remaining = None
+        for spec in windows:
+            state = self._windows.get(spec.key)
+            if state is None:
+                state = self._windows[spec.key] = _Window(spec.window)
+            state.window = spec.window
+            hits = state.hits
+            while hits and hits[0] <= now - spec.window:
+                hits.popleft()
+            if len(hits) >= spec.limit:
+                retry_after = hits[0] + spec.window - now if hits else spec.window
+                return RateDecision(False, 0, retry_after, refused_by=spec.key)
+            left = spec.limit - len(hits) - 1
+            remaining = left if remaining is None else min(remaining, left)
+            states.append(state)
+        for state in states:
+            state.hits.append(now)
+        return RateDecision(allowed=True, remaining=remaining or 0, retry_after=0.0)
 
     def _live(self, key: str, now: float) -> _Entry | None:
         """The entry if present and unexpired; an expired one is dropped on the spot."""

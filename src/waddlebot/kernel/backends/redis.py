@@ -9,6 +9,7 @@ sliding-window rate limits, claim-with-attempts, ack-and-delete) run as Lua scri
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import math
 import re
@@ -37,10 +38,12 @@ from waddlebot.kernel.backends.base import (
     PubSub,
     QueueFull,
     RateDecision,
+    RateWindow,
     Subscription,
     WorkQueue,
 )
 from waddlebot.kernel.errors import DependencyUnavailable
+from waddlebot.kernel.observability.metrics import REDIS_COMMANDS
 
 logger = logging.getLogger(__name__)
 
@@ -70,25 +73,33 @@ end
 return value
 """
 
-# KEYS[1] sorted set of hits scored in server microseconds; ARGV[1] window in microseconds,
-# ARGV[2] limit, ARGV[3] unique member. Server TIME keeps every client on one clock; scores go
-# through %.0f because Lua's default number formatting would round them to 14 digits.
+# KEYS[i] sorted set of hits scored in server microseconds; ARGV[1] unique member, then per
+# key ARGV[2i] window in microseconds, ARGV[2i+1] limit. Every window is checked before any is
+# hit, so a refused hit lands in none. Returns {allowed, remaining, retry_us, refusing index}.
+# Server TIME keeps every client on one clock; scores go through %.0f because Lua's default
+# number formatting would round them to 14 digits.
 _RATE_LUA = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local window = tonumber(ARGV[1])
-local limit = tonumber(ARGV[2])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', string.format('%.0f', now - window))
-local count = redis.call('ZCARD', KEYS[1])
-if count < limit then
-  redis.call('ZADD', KEYS[1], string.format('%.0f', now), ARGV[3])
-  redis.call('PEXPIRE', KEYS[1], string.format('%.0f', math.ceil(window / 1000) + 1))
-  return {1, limit - count - 1, 0}
+local remaining = nil
+for i, key in ipairs(KEYS) do
+  local window = tonumber(ARGV[2 * i])
+  local limit = tonumber(ARGV[2 * i + 1])
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', string.format('%.0f', now - window))
+  local count = redis.call('ZCARD', key)
+  if count >= limit then
+    local retry = window
+    local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+    if oldest[2] then retry = tonumber(oldest[2]) + window - now end
+    return {0, 0, math.max(1, retry), i}
+  end
+  if remaining == nil or limit - count - 1 < remaining then remaining = limit - count - 1 end
 end
-local retry = window
-local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-if oldest[2] then retry = tonumber(oldest[2]) + window - now end
-return {0, 0, math.max(1, retry)}
+for i, key in ipairs(KEYS) do
+  redis.call('ZADD', key, string.format('%.0f', now), ARGV[1])
+  redis.call('PEXPIRE', key, string.format('%.0f', math.ceil(tonumber(ARGV[2 * i]) / 1000) + 1))
+end
+return {1, remaining or 0, 0, 0}
 """
 
 # KEYS[1] stream; ARGV[1] max length, ARGV[2..] payloads. XLEN equals the unacknowledged items
@@ -305,11 +316,14 @@ class RedisKeyValue(KeyValue):
         left = int(await self._client.pttl(self._kv + key))
         return None if left < 0 else left / 1000
 
-    async def hit_rate_limit(self, key: str, *, limit: int, window: float) -> RateDecision:
-        window_us = max(1, round(window * 1_000_000))
-        reply = await self._rate(keys=[self._rl + key], args=[window_us, limit, uuid.uuid4().hex])
-        allowed, remaining, retry_us = (int(part) for part in cast("list[int]", reply))
-        return RateDecision(bool(allowed), remaining, retry_us / 1_000_000)
+    async def hit_rate_limits(self, *windows: RateWindow) -> RateDecision:
+        args: list[Any] = [uuid.uuid4().hex]
+        for spec in windows:
+            args += [max(1, round(spec.window * 1_000_000)), spec.limit]
+        reply = await self._rate(keys=[self._rl + spec.key for spec in windows], args=args)
+        allowed, remaining, retry_us, refusing = (int(part) for part in cast("list[int]", reply))
+        refused_by = windows[refusing - 1].key if refusing else ""
+        return RateDecision(bool(allowed), remaining, retry_us / 1_000_000, refused_by)
 
 
 # --------------------------------------------------------------------------- work queues
@@ -1060,11 +1074,38 @@ class _BoundedRedis(aioredis.Redis):
     reply_timeout: float = REPLY_TIMEOUT
 
     async def execute_command(self, *args: Any, **options: Any) -> Any:
+        _count(args)
         try:
             async with asyncio.timeout(self.reply_timeout):
                 return await super().execute_command(*args, **options)  # type: ignore[no-untyped-call]
         except TimeoutError:
             raise RedisTimeoutError(f"no reply from Redis within {self.reply_timeout:g}s") from None
+
+
+def _script_names() -> dict[bytes | str, str]:
+    """Each Lua script's SHA-1 (as redis-py sends it) → its name, for the command metric."""
+    names: dict[bytes | str, str] = {}
+    for name, value in globals().items():
+        if name.startswith("_") and name.endswith("_LUA") and isinstance(value, str):
+            sha = hashlib.sha1(value.encode(), usedforsecurity=False).hexdigest()
+            names[sha] = names[sha.encode()] = "script:" + name[1:-4].lower()
+    return names
+
+
+_SCRIPT_NAMES = _script_names()
+_COMMAND_COUNTERS: dict[str, Any] = {}
+
+
+def _count(args: tuple[Any, ...]) -> None:
+    """One more round trip in ``waddlebot_redis_commands_total`` (children cached: this runs
+    for every command)."""
+    command = args[0] if args else "?"
+    if command == "EVALSHA" and len(args) > 1:
+        command = _SCRIPT_NAMES.get(args[1], "script:other")
+    counter = _COMMAND_COUNTERS.get(command)
+    if counter is None:
+        counter = _COMMAND_COUNTERS[command] = REDIS_COMMANDS.labels(str(command))
+    counter.inc()
 
 
 class _SharedRetry(Retry):

@@ -160,6 +160,12 @@ LOG_LINES = Counter(
     ["level"],
     registry=REGISTRY,
 )
+REDIS_COMMANDS = Counter(
+    "waddlebot_redis_commands_total",
+    "Commands sent to Redis (each one a round trip), by command; Lua scripts by their name",
+    ["command"],
+    registry=REGISTRY,
+)
 LATE_AFTER = 60.0  # seconds past due: a job claimed later than this counts as late
 PLATFORMS = frozenset({"twitch", "discord", "slack", "playground"})
 
