@@ -3,7 +3,7 @@
 Events go to the router's ingress as platform ``twitch`` with no Twitch collector configured,
 so nothing drains ``outbound:twitch``: each reply stays in that stream, and counting its
 entries per event id tells answered-once, duplicated and never-answered apart. The
-``router:done:<id>`` markers tell processed from lost.
+``router:event:<id>`` markers (``done:…``) tell processed from lost.
 """
 
 from __future__ import annotations
@@ -135,8 +135,10 @@ def processed(redis_url: str, namespace: str, ids: set[str]) -> set[str]:
         done: set[str] = set()
         for start in range(0, len(ordered), 1000):
             part = ordered[start : start + 1000]
-            values = client.mget([f"{namespace}:kv:router:done:{i}" for i in part])
-            done.update(i for i, value in zip(part, values, strict=True) if value is not None)
+            values = client.mget([f"{namespace}:kv:router:event:{i}" for i in part])
+            done.update(
+                i for i, value in zip(part, values, strict=True) if value and value[:5] == b"done:"
+            )
         return done
     finally:
         client.close()

@@ -26,7 +26,7 @@ from waddlebot.kernel.security.service_tokens import service_headers
 from waddlebot.kernel.settings import normalise_database_url
 from waddlebot.kernel.storage import Database
 from waddlebot.kernel.storage.models import CommandExecution
-from waddlebot.router.worker import EVENTS_QUEUE
+from waddlebot.router.worker import EVENTS_QUEUE, event_state_key
 
 
 @pytest.fixture
@@ -115,8 +115,10 @@ async def test_a_sigkilled_router_loses_no_execution_row(shared_env: dict[str, s
         finally:
             router.kill()  # SIGKILL: no shutdown, no flush
             router.wait()
-        markers = await backend.kv.get_many(*(f"router:done:{e.id}" for e in events))
-        done = {e.id for e, marker in zip(events, markers, strict=True) if marker}
+        markers = await backend.kv.get_many(*(event_state_key(e.id) for e in events))
+        done = {
+            e.id for e, marker in zip(events, markers, strict=True) if marker and b"done:" in marker
+        }
         rows = await execution_rows(db)
         assert done and sorted(done - set(rows)) == []
 

@@ -18,7 +18,7 @@ from waddlebot.kernel.storage import Database
 from waddlebot.kernel.storage.models import CommandExecution
 from waddlebot.router.dispatch import outbound_queue
 from waddlebot.router.executions import ExecutionLog
-from waddlebot.router.worker import EVENTS_QUEUE
+from waddlebot.router.worker import EVENTS_QUEUE, event_state_key
 
 
 def ping(n: int) -> Event:
@@ -41,8 +41,12 @@ async def rows_by_event(db: Database) -> dict[str, int]:
 
 
 async def done_events(backend: Backend, events: list[Event]) -> set[str]:
-    markers = await backend.kv.get_many(*(f"router:done:{event.id}" for event in events))
-    return {event.id for event, marker in zip(events, markers, strict=True) if marker}
+    markers = await backend.kv.get_many(*(event_state_key(event.id) for event in events))
+    return {
+        event.id
+        for event, marker in zip(events, markers, strict=True)
+        if marker and marker.startswith(b"done:")
+    }
 
 
 async def kill_tasks(*names: str) -> None:

@@ -352,11 +352,11 @@ class Pipeline:
 
     async def _session(self, entity_id: str) -> str:
         """The entity's chat session id, opened on first message and kept alive by traffic."""
-        key = f"session:{entity_id}"
-        current = await self.kv.get(key)
-        session_id = current.decode() if current else uuid.uuid4().hex
-        await self.kv.set(key, session_id, ttl=self.session_ttl)
-        return session_id
+        fresh = uuid.uuid4().hex
+        current = await self.kv.put_if_absent(
+            f"session:{entity_id}", fresh, ttl=self.session_ttl, refresh_ttl=True
+        )
+        return current.decode() if current is not None else fresh
 
 
 def chat_lines_key(entity_id: str) -> str:

@@ -37,6 +37,11 @@ DONE_TTL = 3600.0
 REQUEUE_BOUND = 2**31  # putting an event back after an outage must never be refused as "full"
 
 
+def event_state_key(event_id: str) -> str:
+    """Who is processing an event (``claim:<worker>``), or that it is done (``done:<status>``)."""
+    return f"router:event:{event_id}"
+
+
 def error_key(event_id: str) -> str:
     """The last error of an event that failed, kept for the abandoned event's log row."""
     return f"router:error:{event_id}"
@@ -172,25 +177,26 @@ class WorkerPool:
             await queues.ack(EVENTS_QUEUE, EVENTS_GROUP, delivery.id)
             return
         bind_event(event.id)  # this task handles this one event (see _process)
-        done_key = f"router:done:{event.id}"
-        if await kv.get(done_key) is not None:
-            await queues.ack(EVENTS_QUEUE, EVENTS_GROUP, delivery.id)
+        # One key per event, claimed in one round trip: "claim:<worker>" while one worker has
+        # it (a duplicate delivered meanwhile stays unacknowledged and, redelivered after the
+        # visibility timeout, finds it done), "done:<status>" once it is finished.
+        state_key = event_state_key(event.id)
+        present = await kv.put_if_absent(
+            state_key, f"claim:{self.consumer}", ttl=self.visibility_timeout
+        )
+        if present is not None:
+            if present.startswith(b"done:"):
+                await queues.ack(EVENTS_QUEUE, EVENTS_GROUP, delivery.id)
             return
         if delivery.attempts > MAX_ATTEMPTS:
             await self._give_up(event, delivery)
-            return
-        # One worker at a time per event id: a duplicate delivered meanwhile stays unacknowledged
-        # and, redelivered after the visibility timeout, finds the finished marker.
-        claim_key = f"router:claim:{event.id}"
-        if not await kv.set(
-            claim_key, self.consumer, ttl=self.visibility_timeout, only_if_absent=True
-        ):
+            await kv.set(state_key, "done:failed", ttl=DONE_TTL)
             return
         started = time.perf_counter()
         try:
             outcome = await self.pipeline.handle(event)
         except Exception as error:
-            await kv.delete(claim_key)
+            await kv.delete(state_key)
             if dependency_of(error) is not None:
                 # Not this event's fault: put it back as a fresh item, so an outage never
                 # counts towards MAX_ATTEMPTS, and let the pool back off.
@@ -214,7 +220,7 @@ class WorkerPool:
         # Its execution row is in the database before the event counts as done: a router
         # killed before this point leaves the event to be processed again, never a lost row.
         await self.pipeline.executions.settled(event.id)
-        await kv.set(done_key, outcome.status, ttl=DONE_TTL)
+        await kv.set(state_key, f"done:{outcome.status}", ttl=DONE_TTL)
         await self._announce(outcome)
         await queues.ack(EVENTS_QUEUE, EVENTS_GROUP, delivery.id)
         EVENTS_PROCESSED.labels(event.platform.value, outcome.status).inc()

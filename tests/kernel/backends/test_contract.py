@@ -142,6 +142,21 @@ async def test_rate_limit_refused_hits_are_not_recorded(backend: Backend) -> Non
     assert allowed == [True, True, True, False]
 
 
+async def test_put_if_absent_stores_once_and_answers_what_is_there(backend: Backend) -> None:
+    key = unique("pia")
+    assert await backend.kv.put_if_absent(key, "first", ttl=0.4) is None
+    assert await backend.kv.put_if_absent(key, "second", ttl=0.4) == b"first"
+    assert await backend.kv.get(key) == b"first"
+    await asyncio.sleep(0.25)
+    assert await backend.kv.put_if_absent(key, "x", ttl=0.4, refresh_ttl=True) == b"first"
+    await asyncio.sleep(0.25)  # 0.5 s after it was stored, but its TTL started over at 0.25
+    assert await backend.kv.get(key) == b"first"
+    await asyncio.sleep(0.3)
+    assert await backend.kv.put_if_absent(key, "third", ttl=5) is None
+    with pytest.raises(ValueError):
+        await backend.kv.put_if_absent(key, "bad", ttl=0)
+
+
 async def test_combined_windows_are_hit_together_or_not_at_all(backend: Backend) -> None:
     narrow, wide = unique("rl-narrow"), unique("rl-wide")
     both = (RateWindow(narrow, 2, 5.0), RateWindow(wide, 3, 5.0))

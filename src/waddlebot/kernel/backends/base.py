@@ -69,6 +69,14 @@ class KeyValue(abc.ABC):
         """Store ``value``; with ``only_if_absent`` return False (and change nothing) if present."""
 
     @abc.abstractmethod
+    async def put_if_absent(
+        self, key: str, value: bytes | str, *, ttl: float, refresh_ttl: bool = False
+    ) -> bytes | None:
+        """Store ``value`` unless ``key`` is present, in one atomic step: None when this call
+        stored it, else the present value (left as it is; with ``refresh_ttl`` its TTL starts
+        over at ``ttl``)."""
+
+    @abc.abstractmethod
     async def delete(self, *keys: str) -> int:
         """Remove keys; return how many existed."""
 

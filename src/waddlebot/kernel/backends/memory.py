@@ -100,6 +100,19 @@ class MemoryKeyValue(KeyValue):
         self._data[key] = _Entry(_to_bytes(value), None if ttl is None else now + ttl)
         return True
 
+    async def put_if_absent(
+        self, key: str, value: bytes | str, *, ttl: float, refresh_ttl: bool = False
+    ) -> bytes | None:
+        _check_ttl(ttl)
+        now = self._maybe_sweep()
+        entry = self._live(key, now)
+        if entry is None:
+            self._data[key] = _Entry(_to_bytes(value), now + ttl)
+            return None
+        if refresh_ttl:
+            entry.expires_at = now + ttl
+        return entry.value
+
     async def delete(self, *keys: str) -> int:
         now = time.monotonic()
         removed = 0

@@ -73,6 +73,18 @@ end
 return value
 """
 
+# KEYS[1] key; ARGV[1] value, ARGV[2] ttl ms, ARGV[3] "1": restart a present key's TTL.
+# Returns the present value, or false after storing ARGV[1].
+_PUT_IF_ABSENT_LUA = """
+local present = redis.call('GET', KEYS[1])
+if present then
+  if ARGV[3] == '1' then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+  return present
+end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return false
+"""
+
 # KEYS[i] sorted set of hits scored in server microseconds; ARGV[1] unique member, then per
 # key ARGV[2i] window in microseconds, ARGV[2i+1] limit. Every window is checked before any is
 # hit, so a refused hit lands in none. Returns {allowed, remaining, retry_us, refusing index}.
@@ -115,9 +127,11 @@ end
 return ids
 """
 
-# KEYS[1] stream; ARGV[1] group, ARGV[2] consumer, ARGV[3] min idle ms, ARGV[4] count.
-# Claims timed-out entries and returns flat {id, payload, delivery count, ...}. Entries
-# deleted meanwhile (nil on Redis 6.2, listed apart on 7) or without a payload are acked away.
+# KEYS[1] stream; ARGV[1] group, ARGV[2] consumer, ARGV[3] min idle ms, ARGV[4] count,
+# ARGV[5] "1": fill up with new entries. Claims timed-out entries first, then (without
+# blocking) reads new ones, in one round trip; returns flat {id, payload, delivery count, ...}.
+# Claimed entries deleted meanwhile (nil on Redis 6.2, listed apart on 7) or without a payload
+# are acked away; new ones without a payload stay pending until a later claim does that.
 _CLAIM_LUA = """
 local out = {}
 local want = tonumber(ARGV[4])
@@ -146,6 +160,24 @@ for _ = 1, 16 do
     end
   end
   if cursor == '0-0' or #out >= want * 3 then break end
+end
+if ARGV[5] == '1' and #out < want * 3 then
+  local fresh = redis.call('XREADGROUP', 'GROUP', ARGV[1], ARGV[2],
+    'COUNT', string.format('%d', want - #out / 3), 'STREAMS', KEYS[1], '>')
+  if fresh then
+    for _, entry in ipairs(fresh[1][2]) do
+      local fields = entry[2]
+      if fields then
+        for i = 1, #fields, 2 do
+          if fields[i] == 'p' then
+            out[#out + 1] = entry[1]
+            out[#out + 1] = fields[i + 1]
+            out[#out + 1] = 1
+          end
+        end
+      end
+    end
+  end
 end
 return out
 """
@@ -279,6 +311,7 @@ class RedisKeyValue(KeyValue):
         self._rl = f"{namespace}:rl:"
         self._incr = client.register_script(_INCR_LUA)
         self._rate = client.register_script(_RATE_LUA)
+        self._put_if_absent = client.register_script(_PUT_IF_ABSENT_LUA)
 
     async def get(self, key: str) -> bytes | None:
         return cast("bytes | None", await self._client.get(self._kv + key))
@@ -301,6 +334,14 @@ class RedisKeyValue(KeyValue):
         px = None if ttl is None else _ms(ttl)
         done = await self._client.set(self._kv + key, value, px=px, nx=only_if_absent)
         return bool(done)
+
+    async def put_if_absent(
+        self, key: str, value: bytes | str, *, ttl: float, refresh_ttl: bool = False
+    ) -> bytes | None:
+        _check_ttl(ttl)
+        args = [value, _ms(ttl), "1" if refresh_ttl else "0"]
+        present = await self._put_if_absent(keys=[self._kv + key], args=args)
+        return None if present is None else _bytes(present)
 
     async def delete(self, *keys: str) -> int:
         if not keys:
@@ -436,17 +477,18 @@ class RedisWorkQueue(WorkQueue):
     async def _take_once(
         self, stream: str, group: str, consumer: str, count: int, deadline: float, visibility: float
     ) -> list[Delivery]:
-        """Claim timed-out items, then read new ones, blocking at most one slice.
+        """Claim timed-out items and read new ones (one script); only when that finds nothing,
+        block for new ones for at most one slice.
 
         XREADGROUP cannot notice an in-flight item timing out while it blocks, so the block is
         cut into slices no longer than ``visibility_timeout`` and claiming is retried between.
         """
         await self._ensure_group(stream, group)
         got = await self._claim_expired(stream, group, consumer, count, visibility)
-        if len(got) < count:
-            remaining = deadline - time.monotonic()
-            wait = None if got or remaining <= 0 else min(remaining, self._slice(visibility))
-            got += await self._read_new(stream, group, consumer, count - len(got), wait)
+        remaining = deadline - time.monotonic()
+        if not got and remaining > 0:
+            wait = min(remaining, self._slice(visibility))
+            got = await self._read_new(stream, group, consumer, count, wait)
         return got
 
     def _slice(self, visibility_timeout: float) -> float:
@@ -467,7 +509,7 @@ class RedisWorkQueue(WorkQueue):
         self, stream: str, group: str, consumer: str, count: int, visibility: float
     ) -> list[Delivery]:
         min_idle = max(0, math.floor(visibility * 1000))
-        reply = await self._claim(keys=[stream], args=[group, consumer, min_idle, count])
+        reply = await self._claim(keys=[stream], args=[group, consumer, min_idle, count, "1"])
         flat = cast("list[Any]", reply)
         return [
             Delivery(_text(flat[i]), bytes(flat[i + 1]), int(flat[i + 2]))
