@@ -87,6 +87,35 @@ async def test_stale_lease_is_refused(backend: Backend) -> None:
     await successor.stop()
 
 
+async def test_an_item_given_up_is_forgotten_before_the_backend_frees_it(
+    backend: Backend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Seen with real processes: the backend freed the item, another instance took it, and
+    # only then did the old holder drop it from ``held`` and call on_lost.
+    items = [f"channel-{n}" for n in range(20)]
+    lost: list[str] = []
+
+    async def on_lost(lease: Lease) -> None:
+        lost.append(lease.item)
+
+    first = coordinator(backend, "first", items, on_lost=on_lost)
+    await first.beat()
+    release = backend.leases.release
+    at_release: list[tuple[str, bool, bool]] = []
+
+    async def watched(item: str, holder: str, token: int) -> bool:
+        at_release.append((item, item in first.held, item in lost))
+        return await release(item, holder, token)
+
+    monkeypatch.setattr(backend.leases, "release", watched)
+    await coordinator(backend, "second", items).beat()  # registers
+    await first.beat()  # hands second's share over
+    assert at_release and all(not held and told for _, held, told in at_release), at_release
+    await first.stop()
+    assert all(not held and told for _, held, told in at_release)
+    assert await backend.leases.held() == []
+
+
 def test_heartbeat_must_be_shorter_than_ttl() -> None:
     from waddlebot.kernel.backends.memory import MemoryLeases
 

@@ -126,8 +126,12 @@ class Coordinator:
                 await self._on_acquired(lease)
 
     async def _give_up(self, lease: Lease) -> None:
-        await self.leases.release(lease.item, lease.holder, lease.token)
-        await self._drop(lease, "released")
+        # Forgotten (and on_lost told) before the backend frees the item: once another
+        # instance can take it, this one must no longer count it as held.
+        try:
+            await self._drop(lease, "released")
+        finally:
+            await self.leases.release(lease.item, lease.holder, lease.token)
 
     async def _drop(self, lease: Lease, change: str) -> None:
         del self._held[lease.item]
