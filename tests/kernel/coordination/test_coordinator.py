@@ -116,6 +116,29 @@ async def test_an_item_given_up_is_forgotten_before_the_backend_frees_it(
     assert await backend.leases.held() == []
 
 
+async def test_stop_lets_the_beat_in_progress_finish(
+    backend: Backend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Cancelled while an acquire was in flight, a beat left the lease taken in the backend
+    # but unrecorded, so a clean stop did not release it (seen with real processes).
+    node = coordinator(backend, "node", [f"channel-{n}" for n in range(5)])
+    acquire = backend.leases.acquire
+    in_flight = asyncio.Event()
+
+    async def slow(item: str, holder: str, *, ttl: float) -> int | None:
+        token = await acquire(item, holder, ttl=ttl)
+        in_flight.set()
+        await asyncio.sleep(0.05)  # the reply still on its way
+        return token
+
+    monkeypatch.setattr(backend.leases, "acquire", slow)
+    node.start()
+    await asyncio.wait_for(in_flight.wait(), 5)
+    await node.stop()
+    assert node.held == {}
+    assert await backend.leases.held() == [] and await backend.leases.instances() == {}
+
+
 def test_heartbeat_must_be_shorter_than_ttl() -> None:
     from waddlebot.kernel.backends.memory import MemoryLeases
 
