@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -137,6 +138,28 @@ async def test_stop_lets_the_beat_in_progress_finish(
     await node.stop()
     assert node.held == {}
     assert await backend.leases.held() == [] and await backend.leases.instances() == {}
+
+
+async def test_beats_start_one_heartbeat_apart_however_long_they_take(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from waddlebot.kernel.backends.memory import MemoryLeases
+
+    node = Coordinator(MemoryLeases(), instance_id="a", ttl=1.0, heartbeat=0.2)
+    starts: list[float] = []
+
+    async def slow_beat() -> None:
+        starts.append(time.monotonic())
+        await asyncio.sleep(0.15)
+
+    monkeypatch.setattr(node, "beat", slow_beat)
+    node.start()
+    await asyncio.sleep(1.0)
+    await node.stop()
+    gaps = [later - before for before, later in itertools.pairwise(starts)]
+    # 0.2 apart, not a 0.2 pause after each 0.15 beat (0.35); the mean, as a loaded machine
+    # may wake one late.
+    assert len(gaps) >= 3 and sum(gaps) / len(gaps) < 0.275, gaps
 
 
 def test_heartbeat_must_be_shorter_than_ttl() -> None:

@@ -149,6 +149,7 @@ class Coordinator:
         (after the beat in progress); a failed beat is logged and the next one retries
         (leases lapse on their own if the backend stays away)."""
         while not self._stopping.is_set():
+            started = time.monotonic()
             try:
                 await self.beat()
             except Exception as error:
@@ -161,7 +162,9 @@ class Coordinator:
                     error=type(error).__name__,
                 )
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.heartbeat):
+                # A period of one heartbeat from beat start to beat start, not a heartbeat's
+                # pause after each beat: a slow beat must not stretch the time between renewals.
+                async with asyncio.timeout(max(0.0, self.heartbeat - (time.monotonic() - started))):
                     await self._stopping.wait()
 
     def start(self) -> None:
