@@ -72,6 +72,7 @@ class Coordinator:
         self._on_acquired = on_acquired
         self._on_lost = on_lost
         self._task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
 
     @classmethod
     def from_settings(
@@ -126,8 +127,12 @@ class Coordinator:
                 await self._on_acquired(lease)
 
     async def _give_up(self, lease: Lease) -> None:
-        await self.leases.release(lease.item, lease.holder, lease.token)
-        await self._drop(lease, "released")
+        # Forgotten (and on_lost told) before the backend frees the item: once another
+        # instance can take it, this one must no longer count it as held.
+        try:
+            await self._drop(lease, "released")
+        finally:
+            await self.leases.release(lease.item, lease.holder, lease.token)
 
     async def _drop(self, lease: Lease, change: str) -> None:
         del self._held[lease.item]
@@ -140,9 +145,11 @@ class Coordinator:
         await self._on_lost(lease)
 
     async def run(self) -> None:
-        """Beat every ``heartbeat`` seconds until cancelled; a failed beat is logged and the
-        next one retries (leases lapse on their own if the backend stays away)."""
-        while True:
+        """Beat every ``heartbeat`` seconds until cancelled or :meth:`stop` asks it to end
+        (after the beat in progress); a failed beat is logged and the next one retries
+        (leases lapse on their own if the backend stays away)."""
+        while not self._stopping.is_set():
+            started = time.monotonic()
             try:
                 await self.beat()
             except Exception as error:
@@ -154,11 +161,16 @@ class Coordinator:
                     level="warning",
                     error=type(error).__name__,
                 )
-            await asyncio.sleep(self.heartbeat)
+            with contextlib.suppress(TimeoutError):
+                # A period of one heartbeat from beat start to beat start, not a heartbeat's
+                # pause after each beat: a slow beat must not stretch the time between renewals.
+                async with asyncio.timeout(max(0.0, self.heartbeat - (time.monotonic() - started))):
+                    await self._stopping.wait()
 
     def start(self) -> None:
         """Beat in a background task."""
         if self._task is None:
+            self._stopping.clear()
             self._task = asyncio.create_task(self.run(), name=f"coordinator-{self.instance_id}")
 
     async def halt(self) -> None:
@@ -170,8 +182,16 @@ class Coordinator:
                 await task
 
     async def stop(self) -> None:
-        """Stop beating, release every lease and leave the registry (clean shutdown)."""
-        await self.halt()
+        """Stop beating, release every lease and leave the registry (clean shutdown).
+
+        The beat in progress is let finish, not cancelled: one cut short inside an acquire
+        could leave a lease taken in the backend but never recorded here, so never released.
+        """
+        task, self._task = self._task, None
+        if task is not None:
+            self._stopping.set()
+            await task  # cancelling stop() cancels the task too
+            self._stopping.clear()
         for lease in list(self._held.values()):
             await self._give_up(lease)
         await self.leases.leave(self.instance_id)
