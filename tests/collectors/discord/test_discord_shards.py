@@ -5,6 +5,7 @@ two ``serve discord-gateway`` processes share Redis."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
 from pathlib import Path
@@ -142,6 +143,7 @@ async def test_a_worker_cut_off_from_the_backend_goes_quiet_before_others_take_o
     assert b.shards is not None and b.shards.coordinator is not None
     moved = held(b)
     assert moved
+    await asyncio.sleep(IDENTIFY_WINDOW)  # a's takeover will not wait for an identify slot
     await b.shards.coordinator.halt()
     duplicates: list[list[tuple[int, int] | None]] = []
 

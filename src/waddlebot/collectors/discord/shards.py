@@ -61,6 +61,7 @@ class GatewayPlan:
 
     shards: int  # the recommended shard count
     max_concurrency: int  # identify buckets (session_start_limit.max_concurrency)
+    remaining: int | None  # session starts left today (session_start_limit.remaining)
 
 
 class ShardMoved(Exception):
@@ -83,6 +84,7 @@ async def read_plan(rest: DiscordRest) -> GatewayPlan:
     return GatewayPlan(
         shards=max(1, int(data["shards"])),
         max_concurrency=max(1, int(limit.get("max_concurrency") or 1)),
+        remaining=int(limit["remaining"]) if "remaining" in limit else None,
     )
 
 
@@ -165,6 +167,7 @@ class GatewayShards:
                 shards=count,
                 recommended=plan.shards,
                 max_concurrency=plan.max_concurrency,
+                session_starts_left=plan.remaining,
             )
             self.coordinator = Coordinator.from_settings(
                 self.runtime.settings,
@@ -177,7 +180,19 @@ class GatewayShards:
         while True:
             await self.reconcile()
             await kv.set(COUNT_KEY, str(self.count), ttl=ttl)
-            await asyncio.sleep(self.runtime.settings.resolved_heartbeat_interval)
+            await asyncio.sleep(self._next_check())
+
+    def _next_check(self) -> float:
+        """Seconds to the next reconcile: a heartbeat, or sooner if a held lease would lapse
+        by then (the coordinator renews them each beat; when it cannot, the shard is closed
+        right at its local expiry, which comes before the backend lets another worker in)."""
+        wait = self.runtime.settings.resolved_heartbeat_interval
+        if self.coordinator is not None:
+            now = time.time()
+            for lease in self.coordinator.held.values():
+                if lease.live(now):
+                    wait = min(wait, lease.expires_at - now + 0.01)
+        return max(wait, 0.01)
 
     async def reconcile(self) -> None:
         """Run exactly the shards whose lease is held here and live by the local clock."""
