@@ -79,6 +79,22 @@ async def test_a_configured_shard_count_wins(fake: FakeDiscord, workers: Worker)
     assert len(fake.identifies) == 2
 
 
+async def test_a_later_worker_adopts_the_running_workers_count(
+    fake: FakeDiscord, workers: Worker
+) -> None:
+    """Shard 0 of 2 and shard 0 of 3 see different guilds: the workers must agree."""
+    fake.recommended_shards, fake.max_concurrency = 2, 4
+    a = await workers("a")
+    await fake.wait_until(lambda: fake.live_shards() == [(0, 2), (1, 2)])
+    fake.recommended_shards = 3  # Discord's recommendation changed meanwhile
+    b = await workers("b", shard_count=5)  # and so did b's configuration
+    await fake.wait_until(lambda: bool(b.shards and b.shards.count))
+    assert a.shards is not None and b.shards is not None
+    assert (a.shards.count, b.shards.count) == (2, 2)
+    await fake.wait_until(lambda: held(a) | held(b) == {0, 1} and len(fake.live_shards()) == 2)
+    assert fake.live_shards() == [(0, 2), (1, 2)]
+
+
 async def test_two_workers_split_the_shards_and_hand_over(
     backend: Backend, fake: FakeDiscord, workers: Worker
 ) -> None:

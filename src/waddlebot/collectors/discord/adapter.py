@@ -119,14 +119,18 @@ def build_client(
             owner_id=str(guild.owner_id) if guild.owner_id else None,
         )
 
+    which = f"shard {shard[0]}/{shard[1]}: " if shard is not None and shard[1] > 1 else ""
+
     async def on_ready() -> None:
-        PLATFORM_HEALTH.connection("discord", True, "gateway", f"{len(client.guilds)} guilds")
+        detail = f"{which}{len(client.guilds)} guilds"
+        PLATFORM_HEALTH.connection("discord", True, "gateway", detail)
 
     async def on_resumed() -> None:
-        PLATFORM_HEALTH.connection("discord", True, "gateway", "resumed")
+        PLATFORM_HEALTH.connection("discord", True, "gateway", f"{which}resumed")
 
     async def on_disconnect() -> None:
-        PLATFORM_HEALTH.connection("discord", False, "gateway", "disconnected, reconnecting")
+        detail = f"{which}disconnected, reconnecting"
+        PLATFORM_HEALTH.connection("discord", False, "gateway", detail)
 
     client.add_listener(on_ready, "on_ready")
     client.add_listener(on_resumed, "on_resumed")
