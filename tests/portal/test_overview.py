@@ -16,6 +16,7 @@ from waddlebot.collectors.discord.gateway import (
     GatewayHealth,
 )
 from waddlebot.collectors.discord.normalise import Author, GatewayMessage
+from waddlebot.collectors.discord.shards import GatewayShards
 from waddlebot.collectors.twitch.models import TwitchChannel, TwitchSubscription
 from waddlebot.kernel.settings import Settings
 from waddlebot.kernel.storage.models import CommandExecution, Entity, MessageCount, new_id
@@ -144,7 +145,8 @@ async def test_discord_health_from_the_gateway_in_this_process(stack_settings: S
         service = DiscordGatewayService(settings)
         assert discord_gateway([service]) is None  # no client (no bot token at start)
         service.handler = GatewayHandler(bot.runtime, settings)
-        service.client = build_client(settings, service.handler)  # built, never connected
+        service.shards = GatewayShards(bot.runtime, settings, build=lambda shard, gate: None)
+        service.shards.clients[0] = build_client(settings, service.handler)  # never connected
         await service.handler.message(
             GatewayMessage(
                 id="1",

@@ -1,5 +1,7 @@
-"""A fake Discord REST API at its HTTP boundary: records requests, answers like Discord
-(including 429 with retry_after and X-RateLimit-* headers)."""
+"""A fake Discord at its HTTP and WebSocket boundary: the REST API records requests and answers
+like Discord (including 429 with retry_after and X-RateLimit-* headers); ``GET /gateway/bot``
+recommends shards; a minimal gateway WebSocket (HELLO, IDENTIFY → READY, RESUME → RESUMED,
+heartbeat ACK) records every IDENTIFY with its ``shard`` and when it came."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import JSONResponse, Response
 from nacl.signing import SigningKey
 
@@ -19,6 +21,22 @@ GUILD_ID = "290926798626357250"
 CHANNEL_ID = "645027906669510667"
 USER_ID = "53908232506183680"
 BOT_TOKEN = "test-bot-token"
+BOT_USER_ID = "1100000000000000002"
+
+
+@dataclass
+class Identify:
+    shard: tuple[int, int] | None
+    token: str
+    at: float  # time.monotonic()
+
+
+@dataclass
+class GatewaySession:
+    """One gateway WebSocket; ``shard`` once it identified, ``open`` until it closes."""
+
+    shard: tuple[int, int] | None = None
+    open: bool = True
 
 
 @dataclass
@@ -36,6 +54,10 @@ class FakeDiscord:
     throttle: list[dict[str, Any]] = field(default_factory=list)  # 429 bodies to answer first
     url: str = ""
     exhausted: bool = False  # answer X-RateLimit-Remaining: 0 (bucket empty for 1 s)
+    recommended_shards: int = 1  # GET /gateway/bot "shards"
+    max_concurrency: int = 1  # GET /gateway/bot "session_start_limit.max_concurrency"
+    identifies: list[Identify] = field(default_factory=list)
+    sessions: list[GatewaySession] = field(default_factory=list)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(900000000000000000))
 
     def app(self) -> FastAPI:
@@ -65,6 +87,10 @@ class FakeDiscord:
                 "X-RateLimit-Reset-After": "1.0",
                 "X-RateLimit-Bucket": "abc",
             }
+            if request.method == "GET" and path in ("gateway", "gateway/bot", "users/@me"):
+                return JSONResponse(self._get(path))
+            if path == "soundboard-default-sounds":  # py-cord asks after every READY
+                return JSONResponse([])
             if path == "nowhere":
                 return JSONResponse({"message": "404: Not Found", "code": 0}, 404)
             if path == "users/@me/channels":
@@ -76,7 +102,90 @@ class FakeDiscord:
             message = {"id": str(next(self._ids)), "content": (body or {}).get("content")}
             return JSONResponse(message, headers=headers)
 
+        @app.websocket("/gateway-ws")
+        async def gateway(socket: WebSocket) -> None:
+            await socket.accept()
+            session = GatewaySession()
+            self.sessions.append(session)
+            await socket.send_json({"op": 10, "d": {"heartbeat_interval": 41250}})
+            try:
+                while True:
+                    await self._gateway_frame(socket, session, await socket.receive_json())
+            except WebSocketDisconnect:
+                pass
+            finally:
+                session.open = False
+
         return app
+
+    @property
+    def gateway_url(self) -> str:
+        return self.url.replace("http://", "ws://") + "/gateway-ws"
+
+    def _get(self, path: str) -> dict[str, Any]:
+        if path == "gateway":
+            return {"url": self.gateway_url}
+        if path == "gateway/bot":
+            return {
+                "url": self.gateway_url,
+                "shards": self.recommended_shards,
+                "session_start_limit": {
+                    "total": 1000,
+                    "remaining": 1000 - len(self.identifies),
+                    "reset_after": 86_400_000,
+                    "max_concurrency": self.max_concurrency,
+                },
+            }
+        return {**self._bot_user(), "verified": True, "mfa_enabled": False, "flags": 0}
+
+    def _bot_user(self) -> dict[str, Any]:
+        return {
+            "id": BOT_USER_ID,
+            "username": "waddlebot",
+            "discriminator": "0",
+            "global_name": None,
+            "avatar": None,
+            "bot": True,
+        }
+
+    async def _gateway_frame(
+        self, socket: WebSocket, session: GatewaySession, frame: dict[str, Any]
+    ) -> None:
+        op, data = frame.get("op"), frame.get("d")
+        if op == 1:  # heartbeat
+            await socket.send_json({"op": 11})
+        elif op == 2:  # identify
+            shard = data.get("shard")
+            session.shard = (int(shard[0]), int(shard[1])) if shard else None
+            self.identifies.append(Identify(session.shard, data["token"], time.monotonic()))
+            ready = {
+                "v": 10,
+                "user": self._bot_user(),
+                "guilds": [],
+                "session_id": f"session-{len(self.identifies)}",
+                "resume_gateway_url": self.gateway_url,
+                "application": {"id": APPLICATION_ID, "flags": 0},
+                **({"shard": list(session.shard)} if session.shard else {}),
+            }
+            await socket.send_json({"op": 0, "t": "READY", "s": 1, "d": ready})
+        elif op == 6:  # resume
+            await socket.send_json({"op": 0, "t": "RESUMED", "s": data.get("seq"), "d": {}})
+
+    def live_shards(self) -> list[tuple[int, int] | None]:
+        """The shard of every open, identified gateway session, sorted."""
+        return sorted(
+            (s.shard for s in self.sessions if s.open and s.shard),
+            key=lambda shard: shard or (-1, -1),
+        )
+
+    async def wait_until(self, check: Any, timeout: float = 20.0) -> None:
+        deadline = time.monotonic() + timeout
+        while not check():
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    f"timed out; identifies={self.identifies} live={self.live_shards()}"
+                )
+            await asyncio.sleep(0.05)
 
     def of(self, prefix: str) -> list[Call]:
         return [call for call in self.calls if call.path.startswith(prefix)]

@@ -29,6 +29,9 @@ class DiscordSettings(BaseSettings):
     max_retry_after: float = Field(default=60.0, gt=0)
     # The gateway worker asks for member join/leave (GUILD_MEMBERS, a privileged intent).
     member_events: bool = True
+    # Gateway shards shared by every `serve discord-gateway` process; unset: Discord's
+    # recommendation from GET /gateway/bot (see collectors/discord/shards.py).
+    shard_count: int | None = Field(default=None, ge=1, le=10_000)
 
     @field_validator("role_map", mode="before")
     @classmethod

@@ -11,8 +11,6 @@ import contextlib
 import math
 from dataclasses import dataclass
 from datetime import datetime
-from functools import partial
-from typing import Any
 
 from waddlebot.collectors.dedupe import first_delivery, forget_delivery
 from waddlebot.collectors.discord.config import DiscordSettings
@@ -24,6 +22,7 @@ from waddlebot.collectors.discord.normalise import (
     member_event,
     message_event,
 )
+from waddlebot.collectors.discord.shards import GatewayShards
 from waddlebot.collectors.ingress import IngressRefused, RouterIngress
 from waddlebot.kernel.contracts import Event, EventType
 from waddlebot.kernel.errors import DependencyUnavailable
@@ -111,27 +110,33 @@ class GatewayHandler:
 
 
 class DiscordGatewayService(Service):
-    """Runs the py-cord gateway client for the life of the process."""
+    """Runs this process's share of the bot's gateway shards (see :mod:`.shards`): one
+    process alone takes every shard; several split them through the coordinator."""
 
     name = "discord-gateway"
 
     def __init__(self, settings: DiscordSettings | None = None) -> None:
         super().__init__()
         self.settings = settings or DiscordSettings()
-        self.client: Any = None
+        self.shards: GatewayShards | None = None
         self.handler: GatewayHandler | None = None
 
     def gateway_health(self) -> GatewayHealth | None:
-        """The client's connection as it is now; None when no client runs (no bot token)."""
-        if self.client is None or self.handler is None:
+        """The shards' connections as they are now; None when no gateway runs (no bot
+        token). Connected when every shard this process holds is ready."""
+        if self.shards is None or self.handler is None:
             return None
-        latency = self.client.latency
+        clients = list(self.shards.clients.values())
+        latencies = [
+            client.latency * 1000
+            for client in clients
+            if isinstance(client.latency, float) and math.isfinite(client.latency)
+        ]
         return GatewayHealth(
-            connected=self.client.is_ready() and not self.client.is_closed(),
-            latency_ms=latency * 1000
-            if isinstance(latency, float) and math.isfinite(latency)
-            else None,
-            guilds=frozenset(str(guild.id) for guild in self.client.guilds),
+            connected=bool(clients)
+            and all(client.is_ready() and not client.is_closed() for client in clients),
+            latency_ms=max(latencies) if latencies else None,
+            guilds=frozenset(str(guild.id) for client in clients for guild in client.guilds),
             last_event=dict(self.handler.last_event),
         )
 
@@ -148,12 +153,16 @@ class DiscordGatewayService(Service):
                 reason="WADDLEBOT_DISCORD_BOT_TOKEN is not set",
             )
             return
-        self.handler = GatewayHandler(runtime, self.settings)
-        self.client = build_client(self.settings, self.handler)
-        self.spawn("gateway", partial(self.client.start, self.settings.bot_token))
+        handler = self.handler = GatewayHandler(runtime, self.settings)
+        self.shards = GatewayShards(
+            runtime,
+            self.settings,
+            lambda shard, gate: build_client(self.settings, handler, shard=shard, gate=gate),
+        )
+        self.spawn("gateway", self.shards.run)
 
     async def stop(self) -> None:
-        if self.client is not None:
+        if self.shards is not None:
             with contextlib.suppress(Exception):
-                await self.client.close()
+                await self.shards.stop()
         await super().stop()
