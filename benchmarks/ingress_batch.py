@@ -78,6 +78,8 @@ class Result:
     events: int
     batch: int
     concurrency: int
+    workers: int | None  # None: the product's default
+    queue_max: int | None
     accepted_seconds: float
     accepted_per_second: float
     processed_seconds: float
@@ -245,6 +247,8 @@ async def measure(
         events=args.events,
         batch=args.batch,
         concurrency=args.concurrency,
+        workers=args.workers,
+        queue_max=args.queue_max,
         accepted_seconds=round(accept_s, 3),
         accepted_per_second=round(accepted / accept_s, 1),
         processed_seconds=round(process_s, 3),
@@ -273,7 +277,11 @@ async def backend_env(args: argparse.Namespace) -> AsyncIterator[dict[str, str]]
 
 async def run(args: argparse.Namespace) -> Result:
     backend = "distributed" if args.redis else "embedded"
-    extra = {"WADDLEBOT_ROUTER_QUEUE_MAX": str(args.queue_max)} if args.queue_max else {}
+    extra: dict[str, str] = {}
+    if args.queue_max:
+        extra["WADDLEBOT_ROUTER_QUEUE_MAX"] = str(args.queue_max)
+    if args.workers:
+        extra["WADDLEBOT_ROUTER_WORKERS"] = str(args.workers)
     async with backend_env(args) as env:
         port = free_port()
         with (
@@ -294,13 +302,14 @@ async def run(args: argparse.Namespace) -> Result:
 
 def markdown(results: list[Result]) -> str:
     lines = [
-        "| backend | events | batch | clients | accepted ev/s | processed ev/s "
-        "| p50 ms | p99 ms | 429s | errors | server CPU ms/event |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| backend | events | batch | clients | workers | queue max | accepted ev/s "
+        "| processed ev/s | p50 ms | p99 ms | 429s | errors | server CPU ms/event |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
         lines.append(
             f"| {r.backend} | {r.events} | {r.batch} | {r.concurrency} "
+            f"| {r.workers or 'default'} | {r.queue_max or 'default'} "
             f"| {r.accepted_per_second:.0f} | {r.processed_per_second:.0f} "
             f"| {r.p50_ms:.1f} | {r.p99_ms:.1f} | {r.retried_429} | {r.errors} "
             f"| {r.cpu_ms_per_event:.3f} |"
@@ -327,6 +336,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=None,
         help="WADDLEBOT_ROUTER_QUEUE_MAX for the server (default: the product's default)",
     )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="WADDLEBOT_ROUTER_WORKERS, events in flight (default: the product's default)",
+    )
     parser.add_argument("--json", type=Path, default=None, help="also write the result here")
     parser.add_argument("--timeout", type=float, default=600.0, help="hard limit, seconds")
     args = parser.parse_args(argv)
@@ -340,6 +355,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("--redis and --database go together (the distributed variant)")
     if args.queue_max is not None and args.queue_max < 1:
         parser.error("--queue-max must be at least 1")
+    if args.workers is not None and not 1 <= args.workers <= 256:
+        parser.error("--workers must be between 1 and 256")
     if not 0 < args.timeout <= 3600:
         parser.error("--timeout must be in (0, 3600]")
     return args
@@ -361,7 +378,7 @@ def main(argv: list[str] | None = None) -> int:
     except TimeoutError:
         print(f"benchmark did not finish within --timeout {args.timeout:g}s", file=sys.stderr)
         return 3
-    except (Failed, RuntimeError) as failed:  # the server log's tail is printed above
+    except (Failed, RuntimeError, httpx.HTTPError) as failed:  # the server log's tail is above
         print(f"ingress benchmark failed: {failed}", file=sys.stderr)
         return 1
     print(markdown([result]))
