@@ -30,6 +30,7 @@ import tempfile
 import time
 import uuid
 from dataclasses import asdict, dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -74,12 +75,14 @@ class Round:
     p95_ms: float
     p99_ms: float
     max_ms: float
+    from_hub_p99_ms: float  # from the hub building the message (its sent_at) to receipt
     post_ms: float  # the REST call itself
 
 
 @dataclass(frozen=True)
 class Result:
     backend: str
+    compression: str
     clients: int
     connected: int
     connect_seconds: float
@@ -91,7 +94,10 @@ class Result:
     p95_ms: float
     p99_ms: float
     max_ms: float
+    from_hub_p50_ms: float
+    from_hub_p99_ms: float
     server_cpu_ms_per_line: float
+    client_cpu_ms_per_line: float  # this process: reading every socket's frame
 
 
 class Client:
@@ -100,7 +106,8 @@ class Client:
     def __init__(self, socket: ClientConnection) -> None:
         self.socket = socket
         self.hello = asyncio.Event()
-        self.tickers: list[tuple[float, str]] = []
+        # (perf_counter at receipt, seconds since the hub built the message, text)
+        self.tickers: list[tuple[float, float, str]] = []
         self.arrived = asyncio.Event()
         self.reader = asyncio.create_task(self.read())
 
@@ -110,11 +117,13 @@ class Client:
 
     async def _read(self) -> None:
         async for raw in self.socket:
-            now = time.perf_counter()
+            now, wall = time.perf_counter(), time.time()
             message = json.loads(raw)
             kind = message.get("type")
             if kind == "ticker":
-                self.tickers.append((now, message.get("content", {}).get("text", "")))
+                built = datetime.fromisoformat(message["sent_at"]).timestamp()
+                text = message.get("content", {}).get("text", "")
+                self.tickers.append((now, wall - built, text))
                 self.arrived.set()
             elif kind == "hello":
                 self.hello.set()
@@ -166,7 +175,7 @@ async def ticker_url(client: httpx.AsyncClient) -> tuple[str, str]:
     return community, token
 
 
-async def connect_all(base: str, token: str, count: int) -> list[Client]:
+async def connect_all(base: str, token: str, count: int, compression: str) -> list[Client]:
     """Open ``count`` sockets (``OPENING`` at a time) and wait for each one's ``hello``."""
     url = base.replace("http://", "ws://") + f"/ws/overlay/{token}?kind=ticker"
     gate = asyncio.Semaphore(OPENING)
@@ -180,6 +189,8 @@ async def connect_all(base: str, token: str, count: int) -> list[Client]:
                 open_timeout=CONNECT_TIMEOUT,
                 ping_interval=None,  # the hub pings at the application level
                 max_queue=None,
+                # browsers (OBS's too) offer permessage-deflate; "none" shows what it costs
+                compression="deflate" if compression == "deflate" else None,
             )
             client = Client(socket)
             clients.append(client)
@@ -196,7 +207,7 @@ async def connect_all(base: str, token: str, count: int) -> list[Client]:
 
 async def one_round(
     http: httpx.AsyncClient, community: str, clients: list[Client], number: int, wait: float
-) -> tuple[Round, list[float], int]:
+) -> tuple[Round, list[float], list[float], int]:
     """Push one unique ticker line; per-client latency (s) of the right text, and errors."""
     text = f"bench ticker {number} {uuid.uuid4().hex[:12]}"
     for client in clients:
@@ -221,17 +232,20 @@ async def one_round(
     for task in waits:
         task.cancel()
     latencies: list[float] = []
+    from_hub: list[float] = []
     wrong = 0
     for client, before in zip(clients, seen, strict=True):
         new = client.tickers[before:]
         if not new:
             continue
-        at, got = new[0]
+        at, lag, got = new[0]
         if got != text or len(new) > 1:
             wrong += 1
         else:
             latencies.append(at - started)
+            from_hub.append(lag)
     latencies.sort()
+    from_hub.sort()
     result = Round(
         round=number,
         clients=len(clients),
@@ -241,9 +255,10 @@ async def one_round(
         p95_ms=round(percentile(latencies, 0.95) * 1000, 2),
         p99_ms=round(percentile(latencies, 0.99) * 1000, 2),
         max_ms=round(latencies[-1] * 1000, 2) if latencies else 0.0,
+        from_hub_p99_ms=round(percentile(from_hub, 0.99) * 1000, 2),
         post_ms=round(posted * 1000, 2),
     )
-    return result, latencies, len(clients) - len(latencies)
+    return result, latencies, from_hub, len(clients) - len(latencies)
 
 
 async def run(args: argparse.Namespace) -> Result:
@@ -262,27 +277,33 @@ async def run(args: argparse.Namespace) -> Result:
                 http.headers.update(service_headers(secret, "bench"))
                 community, token = await ticker_url(http)
                 opened = time.perf_counter()
-                clients = await connect_all(base, token, args.clients)
+                clients = await connect_all(base, token, args.clients, args.compression)
                 connect_seconds = time.perf_counter() - opened
                 try:
                     rounds: list[Round] = []
                     every: list[float] = []
+                    every_from_hub: list[float] = []
                     errors = 0
                     cpu_before = cpu_seconds(process.pid)
+                    own_before = time.process_time()
                     for number in range(1, args.rounds + 1):
-                        result, latencies, missed = await one_round(
+                        result, latencies, from_hub, missed = await one_round(
                             http, community, clients, number, args.wait
                         )
                         rounds.append(result)
                         every += latencies
+                        every_from_hub += from_hub
                         errors += missed
                         await asyncio.sleep(args.gap)
                     cpu_used = cpu_seconds(process.pid) - cpu_before
+                    own_used = time.process_time() - own_before
                 finally:
                     await asyncio.gather(*(client.close() for client in clients))
     every.sort()
+    every_from_hub.sort()
     return Result(
         backend=backend,
+        compression=args.compression,
         clients=args.clients,
         connected=len(clients),
         connect_seconds=round(connect_seconds, 3),
@@ -294,19 +315,25 @@ async def run(args: argparse.Namespace) -> Result:
         p95_ms=round(percentile(every, 0.95) * 1000, 2),
         p99_ms=round(percentile(every, 0.99) * 1000, 2),
         max_ms=round(every[-1] * 1000, 2) if every else 0.0,
+        from_hub_p50_ms=round(percentile(every_from_hub, 0.50) * 1000, 2),
+        from_hub_p99_ms=round(percentile(every_from_hub, 0.99) * 1000, 2),
         server_cpu_ms_per_line=round(cpu_used * 1000 / args.rounds, 2),
+        client_cpu_ms_per_line=round(own_used * 1000 / args.rounds, 2),
     )
 
 
 def markdown(result: Result) -> str:
     r = result
     lines = [
-        "| backend | clients | rounds | received | errors | p50 ms | p95 ms | p99 ms | max ms "
-        "| connect s | server CPU ms/line |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
-        f"| {r.backend} | {r.connected} | {len(r.rounds)} | {r.received}/{r.expected} "
+        "| backend | compression | clients | rounds | received | errors | p50 ms | p95 ms "
+        "| p99 ms | max ms | from hub p50/p99 ms | connect s | server CPU ms/line "
+        "| client CPU ms/line |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        f"| {r.backend} | {r.compression} | {r.connected} | {len(r.rounds)} "
+        f"| {r.received}/{r.expected} "
         f"| {r.errors} | {r.p50_ms:.1f} | {r.p95_ms:.1f} | {r.p99_ms:.1f} | {r.max_ms:.1f} "
-        f"| {r.connect_seconds:.1f} | {r.server_cpu_ms_per_line:.1f} |",
+        f"| {r.from_hub_p50_ms:.1f}/{r.from_hub_p99_ms:.1f} | {r.connect_seconds:.1f} "
+        f"| {r.server_cpu_ms_per_line:.1f} | {r.client_cpu_ms_per_line:.1f} |",
     ]
     return "\n".join(lines)
 
@@ -318,6 +345,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--gap", type=float, default=0.5, help="seconds between two rounds")
     parser.add_argument(
         "--wait", type=float, default=10.0, help="seconds a round waits for every client"
+    )
+    parser.add_argument(
+        "--compression",
+        choices=["deflate", "none"],
+        default="deflate",
+        help="offer permessage-deflate as browsers do (default) or not",
     )
     parser.add_argument(
         "--redis", default=None, help="Redis URL: run distributed (needs --database)"
