@@ -105,27 +105,32 @@ def percentile(sorted_values: list[float], fraction: float) -> float:
 
 
 @asynccontextmanager
-async def distributed_env() -> AsyncIterator[dict[str, str]]:
-    """A fresh PostgreSQL database and Redis namespace, dropped and cleared on exit."""
+async def distributed_env(
+    admin_url: str = POSTGRES_ADMIN_URL, redis_url: str = REDIS_URL
+) -> AsyncIterator[dict[str, str]]:
+    """A fresh PostgreSQL database (created through ``admin_url``, on the same server) and
+    Redis namespace (on ``redis_url``), dropped and cleared on exit."""
     import asyncpg
+    from sqlalchemy.engine import make_url
 
     from waddlebot.kernel.backends.redis import RedisBackend
 
     suffix = uuid.uuid4().hex[:12]
     database = f"wb_bench_{suffix}"
     namespace = f"wb-bench-{suffix}"
-    admin = await asyncpg.connect(POSTGRES_ADMIN_URL, timeout=10)
+    server_url = make_url(admin_url).set(drivername="postgresql", database=database)
+    admin = await asyncpg.connect(admin_url, timeout=10)
     try:
         await admin.execute(f'CREATE DATABASE "{database}"')
         try:
             yield {
-                "WADDLEBOT_DATABASE_URL": f"postgresql://postgres@127.0.0.1:5432/{database}",
-                "WADDLEBOT_REDIS_URL": REDIS_URL,
+                "WADDLEBOT_DATABASE_URL": server_url.render_as_string(hide_password=False),
+                "WADDLEBOT_REDIS_URL": redis_url,
                 "WADDLEBOT_REDIS_NAMESPACE": namespace,
             }
         finally:
             await admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-            redis = RedisBackend.from_url(REDIS_URL, namespace=namespace)
+            redis = RedisBackend.from_url(redis_url, namespace=namespace)
             try:
                 await asyncio.wait_for(redis.drop_namespace(), timeout=30)
             finally:

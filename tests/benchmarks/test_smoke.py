@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import compare, playground_throughput, startup
+from benchmarks import compare, ingress_batch, overlay_fanout, playground_throughput, startup
+from tests.conftest import DATABASE_URL, REDIS_URL, require_service
 
 
 @pytest.mark.parametrize("transport", ["http", "socket"])
@@ -79,3 +80,31 @@ def test_the_startup_benchmark_runs(tmp_path: Path) -> None:
     first, restart = json.loads(out.read_text())
     assert (first["data_dir"], restart["data_dir"]) == ("empty", "existing")
     assert first["ready_seconds"] > 0 and restart["idle_rss_mb"] > 0
+
+
+def test_the_ingress_benchmark_counts_every_event_processed(tmp_path: Path) -> None:
+    out = tmp_path / "ingress.json"
+    argv = ["--events", "10", "--batch", "5", "--concurrency", "2", "--json", str(out)]
+    assert ingress_batch.main(argv) == 0  # every id checked, exactly 10 more processed
+    result = json.loads(out.read_text())["result"]
+    assert result["processed"] == 10 and result["errors"] == 0
+    assert result["requests"] == 2 + result["retried_429"]
+
+
+def test_the_ingress_benchmark_runs_distributed(tmp_path: Path) -> None:
+    redis = require_service(REDIS_URL, "Redis", "WADDLEBOT_TEST_REDIS_URL")
+    database = require_service(DATABASE_URL, "PostgreSQL", "WADDLEBOT_TEST_DATABASE_URL")
+    out = tmp_path / "ingress.json"
+    argv = ["--events", "10", "--batch", "5", "--redis", redis, "--database", database]
+    assert ingress_batch.main([*argv, "--json", str(out)]) == 0
+    result = json.loads(out.read_text())["result"]
+    assert (result["backend"], result["processed"]) == ("distributed", 10)
+
+
+def test_the_overlay_benchmark_checks_every_client(tmp_path: Path) -> None:
+    out = tmp_path / "overlay.json"
+    argv = ["--clients", "5", "--rounds", "2", "--gap", "0", "--json", str(out)]
+    assert overlay_fanout.main(argv) == 0  # each client got exactly each line
+    result = json.loads(out.read_text())["result"]
+    assert (result["connected"], result["received"], result["errors"]) == (5, 10, 0)
+    assert [r["received"] for r in result["rounds"]] == [5, 5]
