@@ -158,7 +158,12 @@ def _serve(settings: Settings, services: list[str] | None, banner: str = "") -> 
     sock = listen(settings.host, settings.port)
     if banner:
         typer.echo(banner)
-    config = uvicorn.Config(application, log_config=None, access_log=False)
+    # No permessage-deflate: overlay frames are small JSON, and compressing the same frame
+    # once per socket was half the server's CPU in a 1,000-socket broadcast (benchmarks/
+    # overlay_fanout.py); browsers and OBS connect the same without it.
+    config = uvicorn.Config(
+        application, log_config=None, access_log=False, ws_per_message_deflate=False
+    )
     uvicorn.Server(config).run(sockets=[sock])
 
 

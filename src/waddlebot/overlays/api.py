@@ -360,7 +360,7 @@ async def _run(
             if isinstance(item, Close):
                 await _refuse(websocket, item.code, item.reason)
                 return
-            await websocket.send_text(item.model_dump_json())
+            await websocket.send_text(item)
             SENT.labels(connection.kind).inc()
 
     async def reader() -> None:
