@@ -17,10 +17,13 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, TypeVar
 
+import httpx
 import pytest
 import structlog
+from fastapi import FastAPI
 from sqlalchemy import select, text
 from sqlalchemy.engine import make_url
 
@@ -35,6 +38,7 @@ from tests.conftest import (
 from waddlebot.kernel.storage import Database
 from waddlebot.kernel.storage.models import Community
 from waddlebot.kernel.storage.replicas import WalSamples
+from waddlebot.kernel.web import PRIMARY_COOKIE, ReadYourWrites
 
 T = TypeVar("T")
 SCRIPT = Path(__file__).parents[3] / "scripts" / "replica.sh"
@@ -133,9 +137,13 @@ async def eventually(check: Callable[[], Awaitable[bool]], seconds: float = 10.0
         await asyncio.sleep(0.05)
 
 
+async def in_use(db: Database) -> bool:
+    return db.replica_states()["replica_0"]["state"] == "in use"
+
+
 async def checked_in_use(db: Database) -> bool:
     await db.check_replicas()
-    return db.replica_states()["replica_0"]["state"] == "in use"
+    return await in_use(db)
 
 
 def replica_lines(logs: list[dict[str, Any]]) -> list[tuple[str, str | None]]:
@@ -183,16 +191,14 @@ async def replicated(primary: str) -> AsyncIterator[Database]:
     db = Database(primary, await replica_urls_for(primary))
     db.start()
     try:
+        await eventually(lambda: in_use(db))  # the background check vouched for it
         yield db
     finally:
         await db.close()
 
 
 async def test_the_background_check_puts_the_replica_in_use(replicated: Database) -> None:
-    async def in_use() -> bool:
-        return replicated.replica_states()["replica_0"]["state"] == "in use"
-
-    await eventually(in_use)
+    assert await in_use(replicated)  # the fixture waited for the background loop to say so
     assert await port_read_by(replicated) != PRIMARY_PORT
     assert replicated.replica_states()["replica_0"]["lag_seconds"] is not None
 
@@ -214,7 +220,6 @@ async def test_a_row_written_on_the_primary_is_read_from_the_replica(
 async def test_a_read_right_after_a_write_in_the_same_context_goes_to_the_primary(
     replicated: Database,
 ) -> None:
-    await replicated.check_replicas()
     assert await in_new_context(lambda: port_read_by(replicated)) != PRIMARY_PORT
 
     await add_community(replicated, "mine")
@@ -230,13 +235,13 @@ async def test_a_write_long_enough_ago_no_longer_pins_reads_to_the_primary(
     primary: str,
 ) -> None:
     require_service(REPLICA_URL, "PostgreSQL replica", "WADDLEBOT_TEST_REPLICA_URL")
-    db = Database(primary, await replica_urls_for(primary), replica_max_lag=0.2)
+    db = Database(primary, await replica_urls_for(primary), replica_max_lag=1.0)
     try:
+        await eventually(lambda: checked_in_use(db))
         await add_community(db, "old")
-        await db.check_replicas()
         assert await port_read_by(db) == PRIMARY_PORT
-        await asyncio.sleep(1.3)  # max lag + one check interval
-        await db.check_replicas()
+        await asyncio.sleep(db.own_writes_window)
+        await eventually(lambda: checked_in_use(db))
         assert await port_read_by(db) != PRIMARY_PORT
     finally:
         await db.close()
@@ -313,3 +318,37 @@ async def test_a_stopped_replica_is_skipped_and_used_again_once_restarted(
         assert await in_new_context(lambda: port_read_by(db)) != PRIMARY_PORT
     finally:
         await db.close()
+
+
+# --- a client that wrote reads the primary (kernel/web.py ReadYourWrites) --------------------
+
+
+async def test_a_client_reads_the_primary_after_its_own_write_request(
+    replicated: Database,
+) -> None:
+    """The request that wrote and the one after it (a redirect's GET) are different tasks:
+    the cookie ``ReadYourWrites`` sets carries the write over; other clients read the replica."""
+    app = FastAPI()
+    app.add_middleware(ReadYourWrites)
+    app.state.runtime = SimpleNamespace(db=replicated)
+
+    @app.post("/communities")
+    async def create() -> dict[str, str]:
+        await add_community(replicated, "posted")
+        return {"ok": "yes"}
+
+    @app.get("/port")
+    async def port() -> int:
+        return await port_read_by(replicated)
+
+    transport = httpx.ASGITransport(app=app)
+    async with (
+        httpx.AsyncClient(transport=transport, base_url="http://t") as writer,
+        httpx.AsyncClient(transport=transport, base_url="http://t") as other,
+    ):
+        assert (await in_new_context(lambda: writer.get("/port"))).json() != PRIMARY_PORT
+        posted = await in_new_context(lambda: writer.post("/communities"))
+        assert PRIMARY_COOKIE in posted.headers["set-cookie"]
+        assert (await in_new_context(lambda: writer.get("/port"))).json() == PRIMARY_PORT
+        assert (await in_new_context(lambda: other.get("/port"))).json() != PRIMARY_PORT
+        assert "set-cookie" not in (await in_new_context(lambda: other.get("/port"))).headers

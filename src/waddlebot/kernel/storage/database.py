@@ -7,7 +7,7 @@ import contextlib
 import itertools
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from pathlib import Path
@@ -35,6 +35,32 @@ MIGRATION_LOCK = 0x5741_4444_4C45  # "WADDLE"
 # Alembic logs "Context impl …" and "Will assume …" at INFO on every migrate(), i.e. on every
 # admin command and start: keep it to warnings and errors.
 logging.getLogger("alembic").setLevel(logging.WARNING)
+
+
+class WriteMark:
+    """Set when a request (whatever tasks it spans) wrote through :meth:`Database.session`:
+    ``kernel/web.py``'s ``ReadYourWrites`` then pins that client's next reads to the primary."""
+
+    def __init__(self) -> None:
+        self.wrote = False
+
+
+# The request being handled: its WriteMark, and until when (``time.time()``) its client
+# reads the primary because it wrote a moment ago (a form's POST, then the page it redirects to).
+_request_mark: ContextVar[WriteMark | None] = ContextVar("waddlebot_request_mark", default=None)
+_primary_until: ContextVar[float] = ContextVar("waddlebot_primary_until", default=0.0)
+
+
+@contextlib.contextmanager
+def following_request(mark: WriteMark, primary_until: float) -> Iterator[None]:
+    """While handling one request: note its writes in ``mark``, and read the primary while
+    ``time.time() < primary_until``."""
+    marked, until = _request_mark.set(mark), _primary_until.set(primary_until)
+    try:
+        yield
+    finally:
+        _request_mark.reset(marked)
+        _primary_until.reset(until)
 
 
 def _enable_sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -116,6 +142,9 @@ class Database:
         finally:
             if self._replicas:
                 self._wrote_at.set(time.monotonic())
+                mark = _request_mark.get()
+                if mark is not None:
+                    mark.wrote = True
 
     @asynccontextmanager
     async def read_session(self, *, fresh: bool = False) -> AsyncIterator[AsyncSession]:
@@ -131,15 +160,19 @@ class Database:
         if fresh or not self._replicas:
             return self._sessions
         wrote_at = self._wrote_at.get(None)
-        if wrote_at is not None and time.monotonic() - wrote_at < self._own_writes_window:
+        if wrote_at is not None and time.monotonic() - wrote_at < self.own_writes_window:
             return self._sessions  # read your own write: a replica may not have it yet
+        if _primary_until.get() > time.time():
+            return self._sessions  # this request's client wrote a moment ago
         usable = [replica for replica in self._replicas if replica.usable]
         if not usable:
             return self._sessions
         return usable[next(self._turn) % len(usable)].sessions
 
     @property
-    def _own_writes_window(self) -> float:
+    def own_writes_window(self) -> float:
+        """How long after a write its writer reads the primary: the longest a replica in
+        use can be behind."""
         return self.replica_max_lag + CHECK_EVERY
 
     def replica_states(self) -> dict[str, dict[str, object]]:

@@ -9,7 +9,8 @@ Lag is measured in WAL positions, not timestamps: ``now() - pg_last_xact_replay_
 grows on an idle primary although the replica has everything. Each check samples the
 primary's ``pg_current_wal_lsn()``; a replica whose ``pg_last_wal_replay_lsn()`` has reached
 the sample taken at time *t* is at most ``now - t`` behind. A replica that has not reached
-any sample kept is treated as too far behind (a new process cannot vouch for it yet).
+any sample kept is at least as far behind as that sample is old; until the samples span
+``max_lag`` such a replica gets no verdict (a new process cannot vouch for it yet).
 """
 
 from __future__ import annotations
@@ -159,10 +160,15 @@ async def _judge_lag(replica: Replica, samples: WalSamples, max_lag: float) -> N
         replica.lag = None
         replica.judge(False, f"unreachable: {describe(error)}", max_lag)
         return
-    lag = 0.0 if replayed is None else samples.lag(replayed, time.monotonic())
+    now = time.monotonic()
+    lag = 0.0 if replayed is None else samples.lag(replayed, now)
     replica.lag = lag
     if lag is None:
-        replica.judge(False, "behind every WAL position sampled lately", max_lag)
+        # Behind every sample kept: at least as far behind as the oldest one is old. Early
+        # on (a new process, a few samples) that proves nothing yet: no verdict.
+        behind = now - samples.samples[0][0]
+        if behind > max_lag:
+            replica.judge(False, f"behind by more than {behind:.1f} s", max_lag)
     elif lag > max_lag:
         replica.judge(False, f"behind by up to {lag:.1f} s", max_lag)
     else:
