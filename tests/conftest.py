@@ -3,8 +3,11 @@ and every storage-facing test on real SQLite and real PostgreSQL.
 
 ``WADDLEBOT_TEST_REDIS_URL`` and ``WADDLEBOT_TEST_DATABASE_URL`` point at the real servers
 (.ci/run sets them). ``WADDLEBOT_TEST_REPLICA_URL``, a streaming replica of that PostgreSQL
-(scripts/test.sh starts one), makes the PostgreSQL ``database`` and distributed
-``stack_settings`` read through it, as a deployment with replicas does. Locally, when they
+(scripts/test.sh starts one), makes the PostgreSQL ``database`` read through it, as a
+deployment with replicas does, and the distributed ``stack_settings`` of tests marked
+``replica_reads`` (not all of them yet: a test that writes through one actor and at once
+reads through another, e.g. a portal setting and then a chat command, can read a replica
+that has not replayed the write — lag the product accepts, a test cannot). Locally, when they
 are unset, the Redis/PostgreSQL variants are skipped; under ``CI=true`` a missing server is
 an error, never a skip (scripts/test.sh fails the run itself when the replica cannot start).
 """
@@ -140,7 +143,11 @@ async def stack_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Asyn
         yield Settings(  # type: ignore[arg-type]
             **base,
             database_url=fresh,
-            database_replica_urls=await replica_urls_for(fresh),
+            database_replica_urls=(
+                await replica_urls_for(fresh)
+                if request.node.get_closest_marker("replica_reads")
+                else []
+            ),
             redis_url=redis_url,
             redis_namespace=namespace,
         )

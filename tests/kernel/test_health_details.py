@@ -24,6 +24,8 @@ from waddlebot.kernel.security.api_keys import create_api_key
 from waddlebot.kernel.security.service_tokens import service_headers
 from waddlebot.kernel.settings import Settings
 
+pytestmark = pytest.mark.replica_reads  # the details list the replica and its state
+
 DETAILS = "/api/health/v1/details"
 
 
