@@ -74,16 +74,8 @@ free_port() {
   return 1
 }
 
-start() {
-  local dir="$1" port="${2:-}" bin setting
-  bin="$(bindir)"
-  [ -n "$port" ] || port="$(free_port)"
-  allow_replication
-  mkdir -p "$dir"
-  if [ "$(id -u)" = 0 ]; then chown postgres: "$dir"; fi
-  chmod 700 "$dir"
-  as_pg "$bin/pg_basebackup" -h "$PRIMARY_HOST" -p "$PRIMARY_PORT" -U postgres \
-    -D "$dir/data" -R -X stream --checkpoint=fast --no-sync
+write_config() {  # write_config DIR PORT
+  local dir="$1" port="$2" setting
   # Debian keeps the configuration outside the data directory: give the copy its own.
   # A hot standby needs these at least as high as on the primary.
   {
@@ -100,11 +92,31 @@ start() {
       echo "$setting = $(primary_sql "SHOW $setting")"
     done
   } | as_pg tee "$dir/data/postgresql.conf" >/dev/null
+}
+
+start() {
+  local dir="$1" port="${2:-}" bin
+  bin="$(bindir)"
+  [ -n "$port" ] || port="$(free_port)"
+  allow_replication
+  mkdir -p "$dir"
+  if [ "$(id -u)" = 0 ]; then chown postgres: "$dir"; fi
+  chmod 700 "$dir"
+  as_pg "$bin/pg_basebackup" -h "$PRIMARY_HOST" -p "$PRIMARY_PORT" -U postgres \
+    -D "$dir/data" -R -X stream --checkpoint=fast --no-sync
   printf '%s\n' "local all all trust" "host all all 127.0.0.1/32 trust" \
     | as_pg tee "$dir/data/pg_hba.conf" >/dev/null
   as_pg touch "$dir/data/pg_ident.conf"
-  as_pg "$bin/pg_ctl" -D "$dir/data" -l "$dir/replica.log" -w -t 60 start >/dev/null
-  echo "postgresql://postgres@127.0.0.1:$port/postgres"
+  for _ in 1 2 3; do  # another run may take the free port first: try the next one
+    write_config "$dir" "$port"
+    if as_pg "$bin/pg_ctl" -D "$dir/data" -l "$dir/replica.log" -w -t 60 start >/dev/null; then
+      echo "postgresql://postgres@127.0.0.1:$port/postgres"
+      return 0
+    fi
+    port="$(free_port)"
+  done
+  echo "replica: did not start; see $dir/replica.log" >&2
+  return 1
 }
 
 stop() {

@@ -264,6 +264,7 @@ async def test_an_unreachable_replica_is_skipped_with_one_log_line(primary: str)
         await db.close()
 
 
+@pytest.mark.xdist_group("own-replica")  # one at a time: each takes a free port
 async def test_a_lagging_replica_is_skipped_and_comes_back(
     primary: str, own_replica: OwnReplica
 ) -> None:
@@ -299,6 +300,7 @@ async def test_a_lagging_replica_is_skipped_and_comes_back(
         await db.close()
 
 
+@pytest.mark.xdist_group("own-replica")
 async def test_a_stopped_replica_is_skipped_and_used_again_once_restarted(
     primary: str, own_replica: OwnReplica
 ) -> None:
