@@ -137,6 +137,18 @@ async def eventually(check: Callable[[], Awaitable[bool]], seconds: float = 10.0
         await asyncio.sleep(0.05)
 
 
+async def pause_replay(db: Database) -> None:
+    """Pause the replica's replay and wait until it has actually stopped."""
+    async with db.replicas[0].connect() as connection:
+        await connection.execute(text("SELECT pg_wal_replay_pause()"))
+
+        async def paused() -> bool:
+            state = text("SELECT pg_get_wal_replay_pause_state()")
+            return await connection.scalar(state) == "paused"
+
+        await eventually(paused)
+
+
 async def in_use(db: Database) -> bool:
     return db.replica_states()["replica_0"]["state"] == "in use"
 
@@ -272,8 +284,7 @@ async def test_a_lagging_replica_is_skipped_and_comes_back(
     try:
         await eventually(lambda: checked_in_use(db))
         assert await in_new_context(lambda: port_read_by(db)) != PRIMARY_PORT
-        async with db.replicas[0].connect() as connection:
-            await connection.execute(text("SELECT pg_wal_replay_pause()"))
+        await pause_replay(db)
 
         with structlog.testing.capture_logs() as logs:
             await in_new_context(lambda: add_community(db, "late"))
@@ -354,3 +365,27 @@ async def test_a_client_reads_the_primary_after_its_own_write_request(
         assert (await in_new_context(lambda: writer.get("/port"))).json() == PRIMARY_PORT
         assert (await in_new_context(lambda: other.get("/port"))).json() != PRIMARY_PORT
         assert "set-cookie" not in (await in_new_context(lambda: other.get("/port"))).headers
+
+
+@pytest.mark.xdist_group("own-replica")
+async def test_after_migrating_a_replica_serves_reads_only_once_it_has_the_schema(
+    primary: str, own_replica: OwnReplica
+) -> None:
+    db = Database(primary, [own_replica.url])
+    try:
+        await eventually(lambda: checked_in_use(db))
+        await pause_replay(db)
+        async with db.engine.begin() as connection:  # a schema change, then migrate()
+            await connection.execute(text("CREATE TABLE later_table (id int)"))
+        await db.migrate()  # its WAL position after the change is the barrier
+        for _ in range(3):
+            await db.check_replicas()
+        assert db.replica_states()["replica_0"]["state"] != "in use"
+        assert await in_new_context(lambda: port_read_by(db)) == PRIMARY_PORT
+        async with db.replicas[0].connect() as connection:
+            await connection.execute(text("SELECT pg_wal_replay_resume()"))
+        await eventually(lambda: checked_in_use(db))
+        async with db.read_session() as session:
+            assert await session.scalar(text("SELECT count(*) FROM later_table")) == 0
+    finally:
+        await db.close()

@@ -128,6 +128,7 @@ class Database:
         # monotonic time of this context's last write through session(); per Database
         self._wrote_at: ContextVar[float] = ContextVar(f"waddlebot_db_wrote_{id(self)}")
         self._watcher: asyncio.Task[None] | None = None
+        self._migrated_at = 0  # the primary's WAL position after our last migrate()
 
     @property
     def dialect(self) -> str:
@@ -184,7 +185,9 @@ class Database:
 
     async def check_replicas(self) -> None:
         """Judge every replica once (the background loop's step; tests call it directly)."""
-        await replica_checks.check(self.engine, self._replicas, self._samples, self.replica_max_lag)
+        await replica_checks.check(
+            self.engine, self._replicas, self._samples, self.replica_max_lag, self._migrated_at
+        )
 
     async def watch_replicas(self, every: float = CHECK_EVERY) -> None:
         """Check the replicas every ``every`` seconds until cancelled."""
@@ -214,6 +217,12 @@ class Database:
                     text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK}
                 )
             await connection.run_sync(_upgrade, revision)
+        if self._replicas and self.dialect == "postgresql":
+            # Replicas serve reads only once they have replayed the schema too.
+            self._migrated_at = await replica_checks.primary_lsn(self.engine)
+            for replica in self._replicas:
+                if replica.state == "in use":
+                    replica.state = "unchecked"
 
     async def ping(self, engine: AsyncEngine | None = None) -> bool:
         """True when the primary (or ``engine``, a replica) answers a trivial query."""

@@ -127,10 +127,23 @@ async def _ping(replica: Replica) -> None:
         await connection.execute(text("SELECT 1"))
 
 
+async def primary_lsn(engine: AsyncEngine) -> int:
+    """The primary's WAL position now (PostgreSQL)."""
+    return await _primary_lsn(engine)
+
+
 async def check(
-    primary: AsyncEngine, replicas: list[Replica], samples: WalSamples, max_lag: float
+    primary: AsyncEngine,
+    replicas: list[Replica],
+    samples: WalSamples,
+    max_lag: float,
+    required: int = 0,
 ) -> None:
-    """One round: sample the primary, then judge every replica (concurrently)."""
+    """One round: sample the primary, then judge every replica (concurrently).
+
+    ``required``: a WAL position every replica in use must have replayed (where this
+    process's migrations ended: a replica without the tables serves no reads, however small
+    its lag)."""
     if not replicas:
         return
     if primary.dialect.name != "postgresql":  # SQLite "replicas" (tests): reachable is enough
@@ -140,7 +153,7 @@ async def check(
         samples.add(time.monotonic(), await _primary_lsn(primary))
     except Exception:
         return  # the primary is away: nothing to measure against, keep the last verdicts
-    await asyncio.gather(*(_judge_lag(replica, samples, max_lag) for replica in replicas))
+    await asyncio.gather(*(_judge_lag(replica, samples, max_lag, required) for replica in replicas))
 
 
 async def _judge_reachable(replica: Replica, max_lag: float) -> None:
@@ -153,13 +166,18 @@ async def _judge_reachable(replica: Replica, max_lag: float) -> None:
     replica.judge(True, None, max_lag)
 
 
-async def _judge_lag(replica: Replica, samples: WalSamples, max_lag: float) -> None:
+async def _judge_lag(replica: Replica, samples: WalSamples, max_lag: float, required: int) -> None:
     try:
         replayed = await _replayed(replica)
     except Exception as error:
         replica.lag = None
         replica.judge(False, f"unreachable: {describe(error)}", max_lag)
         return
+    if replayed is not None and replayed < required:
+        replica.lag = None
+        if replica.state == "in use":  # lost its schema? (a re-created replica): out of use
+            replica.judge(False, "has not replayed this process's migrations", max_lag)
+        return  # not yet caught up with the migrations: no verdict
     now = time.monotonic()
     lag = 0.0 if replayed is None else samples.lag(replayed, now)
     replica.lag = lag
