@@ -6,12 +6,28 @@ BIN="${VENV:-.venv}/bin"
 
 source scripts/services.sh
 
+# A real streaming replica of the local PostgreSQL for the replica tests and the read paths of
+# the distributed-stack tests (tests/conftest.py): removed when this script ends.
+if [ -n "${WADDLEBOT_TEST_DATABASE_URL:-}" ] && [ -z "${WADDLEBOT_TEST_REPLICA_URL:-}" ]; then
+  REPLICA_DIR="$(mktemp -d /tmp/waddlebot-replica.XXXXXX)"
+  trap 'scripts/replica.sh stop "$REPLICA_DIR"' EXIT
+  if replica_url="$(scripts/replica.sh start "$REPLICA_DIR")"; then
+    export WADDLEBOT_TEST_REPLICA_URL="$replica_url"
+  elif [ "${CI:-}" = "true" ]; then
+    echo "FATAL: the PostgreSQL read replica did not start" >&2
+    tail -n 20 "$REPLICA_DIR/replica.log" >&2 2>/dev/null || true
+    exit 1
+  else
+    echo "warning: no PostgreSQL read replica; the replica tests will be skipped" >&2
+  fi
+fi
+
 echo "== ruff"
 "$BIN/ruff" check src tests benchmarks examples
 "$BIN/ruff" format --check src tests benchmarks examples
 echo "== mypy"
 "$BIN/mypy"
-echo "== pytest (database: ${WADDLEBOT_TEST_DATABASE_URL:-sqlite only}, redis: ${WADDLEBOT_TEST_REDIS_URL:-memory only})"
+echo "== pytest (database: ${WADDLEBOT_TEST_DATABASE_URL:-sqlite only}, replica: ${WADDLEBOT_TEST_REPLICA_URL:-none}, redis: ${WADDLEBOT_TEST_REDIS_URL:-memory only})"
 # In parallel (pytest-xdist): the tests wait on sockets, processes and browsers far more than
 # they compute, so more workers than cores pays. Tests in one xdist_group share a worker.
 "$BIN/pytest" -n "${WADDLEBOT_TEST_WORKERS:-4}" --dist loadgroup --durations=25 "$@"

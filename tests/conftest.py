@@ -2,12 +2,19 @@
 and every storage-facing test on real SQLite and real PostgreSQL.
 
 ``WADDLEBOT_TEST_REDIS_URL`` and ``WADDLEBOT_TEST_DATABASE_URL`` point at the real servers
-(.ci/run sets them). Locally, when they are unset, the Redis/PostgreSQL variants are skipped;
-under ``CI=true`` a missing server is an error, never a skip.
+(.ci/run sets them). ``WADDLEBOT_TEST_REPLICA_URL``, a streaming replica of that PostgreSQL
+(scripts/test.sh starts one), makes the PostgreSQL ``database`` read through it, as a
+deployment with replicas does, and the distributed ``stack_settings`` of tests marked
+``replica_reads`` (not all of them yet: a test that writes through one actor and at once
+reads through another, e.g. a portal setting and then a chat command, can read a replica
+that has not replayed the write — lag the product accepts, a test cannot). Locally, when they
+are unset, the Redis/PostgreSQL variants are skipped; under ``CI=true`` a missing server is
+an error, never a skip (scripts/test.sh fails the run itself when the replica cannot start).
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator
@@ -25,6 +32,7 @@ from waddlebot.kernel.storage import Database
 
 REDIS_URL = os.environ.get("WADDLEBOT_TEST_REDIS_URL")
 DATABASE_URL = os.environ.get("WADDLEBOT_TEST_DATABASE_URL")
+REPLICA_URL = os.environ.get("WADDLEBOT_TEST_REPLICA_URL")
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
 
@@ -79,6 +87,25 @@ async def fresh_postgres_database(server_url: str) -> AsyncIterator[str]:
             await connection.close()
 
 
+async def replica_urls_for(database_url: str) -> list[str]:
+    """The test replica's URL for the database at ``database_url`` once it has replicated
+    there; no replica configured (or a SQLite database): none."""
+    server = make_url(normalise_database_url(database_url))
+    if not REPLICA_URL or server.get_backend_name() != "postgresql":
+        return []
+    replica = make_url(normalise_database_url(REPLICA_URL)).set(database=server.database)
+    dsn = replica.set(drivername="postgresql").render_as_string(hide_password=False)
+    for _ in range(100):  # CREATE DATABASE replays within milliseconds; allow 10 s
+        try:
+            connection = await asyncpg.connect(dsn)
+        except asyncpg.InvalidCatalogNameError:
+            await asyncio.sleep(0.1)
+            continue
+        await connection.close()
+        return [replica.render_as_string(hide_password=False)]
+    pytest.fail(f"database {server.database} never appeared on the replica")
+
+
 @pytest.fixture(params=["sqlite", "postgres"])
 async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
     """A URL to an empty database: a SQLite file, or a fresh database on real PostgreSQL."""
@@ -92,8 +119,9 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
 
 @pytest.fixture
 async def database(database_url: str) -> AsyncIterator[Database]:
-    """A migrated database on each engine."""
-    db = Database(database_url)
+    """A migrated database on each engine (PostgreSQL: reading from the test replica, if any)."""
+    db = Database(database_url, await replica_urls_for(database_url))
+    db.start()
     await db.migrate()
     try:
         yield db
@@ -113,7 +141,15 @@ async def stack_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Asyn
     namespace = f"wbtest-{uuid.uuid4().hex[:12]}"
     async with fresh_postgres_database(db_url) as fresh:
         yield Settings(  # type: ignore[arg-type]
-            **base, database_url=fresh, redis_url=redis_url, redis_namespace=namespace
+            **base,
+            database_url=fresh,
+            database_replica_urls=(
+                await replica_urls_for(fresh)
+                if request.node.get_closest_marker("replica_reads")
+                else []
+            ),
+            redis_url=redis_url,
+            redis_namespace=namespace,
         )
     cleanup = await open_backend(redis_url, namespace=namespace)
     await drop_test_keys(cleanup)

@@ -38,6 +38,7 @@ from waddlebot.kernel.settings import Settings
 from waddlebot.kernel.web import (
     BodyLimit,
     CrashGuard,
+    ReadYourWrites,
     RequestId,
     health_api,
     refusal_answer,
@@ -133,6 +134,7 @@ def create_app(
     app = FastAPI(title="WaddleBot", version=__version__, lifespan=lifespan)
     app.add_exception_handler(Refusal, refusal_answer)
     app.add_exception_handler(RequestValidationError, validation_answer)
+    app.add_middleware(ReadYourWrites)  # a client that just wrote reads the primary
     app.add_middleware(BodyLimit)
     app.add_middleware(CrashGuard)
     app.add_middleware(RequestId)  # outermost: even a crash's line carries the request id

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from sqlalchemy import update
 
 from tests.accounts.conftest import AUTH, PASSWORD, Launcher, add_user, logged_in
 from waddlebot.kernel.security.sessions import COOKIE_NAME, _key
 from waddlebot.kernel.storage.models import User
+
+# Logins read the user from the primary, so signing in right after an account is created or
+# its password changed works against a replica too.
+pytestmark = pytest.mark.replica_reads
 
 
 async def test_login_sets_an_httponly_cookie_and_me_answers(launch: Launcher) -> None:

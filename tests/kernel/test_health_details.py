@@ -24,6 +24,8 @@ from waddlebot.kernel.security.api_keys import create_api_key
 from waddlebot.kernel.security.service_tokens import service_headers
 from waddlebot.kernel.settings import Settings
 
+pytestmark = pytest.mark.replica_reads  # the details list the replica and its state
+
 DETAILS = "/api/health/v1/details"
 
 
@@ -49,7 +51,9 @@ async def test_admins_see_dependencies_tasks_and_platforms(stack_settings: Setti
     body = answer.json()
     assert body["status"] == "ready"
     backend = "memory" if isinstance(runtime.backend, MemoryBackend) else "redis"
-    assert set(body["dependencies"]) == {"database", backend}
+    replicas = {f"replica_{n}" for n in range(len(stack_settings.database_replica_urls))}
+    assert set(body["dependencies"]) == {"database", backend} | replicas
+    assert set(body["replicas"]) == replicas  # their state in use / skipped, and their lag
     for state in body["dependencies"].values():
         assert state["reachable"] is True and state["latency_ms"] >= 0
     assert any(name.endswith("workers") for name in body["tasks"])

@@ -30,9 +30,9 @@ def normalise_email(email: str) -> str:
     return cleaned
 
 
-async def user_by_email(db: Database, email: str) -> User | None:
-    """The user with this e-mail (case-insensitive), or None."""
-    async with db.read_session() as session:
+async def user_by_email(db: Database, email: str, *, fresh: bool = False) -> User | None:
+    """The user with this e-mail (case-insensitive), or None (``fresh``: from the primary)."""
+    async with db.read_session(fresh=fresh) as session:
         found: User | None = await session.scalar(
             select(User).where(func.lower(User.email) == email.strip().lower())
         )

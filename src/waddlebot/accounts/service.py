@@ -209,7 +209,9 @@ async def password_login(runtime: Runtime, email: str, password: str, ip: str) -
     await _rate_limit(
         runtime, f"login:email:{email_key}", runtime.settings.login_attempts_per_email
     )
-    user = await user_by_email(runtime.db, email)
+    # From the primary: a password changed or an account created or disabled a moment ago
+    # counts now, not once a replica has it.
+    user = await user_by_email(runtime.db, email, fresh=True)
     usable = user is not None and user.is_active and user.kind == "person"
     stored = user.password_hash if user is not None and usable else None
     matches = verify_password(stored, password)  # hashes even for unknown e-mails

@@ -40,7 +40,12 @@ class Runtime:
     @classmethod
     async def open(cls, settings: Settings, backend: Backend | None = None) -> Runtime:
         """Open the configured database and backend (or share ``backend``, left open on close)."""
-        db = Database(settings.resolved_database_url, settings.database_replica_urls)
+        db = Database(
+            settings.resolved_database_url,
+            settings.database_replica_urls,
+            replica_max_lag=settings.database_replica_max_lag,
+        )
+        db.start()  # replicas serve reads once the background check vouches for them
         if backend is not None:
             return cls(
                 settings=settings,

@@ -32,6 +32,8 @@ class Settings(BaseSettings):
     data_dir: Path = Path(".waddlebot")
     database_url: str | None = None
     database_replica_urls: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Seconds a replica may be behind the primary and still serve reads (checked every second).
+    database_replica_max_lag: float = Field(default=5.0, gt=0, le=3600)
     redis_url: str | None = None
     redis_namespace: str = Field(default="wb", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
     secret_key: str | None = None

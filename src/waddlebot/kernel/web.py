@@ -3,6 +3,7 @@ edge every request passes: body size limits, the 422 and 500 answers."""
 
 from __future__ import annotations
 
+import math
 import re
 import time
 import traceback
@@ -24,6 +25,7 @@ from waddlebot.kernel.observability.dependencies import backend_name, probe
 from waddlebot.kernel.observability.logging import Category, get_logger, log_event
 from waddlebot.kernel.observability.metrics import DEPENDENCY_UNAVAILABLE, REGISTRY
 from waddlebot.kernel.outages import as_unavailable
+from waddlebot.kernel.storage.database import WriteMark, following_request
 
 if TYPE_CHECKING:
     from waddlebot.kernel.runtime import Runtime
@@ -251,6 +253,8 @@ def traceback_text(error: BaseException) -> str:
 
 
 REQUEST_ID_HEADER = "x-request-id"
+# Until when (unix time) a client that wrote reads the primary (``ReadYourWrites``)
+PRIMARY_COOKIE = "wb_read_primary"
 _WELL_FORMED_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 
@@ -281,6 +285,55 @@ class RequestId:
 
         with structlog.contextvars.bound_contextvars(request_id=request_id):
             await self.app(scope, receive, stamped)
+
+
+class ReadYourWrites:
+    """A client whose request wrote reads the primary for the next few seconds.
+
+    Replicas lag: the page a form's POST redirects to, or the list an API client fetches
+    right after creating an item, could miss the write. A request that wrote (through
+    ``Database.session``, in any task it spawned) gets a short-lived cookie; requests that
+    carry it read the primary until it expires (``Database.own_writes_window``: the longest a
+    replica in use may be behind). Without replicas nothing is set.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        runtime = getattr(getattr(scope.get("app"), "state", None), "runtime", None)
+        if scope["type"] != "http" or runtime is None or not runtime.db.replicas:
+            await self.app(scope, receive, send)
+            return
+        window = runtime.db.own_writes_window
+        mark = WriteMark()
+
+        async def stamped(message: Message) -> None:
+            if message["type"] == "http.response.start" and mark.wrote:
+                cookie = (
+                    f"{PRIMARY_COOKIE}={time.time() + window:.3f}; Max-Age={math.ceil(window)}; "
+                    "Path=/; HttpOnly; SameSite=Lax"
+                )
+                message["headers"] = [*message.get("headers", []), (b"set-cookie", cookie.encode())]
+            await send(message)
+
+        # never longer than one window, whatever the client sends
+        until = min(_primary_until(scope), time.time() + window)
+        with following_request(mark, until):
+            await self.app(scope, receive, stamped)
+
+
+def _primary_until(scope: Scope) -> float:
+    for name, value in scope["headers"]:
+        if name == b"cookie":
+            for part in value.decode("latin-1").split(";"):
+                key, _, given = part.strip().partition("=")
+                if key == PRIMARY_COOKIE:
+                    try:
+                        return float(given)
+                    except ValueError:
+                        return 0.0
+    return 0.0
 
 
 class CrashGuard:

@@ -34,6 +34,7 @@ class ModuleDatabase(Protocol):
         """A read-write transaction: commits when the block ends, rolls back on an error."""
         ...
 
-    def read_session(self) -> AbstractAsyncContextManager[AsyncSession]:
-        """A session for reads only (a replica when there are any)."""
+    def read_session(self, *, fresh: bool = False) -> AbstractAsyncContextManager[AsyncSession]:
+        """A session for reads only: a replica when one is in use, unless ``fresh`` (the
+        primary, for reading a write another request just made) or this task wrote lately."""
         ...

@@ -6,6 +6,8 @@ real PostgreSQL.
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -250,6 +252,8 @@ async def marker(db: Database, *, read: bool) -> str | None:
 async def test_read_sessions_go_to_the_replicas_in_turn(sqlite_files: dict[str, str]) -> None:
     db = Database(sqlite_files["p"], replica_urls=[sqlite_files["r1"], sqlite_files["r2"]])
     try:
+        assert await marker(db, read=True) == "p"  # no replica is used before it is checked
+        await db.check_replicas()
         seen = [await marker(db, read=True) for _ in range(5)]
         assert seen == ["r1", "r2", "r1", "r2", "r1"]
         assert await marker(db, read=False) == "p"
@@ -260,10 +264,19 @@ async def test_read_sessions_go_to_the_replicas_in_turn(sqlite_files: dict[str, 
 async def test_writes_go_to_the_primary_only(sqlite_files: dict[str, str]) -> None:
     db = Database(sqlite_files["p"], replica_urls=[sqlite_files["r1"]])
     try:
+        await db.check_replicas()
         async with db.session() as session:
             session.add(Community(id="new", name="written"))
-        async with db.read_session() as session:  # the replica never saw the write
-            assert await session.get(Community, "new") is None
+        async with db.read_session() as session:  # this context wrote: the primary
+            assert await session.get(Community, "new") is not None
+        async with db.read_session(fresh=True) as session:
+            assert await session.get(Community, "new") is not None
+
+        async def elsewhere() -> Community | None:  # another request: the replica
+            async with db.read_session() as session:
+                return await session.get(Community, "new")
+
+        assert await asyncio.create_task(elsewhere(), context=contextvars.Context()) is None
         async with db.session() as session:
             found = await session.get(Community, "new")
             assert found is not None

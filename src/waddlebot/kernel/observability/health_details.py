@@ -61,6 +61,8 @@ def health_details_api() -> APIRouter:
                 for name, health in service.health.items()
             },
             "platforms": platforms,
+            # in use / skipped by the background check, and the lag it measured
+            "replicas": runtime.db.replica_states(),
         }
 
     return api

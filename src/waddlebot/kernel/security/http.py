@@ -56,7 +56,7 @@ async def _session_principal(request: HTTPConnection, token: str) -> Principal |
     found = await store.get(token)
     if found is None:
         return None
-    async with runtime.db.read_session() as session:
+    async with runtime.db.read_session(fresh=True) as session:  # disabled counts at once
         user = await session.get(User, found.user_id)
     if user is None or not user.is_active:
         return None

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import itertools
 import logging
+import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +25,9 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from waddlebot.kernel.settings import normalise_database_url
+from waddlebot.kernel.storage import replicas as replica_checks
+from waddlebot.kernel.storage.replicas import CHECK_EVERY, DEFAULT_MAX_LAG, Replica, WalSamples
+from waddlebot.kernel.supervision import TaskHealth, report_healthy, supervise
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 MIGRATION_LOCK = 0x5741_4444_4C45  # "WADDLE"
@@ -28,6 +35,32 @@ MIGRATION_LOCK = 0x5741_4444_4C45  # "WADDLE"
 # Alembic logs "Context impl …" and "Will assume …" at INFO on every migrate(), i.e. on every
 # admin command and start: keep it to warnings and errors.
 logging.getLogger("alembic").setLevel(logging.WARNING)
+
+
+class WriteMark:
+    """Set when a request (whatever tasks it spans) wrote through :meth:`Database.session`:
+    ``kernel/web.py``'s ``ReadYourWrites`` then pins that client's next reads to the primary."""
+
+    def __init__(self) -> None:
+        self.wrote = False
+
+
+# The request being handled: its WriteMark, and until when (``time.time()``) its client
+# reads the primary because it wrote a moment ago (a form's POST, then the page it redirects to).
+_request_mark: ContextVar[WriteMark | None] = ContextVar("waddlebot_request_mark", default=None)
+_primary_until: ContextVar[float] = ContextVar("waddlebot_primary_until", default=0.0)
+
+
+@contextlib.contextmanager
+def following_request(mark: WriteMark, primary_until: float) -> Iterator[None]:
+    """While handling one request: note its writes in ``mark``, and read the primary while
+    ``time.time() < primary_until``."""
+    marked, until = _request_mark.set(mark), _primary_until.set(primary_until)
+    try:
+        yield
+    finally:
+        _request_mark.reset(marked)
+        _primary_until.reset(until)
 
 
 def _enable_sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -65,19 +98,37 @@ def _upgrade(connection: Connection, revision: str) -> None:
 
 
 class Database:
-    """The primary engine plus read replicas, and the session factories bound to them."""
+    """The primary engine plus read replicas, and the session factories bound to them.
 
-    def __init__(self, url: str, replica_urls: list[str] | None = None) -> None:
+    Reads go to a replica only while the background check (:meth:`watch_replicas`, started
+    by :meth:`start`) finds it reachable and at most ``replica_max_lag`` seconds behind; a
+    read that must see a write goes to the primary: ``read_session(fresh=True)``, or any read
+    in a task context that wrote through :meth:`session` in the last ``replica_max_lag`` +
+    ``CHECK_EVERY`` seconds (the longest a replica in use can be behind).
+    """
+
+    def __init__(
+        self,
+        url: str,
+        replica_urls: list[str] | None = None,
+        *,
+        replica_max_lag: float = DEFAULT_MAX_LAG,
+    ) -> None:
         self.url = normalise_database_url(url)
         self.engine = create_engine(self.url)
-        self.replicas = [create_engine(replica) for replica in replica_urls or []]
+        self.replica_max_lag = replica_max_lag
+        self._replicas = [
+            Replica(number, engine, async_sessionmaker(engine, expire_on_commit=False))
+            for number, engine in enumerate(create_engine(url) for url in replica_urls or [])
+        ]
+        self.replicas = [replica.engine for replica in self._replicas]
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
-        self._read_sessions = [
-            async_sessionmaker(replica, expire_on_commit=False) for replica in self.replicas
-        ] or [self._sessions]
-        self._next_reader: Iterator[async_sessionmaker[AsyncSession]] = itertools.cycle(
-            self._read_sessions
-        )
+        self._turn = itertools.count()
+        self._samples = WalSamples(keep_seconds=2 * replica_max_lag + 10 * CHECK_EVERY)
+        # monotonic time of this context's last write through session(); per Database
+        self._wrote_at: ContextVar[float] = ContextVar(f"waddlebot_db_wrote_{id(self)}")
+        self._watcher: asyncio.Task[None] | None = None
+        self._migrated_at = 0  # the primary's WAL position after our last migrate()
 
     @property
     def dialect(self) -> str:
@@ -86,14 +137,72 @@ class Database:
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
         """A read-write session on the primary; commits on success, rolls back on error."""
-        async with self._sessions() as session, session.begin():
-            yield session
+        try:
+            async with self._sessions() as session, session.begin():
+                yield session
+        finally:
+            if self._replicas:
+                self._wrote_at.set(time.monotonic())
+                mark = _request_mark.get()
+                if mark is not None:
+                    mark.wrote = True
 
     @asynccontextmanager
-    async def read_session(self) -> AsyncIterator[AsyncSession]:
-        """A session for read-only queries: the next replica in turn, or the primary."""
-        async with next(self._next_reader)() as session:
+    async def read_session(self, *, fresh: bool = False) -> AsyncIterator[AsyncSession]:
+        """A session for read-only queries: the next replica in use, or the primary.
+
+        ``fresh=True``: the primary, for a read that must see every committed write (one
+        made by another request a moment ago, e.g. the page a form redirects to).
+        """
+        async with self._reader(fresh)() as session:
             yield session
+
+    def _reader(self, fresh: bool) -> async_sessionmaker[AsyncSession]:
+        if fresh or not self._replicas:
+            return self._sessions
+        wrote_at = self._wrote_at.get(None)
+        if wrote_at is not None and time.monotonic() - wrote_at < self.own_writes_window:
+            return self._sessions  # read your own write: a replica may not have it yet
+        if _primary_until.get() > time.time():
+            return self._sessions  # this request's client wrote a moment ago
+        usable = [replica for replica in self._replicas if replica.usable]
+        if not usable:
+            return self._sessions
+        return usable[next(self._turn) % len(usable)].sessions
+
+    @property
+    def own_writes_window(self) -> float:
+        """How long after a write its writer reads the primary: the longest a replica in
+        use can be behind."""
+        return self.replica_max_lag + CHECK_EVERY
+
+    def replica_states(self) -> dict[str, dict[str, object]]:
+        """Each replica's last verdict, for health details."""
+        return {
+            replica.name: {"state": replica.state, "lag_seconds": replica.lag}
+            for replica in self._replicas
+        }
+
+    async def check_replicas(self) -> None:
+        """Judge every replica once (the background loop's step; tests call it directly)."""
+        await replica_checks.check(
+            self.engine, self._replicas, self._samples, self.replica_max_lag, self._migrated_at
+        )
+
+    async def watch_replicas(self, every: float = CHECK_EVERY) -> None:
+        """Check the replicas every ``every`` seconds until cancelled."""
+        while True:
+            await self.check_replicas()
+            report_healthy()
+            await asyncio.sleep(every)
+
+    def start(self) -> None:
+        """Check the replicas in the background (supervised); nothing to do without any."""
+        if self._replicas and self._watcher is None:
+            health = TaskHealth("database-replicas")
+            self._watcher = asyncio.create_task(
+                supervise(health, self.watch_replicas), name=health.name
+            )
 
     async def migrate(self, revision: str = "heads") -> None:
         """Bring the schema to ``revision`` (Alembic upgrade on the primary).
@@ -108,6 +217,12 @@ class Database:
                     text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK}
                 )
             await connection.run_sync(_upgrade, revision)
+        if self._replicas and self.dialect == "postgresql":
+            # Replicas serve reads only once they have replayed the schema too.
+            self._migrated_at = await replica_checks.primary_lsn(self.engine)
+            for replica in self._replicas:
+                if replica.state == "in use":
+                    replica.state = "unchecked"
 
     async def ping(self, engine: AsyncEngine | None = None) -> bool:
         """True when the primary (or ``engine``, a replica) answers a trivial query."""
@@ -119,5 +234,10 @@ class Database:
         return True
 
     async def close(self) -> None:
+        if self._watcher is not None:
+            self._watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watcher
+            self._watcher = None
         for engine in (self.engine, *self.replicas):
             await engine.dispose()
