@@ -46,7 +46,7 @@ def socket_settings(
         fake,
         transport=transport,
         eventsub_ws_url=eventsub.url,
-        eventsub_keepalive_margin=1.0,
+        eventsub_keepalive_margin=4.0,  # the fake shares this loop: slack under load
         **overrides,
     )
 

@@ -4,7 +4,9 @@ token, chat end to end, dedupe, reconnects that lose nothing, silence, revocatio
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,9 +24,12 @@ from tests.collectors.twitch.twitch_support import (
     manager_headers,
 )
 from tests.support import LiveServer, live_server
+from waddlebot.collectors.twitch.device_login import request_code, wait_for_tokens
 from waddlebot.collectors.twitch.eventsub_ws import ConnectionBudget, TooManyConnections
 from waddlebot.collectors.twitch.models import TwitchChannel, TwitchSubscription
 from waddlebot.collectors.twitch.service import TwitchService
+from waddlebot.collectors.twitch.transports import WEBSOCKET_ITEM
+from waddlebot.kernel.coordination.rendezvous import Ring
 from waddlebot.kernel.settings import Settings
 
 CREATE = "/helix/eventsub/subscriptions"
@@ -180,7 +185,7 @@ async def test_one_session_takes_300_subscriptions_and_the_rest_are_refused_clea
     headers = await manager_headers(ws_bot)
     with structlog.testing.capture_logs() as logs:
         report = (await ws_bot.client.post("/api/twitch/v1/reconcile", headers=headers)).json()
-    assert report["capped"] is True
+    assert (report["created"], len(report["failed"])) == (300, 10)
     assert len(on_session(fake_twitch, session.id)) == 300
     assert all(r.status != 429 for r in fake_twitch.calls("POST", CREATE))  # never asked past it
     async with ws_bot.app.state.runtime.db.session() as db:
@@ -211,3 +216,73 @@ async def test_the_session_counts_against_the_bots_connection_budget(
     assert logs[0]["result"] == "too_many_connections" and logs[0]["limit"] == 3
     budget.give(BOT["id"])
     budget.take(BOT["id"])
+
+
+async def test_a_public_client_logged_in_by_device_code_needs_no_secret_and_no_public_url(
+    tmp_path: Path, fake_twitch: FakeTwitch, fake_eventsub: FakeEventSub
+) -> None:
+    """The home set-up: client id only, ``waddlebot twitch login``'s device grant, WebSocket
+    transport; every Helix call goes with the bot's user token, none asks for an app token."""
+    settings = Settings(data_dir=tmp_path / "home", secret_key="test-secret", log_format="console")
+    twitch = socket_settings(fake_twitch, fake_eventsub, "websocket", client_secret=None)
+    async with live_server(twitch_app(settings, twitch)) as bot:
+        [service] = [s for s in bot.app.state.services if isinstance(s, TwitchService)]
+        assert service.twitch is not None
+        code = await request_code(service.twitch.auth)
+        await wait_for_tokens(service.twitch.auth, code)
+        [session] = await eventually(lambda: fake_eventsub.live())
+        await connect_streamer(bot)
+        await eventually(lambda: len(on_session(fake_twitch, session.id)) == 10)
+        chat = chat_subscription(fake_twitch, session.id)
+        await fake_twitch.notify(chat["id"], chat_event("!ping")["event"])
+        assert await eventually(lambda: fake_twitch.chat_texts()) == ["pong"]
+    grants = [r.body["grant_type"] for r in fake_twitch.calls("POST", "/oauth2/token")]
+    assert "client_credentials" not in grants
+    helix = [r for r in fake_twitch.requests if r.path.startswith("/helix/")]
+    assert helix and all(r.headers["authorization"].startswith("Bearer user-") for r in helix)
+
+
+def service_of(bot: LiveServer) -> TwitchService:
+    [service] = [s for s in bot.app.state.services if isinstance(s, TwitchService)]
+    return service
+
+
+async def test_a_channel_connected_on_another_instance_is_subscribed_by_the_holder(
+    stack_settings: Settings, fake_twitch: FakeTwitch, fake_eventsub: FakeEventSub
+) -> None:
+    """Two instances on one Redis: one holds the session; a channel connected through the
+    other is announced on pub/sub and subscribed on the holder's session."""
+    if stack_settings.redis_url is None:
+        pytest.skip("instances share the session only through Redis")
+    base = stack_settings.model_copy(update={"lease_ttl": 2.0, "heartbeat_interval": 0.2})
+    twitch = socket_settings(fake_twitch, fake_eventsub, "websocket")
+    one = twitch_app(base.model_copy(update={"instance_id": "one"}), twitch)
+    two = twitch_app(base.model_copy(update={"instance_id": "two"}), twitch)
+    async with live_server(one) as first, live_server(two) as second:
+        bots = [first, second]
+
+        def holders() -> list[LiveServer]:
+            found = []
+            for bot in bots:
+                transport = service_of(bot).eventsub
+                assert transport is not None
+                socket = transport.socket  # type: ignore[union-attr]
+                if socket is not None and socket.connection is not None:
+                    found.append(bot)
+            return found
+
+        leases = first.app.state.runtime.backend.leases
+        for _ in range(150):  # both registered: rendezvous hashing names the holder
+            if len(await leases.instances()) == 2:
+                break
+            await asyncio.sleep(0.1)
+        owner = Ring(await leases.instances()).owner(WEBSOCKET_ITEM)
+        holder, other = (first, second) if owner == "one" else (second, first)
+        await eventually(
+            lambda: holders() == [holder] and len(fake_eventsub.live()) == 1, timeout=15
+        )
+        await authorise_bot(other, fake_twitch)
+        await connect_streamer(other)  # no session here: announced, made by the holder
+        [session] = fake_eventsub.live()
+        await eventually(lambda: len(on_session(fake_twitch, session.id)) == 10)
+        assert holders() == [holder]

@@ -142,7 +142,9 @@ class EventSubSocket:
             finally:
                 await self._close(self.connection)
                 self.connection = None
-            await asyncio.sleep(RETRY.delay(failures) if failures else 0)
+            # A dead session is replaced at once, but never in a tight loop (a server that
+            # closes every session right after its welcome).
+            await asyncio.sleep(RETRY.delay(max(failures, 1)))
 
     async def _open(self, url: str) -> Connection:
         """Connect and read the welcome (within the HTTP timeout)."""

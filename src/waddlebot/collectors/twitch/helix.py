@@ -51,7 +51,8 @@ class HelixClient:
         params: dict[str, Any] | None = None,
         json: dict[str, Any] | None = None,
     ) -> httpx.Response:
-        """Call Helix with the app token (or the bot's user token); renew once on 401."""
+        """Call Helix with the app token (or the bot's user token, also whenever there is no
+        client secret); renew once on 401."""
         token = await self._token(user, stale=None)
         answer = await self._send(method, path, token, params, json)
         if answer.status_code == httpx.codes.UNAUTHORIZED:
@@ -78,7 +79,8 @@ class HelixClient:
         return body
 
     async def _token(self, user: bool, *, stale: str | None) -> str:
-        if user:
+        # A public client (no secret: device login, WebSocket transport) has no app token.
+        if user or not self.settings.client_secret:
             return (await self.auth.user_token(stale=stale)).access_token
         return await self.auth.app_token(stale=stale)
 

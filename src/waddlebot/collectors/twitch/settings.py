@@ -84,5 +84,7 @@ class TwitchSettings(BaseSettings):
 
     @property
     def configured(self) -> bool:
-        """True when the app credentials are present (Helix calls are possible)."""
-        return bool(self.client_id and self.client_secret)
+        """True when Helix calls are possible: app credentials, or — over the WebSocket
+        transport — a public client's id alone (every call then goes with the bot's token)."""
+        public = self.transport == "websocket"
+        return bool(self.client_id and (self.client_secret or public))

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, PrivateAttr
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
@@ -130,7 +130,7 @@ class ReconcileReport(BaseModel):
     created: int = 0
     deleted: int = 0
     failed: list[str] = Field(default_factory=list)
-    capped: bool = Field(default=False, description="the transport's subscription cap was hit")
+    _capped: bool = PrivateAttr(default=False)  # the transport's cap was hit (logged once)
 
 
 @dataclass
@@ -246,7 +246,7 @@ class Subscriptions:
         except NoTransportHere:
             transport = None  # the session's subscriptions go with it; delete what we know
         remote = await self._remote(transport) if transport is not None else _Remote()
-        user = transport.user_token if transport is not None else False
+        user = self.settings.transport == "websocket"  # made with the bot's token, if so
         ids = {
             str(s["id"])
             for s in [*remote.by_key.values(), *remote.extra]
@@ -378,8 +378,8 @@ class Subscriptions:
             )
             await self._save(row, twitch_id=None, status="failed", reason=reason)
             report.failed.append(f"{spec.type}: {reason}")
-            if not report.capped:
-                report.capped = True
+            if not report._capped:
+                report._capped = True
                 log_event(
                     logger,
                     Category.ERROR,

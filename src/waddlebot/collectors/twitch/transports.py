@@ -18,11 +18,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from typing import Any
 
 from waddlebot.collectors.twitch.auth import HelixError, TwitchNotConfigured
 from waddlebot.collectors.twitch.components import Twitch
 from waddlebot.collectors.twitch.eventsub_ws import ConnectionBudget, EventSubSocket
 from waddlebot.collectors.twitch.subscriptions import Transport
+from waddlebot.kernel.backends import Backend
 from waddlebot.kernel.coordination.coordinator import Coordinator, Lease
 from waddlebot.kernel.observability.logging import Category, get_logger, log_event
 from waddlebot.kernel.observability.platforms import PLATFORM_HEALTH
@@ -102,7 +104,11 @@ class WebSocketTransport:
         return self.sessions.sockets.get(WEBSOCKET_ITEM)
 
     async def _acquired(self, lease: Lease) -> None:
-        bot_id = await self.twitch.auth.bot_user_id() or "unknown"
+        # Must not raise: the coordinator counts the lease as held either way.
+        try:
+            bot_id = await self.twitch.auth.bot_user_id() or "unknown"
+        except Exception:
+            bot_id = "unknown"
         socket = EventSubSocket(
             self.twitch,
             self.runtime,
@@ -143,23 +149,40 @@ class WebSocketTransport:
         await self.runtime.backend.pubsub.publish(CHANNELS_CHANGED, "1")
 
     async def _listen(self) -> None:
-        interval = self.twitch.settings.reconcile_interval or None
-        async with self.runtime.backend.pubsub.subscribe(CHANNELS_CHANGED) as inbox:
-            while True:
-                await inbox.get(timeout=interval or 3600.0)
-                if self.twitch.subscriptions.current is None:
-                    continue  # not the holder (or no welcome yet: it reconciles then)
-                try:
-                    await self.twitch.subscriptions.reconcile()
-                except Exception as error:
-                    log_event(
-                        logger,
-                        Category.ERROR,
-                        "twitch_reconcile",
-                        "failed",
-                        level="warning",
-                        reason=repr(error)[:300],
-                    )
+        """Reconcile the held session when told, and every reconcile interval; a lost
+        subscription (the backend away) is opened again after a second."""
+        interval = self.twitch.settings.reconcile_interval or 3600.0
+        while True:
+            try:
+                async with self.runtime.backend.pubsub.subscribe(CHANNELS_CHANGED) as inbox:
+                    while True:
+                        await inbox.get(timeout=interval)
+                        await self._reconcile_here()
+            except Exception as error:
+                log_event(
+                    logger,
+                    Category.ERROR,
+                    "twitch_channels_changed",
+                    "failed",
+                    level="warning",
+                    reason=repr(error)[:300],
+                )
+                await asyncio.sleep(1.0)
+
+    async def _reconcile_here(self) -> None:
+        if self.twitch.subscriptions.current is None:
+            return  # not the holder (or no welcome yet: it reconciles then)
+        try:
+            await self.twitch.subscriptions.reconcile()
+        except Exception as error:
+            log_event(
+                logger,
+                Category.ERROR,
+                "twitch_reconcile",
+                "failed",
+                level="warning",
+                reason=repr(error)[:300],
+            )
 
 
 class ConduitTransport:
@@ -197,7 +220,7 @@ class ConduitTransport:
         while True:
             found = await helix.conduits()
             if found:
-                conduit = sorted(found, key=lambda c: str(c["id"]))[0]
+                conduit = first_conduit(found)
                 break
             if await kv.set(CONDUIT_LOCK, "1", ttl=30.0, only_if_absent=True):
                 try:
@@ -281,6 +304,27 @@ class ConduitTransport:
         )
         held = len(self.coordinator.held)
         PLATFORM_HEALTH.connection("twitch", True, "eventsub conduit", f"{held} shards here")
+
+
+def first_conduit(found: list[dict[str, Any]]) -> dict[str, Any]:
+    """The conduit every instance picks when Twitch lists several (at most 5 per client)."""
+    return sorted(found, key=lambda conduit: str(conduit["id"]))[0]
+
+
+async def outside_the_service(twitch: Twitch, backend: Backend | None) -> None:
+    """Prepare a process that holds no session (the CLI): on a conduit, subscriptions can be
+    made directly when the conduit exists; over a WebSocket, the process holding the session
+    is told on pub/sub (Redis: the running bot; embedded, the running bot's next reconcile)."""
+    if twitch.settings.transport == "conduit":
+        found = await twitch.helix.conduits()
+        if found:
+            twitch.subscriptions.current = Transport.conduit(str(first_conduit(found)["id"]))
+    elif twitch.settings.transport == "websocket" and backend is not None:
+
+        async def announce() -> None:
+            await backend.pubsub.publish(CHANNELS_CHANGED, "1")
+
+        twitch.subscriptions.announce = announce
 
 
 class LeaseGone(Exception):
