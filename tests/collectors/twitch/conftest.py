@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 
+from tests.collectors.twitch.fake_eventsub import FakeEventSub
 from tests.collectors.twitch.fake_twitch import CLIENT_ID, CLIENT_SECRET, FakeTwitch
 from tests.collectors.twitch.twitch_support import SECRET
 from tests.support import LiveServer, live_server, testkit
@@ -26,6 +27,28 @@ async def fake_twitch() -> AsyncIterator[FakeTwitch]:
     async with live_server(fake.app()) as server:
         fake.url = server.url
         yield fake
+
+
+@pytest.fixture
+async def fake_eventsub(fake_twitch: FakeTwitch) -> AsyncIterator[FakeEventSub]:
+    """The fake EventSub WebSocket server, its sessions known to the fake Helix."""
+    fake = FakeEventSub(keepalive=2)
+    async with fake.serving():
+        fake_twitch.attach(fake)
+        yield fake
+
+
+def socket_settings(
+    fake: FakeTwitch, eventsub: FakeEventSub, transport: str, **overrides: Any
+) -> TwitchSettings:
+    """Twitch settings for EventSub over the fake WebSocket server (``transport``)."""
+    return twitch_settings(
+        fake,
+        transport=transport,
+        eventsub_ws_url=eventsub.url,
+        eventsub_keepalive_margin=4.0,  # the fake shares this loop: slack under load
+        **overrides,
+    )
 
 
 def twitch_settings(fake: FakeTwitch, **overrides: Any) -> TwitchSettings:

@@ -2,7 +2,9 @@
 
 It checks credentials like Twitch does (Client-Id must match, tokens must be live), records
 every request, keeps EventSub subscriptions, and answers scripted failures on demand
-(``fail(path, 429, headers={"Ratelimit-Reset": …})``, 5xx, …).
+(``fail(path, 429, headers={"Ratelimit-Reset": …})``, 5xx, …). With a ``FakeEventSub``
+attached (``eventsub``) it also takes WebSocket and conduit subscriptions and the conduit
+endpoints, and delivers notifications for them over the fake sockets (``notify``, ``revoke``).
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from urllib.parse import parse_qsl
 
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
+
+from tests.collectors.twitch.fake_eventsub import FakeEventSub
 
 CLIENT_ID = "fake-client-id"
 CLIENT_SECRET = "fake-client-secret"
@@ -69,6 +73,12 @@ class FakeTwitch:
     device_interval: float = 0.2
     device_expires_in: int = 1800
     device_codes: dict[str, deque[str]] = field(default_factory=dict)
+    # EventSub over WebSocket and conduits (see fake_eventsub.py).
+    eventsub: FakeEventSub | None = None
+    owners: dict[str, str] = field(default_factory=dict)  # websocket subscription → user id
+    conduits: dict[str, dict[str, Any]] = field(default_factory=dict)
+    shards: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    websocket_cap: int = 300
     _counter: itertools.count[int] = field(default_factory=itertools.count)
 
     # ---- scripting -------------------------------------------------------------------
@@ -374,9 +384,15 @@ class FakeTwitch:
 
         @app.get("/helix/eventsub/subscriptions")
         async def list_subscriptions(request: Request) -> JSONResponse:
-            if self._caller(request, app_only=True) is None:
+            caller = self._caller(request)
+            if caller is None:
                 return unauthorised
-            items = list(self.subscriptions.values())
+            items = [
+                item
+                for item in self.subscriptions.values()
+                if (item["transport"]["method"] == "websocket") == (caller != "app")
+                and (caller == "app" or self.owners.get(item["id"]) == caller)
+            ]
             start = int(request.query_params.get("after") or 0)
             page = items[start : start + self.page_size]
             more = start + self.page_size < len(items)
@@ -390,32 +406,215 @@ class FakeTwitch:
 
         @app.post("/helix/eventsub/subscriptions")
         async def create_subscription(request: Request) -> JSONResponse:
-            if self._caller(request, app_only=True) is None:
+            caller = self._caller(request)
+            if caller is None:
                 return unauthorised
             body = await request.json()
-            secret = body["transport"].get("secret", "")
-            if not 10 <= len(secret) <= 100:
-                return JSONResponse({"status": 400, "message": "bad secret"}, 400)
+            made = self._transport(caller, body["transport"])
+            if isinstance(made, JSONResponse):
+                return made
             for existing in self.subscriptions.values():
-                if existing["type"] == body["type"] and existing["condition"] == body["condition"]:
+                if (
+                    existing["type"] == body["type"]
+                    and existing["condition"] == body["condition"]
+                    and self._live(existing)
+                ):
                     return JSONResponse({"status": 409, "message": "subscription exists"}, 409)
             subscription = {
                 "id": str(uuid.uuid4()),
-                "status": "webhook_callback_verification_pending",
+                "status": (
+                    "webhook_callback_verification_pending"
+                    if made["method"] == "webhook"
+                    else "enabled"
+                ),
                 "type": body["type"],
                 "version": body["version"],
                 "condition": body["condition"],
-                "transport": {"method": "webhook", "callback": body["transport"]["callback"]},
+                "transport": made,
                 "created_at": "2024-03-01T12:00:00.000000000Z",
                 "cost": 0,
             }
             self.subscriptions[subscription["id"]] = subscription
+            if made["method"] == "websocket":
+                self.owners[subscription["id"]] = caller
             return JSONResponse({"data": [subscription], "total": len(self.subscriptions)}, 202)
 
         @app.delete("/helix/eventsub/subscriptions")
         async def delete_subscription(request: Request) -> Response:
+            caller = self._caller(request)
+            if caller is None:
+                return unauthorised
+            found = self.subscriptions.get(request.query_params.get("id", ""))
+            if found is None or (found["transport"]["method"] == "websocket") != (caller != "app"):
+                return JSONResponse({"status": 404, "message": "not found"}, 404)
+            del self.subscriptions[found["id"]]
+            return Response(status_code=204)
+
+        self._conduit_routes(app, unauthorised)
+
+    def _live(self, subscription: dict[str, Any]) -> bool:
+        """Enabled (or being verified), and for a WebSocket one: its session still open."""
+        if subscription["status"] not in ("enabled", "webhook_callback_verification_pending"):
+            return False
+        session_id = subscription["transport"].get("session_id")
+        if session_id is None:
+            return True
+        return self.eventsub is not None and session_id in {s.id for s in self.eventsub.live()}
+
+    def _transport(self, caller: str, asked: dict[str, Any]) -> dict[str, Any] | JSONResponse:
+        """The stored transport of a new subscription, or Twitch's refusal."""
+        method = asked.get("method")
+        if method == "webhook":
+            if caller != "app":
+                return JSONResponse({"status": 400, "message": "webhook needs an app token"}, 400)
+            if not 10 <= len(asked.get("secret", "")) <= 100:
+                return JSONResponse({"status": 400, "message": "bad secret"}, 400)
+            return {"method": "webhook", "callback": asked["callback"]}
+        if method == "conduit":
+            if caller != "app":
+                return JSONResponse({"status": 400, "message": "conduit needs an app token"}, 400)
+            if asked.get("conduit_id") not in self.conduits:
+                return JSONResponse({"status": 400, "message": "conduit not found"}, 400)
+            return {"method": "conduit", "conduit_id": asked["conduit_id"]}
+        if method == "websocket":
+            if caller == "app":
+                return JSONResponse(
+                    {"status": 400, "message": "websocket transport needs a user token"}, 400
+                )
+            session_id = asked.get("session_id")
+            live = self.eventsub is not None and session_id in {s.id for s in self.eventsub.live()}
+            if not live:
+                return JSONResponse({"status": 400, "message": "session not connected"}, 400)
+            on_session = [
+                item
+                for item in self.subscriptions.values()
+                if item["transport"].get("session_id") == session_id and item["status"] == "enabled"
+            ]
+            if len(on_session) >= self.websocket_cap:
+                return JSONResponse(
+                    {"status": 429, "message": "websocket transport subscription limit"}, 429
+                )
+            return {"method": "websocket", "session_id": session_id, "connected_at": "now"}
+        return JSONResponse({"status": 400, "message": "unknown transport"}, 400)
+
+    def _conduit_routes(self, app: FastAPI, unauthorised: JSONResponse) -> None:
+        @app.get("/helix/eventsub/conduits")
+        async def conduits(request: Request) -> JSONResponse:
             if self._caller(request, app_only=True) is None:
                 return unauthorised
-            if self.subscriptions.pop(request.query_params.get("id", ""), None) is None:
-                return JSONResponse({"status": 404, "message": "not found"}, 404)
-            return Response(status_code=204)
+            return JSONResponse({"data": list(self.conduits.values())})
+
+        @app.post("/helix/eventsub/conduits")
+        async def create_conduit(request: Request) -> JSONResponse:
+            if self._caller(request, app_only=True) is None:
+                return unauthorised
+            count = int((await request.json())["shard_count"])
+            conduit = {"id": str(uuid.uuid4()), "shard_count": count}
+            self.conduits[conduit["id"]] = conduit
+            self.shards[conduit["id"]] = {}
+            return JSONResponse({"data": [conduit]})
+
+        @app.patch("/helix/eventsub/conduits")
+        async def update_conduit(request: Request) -> JSONResponse:
+            if self._caller(request, app_only=True) is None:
+                return unauthorised
+            body = await request.json()
+            conduit = self.conduits.get(body.get("id"))
+            if conduit is None:
+                return JSONResponse({"status": 404, "message": "conduit not found"}, 404)
+            conduit["shard_count"] = int(body["shard_count"])
+            return JSONResponse({"data": [conduit]})
+
+        @app.patch("/helix/eventsub/conduits/shards")
+        async def update_shards(request: Request) -> JSONResponse:
+            if self._caller(request, app_only=True) is None:
+                return unauthorised
+            body = await request.json()
+            conduit = self.conduits.get(body.get("conduit_id"))
+            if conduit is None:
+                return JSONResponse({"status": 404, "message": "conduit not found"}, 404)
+            live = {s.id for s in self.eventsub.live()} if self.eventsub else set()
+            data, errors = [], []
+            for shard in body["shards"]:
+                session_id = shard["transport"].get("session_id")
+                if not 0 <= int(shard["id"]) < conduit["shard_count"]:
+                    errors.append({"id": shard["id"], "message": "shard not found", "code": ""})
+                elif session_id not in live:
+                    errors.append(
+                        {"id": shard["id"], "message": "websocket session not found", "code": ""}
+                    )
+                else:
+                    stored = {
+                        "id": str(shard["id"]),
+                        "status": "enabled",
+                        "transport": {"method": "websocket", "session_id": session_id},
+                    }
+                    self.shards[conduit["id"]][stored["id"]] = stored
+                    data.append(stored)
+            return JSONResponse({"data": data, "errors": errors}, 202)
+
+        @app.get("/helix/eventsub/conduits/shards")
+        async def list_shards(request: Request) -> JSONResponse:
+            if self._caller(request, app_only=True) is None:
+                return unauthorised
+            shards = self.shards.get(request.query_params.get("conduit_id", ""), {})
+            return JSONResponse({"data": list(shards.values()), "pagination": {}})
+
+    # ---- EventSub deliveries over the fake sockets ------------------------------------
+    def attach(self, eventsub: FakeEventSub) -> None:
+        """Use ``eventsub`` for WebSocket sessions; their subscriptions and shards follow
+        the sessions (disconnected when a session ends, as at Twitch)."""
+        self.eventsub = eventsub
+        eventsub.on_close.append(self._session_ended)
+
+    def _session_ended(self, session_id: str) -> None:
+        for item in self.subscriptions.values():
+            if item["transport"].get("session_id") == session_id:
+                item["status"] = "websocket_disconnected"
+        for shards in self.shards.values():
+            for shard in shards.values():
+                if shard["transport"].get("session_id") == session_id:
+                    shard["status"] = "websocket_disconnected"
+
+    def session_of(self, subscription: dict[str, Any], shard: str | None = None) -> str:
+        """The session a notification for ``subscription`` goes to (a conduit's ``shard``,
+        or its first enabled one)."""
+        transport = subscription["transport"]
+        if transport["method"] == "websocket":
+            return str(transport["session_id"])
+        shards = self.shards[transport["conduit_id"]]
+        if shard is None:
+            shard = next(k for k, v in sorted(shards.items()) if v["status"] == "enabled")
+        return str(shards[shard]["transport"]["session_id"])
+
+    async def notify(
+        self,
+        subscription_id: str,
+        event: dict[str, Any],
+        *,
+        message_id: str | None = None,
+        shard: str | None = None,
+    ) -> str:
+        assert self.eventsub is not None
+        subscription = self.subscriptions[subscription_id]
+        session_id = self.session_of(subscription, shard)
+        return await self.eventsub.send_notification(
+            session_id, subscription, event, message_id=message_id
+        )
+
+    async def revoke(self, subscription_id: str, reason: str) -> None:
+        assert self.eventsub is not None
+        subscription = self.subscriptions.pop(subscription_id)
+        subscription["status"] = reason
+        await self.eventsub.send_revocation(self.session_of(subscription), subscription)
+
+    def subscription_for(self, kind: str, *, method: str | None = None) -> dict[str, Any]:
+        """The enabled subscription of ``kind`` (on a transport of ``method``)."""
+        [found] = [
+            item
+            for item in self.subscriptions.values()
+            if item["type"] == kind
+            and item["status"] == "enabled"
+            and (method is None or item["transport"]["method"] == method)
+        ]
+        return found

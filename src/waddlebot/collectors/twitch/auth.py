@@ -86,7 +86,9 @@ class TwitchAuth:
         """The cached app token; a new one when none is cached or ``stale`` was refused."""
         async with self._app_lock:
             if self._app_token is None or self._app_token == stale:
-                _ = self.client_id  # client credentials need the secret as well
+                _ = self.client_id
+                if not self.settings.client_secret:  # client credentials need the secret
+                    raise TwitchNotConfigured("an app token needs WADDLEBOT_TWITCH_CLIENT_SECRET")
                 try:
                     grant = await self._token_call({"grant_type": "client_credentials"})
                 except Exception:

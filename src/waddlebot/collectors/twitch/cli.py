@@ -25,6 +25,8 @@ from waddlebot.collectors.twitch.device_login import request_code, wait_for_toke
 from waddlebot.collectors.twitch.oauth import login_url
 from waddlebot.collectors.twitch.settings import TwitchSettings
 from waddlebot.collectors.twitch.subscriptions import ChannelNotFound
+from waddlebot.collectors.twitch.transports import outside_the_service
+from waddlebot.kernel.backends import open_backend
 from waddlebot.kernel.observability.logging import configure_logging
 from waddlebot.kernel.settings import Settings
 from waddlebot.kernel.storage import Database
@@ -41,12 +43,22 @@ def _run(work: Callable[[Twitch], Awaitable[T]]) -> T:
     async def main() -> T:
         db = Database(core.resolved_database_url, core.database_replica_urls)
         twitch = Twitch.build(TwitchSettings(), core, db)
+        # Only Redis reaches a running bot; the embedded backend would be this process's own.
+        backend = (
+            await open_backend(core.redis_url, namespace=core.redis_namespace)
+            if core.redis_url
+            else None
+        )
         try:
             await db.migrate()
+            if twitch.settings.configured:
+                await outside_the_service(twitch, backend)
             return await work(twitch)
         finally:
             await twitch.close()
             await db.close()
+            if backend is not None:
+                await backend.close()
 
     try:
         return asyncio.run(main())

@@ -51,7 +51,8 @@ class HelixClient:
         params: dict[str, Any] | None = None,
         json: dict[str, Any] | None = None,
     ) -> httpx.Response:
-        """Call Helix with the app token (or the bot's user token); renew once on 401."""
+        """Call Helix with the app token (or the bot's user token, also whenever there is no
+        client secret); renew once on 401."""
         token = await self._token(user, stale=None)
         answer = await self._send(method, path, token, params, json)
         if answer.status_code == httpx.codes.UNAUTHORIZED:
@@ -78,7 +79,8 @@ class HelixClient:
         return body
 
     async def _token(self, user: bool, *, stale: str | None) -> str:
-        if user:
+        # A public client (no secret: device login, WebSocket transport) has no app token.
+        if user or not self.settings.client_secret:
             return (await self.auth.user_token(stale=stale)).access_token
         return await self.auth.app_token(stale=stale)
 
@@ -108,12 +110,13 @@ class HelixClient:
         data = body.get("data") or []
         return dict(data[0]) if data else None
 
-    async def subscriptions(self) -> AsyncIterator[dict[str, Any]]:
-        """Every EventSub subscription of this app (follows the pagination cursor)."""
+    async def subscriptions(self, *, user: bool = False) -> AsyncIterator[dict[str, Any]]:
+        """Every EventSub subscription of this app (follows the pagination cursor); with
+        ``user``, the WebSocket subscriptions made with the bot's user token."""
         cursor: str | None = None
         while True:
             params = {"after": cursor} if cursor else None
-            body = await self.call("GET", "/eventsub/subscriptions", params=params)
+            body = await self.call("GET", "/eventsub/subscriptions", user=user, params=params)
             for item in body.get("data") or []:
                 yield dict(item)
             cursor = (body.get("pagination") or {}).get("cursor")
@@ -121,25 +124,64 @@ class HelixClient:
                 return
 
     async def create_subscription(
-        self, kind: str, version: str, condition: dict[str, str], callback: str, secret: str
+        self,
+        kind: str,
+        version: str,
+        condition: dict[str, str],
+        transport: dict[str, str],
+        *,
+        user: bool = False,
     ) -> dict[str, Any]:
-        """``POST /eventsub/subscriptions`` (webhook transport); the created subscription."""
+        """``POST /eventsub/subscriptions``; the created subscription. WebSocket transports
+        need the bot's user token (``user``), webhooks and conduits the app token."""
         body = await self.call(
             "POST",
             "/eventsub/subscriptions",
-            json={
-                "type": kind,
-                "version": version,
-                "condition": condition,
-                "transport": {"method": "webhook", "callback": callback, "secret": secret},
-            },
+            user=user,
+            json={"type": kind, "version": version, "condition": condition, "transport": transport},
         )
         return dict((body.get("data") or [{}])[0])
 
-    async def delete_subscription(self, subscription_id: str) -> None:
+    async def delete_subscription(self, subscription_id: str, *, user: bool = False) -> None:
         """``DELETE /eventsub/subscriptions?id=``; already gone (404) counts as deleted."""
         answer = await self.request(
-            "DELETE", "/eventsub/subscriptions", params={"id": subscription_id}
+            "DELETE", "/eventsub/subscriptions", user=user, params={"id": subscription_id}
         )
         if not answer.is_success and answer.status_code != httpx.codes.NOT_FOUND:
             raise error_from(answer)
+
+    async def conduits(self) -> list[dict[str, Any]]:
+        """``GET /eventsub/conduits``: this app's conduits (``id``, ``shard_count``)."""
+        body = await self.call("GET", "/eventsub/conduits")
+        return [dict(item) for item in body.get("data") or []]
+
+    async def create_conduit(self, shard_count: int) -> dict[str, Any]:
+        body = await self.call("POST", "/eventsub/conduits", json={"shard_count": shard_count})
+        return dict((body.get("data") or [{}])[0])
+
+    async def update_conduit(self, conduit_id: str, shard_count: int) -> dict[str, Any]:
+        body = await self.call(
+            "PATCH", "/eventsub/conduits", json={"id": conduit_id, "shard_count": shard_count}
+        )
+        return dict((body.get("data") or [{}])[0])
+
+    async def update_shards(
+        self, conduit_id: str, shards: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        """``PATCH /eventsub/conduits/shards``; the per-shard errors Twitch reports."""
+        body = await self.call(
+            "PATCH", "/eventsub/conduits/shards", json={"conduit_id": conduit_id, "shards": shards}
+        )
+        return [dict(error) for error in body.get("errors") or []]
+
+    async def shards(self, conduit_id: str) -> list[dict[str, Any]]:
+        """``GET /eventsub/conduits/shards`` (every page): each shard's status and transport."""
+        found: list[dict[str, Any]] = []
+        cursor: str | None = None
+        while True:
+            params = {"conduit_id": conduit_id, **({"after": cursor} if cursor else {})}
+            body = await self.call("GET", "/eventsub/conduits/shards", params=params)
+            found.extend(dict(item) for item in body.get("data") or [])
+            cursor = (body.get("pagination") or {}).get("cursor")
+            if not cursor:
+                return found

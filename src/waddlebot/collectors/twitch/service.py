@@ -1,4 +1,5 @@
-"""The Twitch collector service: webhook, OAuth login, channel REST API, sender, reconciler."""
+"""The Twitch collector service: webhook, OAuth login, channel REST API, sender, reconciler,
+and the EventSub WebSocket session or conduit shards when the transport says so."""
 
 from __future__ import annotations
 
@@ -29,6 +30,11 @@ from waddlebot.collectors.twitch.subscriptions import (
     ChannelStatus,
     ReconcileReport,
 )
+from waddlebot.collectors.twitch.transports import (
+    RECONCILE_LOCK,
+    ConduitTransport,
+    WebSocketTransport,
+)
 from waddlebot.collectors.twitch.webhook import handle_eventsub
 from waddlebot.kernel.observability.logging import Category, get_logger, log_event
 from waddlebot.kernel.observability.platforms import PLATFORM_HEALTH
@@ -41,7 +47,6 @@ from waddlebot.kernel.web import get_runtime
 
 logger = get_logger(__name__)
 TWITCH_SCOPE = "twitch:manage"
-RECONCILE_LOCK = "twitch:reconcile-lock"
 Manager = Annotated[Principal, Depends(require_scope(TWITCH_SCOPE))]
 
 
@@ -76,6 +81,7 @@ class TwitchService(Service):
         super().__init__()
         self.settings = settings or TwitchSettings()
         self.twitch: Twitch | None = None
+        self.eventsub: WebSocketTransport | ConduitTransport | None = None
 
     def ready(self) -> Twitch:
         if self.twitch is None:
@@ -105,7 +111,14 @@ class TwitchService(Service):
             visibility_timeout=self.settings.redelivery_after,
         )
         self.spawn("sender", sender.run)
-        if self.settings.reconcile_interval > 0:
+        transport = self.settings.transport
+        if transport == "websocket":  # reconciles in the session's holder, see transports.py
+            self.eventsub = WebSocketTransport(self.twitch, runtime)
+            self.spawn("eventsub-websocket", self.eventsub.run)
+        elif transport == "conduit":
+            self.eventsub = ConduitTransport(self.twitch, runtime)
+            self.spawn("eventsub-conduit", self.eventsub.run)
+        if self.settings.reconcile_interval > 0 and transport != "websocket":
             self.spawn("reconcile", partial(self._reconcile_periodically, runtime))
 
     async def stop(self) -> None:

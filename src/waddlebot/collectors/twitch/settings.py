@@ -6,6 +6,8 @@ timeout is configurable so tests (and proxies) can shrink or redirect them.
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -56,6 +58,20 @@ class TwitchSettings(BaseSettings):
     # A message whose delivery failed (retries exhausted) is handed out again after this long.
     redelivery_after: float = Field(default=120.0, gt=0)
 
+    # How EventSub reaches us: ``webhook`` (needs a public URL), ``websocket`` (one session
+    # per installation, no public URL: a computer at home), ``conduit`` (shards shared out
+    # over every collector instance through the coordinator).
+    transport: Literal["webhook", "websocket", "conduit"] = "webhook"
+    eventsub_ws_url: str = "wss://eventsub.wss.twitch.tv/ws"
+    # Asked of Twitch on connect (10-600 s); silence past Twitch's answer plus the margin
+    # means the connection is dead: reconnect.
+    eventsub_keepalive: int = Field(default=30, ge=10, le=600)
+    eventsub_keepalive_margin: float = Field(default=5.0, ge=0)
+    # Twitch caps: enabled subscriptions per WebSocket session, sessions per user.
+    websocket_max_subscriptions: int = Field(default=300, ge=1, le=300)
+    websocket_max_connections: int = Field(default=3, ge=1, le=3)
+    conduit_shards: int = Field(default=4, ge=1, le=20_000)
+
     # Reply as a thread under the triggering chat message.
     reply_in_thread: bool = False
     # Periodic EventSub reconciliation (seconds; 0 switches it off).
@@ -68,5 +84,7 @@ class TwitchSettings(BaseSettings):
 
     @property
     def configured(self) -> bool:
-        """True when the app credentials are present (Helix calls are possible)."""
-        return bool(self.client_id and self.client_secret)
+        """True when Helix calls are possible: app credentials, or — over the WebSocket
+        transport — a public client's id alone (every call then goes with the bot's token)."""
+        public = self.transport == "websocket"
+        return bool(self.client_id and (self.client_secret or public))

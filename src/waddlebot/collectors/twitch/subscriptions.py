@@ -1,19 +1,23 @@
 """Connected channels and the EventSub subscriptions each one needs.
 
 ``connect`` records the channel and reconciles it; ``reconcile`` lists what Twitch has for our
-callback and repairs anything missing, revoked or failed (delete + create); ``disconnect``
+transport and repairs anything missing, revoked or failed (delete + create); ``disconnect``
 deletes the channel's subscriptions at Twitch and forgets the channel. Twitch's listing is the
 truth; our rows mirror it so the channel status can be shown without calling Twitch.
+
+The transport (:class:`Transport`) is our webhook callback, the EventSub WebSocket session this
+process holds, or the application's conduit; only subscriptions on it count as ours.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, PrivateAttr
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
@@ -33,6 +37,46 @@ LOGIN = re.compile(r"^[A-Za-z0-9_]{1,25}$")
 
 class ChannelNotFound(Exception):
     """No such Twitch login (at Twitch, or among connected channels)."""
+
+
+class NoTransportHere(TwitchNotConfigured):
+    """This process holds no EventSub session (another instance does, or none is open yet)."""
+
+
+_TRANSPORT_KEY = {"webhook": "callback", "websocket": "session_id", "conduit": "conduit_id"}
+
+
+@dataclass(frozen=True, slots=True)
+class Transport:
+    """Where Twitch delivers: the ``transport`` object sent on create, which token creates,
+    and at most how many enabled subscriptions it takes (one WebSocket session: 300)."""
+
+    body: dict[str, str]
+    user_token: bool = False
+    cap: int | None = None
+
+    @property
+    def method(self) -> str:
+        return self.body["method"]
+
+    def owns(self, listed: dict[str, Any]) -> bool:
+        """True for a listed subscription's ``transport`` that is this one."""
+        key = _TRANSPORT_KEY[self.method]
+        return (
+            listed.get("method", self.method) == self.method and listed.get(key) == self.body[key]
+        )
+
+    @classmethod
+    def webhook(cls, callback: str, secret: str) -> Transport:
+        return cls({"method": "webhook", "callback": callback, "secret": secret})
+
+    @classmethod
+    def websocket(cls, session_id: str, *, cap: int) -> Transport:
+        return cls({"method": "websocket", "session_id": session_id}, user_token=True, cap=cap)
+
+    @classmethod
+    def conduit(cls, conduit_id: str) -> Transport:
+        return cls({"method": "conduit", "conduit_id": conduit_id})
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +130,7 @@ class ReconcileReport(BaseModel):
     created: int = 0
     deleted: int = 0
     failed: list[str] = Field(default_factory=list)
+    _capped: bool = PrivateAttr(default=False)  # the transport's cap was hit (logged once)
 
 
 @dataclass
@@ -114,6 +159,22 @@ class Subscriptions:
         self.db = db
         self.helix = helix
         self.auth = auth
+        # Set by the WebSocket session (its session id) or the conduit (its id) this process
+        # holds; the webhook transport needs nothing but settings.
+        self.current: Transport | None = None
+        # Called when a channel was connected but this process holds no session to subscribe
+        # it on (the holder reconciles when told).
+        self.announce: Callable[[], Awaitable[None]] | None = None
+
+    def transport(self) -> Transport:
+        """The transport subscriptions are made on here; NoTransportHere when there is none."""
+        if self.settings.transport == "webhook":
+            return Transport.webhook(self.callback, self._secret())
+        if self.current is None:
+            raise NoTransportHere(
+                f"no EventSub {self.settings.transport} session in this process yet"
+            )
+        return self.current
 
     async def connect(self, login: str, *, bot_is_moderator: bool = False) -> ChannelStatus:
         """Record the channel and create every subscription it needs."""
@@ -134,6 +195,10 @@ class Subscriptions:
             row.bot_is_moderator = bot_is_moderator
         try:
             await self.reconcile(only=row.broadcaster_id)
+        except NoTransportHere:
+            # The process holding the session subscribes it when told (or on its next pass).
+            if self.announce is not None:
+                await self.announce()
         except Exception:
             if created:  # leave nothing half-connected; reconcile removes stray subscriptions
                 await self._forget(row.broadcaster_id)
@@ -150,20 +215,25 @@ class Subscriptions:
     async def reconcile(self, *, only: str | None = None) -> ReconcileReport:
         """Make Twitch hold exactly one live subscription per (channel, type) we need."""
         bot_id = await self._bot_id()
-        self._secret()  # fail before touching anything
-        remote = await self._remote()
+        transport = self.transport()  # fail before touching anything
+        remote = await self._remote(transport)
         report = ReconcileReport()
+        if only is not None and transport.cap is not None:
+            # The other channels' subscriptions count against the session's cap too.
+            report.ok = sum(1 for broadcaster, _ in remote.by_key if broadcaster != only)
         for channel in await self._channels(only):
             report.channels += 1
             for spec in desired(channel.broadcaster_id, bot_id):
                 found = remote.by_key.pop((channel.broadcaster_id, spec.type), None)
-                await self._repair(channel.broadcaster_id, spec, found, report)
+                await self._repair(channel.broadcaster_id, spec, found, report, transport)
         if only is None:
             for orphan in [*remote.by_key.values(), *remote.extra]:
-                await self.helix.delete_subscription(str(orphan["id"]))
+                await self.helix.delete_subscription(str(orphan["id"]), user=transport.user_token)
                 report.deleted += 1
         log_event(logger, Category.AUDIT, "twitch_reconcile", "ok", **report.model_dump())
-        PLATFORM_HEALTH.connection("twitch", True, EVENTSUB, f"{report.channels} channels")
+        PLATFORM_HEALTH.connection(
+            "twitch", True, f"eventsub {transport.method}", f"{report.channels} channels"
+        )
         return report
 
     async def disconnect(self, login: str) -> int:
@@ -171,7 +241,12 @@ class Subscriptions:
         async with self.db.session() as session:
             channel = await self._channel_by_login(session, login)
             broadcaster_id = channel.broadcaster_id
-        remote = await self._remote()
+        try:
+            transport: Transport | None = self.transport()
+        except NoTransportHere:
+            transport = None  # the session's subscriptions go with it; delete what we know
+        remote = await self._remote(transport) if transport is not None else _Remote()
+        user = self.settings.transport == "websocket"  # made with the bot's token, if so
         ids = {
             str(s["id"])
             for s in [*remote.by_key.values(), *remote.extra]
@@ -185,7 +260,7 @@ class Subscriptions:
             )
             ids |= {row.twitch_id for row in rows if row.twitch_id}
         for twitch_id in sorted(ids):
-            await self.helix.delete_subscription(twitch_id)
+            await self.helix.delete_subscription(twitch_id, user=user)
         async with self.db.session() as session:
             channel = await self._channel_by_login(session, login)
             await session.delete(channel)
@@ -247,10 +322,10 @@ class Subscriptions:
             )
         return bot_id
 
-    async def _remote(self) -> _Remote:
+    async def _remote(self, transport: Transport) -> _Remote:
         remote = _Remote()
-        async for item in self.helix.subscriptions():
-            if (item.get("transport") or {}).get("callback") != self.callback:
+        async for item in self.helix.subscriptions(user=transport.user_token):
+            if not transport.owns(item.get("transport") or {}):
                 continue
             key = (_broadcaster(item.get("condition") or {}), str(item.get("type")))
             if key in remote.by_key:
@@ -281,8 +356,10 @@ class Subscriptions:
         spec: Spec,
         found: dict[str, Any] | None,
         report: ReconcileReport,
+        transport: Transport,
     ) -> None:
-        """Keep a live remote subscription; otherwise delete the broken one and create anew."""
+        """Keep a live remote subscription; otherwise delete the broken one and create anew
+        (unless the transport's cap is reached: then the row says so)."""
         row = await self._row(broadcaster_id, spec)
         revoked_here = (
             row.status == "revoked" and found is not None and row.twitch_id == found["id"]
@@ -292,11 +369,35 @@ class Subscriptions:
             report.ok += 1
             return
         if found is not None:
-            await self.helix.delete_subscription(str(found["id"]))
+            await self.helix.delete_subscription(str(found["id"]), user=transport.user_token)
             report.deleted += 1
+        if transport.cap is not None and report.ok + report.created >= transport.cap:
+            reason = (
+                f"over the {transport.cap}-subscription cap of one EventSub WebSocket session "
+                "(use WADDLEBOT_TWITCH_TRANSPORT=conduit for more channels)"
+            )
+            await self._save(row, twitch_id=None, status="failed", reason=reason)
+            report.failed.append(f"{spec.type}: {reason}")
+            if not report._capped:
+                report._capped = True
+                log_event(
+                    logger,
+                    Category.ERROR,
+                    "twitch_subscribe",
+                    "over_cap",
+                    level="warning",
+                    cap=transport.cap,
+                    type=spec.type,
+                    broadcaster=broadcaster_id,
+                )
+            return
         try:
             created = await self.helix.create_subscription(
-                spec.type, spec.version, spec.condition, self.callback, self._secret()
+                spec.type,
+                spec.version,
+                spec.condition,
+                transport.body,
+                user=transport.user_token,
             )
         except HelixError as error:
             await self._save(row, twitch_id=None, status="failed", reason=error.message)

@@ -14,14 +14,15 @@ from typing import Any
 from fastapi import HTTPException, Request, Response, status
 from fastapi.responses import PlainTextResponse
 
-from waddlebot.collectors.dedupe import first_delivery, forget_delivery
-from waddlebot.collectors.ingress import IngressRefused, RouterIngress
 from waddlebot.collectors.twitch.components import Twitch
+from waddlebot.collectors.twitch.eventsub import (
+    MalformedMessage,
+    NotHandedOn,
+    checked_payload,
+    process_verified,
+)
 from waddlebot.collectors.twitch.metrics import EVENTSUB
-from waddlebot.collectors.twitch.normalise import MalformedNotification, normalise
 from waddlebot.collectors.twitch.signature import TYPE_HEADER, SignatureRejected, verify
-from waddlebot.kernel.contracts import Event, EventType, Platform
-from waddlebot.kernel.contracts.v1 import storable
 from waddlebot.kernel.observability.logging import Category, get_logger, log_event
 from waddlebot.kernel.runtime import Runtime
 from waddlebot.kernel.web import RETRY_AFTER_SECONDS
@@ -46,35 +47,13 @@ async def handle_eventsub(twitch: Twitch, runtime: Runtime, request: Request) ->
     payload = _parse(body)
     if kind == "webhook_callback_verification":
         return await _challenge(twitch, payload)
-    if not await first_delivery(
-        runtime.backend.kv, Platform.twitch.value, message_id, ttl=twitch.settings.dedupe_ttl
-    ):
-        EVENTSUB.labels(kind, "duplicate").inc()
-        return Response(status_code=NO_CONTENT)
     try:
-        if kind == "revocation":
-            await _revocation(twitch, payload)
-        elif kind == "notification":
-            await _notification(twitch, runtime, payload, message_id)
-        else:
-            EVENTSUB.labels("unknown", "ignored").inc()
-    except HTTPException:
-        raise  # the payload itself is wrong: a redelivery would be just as wrong
-    except Exception as error:
-        # Not handed on (router refused or unreachable, database down): forget the id so
-        # Twitch's redelivery is processed, and ask for one.
-        await forget_delivery(runtime.backend.kv, Platform.twitch.value, message_id)
-        EVENTSUB.labels(kind, "requeue").inc()
-        detail = error.detail if isinstance(error, IngressRefused) else repr(error)
-        log_event(
-            logger,
-            Category.ERROR,
-            "twitch_eventsub",
-            "not_handed_on",
-            level="warning",
-            message_id=message_id,
-            reason=detail[:300],
-        )
+        await process_verified(twitch, runtime, kind, message_id, payload)
+    except MalformedMessage as error:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, str(error)) from None
+    except NotHandedOn:
+        # Not handed on (router refused or unreachable, database down): the id was
+        # forgotten, so Twitch's redelivery is processed; ask for one.
         raise HTTPException(
             status.HTTP_503_SERVICE_UNAVAILABLE,
             "try again later",
@@ -88,10 +67,10 @@ def _parse(body: bytes) -> dict[str, Any]:
         payload = json.loads(body)
     except ValueError:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, "the body is not JSON") from None
-    if not isinstance(payload, dict) or not isinstance(payload.get("subscription"), dict):
-        raise HTTPException(status.HTTP_400_BAD_REQUEST, "the body has no subscription object")
-    cleaned: dict[str, Any] = storable(payload)  # NUL cannot be stored; drop, not refuse
-    return cleaned
+    try:
+        return checked_payload(payload)
+    except MalformedMessage as error:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, str(error)) from None
 
 
 async def _challenge(twitch: Twitch, payload: dict[str, Any]) -> Response:
@@ -104,51 +83,3 @@ async def _challenge(twitch: Twitch, payload: dict[str, Any]) -> Response:
         await twitch.subscriptions.mark(subscription_id, "enabled")
     EVENTSUB.labels("webhook_callback_verification", "answered").inc()
     return PlainTextResponse(challenge, media_type="text/plain")
-
-
-async def _revocation(twitch: Twitch, payload: dict[str, Any]) -> None:
-    """Mark the subscription revoked (shown in the channel status) and leave an AUDIT line."""
-    subscription = payload["subscription"]
-    reason = str(subscription.get("status") or "revoked")
-    row = await twitch.subscriptions.mark(str(subscription.get("id")), "revoked", reason)
-    EVENTSUB.labels("revocation", "recorded" if row else "unknown").inc()
-    log_event(
-        logger,
-        Category.AUDIT,
-        "twitch_subscription_revoked",
-        reason,
-        level="warning",
-        subscription=subscription.get("id"),
-        type=subscription.get("type"),
-        condition=subscription.get("condition"),
-        known=row is not None,
-    )
-
-
-async def _notification(
-    twitch: Twitch, runtime: Runtime, payload: dict[str, Any], message_id: str
-) -> None:
-    kind = str(payload["subscription"].get("type"))
-    event_body = payload.get("event")
-    if not isinstance(event_body, dict):
-        raise HTTPException(status.HTTP_400_BAD_REQUEST, "the notification has no event")
-    try:
-        event = normalise(kind, event_body, message_id)
-    except MalformedNotification as error:
-        EVENTSUB.labels(kind, "malformed").inc()
-        raise HTTPException(status.HTTP_400_BAD_REQUEST, str(error)) from None
-    if event is None:
-        EVENTSUB.labels(kind, "ignored").inc()
-        return
-    if await _from_the_bot(twitch, event):
-        EVENTSUB.labels(kind, "own_message").inc()
-        return
-    await RouterIngress(runtime, collector="twitch", busy_retry_for=1.0).submit([event])
-    EVENTSUB.labels(kind, "accepted").inc()
-
-
-async def _from_the_bot(twitch: Twitch, event: Event) -> bool:
-    """The bot's own chat lines come back through EventSub: never answer them (loops)."""
-    if event.type is not EventType.message or event.user is None:
-        return False
-    return event.user.id == await twitch.auth.bot_user_id()
