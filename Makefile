@@ -33,6 +33,7 @@ lint: $(DEV)
 	$(BIN)/ruff check src tests benchmarks examples
 	$(BIN)/ruff format --check src tests benchmarks examples
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 	$(BIN)/pytest -q -p no:cacheprovider tests/deploy
 
 ## lock: re-export deploy/*.lock (the image's hash-pinned dependencies) from pyproject.toml; ARGS=--upgrade refreshes pins

@@ -27,6 +27,8 @@ echo "== ruff"
 "$BIN/ruff" format --check src tests benchmarks examples
 echo "== mypy"
 "$BIN/mypy"
+echo "== import layers (import-linter: kernel <- sdk <- modules, collectors -/-> router)"
+"$BIN/lint-imports"
 echo "== pytest (database: ${WADDLEBOT_TEST_DATABASE_URL:-sqlite only}, replica: ${WADDLEBOT_TEST_REPLICA_URL:-none}, redis: ${WADDLEBOT_TEST_REDIS_URL:-memory only})"
 # In parallel (pytest-xdist): the tests wait on sockets, processes and browsers far more than
 # they compute, so more workers than cores pays. Tests in one xdist_group share a worker.

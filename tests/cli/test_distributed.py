@@ -22,11 +22,12 @@ from tests.conftest import (
 from tests.support import free_port
 from waddlebot.kernel.backends import open_backend
 from waddlebot.kernel.contracts import Event, Platform, UserRef
+from waddlebot.kernel.contracts.names import EVENTS_QUEUE
 from waddlebot.kernel.security.service_tokens import service_headers
 from waddlebot.kernel.settings import normalise_database_url
 from waddlebot.kernel.storage import Database
 from waddlebot.kernel.storage.models import CommandExecution
-from waddlebot.router.worker import EVENTS_QUEUE, event_state_key
+from waddlebot.router.worker import event_state_key
 
 
 @pytest.fixture

@@ -16,10 +16,9 @@ from waddlebot.collectors.pacing import PacingTimeout, hold_until, wait_for_slot
 from waddlebot.collectors.sender import OutboundSender
 from waddlebot.kernel.backends import Backend
 from waddlebot.kernel.contracts import Event, OutboundMessage, Platform
+from waddlebot.kernel.contracts.names import EVENTS_QUEUE, OUTBOUND_GROUP
 from waddlebot.kernel.settings import Settings
 from waddlebot.router.api import LocalIngress
-from waddlebot.router.dispatch import OUTBOUND_GROUP
-from waddlebot.router.worker import EVENTS_QUEUE
 
 
 async def test_dedupe_first_then_repeats(backend: Backend) -> None:

@@ -14,11 +14,12 @@ from waddlebot.custom_commands.manager import (
     trigger_taken,
 )
 from waddlebot.kernel.backends import open_backend
+from waddlebot.kernel.contracts.names import COMMANDS_VERSION
 from waddlebot.kernel.errors import Conflict, Invalid, NotFound
 from waddlebot.kernel.storage import Database
 from waddlebot.kernel.storage.models import Community
 from waddlebot.modules import builtin_modules
-from waddlebot.router.registry import COMMANDS_VERSION, sync_module_commands
+from waddlebot.router.registry import sync_module_commands
 
 
 async def community(db: Database, name: str = "c") -> str:

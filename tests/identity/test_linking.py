@@ -16,14 +16,13 @@ from waddlebot.collectors.playground.service import PlaygroundService
 from waddlebot.identity import manager
 from waddlebot.identity.service import IdentityService
 from waddlebot.kernel.contracts import Event, OutboundMessage, Platform, UserRef
+from waddlebot.kernel.contracts.names import outbound_queue, outcome_channel
 from waddlebot.kernel.security.api_keys import create_api_key
 from waddlebot.kernel.settings import Settings
 from waddlebot.kernel.storage.models import Entity, Membership, PlatformIdentity
 from waddlebot.modules.core import module as core
 from waddlebot.modules.identity import module as identity
-from waddlebot.router.dispatch import outbound_queue
 from waddlebot.router.service import RouterService
-from waddlebot.router.worker import outcome_channel
 
 API = "/api/identity/v1"
 CODE = re.compile(r"!verify ([A-Z0-9]{6})\b")

@@ -13,12 +13,12 @@ from sqlalchemy import func, select, text
 from tests.support import build_app, live_server
 from waddlebot.kernel.backends import Backend, open_backend
 from waddlebot.kernel.contracts import Event, Platform, UserRef
+from waddlebot.kernel.contracts.names import EVENTS_QUEUE, outbound_queue
 from waddlebot.kernel.settings import Settings
 from waddlebot.kernel.storage import Database
 from waddlebot.kernel.storage.models import CommandExecution
-from waddlebot.router.dispatch import outbound_queue
 from waddlebot.router.executions import ExecutionLog
-from waddlebot.router.worker import EVENTS_QUEUE, event_state_key
+from waddlebot.router.worker import event_state_key
 
 
 def ping(n: int) -> Event:

@@ -9,11 +9,11 @@ import pytest
 
 from tests.support import IngressOnly, live_server
 from waddlebot.app import create_app
+from waddlebot.kernel.contracts.names import EVENTS_QUEUE
 from waddlebot.kernel.runtime import Runtime
 from waddlebot.kernel.security.api_keys import create_api_key
 from waddlebot.kernel.security.service_tokens import service_token
 from waddlebot.kernel.settings import Settings
-from waddlebot.router.worker import EVENTS_QUEUE
 
 Ingress = tuple[httpx.AsyncClient, Runtime]
 

@@ -7,11 +7,10 @@ from sqlalchemy import select
 
 from tests.support import LiveServer, build_app, live_server
 from waddlebot.kernel.contracts import Event, EventType, OutboundMessage, Platform, UserRef
+from waddlebot.kernel.contracts.names import outbound_queue, outcome_channel, overlay_channel
 from waddlebot.kernel.security.rbac import access_changed
 from waddlebot.kernel.settings import Settings
 from waddlebot.kernel.storage.models import Entity, Membership, PlatformIdentity
-from waddlebot.router.dispatch import outbound_queue, overlay_channel
-from waddlebot.router.worker import outcome_channel
 
 
 async def lobby_community(bot: LiveServer) -> str:

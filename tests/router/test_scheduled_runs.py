@@ -19,10 +19,11 @@ from waddlebot.kernel.contracts import (
     OutboundMessage,
     ScheduledJob,
 )
+from waddlebot.kernel.contracts.names import OUTBOUND_GROUP, outbound_queue
 from waddlebot.kernel.scheduler import JobStore, Scheduler
 from waddlebot.kernel.storage import Database
 from waddlebot.kernel.storage.models import Community
-from waddlebot.router.dispatch import OUTBOUND_GROUP, ActionDispatcher, outbound_queue
+from waddlebot.router.dispatch import ActionDispatcher
 from waddlebot.router.executors import HttpExecutor
 from waddlebot.router.registry import CommandTable
 from waddlebot.router.scheduled import ScheduledRuns

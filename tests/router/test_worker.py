@@ -7,9 +7,13 @@ import asyncio
 from tests.support import build_app, live_server
 from waddlebot.kernel.backends import open_backend
 from waddlebot.kernel.contracts import Event, EventOutcome, OutboundMessage, Platform, UserRef
+from waddlebot.kernel.contracts.names import (
+    EVENTS_GROUP,
+    EVENTS_QUEUE,
+    outbound_queue,
+    outcome_channel,
+)
 from waddlebot.kernel.settings import Settings
-from waddlebot.router.dispatch import outbound_queue
-from waddlebot.router.worker import EVENTS_GROUP, EVENTS_QUEUE, outcome_channel
 
 
 def ping(event_id: str) -> Event:

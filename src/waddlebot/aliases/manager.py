@@ -18,12 +18,12 @@ from waddlebot.aliases.expand import AliasRefused, check_graph, check_target, no
 from waddlebot.aliases.models import Alias
 from waddlebot.identity.lookup import user_of_account
 from waddlebot.kernel.backends import KeyValue, PubSub
+from waddlebot.kernel.contracts.names import COMMANDS_CHANGED, COMMANDS_VERSION
+from waddlebot.kernel.contracts.roles import platform_role
 from waddlebot.kernel.observability.logging import Category, get_logger, log_event
 from waddlebot.kernel.security.rbac import Actor, Authorizer
 from waddlebot.kernel.storage import Database
 from waddlebot.kernel.storage.models import Command, Community
-from waddlebot.router.permissions import platform_role
-from waddlebot.router.registry import COMMANDS_CHANGED, COMMANDS_VERSION
 from waddlebot.sdk.aliases import AliasError, AliasInfo
 from waddlebot.sdk.caller import Caller
 

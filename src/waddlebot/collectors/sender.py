@@ -25,6 +25,7 @@ from pydantic import ValidationError
 
 from waddlebot.kernel.backends import Backend, Delivery
 from waddlebot.kernel.contracts import OutboundMessage
+from waddlebot.kernel.contracts.names import OUTBOUND_GROUP, outbound_queue
 from waddlebot.kernel.observability.logging import (
     Category,
     bind_event,
@@ -35,7 +36,6 @@ from waddlebot.kernel.observability.logging import (
 from waddlebot.kernel.observability.metrics import OUTBOUND, REPLY_SECONDS
 from waddlebot.kernel.observability.platforms import PLATFORM_HEALTH
 from waddlebot.kernel.supervision import report_healthy
-from waddlebot.router.dispatch import OUTBOUND_GROUP, outbound_queue
 
 logger = get_logger(__name__)
 

@@ -28,6 +28,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from waddlebot.identity.lookup import find_account, user_of_account
 from waddlebot.kernel.backends import KeyValue, PubSub
 from waddlebot.kernel.contracts import Role
+from waddlebot.kernel.contracts.names import COMMANDS_CHANGED, COMMANDS_VERSION
+from waddlebot.kernel.contracts.roles import platform_role
 from waddlebot.kernel.errors import Conflict, Forbidden, Invalid, NotFound, Refusal
 from waddlebot.kernel.observability.logging import Category, get_logger, log_event
 from waddlebot.kernel.security.rbac import (
@@ -54,8 +56,6 @@ from waddlebot.kernel.storage.models import (
     User,
 )
 from waddlebot.kernel.timezones import canonical_zone
-from waddlebot.router.permissions import platform_role
-from waddlebot.router.registry import COMMANDS_CHANGED, COMMANDS_VERSION
 from waddlebot.sdk.caller import Caller
 from waddlebot.sdk.members import MemberError, MemberRole
 

@@ -26,11 +26,11 @@ from waddlebot.custom_commands.models import CustomCommand
 from waddlebot.custom_commands.template import TemplateError, parse
 from waddlebot.kernel.backends import KeyValue, PubSub
 from waddlebot.kernel.contracts import Role
+from waddlebot.kernel.contracts.names import COMMANDS_CHANGED, COMMANDS_VERSION
 from waddlebot.kernel.errors import Conflict, Invalid, NotFound, Refusal
 from waddlebot.kernel.observability.logging import Category, get_logger, log_event
 from waddlebot.kernel.storage import Database
 from waddlebot.kernel.storage.models import Command, Community, utcnow
-from waddlebot.router.registry import COMMANDS_CHANGED, COMMANDS_VERSION
 from waddlebot.sdk.caller import Caller
 from waddlebot.sdk.custom_commands import CustomCommandError, CustomCommandInfo
 

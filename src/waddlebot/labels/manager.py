@@ -34,6 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from waddlebot.identity.lookup import find_account, user_of_account
 from waddlebot.kernel.backends import KeyValue
+from waddlebot.kernel.contracts.roles import platform_role
 from waddlebot.kernel.errors import Conflict, Forbidden, Invalid, NotFound, Refusal
 from waddlebot.kernel.observability.logging import Category, get_logger, log_event
 from waddlebot.kernel.security.rbac import (
@@ -52,7 +53,6 @@ from waddlebot.kernel.storage.models import (
     LabelAssignment,
     User,
 )
-from waddlebot.router.permissions import platform_role
 from waddlebot.sdk.caller import Caller
 from waddlebot.sdk.labels import (
     HeldLabel,

@@ -17,10 +17,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from waddlebot.kernel.backends import Backend
 from waddlebot.kernel.contracts import Manifest
+from waddlebot.kernel.contracts.names import COMMANDS_CHANGED, COMMANDS_VERSION
 from waddlebot.kernel.storage import Database
 from waddlebot.kernel.storage.models import Command, Community
 from waddlebot.marketplace.models import CatalogueModule, ModuleInstall, ModuleVersion
-from waddlebot.router.registry import COMMANDS_CHANGED, COMMANDS_VERSION, _version_key
+from waddlebot.router.registry import _version_key
 from waddlebot.sdk import Module
 from waddlebot.sdk.manifest import config_errors
 

@@ -21,6 +21,7 @@ from pydantic import BaseModel, Field, ValidationError
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from waddlebot.kernel.contracts import OverlayAction, OverlayMessage, PlayerReport
+from waddlebot.kernel.contracts.names import overlay_channel
 from waddlebot.kernel.observability.logging import Category, get_logger, log_event
 from waddlebot.kernel.security.api_keys import Principal
 from waddlebot.kernel.security.http import require_permission
@@ -34,7 +35,6 @@ from waddlebot.overlays.hub import (
 from waddlebot.overlays.metrics import SENT
 from waddlebot.overlays.sanitize import KINDS, ContentRejected, sanitise
 from waddlebot.overlays.tokens import UnknownCommunity
-from waddlebot.router.dispatch import overlay_channel
 
 if TYPE_CHECKING:
     from waddlebot.overlays.service import OverlayService

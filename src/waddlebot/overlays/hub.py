@@ -23,6 +23,7 @@ from pydantic import ValidationError
 
 from waddlebot.kernel.backends import Backend
 from waddlebot.kernel.contracts import OverlayAction, OverlayMessage
+from waddlebot.kernel.contracts.names import overlay_channel
 from waddlebot.kernel.observability.logging import Category, get_logger, log_event
 from waddlebot.kernel.outages import Backoff, describe
 from waddlebot.kernel.storage.models import utcnow
@@ -30,7 +31,6 @@ from waddlebot.overlays.config import OverlaySettings
 from waddlebot.overlays.metrics import CONNECTED, DROPPED, PUSHED
 from waddlebot.overlays.sanitize import KINDS, ContentRejected, sanitise
 from waddlebot.overlays.tokens import control_channel
-from waddlebot.router.dispatch import overlay_channel
 
 logger = get_logger(__name__)
 

@@ -44,6 +44,7 @@ from waddlebot.custom_commands.template import MAX_TEMPLATE, TemplateError, Valu
 from waddlebot.custom_commands.template import render as render_template
 from waddlebot.identity.lookup import find_account
 from waddlebot.kernel.contracts import OverlayAction, Role
+from waddlebot.kernel.contracts.names import overlay_channel
 from waddlebot.kernel.errors import Conflict, Invalid, NotFound, Refusal
 from waddlebot.kernel.security.api_keys import (
     COMMUNITY_SCOPES,
@@ -97,7 +98,6 @@ from waddlebot.portal.web import (
     render,
     runtime_of,
 )
-from waddlebot.router.dispatch import overlay_channel
 from waddlebot.timers.manager import TimerManager
 
 PLATFORM_ROLES = ("everyone", "subscriber", "vip", "moderator", "broadcaster")

@@ -20,6 +20,7 @@ from pydantic import TypeAdapter, ValidationError
 from waddlebot.kernel.backends import QueueFull
 from waddlebot.kernel.contracts import Event, EventBatch, IngressAccepted, IngressRefused
 from waddlebot.kernel.contracts.ingress import BUSY, INVALID
+from waddlebot.kernel.contracts.names import EVENTS_QUEUE
 from waddlebot.kernel.errors import DependencyUnavailable
 from waddlebot.kernel.observability.metrics import EVENTS_IN, EVENTS_REJECTED
 from waddlebot.kernel.observability.platforms import PLATFORM_HEALTH
@@ -28,7 +29,6 @@ from waddlebot.kernel.runtime import Runtime
 from waddlebot.kernel.security.api_keys import Principal
 from waddlebot.kernel.security.http import require_scope
 from waddlebot.kernel.web import get_runtime, validation_detail, validation_problems
-from waddlebot.router.worker import EVENTS_QUEUE
 
 EVENTS_SCOPE = "events:write"
 RETRY_AFTER_SECONDS = 1

@@ -7,18 +7,7 @@ from collections.abc import Sequence
 
 from waddlebot.kernel.backends import Backend
 from waddlebot.kernel.contracts import Action, Event, EventType, OutboundMessage, OverlayAction
-
-OUTBOUND_GROUP = "sender"
-
-
-def outbound_queue(platform: str) -> str:
-    """The queue a platform's sender drains."""
-    return f"outbound:{platform}"
-
-
-def overlay_channel(community_id: str) -> str:
-    """The pub/sub channel the overlay hub listens on for a community."""
-    return f"overlay:{community_id}"
+from waddlebot.kernel.contracts.names import outbound_queue, overlay_channel
 
 
 class ActionDispatcher:

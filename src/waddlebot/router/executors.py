@@ -27,19 +27,14 @@ from pydantic import ValidationError
 
 from waddlebot.kernel.backends import KeyValue, PubSub
 from waddlebot.kernel.contracts import CommandInfo, Manifest, ModuleRequest, ModuleResponse, Role
+from waddlebot.kernel.contracts.names import COMMANDS_CHANGED, COMMANDS_VERSION
 from waddlebot.kernel.observability.logging import Category, get_logger, log_event
 from waddlebot.kernel.observability.metrics import REGISTRY
 from waddlebot.kernel.settings import Settings
 from waddlebot.kernel.storage import Database
 from waddlebot.kernel.storage.module_store import DatabaseDataStore
 from waddlebot.router.host_api import GrantingExecutor, HostGrants
-from waddlebot.router.registry import (
-    COMMANDS_CHANGED,
-    COMMANDS_VERSION,
-    CommandTable,
-    claim_triggers,
-    installed_config,
-)
+from waddlebot.router.registry import CommandTable, claim_triggers, installed_config
 from waddlebot.sdk import Module, ModuleStorage, signing
 from waddlebot.sdk.aliases import AliasOperations
 from waddlebot.sdk.community import CommunityOperations

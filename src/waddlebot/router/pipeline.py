@@ -24,6 +24,8 @@ from waddlebot.kernel.contracts import (
     ModuleRequest,
     UserRef,
 )
+from waddlebot.kernel.contracts.names import COMMANDS_VERSION, chat_lines_key
+from waddlebot.kernel.contracts.roles import platform_role
 from waddlebot.kernel.observability.logging import Category, get_logger, log_event
 from waddlebot.kernel.observability.metrics import COMMANDS, EXECUTION_SECONDS
 from waddlebot.kernel.security.rbac import Access, Actor, Authorizer, claim_first_owner
@@ -34,8 +36,7 @@ from waddlebot.router.executions import ExecutionLog
 from waddlebot.router.executors import CircuitOpen, Executor, ModuleTimeout
 from waddlebot.router.limits import Limiter, Refusal
 from waddlebot.router.parser import ParsedCommand, parse_command
-from waddlebot.router.permissions import platform_role
-from waddlebot.router.registry import COMMANDS_VERSION, CommandEntry, CommandTable
+from waddlebot.router.registry import CommandEntry, CommandTable
 
 logger = get_logger(__name__)
 
@@ -357,11 +358,6 @@ class Pipeline:
             f"session:{entity_id}", fresh, ttl=self.session_ttl, refresh_ttl=True
         )
         return current.decode() if current is not None else fresh
-
-
-def chat_lines_key(entity_id: str) -> str:
-    """The channel's chat-line counter (one INCR per chat message; read by timers)."""
-    return f"chat-lines:{entity_id}"
 
 
 def _is_speech(event: Event) -> bool:

@@ -1,8 +1,9 @@
 """The command table: every trigger in a dictionary, looked up in O(1) per message.
 
 Loaded from the ``commands`` table at start-up and reloaded whenever anyone publishes on
-:data:`COMMANDS_CHANGED` (the marketplace does, when modules are installed) or bumps
-:data:`COMMANDS_VERSION`, so every router process sees a change at once without a restart.
+``COMMANDS_CHANGED`` (the marketplace does, when modules are installed) or bumps
+``COMMANDS_VERSION`` (both in ``kernel/contracts/names.py``), so every router process sees a
+change at once without a restart.
 """
 
 from __future__ import annotations
@@ -20,12 +21,6 @@ from waddlebot.kernel.storage import Database
 from waddlebot.kernel.storage.models import Command, Community
 from waddlebot.sdk import Module
 from waddlebot.sdk.triggers import TriggerClaim, trigger_of
-
-COMMANDS_CHANGED = "router:commands-changed"
-# Bumped (kv.incr) by whoever changes commands, before publishing COMMANDS_CHANGED: a worker
-# that sees a version it has not loaded reloads before looking a command up, so a change is in
-# effect for the very next message, whatever the pub/sub delivery timing.
-COMMANDS_VERSION = "router:commands-version"
 
 Key = tuple[str | None, str, str]  # (community id or None for global, prefix, trigger)
 Listener = tuple[str, str]  # (module, event type)

@@ -7,6 +7,7 @@ from functools import partial
 from fastapi import APIRouter
 
 from waddlebot.kernel.contracts import Platform
+from waddlebot.kernel.contracts.names import COMMANDS_CHANGED, EVENTS_QUEUE, outbound_queue
 from waddlebot.kernel.observability.logging import Category, get_logger, log_event
 from waddlebot.kernel.observability.queue_gauges import QueueGauges
 from waddlebot.kernel.runtime import Runtime
@@ -17,16 +18,16 @@ from waddlebot.modules import builtin_modules
 from waddlebot.router.activity import MessageCounts
 from waddlebot.router.api import LocalIngress, router_api
 from waddlebot.router.directory import Directory
-from waddlebot.router.dispatch import ActionDispatcher, outbound_queue
+from waddlebot.router.dispatch import ActionDispatcher
 from waddlebot.router.executions import ExecutionLog
 from waddlebot.router.executors import ExecutorFactory, GuardedExecutor
 from waddlebot.router.host import TwitchFactory, build_host
 from waddlebot.router.host_api import host_api
 from waddlebot.router.limits import Limiter, LimitPolicy
 from waddlebot.router.pipeline import Pipeline
-from waddlebot.router.registry import COMMANDS_CHANGED, CommandTable, sync_module_commands
+from waddlebot.router.registry import CommandTable, sync_module_commands
 from waddlebot.router.scheduled import ScheduledRuns
-from waddlebot.router.worker import EVENTS_QUEUE, WorkerPool
+from waddlebot.router.worker import WorkerPool
 from waddlebot.sdk import Module
 from waddlebot.sdk.twitch import TwitchOperations
 from waddlebot.stats.rollup import UsageRollups

@@ -16,6 +16,7 @@ from pydantic import ValidationError
 
 from waddlebot.kernel.backends import Backend, Delivery
 from waddlebot.kernel.contracts import Event, EventOutcome
+from waddlebot.kernel.contracts.names import EVENTS_GROUP, EVENTS_QUEUE, outcome_channel
 from waddlebot.kernel.observability.logging import (
     Category,
     bind_event,
@@ -30,8 +31,6 @@ from waddlebot.router.pipeline import Pipeline
 
 logger = get_logger(__name__)
 
-EVENTS_QUEUE = "router:events"
-EVENTS_GROUP = "router"
 MAX_ATTEMPTS = 5
 DONE_TTL = 3600.0
 REQUEUE_BOUND = 2**31  # putting an event back after an outage must never be refused as "full"
@@ -45,11 +44,6 @@ def event_state_key(event_id: str) -> str:
 def error_key(event_id: str) -> str:
     """The last error of an event that failed, kept for the abandoned event's log row."""
     return f"router:error:{event_id}"
-
-
-def outcome_channel(event_id: str) -> str:
-    """Where the outcome of one event is announced (the playground waits on it)."""
-    return f"router:outcome:{event_id}"
 
 
 class WorkerPool:

@@ -21,15 +21,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from waddlebot.identity.lookup import user_of_account
 from waddlebot.kernel.backends import Backend
 from waddlebot.kernel.contracts import Event, EventType, Platform, UserRef
+from waddlebot.kernel.contracts.names import (
+    COMMANDS_CHANGED,
+    COMMANDS_VERSION,
+    EVENTS_QUEUE,
+    chat_lines_key,
+)
+from waddlebot.kernel.contracts.roles import platform_role
 from waddlebot.kernel.observability.logging import Category, get_logger, log_event
 from waddlebot.kernel.security.rbac import Actor, Authorizer
 from waddlebot.kernel.storage import Database
 from waddlebot.kernel.storage.models import Entity, PlatformIdentity
 from waddlebot.router.parser import parse_command
-from waddlebot.router.permissions import platform_role
-from waddlebot.router.pipeline import chat_lines_key
-from waddlebot.router.registry import COMMANDS_CHANGED, COMMANDS_VERSION
-from waddlebot.router.worker import EVENTS_QUEUE
 from waddlebot.sdk.caller import Caller
 from waddlebot.sdk.timers import (
     NO_STREAM,

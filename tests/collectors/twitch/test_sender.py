@@ -25,8 +25,8 @@ from tests.support import LiveServer, live_server
 from waddlebot.collectors.twitch.sender import TwitchSender, split_message
 from waddlebot.collectors.twitch.service import TwitchService
 from waddlebot.kernel.contracts import OutboundMessage, Platform
+from waddlebot.kernel.contracts.names import outbound_queue
 from waddlebot.kernel.settings import Settings
-from waddlebot.router.dispatch import outbound_queue
 
 
 def test_split_message_cuts_at_spaces_and_never_exceeds_500() -> None:

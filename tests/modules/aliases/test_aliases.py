@@ -22,12 +22,11 @@ from waddlebot.kernel.contracts import (
     Role,
     UserRef,
 )
+from waddlebot.kernel.contracts.names import outbound_queue, outcome_channel
 from waddlebot.kernel.settings import Settings
 from waddlebot.modules.aliases import module as aliases
 from waddlebot.modules.core import module as core
-from waddlebot.router.dispatch import outbound_queue
 from waddlebot.router.service import RouterService
-from waddlebot.router.worker import outcome_channel
 from waddlebot.sdk.remote import RemoteHost
 from waddlebot.sdk.testing import ModuleHarness
 

@@ -17,6 +17,7 @@ from tests.support import LiveServer, live_server
 from waddlebot.app import create_app
 from waddlebot.collectors.twitch.service import TwitchService
 from waddlebot.kernel.contracts import Event, EventType, Platform
+from waddlebot.kernel.contracts.names import COMMANDS_VERSION
 from waddlebot.kernel.settings import Settings
 from waddlebot.marketplace.catalogue import Catalogue
 from waddlebot.marketplace.models import ModuleInstall
@@ -24,7 +25,6 @@ from waddlebot.modules.core import module as core
 from waddlebot.modules.inventory import module as inventory
 from waddlebot.modules.inventory.manager import InventoryManager
 from waddlebot.router.directory import Directory
-from waddlebot.router.registry import COMMANDS_VERSION
 from waddlebot.router.service import RouterService
 from waddlebot.sdk.testing import ModuleHarness
 

@@ -31,11 +31,11 @@ from waddlebot.app import create_app
 from waddlebot.collectors.twitch.module_api import module_twitch
 from waddlebot.collectors.twitch.service import TwitchService
 from waddlebot.kernel.backends.base import Subscription
+from waddlebot.kernel.contracts.names import overlay_channel
 from waddlebot.kernel.settings import Settings
 from waddlebot.kernel.storage.models import Entity
 from waddlebot.modules.core import module as core
 from waddlebot.modules.shoutouts import module as shoutouts
-from waddlebot.router.dispatch import overlay_channel
 from waddlebot.router.service import RouterService
 
 MODERATOR = {"id": "7001", "login": "moddy", "display_name": "Moddy"}

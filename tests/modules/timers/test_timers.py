@@ -235,8 +235,7 @@ async def test_timers_survive_a_restart_and_fire_once_per_slot(stack_settings: S
 
 async def test_an_online_only_timer_on_twitch(stack_settings: Settings) -> None:
     from waddlebot.kernel.contracts import Event, OutboundMessage, Platform, Role, UserRef
-    from waddlebot.router.dispatch import outbound_queue
-    from waddlebot.router.worker import outcome_channel
+    from waddlebot.kernel.contracts.names import outbound_queue, outcome_channel
 
     async with router_app(stack_settings) as (app, router):
         runtime = app.state.runtime

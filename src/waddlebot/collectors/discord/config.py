@@ -8,7 +8,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from waddlebot.kernel.contracts import Role
-from waddlebot.router.permissions import parse_role_map
+from waddlebot.kernel.contracts.roles import parse_role_map
 
 
 class DiscordSettings(BaseSettings):

@@ -36,6 +36,7 @@ from waddlebot.collectors.discord.verify import verify_discord
 from waddlebot.collectors.ingress import IngressRefused, RouterIngress
 from waddlebot.kernel.backends import KeyValue
 from waddlebot.kernel.contracts import Event, EventOutcome, OutboundMessage
+from waddlebot.kernel.contracts.names import outcome_channel
 from waddlebot.kernel.contracts.v1 import storable
 from waddlebot.kernel.errors import DependencyUnavailable
 from waddlebot.kernel.observability.logging import Category, get_logger, log_event
@@ -43,7 +44,6 @@ from waddlebot.kernel.observability.platforms import PLATFORM_HEALTH
 from waddlebot.kernel.runtime import Runtime
 from waddlebot.kernel.service import Service
 from waddlebot.kernel.web import get_runtime
-from waddlebot.router.worker import outcome_channel
 
 logger = get_logger(__name__)
 PLATFORM = "discord"

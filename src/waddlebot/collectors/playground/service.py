@@ -25,6 +25,7 @@ from waddlebot.collectors.playground.socket import serve_socket
 from waddlebot.collectors.sender import OutboundSender
 from waddlebot.kernel.backends import Backend
 from waddlebot.kernel.contracts import Event, EventOutcome, OutboundMessage, Platform, UserRef
+from waddlebot.kernel.contracts.names import outcome_channel
 from waddlebot.kernel.observability.logging import Category, get_logger, log_event
 from waddlebot.kernel.observability.platforms import PLATFORM_HEALTH
 from waddlebot.kernel.runtime import Runtime
@@ -32,7 +33,6 @@ from waddlebot.kernel.security.api_keys import ADMIN_SCOPE
 from waddlebot.kernel.security.http import require_scope
 from waddlebot.kernel.service import Service
 from waddlebot.kernel.web import get_runtime
-from waddlebot.router.worker import outcome_channel
 
 logger = get_logger(__name__)
 SERVER_ID = "playground"

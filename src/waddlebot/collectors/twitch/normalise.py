@@ -13,8 +13,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from waddlebot.kernel.contracts import Event, EventType, Platform, Role, UserRef
+from waddlebot.kernel.contracts.roles import BADGE_ROLES
 from waddlebot.kernel.contracts.v1 import MAX_TEXT
-from waddlebot.router.permissions import BADGE_ROLES
 
 Payload = dict[str, Any]
 

@@ -1,8 +1,8 @@
 from __future__ import annotations
 
 from waddlebot.kernel.contracts import Role, UserRef
+from waddlebot.kernel.contracts.roles import parse_role_map, platform_role
 from waddlebot.kernel.security.rbac import COMMUNITY_ROLE_LADDER
-from waddlebot.router.permissions import parse_role_map, platform_role
 
 
 def user(role: Role = Role.everyone, badges: list[str] | None = None) -> UserRef:

@@ -1,0 +1,1 @@
+"""Custom commands: community-defined `!name` answers, their safe template language, importers."""
