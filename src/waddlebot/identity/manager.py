@@ -18,14 +18,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from waddlebot.identity.lookup import find_account, user_of_account
 from waddlebot.kernel.backends import Backend
 from waddlebot.kernel.contracts import OutboundMessage, Platform
-from waddlebot.kernel.contracts.names import outbound_queue
+from waddlebot.kernel.contracts.names import identity_cache_key, outbound_queue
 from waddlebot.kernel.observability.logging import Category, get_logger, log_event
 from waddlebot.kernel.security.rbac import access_changed
 from waddlebot.kernel.storage import Database
 from waddlebot.kernel.storage.merges import run_merge_hooks
 from waddlebot.kernel.storage.models import LabelAssignment, Membership, PlatformIdentity, User
 from waddlebot.modules import builtin_modules
-from waddlebot.router.directory import identity_cache_key
 from waddlebot.sdk.identity import FoundAccount, IdentityError, LinkedAccount
 
 logger = get_logger(__name__)

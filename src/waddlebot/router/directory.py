@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 
 from waddlebot.kernel.backends import KeyValue
 from waddlebot.kernel.contracts import Event, UserRef
+from waddlebot.kernel.contracts.names import identity_cache_key
 from waddlebot.kernel.observability.logging import Category, get_logger, log_event
 from waddlebot.kernel.storage import Database
 from waddlebot.kernel.storage.models import (
@@ -37,11 +38,6 @@ IDENTITY_TTL = 600.0
 class Place:
     entity_id: str
     community_id: str
-
-
-def identity_cache_key(platform: str, platform_user_id: str) -> str:
-    """Cache key of the account → user mapping; identity linking deletes it on change."""
-    return f"identity:{platform}:{platform_user_id}"
 
 
 class Directory:

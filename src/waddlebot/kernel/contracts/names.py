@@ -35,3 +35,9 @@ def outcome_channel(event_id: str) -> str:
 def chat_lines_key(entity_id: str) -> str:
     """The channel's chat-line counter (one INCR per chat message; read by timers)."""
     return f"chat-lines:{entity_id}"
+
+
+def identity_cache_key(platform: str, platform_user_id: str) -> str:
+    """Cache key of the account → user mapping (the router's directory fills it; identity
+    linking deletes it on change)."""
+    return f"identity:{platform}:{platform_user_id}"
