@@ -179,7 +179,7 @@ async def overlay_socket(
     bot_url: str, token: str, kind: str | None = None, *, hello: bool = True
 ) -> AsyncIterator[OverlayClient]:
     """Connected and, with ``hello``, past the server's hello (the hub is subscribed)."""
-    async with connect(socket_url(bot_url, token, kind), open_timeout=5) as connection:
+    async with connect(socket_url(bot_url, token, kind), open_timeout=30) as connection:
         client = OverlayClient(connection)
         if hello:
             first = await client.next()

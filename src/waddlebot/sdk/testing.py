@@ -76,7 +76,10 @@ class ModuleHarness:
                 "secret_key": "harness",
                 "log_format": "console",
                 "log_level": "WARNING",
-                "playground_reply_timeout": 10,
+                # Generous on purpose: a module's tests often share a loaded CI machine, where
+                # a reply (or a module that starts a tool process) can take seconds.
+                "playground_reply_timeout": 20,
+                "module_timeout": 15,
                 **self._settings,
             }
         )

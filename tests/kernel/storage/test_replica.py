@@ -130,7 +130,7 @@ async def add_community(db: Database, community_id: str) -> None:
         session.add(Community(id=community_id, name=community_id))
 
 
-async def eventually(check: Callable[[], Awaitable[bool]], seconds: float = 10.0) -> None:
+async def eventually(check: Callable[[], Awaitable[bool]], seconds: float = 30.0) -> None:
     deadline = time.monotonic() + seconds
     while not await check():
         assert time.monotonic() < deadline, "condition not reached in time"

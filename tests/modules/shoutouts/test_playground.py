@@ -46,7 +46,7 @@ async def test_off_twitch_so_posts_the_line_with_the_clip_link(
     fake_twitch.add_streamer("alice", user_id="5550001", game="Celeste", clips=(("c1", 7, 2),))
     fake_twitch.add_streamer("dave", user_id="5550004", title="Chill")  # no clips
     app = create_app(
-        stack_settings,
+        stack_settings.model_copy(update={"playground_reply_timeout": 20.0}),
         instances=[
             RouterService(
                 modules=[core, shoutouts], twitch=module_twitch(twitch_settings(fake_twitch))
