@@ -35,6 +35,10 @@ DATABASE_URL = os.environ.get("WADDLEBOT_TEST_DATABASE_URL")
 REPLICA_URL = os.environ.get("WADDLEBOT_TEST_REPLICA_URL")
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
+# A loaded machine (2 cores, 4 test workers, browsers, tool processes) can take longer than
+# the product's 5 s default for a playground reply: tests wait longer rather than fail on load.
+os.environ.setdefault("WADDLEBOT_PLAYGROUND_REPLY_TIMEOUT", "20")
+
 
 def require_service(url: str | None, name: str, variable: str) -> str:
     """Return ``url``, or skip locally / fail in CI when the real service is not configured."""

@@ -90,7 +90,9 @@ class ModuleHarness:
         assert self.router.jobs is not None
         self.router.jobs.clock = self.now
         self.client = httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=self.app), base_url="http://harness", timeout=30
+            transport=httpx.ASGITransport(app=self.app),
+            base_url="http://harness",
+            timeout=settings.playground_reply_timeout + 10,
         )
         if self._config is not None:
             for module in self.modules:

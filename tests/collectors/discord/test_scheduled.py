@@ -53,10 +53,16 @@ async def test_a_job_from_a_slash_command_posts_into_the_channel(
         "/webhooks/discord/interactions", content=body, headers=signed(KEY, body)
     )
     assert answer.status_code == 200
-    assert answer.json()["data"]["content"] == "scheduled"
+    followups = 0
+    if answer.json()["type"] == 5:  # a loaded machine missed the inline wait: a follow-up
+        [followup] = await discord.wait_for(f"/webhooks/{APPLICATION_ID}", timeout=10)
+        assert followup.body["content"] == "scheduled"
+        followups = 1
+    else:
+        assert answer.json()["data"]["content"] == "scheduled"
     [post] = await discord.wait_for(f"/channels/{CHANNEL_ID}/messages", timeout=10)
     assert post.method == "POST"
     assert post.body["content"] == "announcement: movie-night"
     assert "message_reference" not in post.body
     assert post.headers["authorization"] == f"Bot {BOT_TOKEN}"
-    assert discord.of(f"/webhooks/{APPLICATION_ID}") == []
+    assert len(discord.of(f"/webhooks/{APPLICATION_ID}")) == followups

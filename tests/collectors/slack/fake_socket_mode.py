@@ -53,6 +53,17 @@ class FakeSocketMode:
             assert time.monotonic() < deadline, f"expected {count} connections"
             await asyncio.sleep(0.02)
 
+    def open_connections(self) -> list[int]:
+        """Indexes of the connections still open (a client under load may have replaced one)."""
+        return [i for i, c in enumerate(self.connections) if c.state.name == "OPEN"]
+
+    async def wait_for_open(self, count: int, timeout: float = 10.0) -> list[int]:
+        deadline = time.monotonic() + timeout
+        while len(self.open_connections()) < count:
+            assert time.monotonic() < deadline, f"expected {count} open connections"
+            await asyncio.sleep(0.02)
+        return self.open_connections()
+
     async def ack_of(self, envelope_id: str, timeout: float = 5.0) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
         while True:

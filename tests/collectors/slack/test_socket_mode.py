@@ -166,14 +166,17 @@ async def test_two_instances_each_hold_a_socket_and_share_the_dedupe(
             for _ in range(2)
         ]
         async with live_server(apps[0]), live_server(apps[1]):
-            await socket.wait_for_connections(2)
+            first, second = (await socket.wait_for_open(2))[-2:]
             event = message("!ping")
-            await socket.send(events_api("env-1", event, event_id="EvTwo"), connection=0)
-            await socket.send(events_api("env-2", event, event_id="EvTwo", retry=1), connection=1)
+            await socket.send(events_api("env-1", event, event_id="EvTwo"), connection=first)
+            await socket.send(
+                events_api("env-2", event, event_id="EvTwo", retry=1), connection=second
+            )
             assert await socket.ack_of("env-1") == {"envelope_id": "env-1"}
             assert await socket.ack_of("env-2") == {"envelope_id": "env-2"}
             await socket.send(
-                events_api("env-3", message("!ping", ts="7.0"), event_id="EvOther"), connection=1
+                events_api("env-3", message("!ping", ts="7.0"), event_id="EvOther"),
+                connection=second,
             )
             await slack.wait_for("chat.postMessage", 2)
             await asyncio.sleep(0.5)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import structlog
@@ -111,10 +112,14 @@ async def test_mcp_servers_over_rest(bot: ModuleHarness, monkeypatch: pytest.Mon
         assert (await other.client.delete(f"{url}/calc", headers=admin)).status_code == 404
 
 
-def slow_start(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A stdio MCP server is a Python process importing ``mcp``: seconds on a busy machine."""
-    monkeypatch.setenv("WADDLEBOT_AI_TIMEOUT", "14")
-    monkeypatch.setenv("WADDLEBOT_MODULE_TIMEOUT", "15")
+def slow_start(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """A stdio MCP server is a Python process importing ``mcp``: seconds (over 7 in one CI
+    run) on a busy machine. The harness's settings, which these override, beat the
+    environment; the product gives servers half the answer's time, at most 10 s."""
+    from waddlebot.modules.ai import answer
+
+    monkeypatch.setattr(answer, "CONNECT_TIMEOUT", 20.0)
+    return {"ai_timeout": 40, "module_timeout": 42, "playground_reply_timeout": 50}
 
 
 async def test_the_model_calls_allow_listed_mcp_tools(
@@ -123,8 +128,8 @@ async def test_the_model_calls_allow_listed_mcp_tools(
     from waddlebot.modules.ai import module as ai
 
     monkeypatch.setenv("WADDLEBOT_AI_MCP_COMMANDS", sys.executable)
-    slow_start(monkeypatch)
-    async with ModuleHarness(ai, ai_mcp_commands=[sys.executable]) as bot:
+    slow = slow_start(monkeypatch)
+    async with ModuleHarness(ai, ai_mcp_commands=[sys.executable], **slow) as bot:
         assert bot.client is not None
         community = await bot.community_id()
         admin = await key_with_role(bot, "ada", "admin")
@@ -167,8 +172,8 @@ async def test_the_model_calls_allow_listed_mcp_tools(
 async def test_the_tool_loop_is_bounded(model: FakeModel, monkeypatch: pytest.MonkeyPatch) -> None:
     from waddlebot.modules.ai import module as ai
 
-    slow_start(monkeypatch)
-    async with ModuleHarness(ai, ai_mcp_commands=[sys.executable]) as bot:
+    slow = slow_start(monkeypatch)
+    async with ModuleHarness(ai, ai_mcp_commands=[sys.executable], **slow) as bot:
         assert bot.client is not None
         community = await bot.community_id()
         admin = await key_with_role(bot, "ada", "admin")
@@ -195,8 +200,8 @@ async def test_ollama_calls_mcp_tools_too(
 ) -> None:
     from waddlebot.modules.ai import module as ai
 
-    slow_start(monkeypatch)
-    async with ModuleHarness(ai, ai_mcp_commands=[sys.executable]) as bot:
+    slow = slow_start(monkeypatch)
+    async with ModuleHarness(ai, ai_mcp_commands=[sys.executable], **slow) as bot:
         assert bot.client is not None
         community = await bot.community_id()
         admin = await key_with_role(bot, "ada", "admin")
@@ -232,7 +237,7 @@ async def test_streamable_http_mcp_servers(
     from tests.support import free_port
     from waddlebot.modules.ai import module as ai
 
-    slow_start(monkeypatch)
+    slow = slow_start(monkeypatch)
     port = free_port()
     child = subprocess.Popen(
         [sys.executable, SERVER, str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
@@ -247,7 +252,7 @@ async def test_streamable_http_mcp_servers(
                     continue
                 writer.close()
                 break
-        async with ModuleHarness(ai) as bot:
+        async with ModuleHarness(ai, **slow) as bot:
             assert bot.client is not None
             community = await bot.community_id()
             admin = await key_with_role(bot, "ada", "admin")

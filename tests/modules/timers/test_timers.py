@@ -190,6 +190,11 @@ def clock(offset: float) -> Callable[[], datetime]:
     return lambda: datetime.now(UTC) + timedelta(seconds=offset)
 
 
+def at(moment: datetime, offset: float) -> Callable[[], datetime]:
+    """A clock ``offset`` seconds after ``moment``, however long the test took to get here."""
+    return lambda: moment + timedelta(seconds=offset)
+
+
 async def spoken(router: RouterService) -> list[Any]:
     assert router.scheduler is not None
     return [
@@ -202,24 +207,26 @@ async def spoken(router: RouterService) -> list[Any]:
 
 async def test_timers_survive_a_restart_and_fire_once_per_slot(stack_settings: Settings) -> None:
     async with router_app(stack_settings) as (app, router):
+        before = datetime.now(UTC)
         assert await say(app, "!timer add tip 2m Drink water", **OWNER) == [
             "Timer tip added (every 2m): Drink water"
         ]
+        after = datetime.now(UTC)  # the timer is due 2 minutes after a moment in between
         assert await spoken(router) == []
     # a new process over the same database: the timer is still there and fires when due
     async with router_app(stack_settings) as (app, router):
         assert router.jobs is not None
-        router.jobs.clock = clock(119)
+        router.jobs.clock = at(before, 119)
         assert await spoken(router) == []
-        router.jobs.clock = clock(121)
+        router.jobs.clock = at(after, 121)
         # two processes claiming at once: the slot speaks once
         async with router_app(stack_settings) as (_, other):
             assert other.jobs is not None
-            other.jobs.clock = clock(121)
+            other.jobs.clock = at(after, 121)
             both = await asyncio.gather(spoken(router), spoken(other))
         assert sorted(both[0] + both[1]) == ["Drink water"]
         assert await spoken(router) == []
-        router.jobs.clock = clock(121 + 120)
+        router.jobs.clock = at(after, 121 + 120)
         assert await spoken(router) == ["Drink water"]
         # the slot claim behind it: a second run of a slot (a reclaimed job) stays silent
         runtime = app.state.runtime
