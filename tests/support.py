@@ -18,7 +18,7 @@ import httpx
 import structlog
 import uvicorn
 from fastapi import APIRouter, FastAPI
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, text
 
 from waddlebot.app import create_app
 from waddlebot.collectors.playground.service import PlaygroundService
@@ -28,6 +28,7 @@ from waddlebot.kernel.security.rbac import access_changed
 from waddlebot.kernel.security.service_tokens import service_headers
 from waddlebot.kernel.service import Service
 from waddlebot.kernel.settings import Settings
+from waddlebot.kernel.storage import Database
 from waddlebot.kernel.storage.models import Entity, Membership, PlatformIdentity, User
 from waddlebot.modules.core import module as core
 from waddlebot.router.api import router_api
@@ -312,3 +313,25 @@ def kept_logging_state() -> Iterator[None]:
         root.setLevel(level)
         processors[:] = chain
         structlog.configure(**{**config, "processors": processors})
+
+
+async def replicas_caught_up(database: Database, timeout: float = 10.0) -> None:
+    """Wait until every read replica of ``database`` has replayed what the primary has now:
+    for a test that writes from one task and reads from another, where the product accepts a
+    replica's lag and a test cannot."""
+    if not database.replicas or database.dialect != "postgresql":
+        return
+    async with database.engine.connect() as connection:
+        target = await connection.scalar(text("SELECT pg_current_wal_lsn()"))
+    deadline = time.monotonic() + timeout
+    for engine in database.replicas:
+        while True:
+            async with engine.connect() as connection:
+                caught_up = await connection.scalar(
+                    text("SELECT pg_last_wal_replay_lsn() >= CAST(:target AS pg_lsn)"),
+                    {"target": str(target)},
+                )
+            if caught_up:
+                break
+            assert time.monotonic() < deadline, f"a replica has not replayed {target}"
+            await asyncio.sleep(0.05)

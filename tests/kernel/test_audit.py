@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from tests.support import replicas_caught_up
 from waddlebot.kernel.audit import AuditFilter, AuditStore, audit_records
 from waddlebot.kernel.errors import Invalid
 from waddlebot.kernel.observability.logging import Category, get_logger, log_event
@@ -48,6 +49,7 @@ async def test_log_lines_are_written_in_batches_not_one_by_one(database: Databas
     finally:
         await store.stop()
     assert store.batches <= 3  # one write per gathered batch, not one per line
+    await replicas_caught_up(database)  # written by the store's task, read from a replica
     records, more = await audit_records(database, "c1", size=500)
     assert len(records) == 300 and not more
     assert {r.category for r in records} == {"AUTHZ"}

@@ -186,7 +186,11 @@ class Database:
     async def check_replicas(self) -> None:
         """Judge every replica once (the background loop's step; tests call it directly)."""
         await replica_checks.check(
-            self.engine, self._replicas, self._samples, self.replica_max_lag, self._migrated_at
+            self.engine,
+            self._replicas,
+            self._samples,
+            self.replica_max_lag,
+            lambda: self._migrated_at,
         )
 
     async def watch_replicas(self, every: float = CHECK_EVERY) -> None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -137,13 +138,14 @@ async def check(
     replicas: list[Replica],
     samples: WalSamples,
     max_lag: float,
-    required: int = 0,
+    required: Callable[[], int] = lambda: 0,
 ) -> None:
     """One round: sample the primary, then judge every replica (concurrently).
 
     ``required``: a WAL position every replica in use must have replayed (where this
     process's migrations ended: a replica without the tables serves no reads, however small
-    its lag)."""
+    its lag). Read when each verdict is made, not when the round starts, so a migration that
+    ends during a round is not judged against the position before it."""
     if not replicas:
         return
     if primary.dialect.name != "postgresql":  # SQLite "replicas" (tests): reachable is enough
@@ -166,14 +168,16 @@ async def _judge_reachable(replica: Replica, max_lag: float) -> None:
     replica.judge(True, None, max_lag)
 
 
-async def _judge_lag(replica: Replica, samples: WalSamples, max_lag: float, required: int) -> None:
+async def _judge_lag(
+    replica: Replica, samples: WalSamples, max_lag: float, required: Callable[[], int]
+) -> None:
     try:
         replayed = await _replayed(replica)
     except Exception as error:
         replica.lag = None
         replica.judge(False, f"unreachable: {describe(error)}", max_lag)
         return
-    if replayed is not None and replayed < required:
+    if replayed is not None and replayed < required():
         replica.lag = None
         if replica.state == "in use":  # lost its schema? (a re-created replica): out of use
             replica.judge(False, "has not replayed this process's migrations", max_lag)
