@@ -18,7 +18,7 @@ from waddlebot.aliases.expand import AliasRefused, check_graph, check_target, no
 from waddlebot.aliases.models import Alias
 from waddlebot.identity.lookup import user_of_account
 from waddlebot.kernel.backends import KeyValue, PubSub
-from waddlebot.kernel.contracts.names import COMMANDS_CHANGED, COMMANDS_VERSION
+from waddlebot.kernel.backends.announce import commands_changed
 from waddlebot.kernel.contracts.roles import platform_role
 from waddlebot.kernel.observability.logging import Category, get_logger, log_event
 from waddlebot.kernel.security.rbac import Actor, Authorizer
@@ -210,6 +210,4 @@ class AliasManager:
         log_event(
             logger, Category.AUDIT, action, "ok", community=community_id, user=user_id, **fields
         )
-        await self.kv.incr(COMMANDS_VERSION)
-        if self.pubsub is not None:
-            await self.pubsub.publish(COMMANDS_CHANGED, "aliases")
+        await commands_changed(self.kv, self.pubsub, "aliases")

@@ -27,8 +27,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from waddlebot.identity.lookup import find_account, user_of_account
 from waddlebot.kernel.backends import KeyValue, PubSub
+from waddlebot.kernel.backends.announce import commands_changed
 from waddlebot.kernel.contracts import Role
-from waddlebot.kernel.contracts.names import COMMANDS_CHANGED, COMMANDS_VERSION
 from waddlebot.kernel.contracts.roles import platform_role
 from waddlebot.kernel.errors import Conflict, Forbidden, Invalid, NotFound, Refusal
 from waddlebot.kernel.observability.logging import Category, get_logger, log_event
@@ -703,9 +703,7 @@ class CommunityManager:
 
     async def _commands_changed(self) -> None:
         """As ``RouterHost.reload_commands``: bump the version (read per command), then tell."""
-        await self.kv.incr(COMMANDS_VERSION)
-        if self.pubsub is not None:
-            await self.pubsub.publish(COMMANDS_CHANGED, "communities")
+        await commands_changed(self.kv, self.pubsub, "communities")
 
     # --- chat (MemberOperations) ----------------------------------------------------------
 

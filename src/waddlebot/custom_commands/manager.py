@@ -3,8 +3,8 @@
 A custom command is a row in ``custom_commands`` (response template, durable use counter, who
 and when) plus a community row in ``commands`` pointing at the ``custom-commands`` module with
 its minimum role and cooldown, so the router finds it in its in-memory table and applies its
-usual role and cooldown checks. Every change bumps ``router:commands-version`` and publishes
-``COMMANDS_CHANGED`` (as the marketplace and the communities manager do), so the very next
+usual role and cooldown checks. Every change calls ``kernel.backends.announce.commands_changed``
+(as the marketplace, aliases, timers and the communities manager do), so the very next
 message sees it; answering a command reads a per-process cache, and writes only the counter,
 only when the template uses ``{count}``.
 
@@ -25,8 +25,9 @@ from waddlebot.aliases.manager import alias_names
 from waddlebot.custom_commands.models import CustomCommand
 from waddlebot.custom_commands.template import TemplateError, parse
 from waddlebot.kernel.backends import KeyValue, PubSub
+from waddlebot.kernel.backends.announce import commands_changed
 from waddlebot.kernel.contracts import Role
-from waddlebot.kernel.contracts.names import COMMANDS_CHANGED, COMMANDS_VERSION
+from waddlebot.kernel.contracts.names import COMMANDS_VERSION
 from waddlebot.kernel.errors import Conflict, Invalid, NotFound, Refusal
 from waddlebot.kernel.observability.logging import Category, get_logger, log_event
 from waddlebot.kernel.storage import Database
@@ -288,9 +289,7 @@ class CustomCommandManager:
             )
 
     async def _changed(self, community_id: str, action: str, name: str, who: str | None) -> None:
-        await self.kv.incr(COMMANDS_VERSION)
-        if self.pubsub is not None:
-            await self.pubsub.publish(COMMANDS_CHANGED, "custom-commands")
+        await commands_changed(self.kv, self.pubsub, "custom-commands")
         log_event(
             logger, Category.AUDIT, action, "ok", community=community_id, user=who, command=name
         )

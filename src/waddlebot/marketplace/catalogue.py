@@ -1,8 +1,9 @@
 """Marketplace operations on the database: publish, browse, install, enable, uninstall.
 
 Every change to what a community can run rewrites that community's ``commands`` rows in the
-same transaction and then publishes :data:`~waddlebot.router.registry.COMMANDS_CHANGED`, so
-every router reloads its table at once.
+same transaction and then announces it
+(:func:`~waddlebot.kernel.backends.announce.commands_changed`), so every router reloads its
+table at once.
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from waddlebot.kernel.backends import Backend
+from waddlebot.kernel.backends.announce import commands_changed
 from waddlebot.kernel.contracts import Manifest
-from waddlebot.kernel.contracts.names import COMMANDS_CHANGED, COMMANDS_VERSION
 from waddlebot.kernel.storage import Database
 from waddlebot.kernel.storage.models import Command, Community
 from waddlebot.marketplace.models import CatalogueModule, ModuleInstall, ModuleVersion
@@ -70,8 +71,7 @@ class Catalogue:
 
     async def changed(self) -> None:
         """Make every router reload: bump the version (read per command), then tell them."""
-        await self.backend.kv.incr(COMMANDS_VERSION)
-        await self.backend.pubsub.publish(COMMANDS_CHANGED, "marketplace")
+        await commands_changed(self.backend.kv, self.backend.pubsub, "marketplace")
 
     # --- catalogue ----------------------------------------------------------------------
 

@@ -26,8 +26,8 @@ from prometheus_client import Counter, Gauge
 from pydantic import ValidationError
 
 from waddlebot.kernel.backends import KeyValue, PubSub
+from waddlebot.kernel.backends.announce import commands_changed
 from waddlebot.kernel.contracts import CommandInfo, Manifest, ModuleRequest, ModuleResponse, Role
-from waddlebot.kernel.contracts.names import COMMANDS_CHANGED, COMMANDS_VERSION
 from waddlebot.kernel.observability.logging import Category, get_logger, log_event
 from waddlebot.kernel.observability.metrics import REGISTRY
 from waddlebot.kernel.settings import Settings
@@ -129,9 +129,7 @@ class RouterHost:
 
     async def reload_commands(self) -> int:
         await self.table.load(self.db)
-        if self.kv is not None:
-            await self.kv.incr(COMMANDS_VERSION)
-        await self.pubsub.publish(COMMANDS_CHANGED, "reload")
+        await commands_changed(self.kv, self.pubsub, "reload")
         return len(self.table)
 
     def storage(self, module: str, community_id: str) -> ModuleStorage:

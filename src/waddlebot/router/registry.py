@@ -1,9 +1,9 @@
 """The command table: every trigger in a dictionary, looked up in O(1) per message.
 
 Loaded from the ``commands`` table at start-up and reloaded whenever anyone publishes on
-``COMMANDS_CHANGED`` (the marketplace does, when modules are installed) or bumps
-``COMMANDS_VERSION`` (both in ``kernel/contracts/names.py``), so every router process sees a
-change at once without a restart.
+``COMMANDS_CHANGED`` or bumps ``COMMANDS_VERSION`` (both in ``kernel/contracts/names.py``;
+``kernel/backends/announce.py`` does both, for everything that changes commands), so every
+router process sees a change at once without a restart.
 """
 
 from __future__ import annotations

@@ -20,13 +20,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from waddlebot.identity.lookup import user_of_account
 from waddlebot.kernel.backends import Backend
+from waddlebot.kernel.backends.announce import commands_changed
 from waddlebot.kernel.contracts import Event, EventType, Platform, UserRef
-from waddlebot.kernel.contracts.names import (
-    COMMANDS_CHANGED,
-    COMMANDS_VERSION,
-    EVENTS_QUEUE,
-    chat_lines_key,
-)
+from waddlebot.kernel.contracts.names import EVENTS_QUEUE, chat_lines_key
 from waddlebot.kernel.contracts.roles import platform_role
 from waddlebot.kernel.observability.logging import Category, get_logger, log_event
 from waddlebot.kernel.security.rbac import Actor, Authorizer
@@ -278,8 +274,7 @@ class TimerManager:
     async def _lines_changed(self) -> None:
         """Routers count chat lines only in channels with a ``--lines`` timer (loaded with the
         command table): have every router reload it."""
-        await self.backend.kv.incr(COMMANDS_VERSION)
-        await self.backend.pubsub.publish(COMMANDS_CHANGED, "timers")
+        await commands_changed(self.backend.kv, self.backend.pubsub, "timers")
 
     async def attach(self, community_id: str, timer_id: str, job_id: str) -> None:
         async with self.db.session() as session:
