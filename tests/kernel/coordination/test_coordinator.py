@@ -55,6 +55,30 @@ async def test_one_instance_takes_all_and_releases_on_stop(backend: Backend) -> 
     assert await backend.leases.held() == [] and await backend.leases.instances() == {}
 
 
+async def test_an_item_whose_start_fails_is_given_back_and_tried_again(
+    backend: Backend,
+) -> None:
+    attempts: list[int] = []
+    dropped: list[str] = []
+
+    async def on_acquired(lease: Lease) -> None:
+        attempts.append(lease.token)
+        if len(attempts) == 1:
+            raise RuntimeError("the platform refused the session")
+
+    async def on_lost(lease: Lease) -> None:
+        dropped.append(lease.item)
+
+    node = coordinator(backend, "solo", ["shard-0"], on_acquired=on_acquired, on_lost=on_lost)
+    await node.beat()
+    assert node.held == {} and dropped == ["shard-0"]  # not counted as held
+    assert await backend.leases.held() == []  # and free for any instance
+    await node.beat()
+    assert list(node.held) == ["shard-0"] and len(attempts) == 2
+    assert attempts[1] > attempts[0]
+    await node.stop()
+
+
 async def test_joining_instance_gets_its_share_after_release(backend: Backend) -> None:
     items = [f"channel-{n}" for n in range(60)]
     first = coordinator(backend, "first", items)

@@ -104,7 +104,7 @@ class WebSocketTransport:
         return self.sessions.sockets.get(WEBSOCKET_ITEM)
 
     async def _acquired(self, lease: Lease) -> None:
-        # Must not raise: the coordinator counts the lease as held either way.
+        # A session without a known bot id still works: only the connection budget uses it.
         try:
             bot_id = await self.twitch.auth.bot_user_id() or "unknown"
         except Exception:
@@ -172,17 +172,7 @@ class WebSocketTransport:
     async def _reconcile_here(self) -> None:
         if self.twitch.subscriptions.current is None:
             return  # not the holder (or no welcome yet: it reconciles then)
-        try:
-            await self.twitch.subscriptions.reconcile()
-        except Exception as error:
-            log_event(
-                logger,
-                Category.ERROR,
-                "twitch_reconcile",
-                "failed",
-                level="warning",
-                reason=repr(error)[:300],
-            )
+        await self.twitch.subscriptions.try_reconcile()
 
 
 class ConduitTransport:
@@ -249,17 +239,8 @@ class ConduitTransport:
         kv = self.runtime.backend.kv
         if not await kv.set(RECONCILE_LOCK, "1", ttl=interval * 0.9, only_if_absent=True):
             return
-        try:
-            await self.twitch.subscriptions.reconcile()
-        except Exception as error:  # the bot may not be authorised yet: connect repairs later
-            log_event(
-                logger,
-                Category.ERROR,
-                "twitch_reconcile",
-                "failed",
-                level="warning",
-                reason=repr(error)[:300],
-            )
+        # the bot may not be authorised yet: `waddlebot twitch connect` repairs later
+        await self.twitch.subscriptions.try_reconcile()
 
     async def _acquired(self, lease: Lease) -> None:
         shard = lease.item.removeprefix(SHARD_PREFIX)

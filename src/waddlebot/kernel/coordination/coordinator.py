@@ -124,7 +124,21 @@ class Coordinator:
                 self._held[item] = lease
                 COORDINATION_HELD.inc()
                 COORDINATION_HANDOVERS.labels("acquired").inc()
-                await self._on_acquired(lease)
+                try:
+                    await self._on_acquired(lease)
+                except Exception as error:
+                    # Held but not served is the worst of both: give it back (on_lost
+                    # cleans up what was started) and try again at the next beat.
+                    log_event(
+                        logger,
+                        Category.ERROR,
+                        "lease_start",
+                        "failed",
+                        level="warning",
+                        item=item,
+                        reason=repr(error)[:300],
+                    )
+                    await self._give_up(lease)
 
     async def _give_up(self, lease: Lease) -> None:
         # Forgotten (and on_lost told) before the backend frees the item: once another
