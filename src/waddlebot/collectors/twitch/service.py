@@ -24,7 +24,6 @@ from waddlebot.collectors.twitch.oauth import check_state, login_url
 from waddlebot.collectors.twitch.sender import TwitchSender
 from waddlebot.collectors.twitch.settings import TwitchSettings
 from waddlebot.collectors.twitch.subscriptions import (
-    EVENTSUB,
     WEBHOOK_PATH,
     ChannelNotFound,
     ChannelStatus,
@@ -136,19 +135,10 @@ class TwitchService(Service):
             ):
                 continue
             try:
-                await self.ready().subscriptions.reconcile()
+                twitch = self.ready()
             except TwitchNotConfigured:
                 continue
-            except Exception as error:
-                PLATFORM_HEALTH.connection("twitch", False, EVENTSUB, f"reconcile: {error!r}")
-                log_event(
-                    logger,
-                    Category.ERROR,
-                    "twitch_reconcile",
-                    "failed",
-                    level="warning",
-                    reason=repr(error),
-                )
+            await twitch.subscriptions.try_reconcile()
 
     def _webhook_api(self) -> APIRouter:
         api = APIRouter(tags=["twitch"])

@@ -236,6 +236,23 @@ class Subscriptions:
         )
         return report
 
+    async def try_reconcile(self) -> ReconcileReport | None:
+        """:meth:`reconcile` for the background loops, which try again later: a failure is
+        logged and shown on the health page instead of raised."""
+        try:
+            return await self.reconcile()
+        except Exception as error:
+            PLATFORM_HEALTH.connection("twitch", False, EVENTSUB, f"reconcile: {error!r}"[:300])
+            log_event(
+                logger,
+                Category.ERROR,
+                "twitch_reconcile",
+                "failed",
+                level="warning",
+                reason=repr(error)[:300],
+            )
+            return None
+
     async def disconnect(self, login: str) -> int:
         """Delete the channel's subscriptions at Twitch, then forget it; how many deleted."""
         async with self.db.session() as session:
