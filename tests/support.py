@@ -29,6 +29,7 @@ from waddlebot.kernel.security.service_tokens import service_headers
 from waddlebot.kernel.service import Service
 from waddlebot.kernel.settings import Settings
 from waddlebot.kernel.storage import Database
+from waddlebot.kernel.storage.replicas import primary_lsn
 from waddlebot.kernel.storage.models import Entity, Membership, PlatformIdentity, User
 from waddlebot.modules.core import module as core
 from waddlebot.router.api import router_api
@@ -321,17 +322,15 @@ async def replicas_caught_up(database: Database, timeout: float = 10.0) -> None:
     replica's lag and a test cannot."""
     if not database.replicas or database.dialect != "postgresql":
         return
-    async with database.engine.connect() as connection:
-        target = await connection.scalar(text("SELECT pg_current_wal_lsn()"))
+    target = await primary_lsn(database.engine)
     deadline = time.monotonic() + timeout
     for engine in database.replicas:
         while True:
             async with engine.connect() as connection:
-                caught_up = await connection.scalar(
-                    text("SELECT pg_last_wal_replay_lsn() >= CAST(:target AS pg_lsn)"),
-                    {"target": str(target)},
+                replayed = await connection.scalar(
+                    text("SELECT pg_wal_lsn_diff(pg_last_wal_replay_lsn(), '0/0')::bigint")
                 )
-            if caught_up:
+            if replayed is not None and int(replayed) >= target:
                 break
             assert time.monotonic() < deadline, f"a replica has not replayed {target}"
             await asyncio.sleep(0.05)
