@@ -29,8 +29,8 @@ from waddlebot.kernel.security.service_tokens import service_headers
 from waddlebot.kernel.service import Service
 from waddlebot.kernel.settings import Settings
 from waddlebot.kernel.storage import Database
-from waddlebot.kernel.storage.replicas import primary_lsn
 from waddlebot.kernel.storage.models import Entity, Membership, PlatformIdentity, User
+from waddlebot.kernel.storage.replicas import primary_lsn
 from waddlebot.modules.core import module as core
 from waddlebot.router.api import router_api
 from waddlebot.router.service import RouterService
