@@ -54,6 +54,7 @@ REPLY_TIMEOUT = 10.0  # a command unanswered this long means a dead link: fail, 
 CONNECT_TIMEOUT = 5.0  # also bounds closing a connection (redis-py uses it for both)
 MAX_BLOCK_SLICE = 2.0  # a blocking read stays well below the reply bound
 MIN_BLOCK_SLICE = 0.05  # do not spin when visibility_timeout is tiny
+RECLAIM_EVERY = 1.0  # a process looks for timed-out items of a queue at most this often
 SUBSCRIBER_BUFFER = 1000  # per-subscription inbox; a slow reader loses its oldest messages
 READ_SLICE = 5.0  # the pub/sub reader wakes at least this often to look after the connection
 KEEPALIVE_INTERVAL = 30.0  # PING the shared pub/sub connection after this long without traffic
@@ -382,6 +383,7 @@ class RedisWorkQueue(WorkQueue):
         self._client = client
         self._prefix = f"{namespace}:q:"
         self._groups: set[tuple[str, str]] = set()
+        self._reclaimed_at: dict[tuple[str, str], float] = {}  # monotonic, per stream + group
         self._put = client.register_script(_PUT_LUA)
         self._claim = client.register_script(_CLAIM_LUA)
         self._ack = client.register_script(_ACK_LUA)
@@ -444,6 +446,9 @@ class RedisWorkQueue(WorkQueue):
 
     async def release(self, queue: str, group: str, consumer: str, *ids: str) -> None:
         await self._renew(queue, group, consumer, "release", ids)
+        # Handed back to be taken first: this process's next take claims at once (others
+        # within RECLAIM_EVERY).
+        self._reclaimed_at.pop((self._prefix + queue, group), None)
 
     async def depth(self, queue: str) -> int:
         return int(await self._client.xlen(self._prefix + queue))
@@ -482,14 +487,25 @@ class RedisWorkQueue(WorkQueue):
 
         XREADGROUP cannot notice an in-flight item timing out while it blocks, so the block is
         cut into slices no longer than ``visibility_timeout`` and claiming is retried between.
+        Claiming is a round trip per take that almost always finds nothing, so a process does
+        it for a queue at most every ``RECLAIM_EVERY`` seconds (a quarter of the visibility
+        timeout when that is shorter): a timed-out item waits at most that much longer.
         """
         await self._ensure_group(stream, group)
-        got = await self._claim_expired(stream, group, consumer, count, visibility)
-        remaining = deadline - time.monotonic()
-        if not got and remaining > 0:
-            wait = min(remaining, self._slice(visibility))
-            got = await self._read_new(stream, group, consumer, count, wait)
-        return got
+        now = time.monotonic()
+        last = self._reclaimed_at.get((stream, group), -math.inf)
+        if now - last >= min(RECLAIM_EVERY, visibility / 4):
+            self._reclaimed_at[(stream, group)] = now
+            got = await self._claim_expired(stream, group, consumer, count, visibility)
+            if got:
+                return got
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return []  # the script has read new items too
+        else:
+            remaining = deadline - time.monotonic()
+        wait = min(remaining, self._slice(visibility)) if remaining > 0 else None
+        return await self._read_new(stream, group, consumer, count, wait)
 
     def _slice(self, visibility_timeout: float) -> float:
         return min(self._max_slice, max(MIN_BLOCK_SLICE, visibility_timeout))
