@@ -58,6 +58,7 @@ STOP_TIMEOUT = 15.0
 MAX_MESSAGES = 1_000_000
 MAX_CONCURRENCY = 1_000
 MAX_COMMANDS = 10_000
+MAX_COMMUNITIES = 100_000
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,7 @@ class Result:
     transport: str
     kind: str
     commands: int
+    communities: int
     concurrency: int
     messages: int
     seconds: float
@@ -193,8 +195,19 @@ async def wait_healthy(client: httpx.AsyncClient, process: subprocess.Popen[byte
     raise TimeoutError(f"/healthz did not answer within {STARTUP_TIMEOUT:g}s")
 
 
+def channel_of(index: int, communities: int) -> str:
+    """The channel of message ``index``: with more than one community, each message goes to
+    the next one's channel in turn (every playground channel is a community of its own)."""
+    return CHANNEL if communities <= 1 else f"{CHANNEL}-{index % communities}"
+
+
 async def drive(
-    client: httpx.AsyncClient, count: int, concurrency: int, offset: int, kind: str = "ping"
+    client: httpx.AsyncClient,
+    count: int,
+    concurrency: int,
+    offset: int,
+    kind: str = "ping",
+    communities: int = 1,
 ) -> tuple[list[float], int]:
     """Send ``count`` messages of ``kind`` from ``concurrency`` senders; latencies (s), errors."""
     text, expected = MESSAGES[kind]
@@ -207,7 +220,8 @@ async def drive(
         while next_index < count:
             index = offset + next_index
             next_index += 1
-            body = {"channel": CHANNEL, "user": f"bench{index % USERS}", "text": text}
+            channel = channel_of(index, communities)
+            body = {"channel": channel, "user": f"bench{index % USERS}", "text": text}
             started = time.perf_counter()
             try:
                 answer = await client.post("/api/playground/v1/messages", json=body)
@@ -226,7 +240,12 @@ async def drive(
 
 
 async def drive_socket(
-    client: httpx.AsyncClient, count: int, concurrency: int, offset: int, kind: str = "ping"
+    client: httpx.AsyncClient,
+    count: int,
+    concurrency: int,
+    offset: int,
+    kind: str = "ping",
+    communities: int = 1,
 ) -> tuple[list[float], int]:
     """As :func:`drive`, over one playground WebSocket with ``concurrency`` frames in flight."""
     text, expected = MESSAGES[kind]
@@ -254,7 +273,11 @@ async def drive_socket(
         for n in range(count):
             await window.acquire()
             index = offset + n
-            frame = {"id": str(index), "channel": CHANNEL, "user": f"bench{index % USERS}"}
+            frame = {
+                "id": str(index),
+                "channel": channel_of(index, communities),
+                "user": f"bench{index % USERS}",
+            }
             sent[str(index)] = time.perf_counter()
             await socket.send(json.dumps({**frame, "text": text}))
         await reading
@@ -266,13 +289,16 @@ async def measure(
 ) -> Result:
     """Warm up, then time ``args.messages`` messages at ``concurrency`` and read server CPU."""
     drive_with = drive_socket if args.transport == "socket" else drive
-    _, warmup_errors = await drive_with(client, args.warmup, concurrency, offset=0, kind=args.kind)
+    spread = args.communities
+    _, warmup_errors = await drive_with(
+        client, args.warmup, concurrency, offset=0, kind=args.kind, communities=spread
+    )
     if warmup_errors:
         print(f"warning: {warmup_errors} errors during warm-up", file=sys.stderr)
     cpu_before = cpu_seconds(pid)
     started = time.perf_counter()
     latencies, errors = await drive_with(
-        client, args.messages, concurrency, offset=args.warmup, kind=args.kind
+        client, args.messages, concurrency, offset=args.warmup, kind=args.kind, communities=spread
     )
     elapsed = time.perf_counter() - started
     cpu_used = cpu_seconds(pid) - cpu_before
@@ -282,6 +308,7 @@ async def measure(
         transport=args.transport,
         kind=args.kind,
         commands=args.commands,
+        communities=args.communities,
         concurrency=concurrency,
         messages=args.messages,
         seconds=round(elapsed, 3),
@@ -315,6 +342,8 @@ async def run(args: argparse.Namespace) -> list[Result]:
                 client.headers.update(service_headers(secret, "bench"))
                 if args.commands:
                     await install_commands(client, args.commands)
+                if args.communities > 1:
+                    await register_communities(client, args.communities)
                 for concurrency in concurrencies:
                     result = await measure(client, process.pid, args.backend, concurrency, args)
                     results.append(result)
@@ -340,6 +369,14 @@ async def install_commands(client: httpx.AsyncClient, count: int) -> None:
             raise RuntimeError(f"could not add !filler{n}: {created.status_code} {created.text}")
 
 
+async def register_communities(client: httpx.AsyncClient, count: int) -> None:
+    """One chat line in each of ``count`` channels first, so each is a registered community
+    before anything is measured (registration is a first-sight cost, not a per-message one)."""
+    _, errors = await drive(client, count, 10, offset=0, kind="chat", communities=count)
+    if errors:
+        raise RuntimeError(f"{errors} of {count} channels could not be registered")
+
+
 @asynccontextmanager
 async def _backend_env(backend: str) -> AsyncIterator[dict[str, str]]:
     if backend == "distributed":
@@ -352,13 +389,15 @@ async def _backend_env(backend: str) -> AsyncIterator[dict[str, str]]:
 def markdown(results: list[Result]) -> str:
     """The results as a Markdown table for the README."""
     lines = [
-        "| backend | transport | kind | extra commands | concurrency | messages | msg/s "
+        "| backend | transport | kind | extra commands | communities | concurrency | messages "
+        "| msg/s "
         "| p50 ms | p95 ms | p99 ms | errors | server CPU ms/msg |",
         "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
         lines.append(
-            f"| {r.backend} | {r.transport} | {r.kind} | {r.commands} | {r.concurrency} "
+            f"| {r.backend} | {r.transport} | {r.kind} | {r.commands} | {r.communities} "
+            f"| {r.concurrency} "
             f"| {r.messages} "
             f"| {r.messages_per_second:.1f} "
             f"| {r.p50_ms:.2f} | {r.p95_ms:.2f} | {r.p99_ms:.2f} | {r.errors} "
@@ -393,6 +432,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=0,
         help="extra custom commands installed in the community first (default 0)",
     )
+    parser.add_argument(
+        "--communities",
+        type=int,
+        default=1,
+        help="communities the messages are spread over, each registered first (default 1)",
+    )
     parser.add_argument("--json", type=Path, default=None, help="also write results here")
     parser.add_argument(
         "--timeout", type=float, default=600.0, help="hard limit for the whole run, in seconds"
@@ -404,6 +449,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error(f"--concurrency must be between 1 and {MAX_CONCURRENCY}")
     if not 0 <= args.commands <= MAX_COMMANDS:
         parser.error(f"--commands must be between 0 and {MAX_COMMANDS}")
+    if not 1 <= args.communities <= MAX_COMMUNITIES:
+        parser.error(f"--communities must be between 1 and {MAX_COMMUNITIES}")
     if not 0 <= args.warmup <= MAX_MESSAGES:
         parser.error(f"--warmup must be between 0 and {MAX_MESSAGES}")
     if not 0 < args.timeout <= 3600:

@@ -15,11 +15,11 @@ from tests.conftest import DATABASE_URL, REDIS_URL, require_service
 def test_the_playground_benchmark_runs_with_extra_commands(tmp_path: Path, transport: str) -> None:
     out = tmp_path / "bench.json"
     argv = ["--messages", "5", "--warmup", "1", "--concurrency", "2", "--commands", "3"]
-    argv += ["--transport", transport, "--json", str(out)]
+    argv += ["--communities", "4", "--transport", transport, "--json", str(out)]
     assert playground_throughput.main(argv) == 0  # every reply checked
     (result,) = json.loads(out.read_text())["results"]
     assert result["commands"] == 3 and result["errors"] == 0 and result["messages"] == 5
-    assert result["transport"] == transport
+    assert result["transport"] == transport and result["communities"] == 4
 
 
 def test_the_comparison_pairs_each_scenario_with_the_peers_rows() -> None:
