@@ -80,3 +80,27 @@ async def test_unreadable_queue_item_is_dropped_not_fatal(stack_settings: Settin
         await backend.queues.put(EVENTS_QUEUE, [b"{garbage"], max_length=10)
         assert await server.texts("!ping") == ["pong"]
         assert await backend.queues.depth(EVENTS_QUEUE) == 0
+
+
+async def test_an_outcome_nobody_waits_for_is_not_published(stack_settings: Settings) -> None:
+    async with live_server(build_app(stack_settings)) as server:
+        backend = server.app.state.runtime.backend
+        quiet = ping("nobody-waits").model_copy(update={"outcome_wanted": False})
+        awaited = ping("someone-waits")
+        async with backend.pubsub.subscribe(
+            outcome_channel(quiet.id), outcome_channel(awaited.id)
+        ) as outcomes:
+            for event in (quiet, awaited):
+                await backend.queues.put(
+                    EVENTS_QUEUE, [event.model_dump_json().encode()], max_length=10
+                )
+            received = await outcomes.get(timeout=10)
+            assert received is not None and received[0] == outcome_channel(awaited.id)
+            assert await outcomes.get(timeout=0.5) is None
+        queued = await backend.queues.take(
+            outbound_queue("twitch"), "sender", "t", count=10, block=0.5
+        )
+        assert sorted(OutboundMessage.model_validate_json(d.payload).event_id for d in queued) == [
+            "nobody-waits",
+            "someone-waits",
+        ]  # both answered all the same

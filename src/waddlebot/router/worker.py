@@ -215,7 +215,8 @@ class WorkerPool:
         # killed before this point leaves the event to be processed again, never a lost row.
         await self.pipeline.executions.settled(event.id)
         await kv.set(state_key, f"done:{outcome.status}", ttl=DONE_TTL)
-        await self._announce(outcome)
+        if event.outcome_wanted:
+            await self._announce(outcome)
         await queues.ack(EVENTS_QUEUE, EVENTS_GROUP, delivery.id)
         EVENTS_PROCESSED.labels(event.platform.value, outcome.status).inc()
         EVENT_SECONDS.observe(time.perf_counter() - started)

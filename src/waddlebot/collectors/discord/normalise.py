@@ -71,6 +71,7 @@ def message_event(message: GatewayMessage, mapping: Mapping[str, Role]) -> Event
         user=message.author.user(mapping),
         text=text[:4000],
         reply_to=message.id,
+        outcome_wanted=False,  # gateway messages are answered through the sender
     )
 
 
@@ -91,6 +92,7 @@ def member_event(
         server_id=guild_id,
         channel_id=channel_id or guild_id,
         user=author.user(mapping),
+        outcome_wanted=False,
     )
 
 
@@ -105,6 +107,7 @@ def guild_join_event(
         channel_id=channel_id or guild_id,
         channel_name=guild_name[:200] or None,
         data={"guild": {"id": guild_id, "name": guild_name, "owner_id": owner_id}},
+        outcome_wanted=False,
     )
 
 

@@ -48,6 +48,7 @@ class SlackCommand:
             thread_id=self.thread_ts,
             reply_to=self.ts,
             data=data,
+            outcome_wanted=False,  # answers go out through the sender (slash commands too)
         )
 
 

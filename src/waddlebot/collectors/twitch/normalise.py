@@ -49,13 +49,15 @@ def _optional_user(event: Payload) -> UserRef | None:
 
 
 def _place(event: Payload, prefix: str = "broadcaster") -> Payload:
-    """Where the event happened: the broadcaster's channel."""
+    """Where the event happened: the broadcaster's channel (and, as for every EventSub
+    event, that nobody waits for its outcome: answers go out through the sender)."""
     broadcaster = _text(event, f"{prefix}_user_id")
     return {
         "platform": Platform.twitch,
         "server_id": broadcaster,
         "channel_id": broadcaster,
         "channel_name": event.get(f"{prefix}_user_login") or None,
+        "outcome_wanted": False,
     }
 
 

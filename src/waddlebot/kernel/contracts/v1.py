@@ -196,6 +196,12 @@ class Event(Strict):
         description=f"type-specific details; at most {MAX_EVENT_DATA} bytes as JSON",
     )
     received_at: datetime = Field(default_factory=_now)
+    outcome_wanted: bool = Field(
+        default=True,
+        description="publish the outcome on router:outcome:<id> once handled; a collector "
+        "that never waits for it (Twitch, Slack events, Discord gateway) says false and saves "
+        "the router a Redis round trip per event",
+    )
 
 
 class EventBatch(RootModel[list[Event]]):
