@@ -370,9 +370,10 @@ async def install_commands(client: httpx.AsyncClient, count: int) -> None:
 
 
 async def register_communities(client: httpx.AsyncClient, count: int) -> None:
-    """One chat line in each of ``count`` channels first, so each is a registered community
-    before anything is measured (registration is a first-sight cost, not a per-message one)."""
-    _, errors = await drive(client, count, 10, offset=0, kind="chat", communities=count)
+    """One ``!ping`` in each of ``count`` channels first, so each is a registered community
+    whose command path has been taken once before anything is measured: registration and a
+    community's first command are first-sight costs, not per-message ones."""
+    _, errors = await drive(client, count, 10, offset=0, kind="ping", communities=count)
     if errors:
         raise RuntimeError(f"{errors} of {count} channels could not be registered")
 
