@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -11,8 +12,10 @@ from sqlalchemy import select
 from waddlebot.kernel.backends import Backend
 from waddlebot.kernel.contracts import Role
 from waddlebot.kernel.security.rbac import (
+    ACCESS_TTL,
     DEFAULT_GRANTS,
     PERMISSIONS,
+    SHARED_ACCESS_TTL,
     Actor,
     Authorizer,
     UnknownPermission,
@@ -164,6 +167,41 @@ async def test_labels_grant_permissions_until_they_expire(
         Actor(users["mel"]), community, "label", permission="labels.manage"
     )
     assert not denied.allowed and denied.missing == ["labels.manage"]
+
+
+async def test_a_cached_label_stops_granting_the_moment_it_expires(
+    database: Database, backend: Backend
+) -> None:
+    community, users = await community_with(database, mel="member")
+    authorizer = Authorizer(database, backend.kv)
+    async with database.session() as session:
+        helper = Label(community_id=community, name="helper", permissions=["labels.manage"])
+        session.add(helper)
+        await session.flush()
+        session.add(
+            LabelAssignment(
+                label_id=helper.id,
+                community_id=community,
+                target_type="user",
+                target_id=users["mel"],
+                expires_at=datetime.now(UTC) + timedelta(seconds=1.5),
+            )
+        )
+    await access_changed(backend.kv, community)
+    assert (await authorizer.access(community, users["mel"])).labels == ("helper",)
+    await asyncio.sleep(1.7)  # no event: the cached entry ended with the label
+    assert (await authorizer.access(community, users["mel"])).labels == ()
+
+
+async def test_entries_live_long_only_in_a_store_every_process_shares(
+    database: Database, backend: Backend
+) -> None:
+    community, users = await community_with(database, mel="member")
+    await Authorizer(database, backend.kv).access(community, users["mel"])
+    ttl = await backend.kv.ttl(f"access-grants:{community}:0")
+    expected = SHARED_ACCESS_TTL if backend.kv.shared else ACCESS_TTL
+    assert ttl is not None and expected - 5 < ttl <= expected
+    assert backend.kv.shared == (type(backend).__name__ == "RedisBackend")
 
 
 async def test_every_decision_is_logged_with_who_where_what_and_result(

@@ -13,6 +13,7 @@ import asyncio
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
+from typing import ClassVar
 
 
 class QueueFull(Exception):
@@ -49,6 +50,11 @@ class Delivery:
 
 class KeyValue(abc.ABC):
     """Strings with optional TTL, atomic counters and sliding-window rate limits."""
+
+    #: True when every process of the installation (a CLI command too) reads and writes this
+    #: same store, so a version bump by any of them reaches every cache built on it; False
+    #: for a process's own memory, where a cache must expire soon to see other processes.
+    shared: ClassVar[bool] = False
 
     @abc.abstractmethod
     async def get(self, key: str) -> bytes | None: ...

@@ -306,6 +306,8 @@ def _stream_vanished(exc: RedisError) -> bool:
 class RedisKeyValue(KeyValue):
     """Plain strings under ``ns:kv:``; rate-limit windows are sorted sets under ``ns:rl:``."""
 
+    shared = True
+
     def __init__(self, client: aioredis.Redis, namespace: str) -> None:
         self._client = client
         self._kv = f"{namespace}:kv:"

@@ -34,6 +34,7 @@ from waddlebot.kernel.storage.models import (
     Label,
     LabelAssignment,
     Membership,
+    as_utc,
 )
 
 logger = get_logger(__name__)
@@ -96,7 +97,13 @@ PLATFORM_COMMUNITY_ROLE: dict[Role, str] = {
     Role.moderator: "moderator",
 }
 
-ACCESS_TTL = 60.0
+# Every change to memberships, role grants or labels bumps the community's access version,
+# which is part of each cached entry's key; the TTL only bounds how long an entry outlives a
+# change nobody could announce: another process writing while this one caches in its own
+# memory (embedded `waddlebot up` and a CLI command), so short there. A member's entry also
+# ends when their first label expires.
+ACCESS_TTL = 60.0  # a process's own memory
+SHARED_ACCESS_TTL = 3600.0  # a store every process shares (Redis)
 
 
 class UnknownPermission(ValueError):
@@ -310,8 +317,12 @@ class Authorizer:
                 )
             ).all()
         grants = {row.role: list(row.permissions or []) for row in rows}
-        await self.kv.set(key, json.dumps(grants), ttl=ACCESS_TTL)
+        await self.kv.set(key, json.dumps(grants), ttl=self._ttl)
         return grants
+
+    @property
+    def _ttl(self) -> float:
+        return SHARED_ACCESS_TTL if self.kv.shared else ACCESS_TTL
 
     async def _member(self, community_id: str, user_id: str, key: str) -> dict[str, Any]:
         now = datetime.now(UTC)
@@ -323,7 +334,7 @@ class Authorizer:
             )
             labels = (
                 await session.execute(
-                    select(Label.name, Label.permissions)
+                    select(Label.name, Label.permissions, LabelAssignment.expires_at)
                     .join(LabelAssignment, LabelAssignment.label_id == Label.id)
                     .where(
                         LabelAssignment.community_id == community_id,
@@ -336,11 +347,13 @@ class Authorizer:
             ).all()
         member = {
             "role": role if role in ROLE_RANK else None,
-            "labels": [name for name, _ in labels],
-            "permissions": sorted({p for _, perms in labels for p in perms or []}),
+            "labels": [name for name, _, _ in labels],
+            "permissions": sorted({p for _, perms, _ in labels for p in perms or []}),
         }
-        # Short TTL: a label's expiry takes effect within a minute without any event.
-        await self.kv.set(key, json.dumps(member), ttl=ACCESS_TTL)
+        # Kept until the first of the member's labels expires (an expiry is no event).
+        ends = [as_utc(at) for _, _, at in labels if at is not None]
+        ttl = min([self._ttl, *((at - now).total_seconds() for at in ends)])
+        await self.kv.set(key, json.dumps(member), ttl=max(ttl, 0.001))
         return member
 
 

@@ -30,6 +30,12 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def as_utc(moment: datetime) -> datetime:
+    """A datetime read back from the database, made aware: SQLite hands datetimes back naive,
+    and every time WaddleBot stores is UTC."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
 class Base(DeclarativeBase):
     """Declarative base; naming convention keeps constraint names stable across databases."""
 

@@ -46,6 +46,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from waddlebot.kernel.backends import KeyValue
 from waddlebot.kernel.errors import Invalid
 from waddlebot.kernel.storage.database import Database
+from waddlebot.kernel.storage.models import as_utc
 from waddlebot.kernel.storage.module_data import ModuleDatum
 
 MAX_KEYS = 10_000  # per module and community, user scopes included
@@ -137,7 +138,7 @@ class DatabaseDataStore:
             ).first()
         ttl = CACHE_TTL
         if row is not None and row.expires_at is not None:
-            ttl = min(ttl, (_aware(row.expires_at) - now).total_seconds())
+            ttl = min(ttl, (as_utc(row.expires_at) - now).total_seconds())
         if ttl > 0 and cached is None:
             value = MISSING if row is None else row.value.encode()
             await self.kv.set(cache_key(scope, key), value, ttl=ttl, only_if_absent=True)
@@ -188,7 +189,7 @@ class DatabaseDataStore:
             rows = gone.all()
         await self._written(scope, key)
         now = _now()
-        return any(row.expires_at is None or _aware(row.expires_at) > now for row in rows)
+        return any(row.expires_at is None or as_utc(row.expires_at) > now for row in rows)
 
     async def incr(self, scope: Scope, key: str, amount: int) -> int:
         now = _now()
@@ -281,8 +282,3 @@ class DatabaseDataStore:
             total += count
             if count < batch:
                 return total
-
-
-def _aware(moment: datetime) -> datetime:
-    """SQLite hands datetimes back naive; they were stored in UTC."""
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

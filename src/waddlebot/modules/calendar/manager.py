@@ -24,7 +24,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from waddlebot.kernel.errors import Conflict, Forbidden, Invalid, NotFound
-from waddlebot.kernel.storage.models import Community, Entity, User
+from waddlebot.kernel.storage.models import Community, Entity, User, as_utc
 from waddlebot.modules.calendar.models import (
     APPROVED,
     CANCELLED,
@@ -46,11 +46,6 @@ MAX_DESCRIPTION = 500
 MAX_REASON = 300
 NOTICE_GRACE = 7 * 86_400.0  # a notice waiting out an outage still goes out within a week
 MAX_PENDING_PER_PROPOSER = 10
-
-
-def aware(moment: datetime) -> datetime:
-    """SQLite hands datetimes back naive; every time stored here is UTC."""
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,8 +122,8 @@ def _info(row: CalendarEvent) -> EventInfo:
         number=row.number,
         title=row.title,
         description=row.description,
-        starts_at=aware(row.starts_at),
-        ends_at=aware(row.ends_at),
+        starts_at=as_utc(row.starts_at),
+        ends_at=as_utc(row.ends_at),
         time_zone=row.time_zone,
         status=row.status,
         proposed_by=row.proposed_by,
@@ -139,8 +134,8 @@ def _info(row: CalendarEvent) -> EventInfo:
         decided_by=row.decided_by,
         reason=row.reason,
         reminder_job_id=row.reminder_job_id,
-        created_at=aware(row.created_at),
-        updated_at=aware(row.updated_at),
+        created_at=as_utc(row.created_at),
+        updated_at=as_utc(row.updated_at),
     )
 
 

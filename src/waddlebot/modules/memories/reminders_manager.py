@@ -16,6 +16,7 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from waddlebot.kernel.errors import Conflict, Forbidden, Invalid, NotFound
+from waddlebot.kernel.storage.models import as_utc
 from waddlebot.modules.memories.models_reminders import (
     CANCELLED,
     DELIVERED,
@@ -272,11 +273,6 @@ def _rowcount(result: object) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
 
 
-def _aware(moment: datetime) -> datetime:
-    """SQLite hands datetimes back naive; every time stored here is UTC."""
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-
-
 def _info(row: Reminder) -> ReminderInfo:
     return ReminderInfo(
         id=row.id,
@@ -296,13 +292,13 @@ def _info(row: Reminder) -> ReminderInfo:
             channel_id=row.origin_channel_id,
             channel_name=row.origin_channel_name,
         ),
-        due_at=_aware(row.due_at),
+        due_at=as_utc(row.due_at),
         time_zone=row.time_zone,
         text=row.text,
         private=row.private,
         job_id=row.job_id,
         status=row.status,
-        created_at=_aware(row.created_at),
+        created_at=as_utc(row.created_at),
     )
 
 

@@ -31,7 +31,7 @@ from waddlebot.kernel.errors import Conflict, Invalid, NotFound, Refusal
 from waddlebot.kernel.observability.metrics import TOKEN_REFRESH_FAILURES
 from waddlebot.kernel.security.signed_state import StateSigner
 from waddlebot.kernel.settings import Settings
-from waddlebot.kernel.storage.models import Community
+from waddlebot.kernel.storage.models import Community, as_utc
 from waddlebot.modules.music.spotify_models import SpotifyConnection
 from waddlebot.sdk.database import ModuleDatabase
 from waddlebot.sdk.secrets import SecretOperations
@@ -185,13 +185,9 @@ def _info(row: SpotifyConnection) -> ConnectionInfo:
         spotify_user_id=row.spotify_user_id,
         display_name=row.display_name,
         scopes=row.scopes,
-        expires_at=_aware(row.expires_at),
-        connected_at=_aware(row.connected_at),
+        expires_at=as_utc(row.expires_at),
+        connected_at=as_utc(row.connected_at),
     )
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 class SpotifyAccounts:
@@ -291,7 +287,7 @@ class SpotifyAccounts:
         return await self._refresh(community_id, rejected)
 
     def _stale(self, row: SpotifyConnection, token: str, rejected: str | None) -> bool:
-        return token == rejected or _aware(row.expires_at) - REFRESH_MARGIN <= self.clock()
+        return token == rejected or as_utc(row.expires_at) - REFRESH_MARGIN <= self.clock()
 
     async def _refresh(self, community_id: str, rejected: str | None) -> str:
         """Refresh under a row lock; whoever waited finds the fresh token and uses it."""
