@@ -31,7 +31,7 @@ from waddlebot.kernel.observability.dependencies import probe_forever
 from waddlebot.kernel.observability.health_details import health_details_api
 from waddlebot.kernel.observability.logging import Category, get_logger, log_event
 from waddlebot.kernel.observability.platforms import PLATFORM_HEALTH
-from waddlebot.kernel.outages import UNAVAILABLE_ERRORS
+from waddlebot.kernel.outages import unavailable_errors
 from waddlebot.kernel.runtime import Runtime
 from waddlebot.kernel.service import Service
 from waddlebot.kernel.settings import Settings
@@ -138,7 +138,12 @@ def create_app(
     app.add_middleware(BodyLimit)
     app.add_middleware(CrashGuard)
     app.add_middleware(RequestId)  # outermost: even a crash's line carries the request id
-    for outage in UNAVAILABLE_ERRORS:  # Redis / database away: 503 + Retry-After
+    drivers = {
+        "cache": bool(settings.redis_url),
+        "postgres": bool(settings.database_url)
+        and settings.resolved_database_url.startswith("postgresql"),
+    }
+    for outage in unavailable_errors(**drivers):  # Redis / database away: 503 + Retry-After
         app.add_exception_handler(outage, unavailable_answer)
     for service in chosen:  # the routes chat traffic takes are matched first
         chat = service.chat_api()

@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import random
 import socket
+import sys
 from dataclasses import dataclass
 
-import asyncpg
-import redis.exceptions
 import sqlalchemy.exc
 
 from waddlebot.kernel.errors import DependencyUnavailable
@@ -22,22 +21,42 @@ from waddlebot.kernel.errors import DependencyUnavailable
 CACHE = "cache"
 DATABASE = "database"
 
-# Raised (or handled) wherever they surface; the HTTP handler is registered for each.
-UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (
+# The drivers' own errors, named rather than imported: redis-py and asyncpg cost ~8 MiB and are
+# loaded only by installations that use Redis or PostgreSQL (an error of a driver that was
+# never imported cannot occur).
+_CACHE_ERRORS = ("redis.exceptions", ("ConnectionError", "TimeoutError"))  # + BusyLoadingError
+_POSTGRES_ERRORS = (
+    "asyncpg.exceptions",
+    # "connection does not exist" …; starting up, shutting down, terminated
+    ("PostgresConnectionError", "OperatorInterventionError"),
+)
+_BASE_ERRORS: tuple[type[Exception], ...] = (
     DependencyUnavailable,
-    redis.exceptions.ConnectionError,  # includes BusyLoadingError: Redis replaying its AOF
-    redis.exceptions.TimeoutError,
     sqlalchemy.exc.OperationalError,
     sqlalchemy.exc.InterfaceError,
     sqlalchemy.exc.TimeoutError,  # no pooled connection in time
     sqlalchemy.exc.DBAPIError,  # only those that invalidated their connection (see below)
-    asyncpg.exceptions.PostgresConnectionError,  # includes "connection does not exist"
-    asyncpg.exceptions.OperatorInterventionError,  # starting up, shutting down, terminated
     ConnectionError,  # refused / reset, e.g. asyncpg connecting to a stopped server
     socket.gaierror,
 )
-_DATABASE_ERRORS = (sqlalchemy.exc.SQLAlchemyError, asyncpg.PostgresError)
 _CONNECT_FAILED = ("Connect call failed", "Multiple exceptions")  # asyncio's connect errors
+
+
+def _loaded(module: str, names: tuple[str, ...]) -> tuple[type[Exception], ...]:
+    found = sys.modules.get(module)
+    return tuple(getattr(found, name) for name in names) if found is not None else ()
+
+
+def unavailable_errors(
+    *, cache: bool = False, postgres: bool = False
+) -> tuple[type[Exception], ...]:
+    """Every error class that means a dependency is away (the HTTP edge answers each with
+    503): ``cache``/``postgres`` import those drivers first, so their errors are included."""
+    if cache:
+        import redis.exceptions  # noqa: F401
+    if postgres:
+        import asyncpg.exceptions  # noqa: F401
+    return _BASE_ERRORS + _loaded(*_CACHE_ERRORS) + _loaded(*_POSTGRES_ERRORS)
 
 
 def dependency_of(error: BaseException) -> str | None:
@@ -59,17 +78,24 @@ def dependency_of(error: BaseException) -> str | None:
 def _direct(error: BaseException) -> str | None:
     if isinstance(error, DependencyUnavailable):
         return error.dependency
-    if isinstance(error, redis.exceptions.ConnectionError | redis.exceptions.TimeoutError):
+    if isinstance(error, _loaded(*_CACHE_ERRORS)):
         return CACHE
     if isinstance(error, sqlalchemy.exc.DBAPIError) and not isinstance(
         error, sqlalchemy.exc.OperationalError | sqlalchemy.exc.InterfaceError
     ):
         return DATABASE if error.connection_invalidated else None
-    if isinstance(error, UNAVAILABLE_ERRORS):
-        return DATABASE if isinstance(error, _DATABASE_ERRORS) else _origin(error)
+    if isinstance(error, unavailable_errors()):
+        return DATABASE if _from_database(error) else _origin(error)
     if isinstance(error, OSError) and any(text in str(error) for text in _CONNECT_FAILED):
         return _origin(error)
     return None
+
+
+def _from_database(error: BaseException) -> bool:
+    if isinstance(error, sqlalchemy.exc.SQLAlchemyError):
+        return True
+    asyncpg = sys.modules.get("asyncpg")
+    return asyncpg is not None and isinstance(error, asyncpg.PostgresError)
 
 
 def _origin(error: BaseException) -> str:

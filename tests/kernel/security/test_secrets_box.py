@@ -36,6 +36,18 @@ def test_tampered_or_foreign_ciphertext_is_refused() -> None:
         box.decrypt(sealed[:-4] + "AAAA")
 
 
+@pytest.mark.parametrize(
+    "key",
+    [b"", b"short", b"not base64 at all!!", b"A" * 43, Fernet.generate_key()[:-2], b"=" * 44],
+)
+def test_a_key_fernet_refuses_is_refused_when_the_box_is_made(key: bytes) -> None:
+    """The box checks keys itself (cryptography is loaded on first use): same verdict."""
+    with pytest.raises(ValueError):
+        Fernet(key)
+    with pytest.raises(ValueError, match="32 url-safe base64-encoded bytes"):
+        SecretBox([Fernet.generate_key(), key])
+
+
 def test_settings_use_configured_keys_first(monkeypatch: pytest.MonkeyPatch) -> None:
     key = Fernet.generate_key().decode()
     monkeypatch.setenv("WADDLEBOT_ENCRYPTION_KEYS", f"{key}, {Fernet.generate_key().decode()}")

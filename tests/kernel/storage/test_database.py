@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -19,8 +21,8 @@ from sqlalchemy import delete, func, inspect, select, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
-from waddlebot.kernel.storage import Database
-from waddlebot.kernel.storage.database import alembic_config
+from waddlebot.kernel.storage import Database, revisions
+from waddlebot.kernel.storage.database import MIGRATIONS_DIR, alembic_config
 from waddlebot.kernel.storage.models import Base, Community, Entity, PlatformIdentity, User
 
 CORE_TABLES = {
@@ -87,6 +89,66 @@ async def test_second_migrate_is_a_noop(database: Database) -> None:
         assert await session.scalar(select(Community.name).where(Community.id == "c1")) == (
             "Penguins"
         )
+
+
+def test_the_heads_read_from_the_files_are_alembics_heads() -> None:
+    assert sorted(revisions.shipped_heads(MIGRATIONS_DIR / "versions")) == head_revisions()
+
+
+def test_a_new_migration_file_is_a_new_head(tmp_path: Path) -> None:
+    """So a database at the old heads is not taken for current: Alembic runs."""
+    for source in (MIGRATIONS_DIR / "versions").glob("*.py"):
+        (tmp_path / source.name).write_text(source.read_text())
+    (tmp_path / "0003_next.py").write_text(
+        'revision: str = "0003_next"\ndown_revision = ("0002_ai", "0002_music")\n'
+    )
+    heads = revisions.shipped_heads(tmp_path)
+    assert "0003_next" in heads
+    assert not {"0002_ai", "0002_music"} & heads
+
+
+async def test_a_database_behind_the_heads_is_upgraded(database_url: str) -> None:
+    db = Database(database_url)
+    try:
+        await db.migrate("0001")
+        assert await alembic_versions(db) == ["0001"]
+        await db.migrate()
+        assert await alembic_versions(db) == head_revisions()
+        assert CORE_TABLES | {"overlay_tokens"} <= await table_names(db)
+    finally:
+        await db.close()
+
+
+MIGRATE_AND_REPORT = """
+import asyncio, sys
+from waddlebot.kernel.storage import Database
+
+async def main(url):
+    db = Database(url)
+    await db.migrate()
+    await db.close()
+
+asyncio.run(main(sys.argv[1]))
+print("alembic loaded" if "alembic" in sys.modules else "alembic not loaded")
+"""
+
+
+def test_a_restart_on_a_current_schema_does_not_load_alembic(tmp_path: Path) -> None:
+    """Every start migrates; on a current schema that costs a query, not Alembic's import."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'restart.db'}"
+
+    def start() -> str:
+        done = subprocess.run(
+            [sys.executable, "-c", MIGRATE_AND_REPORT, url],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        )
+        return done.stdout.strip()
+
+    assert start() == "alembic loaded"  # a fresh database: Alembic creates the schema
+    assert start() == "alembic not loaded"
 
 
 async def test_migrations_match_the_models(database: Database) -> None:

@@ -141,8 +141,6 @@ class DiscordGatewayService(Service):
         )
 
     async def start(self, runtime: Runtime) -> None:
-        from waddlebot.collectors.discord.adapter import build_client
-
         PLATFORM_HEALTH.configured("discord", bool(self.settings.bot_token))
         if not self.settings.bot_token:
             log_event(
@@ -153,6 +151,9 @@ class DiscordGatewayService(Service):
                 reason="WADDLEBOT_DISCORD_BOT_TOKEN is not set",
             )
             return
+        # py-cord is imported only here: without a bot token it would cost ~10 MiB for nothing.
+        from waddlebot.collectors.discord.adapter import build_client
+
         handler = self.handler = GatewayHandler(runtime, self.settings)
         self.shards = GatewayShards(
             runtime,

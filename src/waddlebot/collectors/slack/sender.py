@@ -5,11 +5,7 @@ processes (the back-off is recorded in the shared backend)."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
-
-from slack_sdk.errors import SlackApiError
-from slack_sdk.web.async_slack_response import AsyncSlackResponse
-from slack_sdk.webhook.async_client import AsyncWebhookClient
+from typing import TYPE_CHECKING, Any
 
 from waddlebot.collectors.pacing import hold_until, wait_for_slot, wait_if_held
 from waddlebot.collectors.sender import OutboundSender, PermanentDeliveryError
@@ -19,6 +15,9 @@ from waddlebot.collectors.slack.workspace import SlackWorkspaces
 from waddlebot.kernel.backends import Backend
 from waddlebot.kernel.contracts import OutboundMessage, Platform
 from waddlebot.kernel.observability.platforms import PLATFORM_HEALTH
+
+if TYPE_CHECKING:  # slack_sdk (~2 MiB, ~10 with aiohttp) is imported where it is first used
+    from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
 RESPONSE_URL_TTL = 30 * 60
 RESPONSE_URL_USES = 5
@@ -117,6 +116,8 @@ class SlackSender(OutboundSender):
         token = await self.workspaces.token(team)
         if token is None:
             raise PermanentDeliveryError(f"no Slack bot token for workspace {team}")
+        from slack_sdk.errors import SlackApiError
+
         client = self.workspaces.client(token)
         hold = f"slack:{team}:{method}"
         for _ in range(MAX_RATE_LIMITED):
@@ -139,6 +140,10 @@ class SlackSender(OutboundSender):
         raise SlackRateLimited(f"{method} still rate limited")
 
     async def _respond(self, url: str, message: OutboundMessage) -> None:
+        # Imported here: slack_sdk's async clients pull in aiohttp (~10 MiB), which an
+        # installation without Slack never needs.
+        from slack_sdk.webhook.async_client import AsyncWebhookClient
+
         webhook = AsyncWebhookClient(url, timeout=10)
         hold = f"slack:response-url:{message.event_id}"
         for _ in range(MAX_RATE_LIMITED):

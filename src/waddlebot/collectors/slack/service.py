@@ -25,14 +25,12 @@ from urllib.parse import parse_qsl, urlencode
 
 from fastapi import APIRouter, Request, Response, status
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
-from slack_sdk.errors import SlackApiError
 
 from waddlebot.collectors.slack.config import SlackSettings
 from waddlebot.collectors.slack.intake import Outcome, SlackIntake
 from waddlebot.collectors.slack.metrics import SLACK_REQUESTS
 from waddlebot.collectors.slack.models import SlackInstallation
 from waddlebot.collectors.slack.sender import SlackSender
-from waddlebot.collectors.slack.socket_mode import SlackSocket
 from waddlebot.collectors.slack.verify import verify_slack
 from waddlebot.collectors.slack.workspace import SlackWorkspaces
 from waddlebot.kernel.contracts.v1 import storable
@@ -76,6 +74,9 @@ class SlackService(Service):
         sender = SlackSender(runtime.backend, settings, self.workspaces(runtime))
         self.spawn("sender", sender.run)
         if settings.app_token:
+            # Socket Mode (slack_sdk + aiohttp, ~10 MiB) is imported only when it is used.
+            from waddlebot.collectors.slack.socket_mode import SlackSocket
+
             socket = SlackSocket(settings, self.workspaces(runtime), self.intake(runtime))
             self.spawn("socket", socket.run)
 
@@ -186,6 +187,8 @@ def slack_api(service: SlackService) -> APIRouter:
                 f"Slack did not install the app: {html.escape(params.get('error', 'no code'))}",
                 400,
             )
+        from slack_sdk.errors import SlackApiError  # loaded with Slack, not at start
+
         try:
             # client credentials in the form body (Slack accepts them there or as Basic auth)
             answer = (

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-
-from slack_sdk.signature import Clock, SignatureVerifier
+from typing import TYPE_CHECKING, cast
 
 from waddlebot.collectors.signatures import timed_signature
 
+if TYPE_CHECKING:
+    from slack_sdk.signature import Clock
 
-class _Clock(Clock):
+
+class _Clock:
+    """slack_sdk's ``Clock`` (it only calls ``now()``), without importing slack_sdk at start."""
+
     def __init__(self, now: Callable[[], float]) -> None:
         self._now = now
 
@@ -37,7 +41,9 @@ def verify_slack(
     if found is None:
         return False
     signature, timestamp = found
-    verifier = SignatureVerifier(signing_secret, clock=_Clock(now))
+    from slack_sdk.signature import SignatureVerifier
+
+    verifier = SignatureVerifier(signing_secret, clock=cast("Clock", _Clock(now)))
     try:
         return verifier.is_valid(body=body, timestamp=timestamp, signature=signature)
     except (UnicodeDecodeError, ValueError, TypeError):  # TypeError: non-ASCII str compare

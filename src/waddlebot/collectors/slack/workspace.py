@@ -11,16 +11,16 @@ import asyncio
 import json
 import time
 from collections.abc import Mapping
-from typing import Any
-
-from slack_sdk.errors import SlackApiError
-from slack_sdk.web.async_client import AsyncWebClient
+from typing import TYPE_CHECKING, Any
 
 from waddlebot.collectors.slack.config import SlackSettings
 from waddlebot.collectors.slack.models import SlackInstallation
 from waddlebot.kernel.contracts import Role, UserRef
 from waddlebot.kernel.observability.logging import Category, get_logger, log_event
 from waddlebot.kernel.runtime import Runtime
+
+if TYPE_CHECKING:  # slack_sdk (~2 MiB, its web client ~10 with aiohttp): loaded on first use
+    from slack_sdk.web.async_client import AsyncWebClient
 
 logger = get_logger(__name__)
 TOKEN_CACHE_SECONDS = 60.0
@@ -46,6 +46,8 @@ class SlackWorkspaces:
     def client(self, token: str | None = None) -> AsyncWebClient:
         key = token or ""
         if key not in self._clients:
+            from slack_sdk.web.async_client import AsyncWebClient
+
             self._clients[key] = AsyncWebClient(
                 token=token, base_url=self.settings.api_base, timeout=10
             )
@@ -78,6 +80,8 @@ class SlackWorkspaces:
         cached = await self.runtime.backend.kv.get(key)
         if cached is not None:
             return UserRef.model_validate_json(cached)
+        from slack_sdk.errors import SlackApiError
+
         try:
             async with asyncio.timeout(self.settings.lookup_timeout):
                 user = await self._lookup(team_id, user_id, fallback_name)

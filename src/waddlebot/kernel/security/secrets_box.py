@@ -9,9 +9,15 @@ in the list decrypts, so rotating means prepending a new key and re-encrypting a
 from __future__ import annotations
 
 import base64
+import binascii
+import functools
 import hashlib
+from typing import TYPE_CHECKING
 
-from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+if TYPE_CHECKING:  # cryptography (~6 MiB) is loaded when the first secret is sealed or read
+    from cryptography.fernet import MultiFernet
+
+KEY_BYTES = 32
 
 
 class SecretUnreadable(Exception):
@@ -24,11 +30,30 @@ def derived_key(secret_key: str) -> bytes:
     return base64.urlsafe_b64encode(digest)
 
 
+def check_key(key: bytes) -> None:
+    """Raise ValueError unless ``key`` is a Fernet key (32 url-safe base64-encoded bytes),
+    as ``Fernet(key)`` would, without importing cryptography."""
+    try:
+        raw = base64.urlsafe_b64decode(key)
+    except (binascii.Error, ValueError):
+        raw = b""
+    if len(raw) != KEY_BYTES:
+        raise ValueError("Fernet key must be 32 url-safe base64-encoded bytes.")
+
+
 class SecretBox:
     def __init__(self, keys: list[bytes]) -> None:
         if not keys:
             raise ValueError("at least one encryption key is required")
-        self._fernet = MultiFernet([Fernet(key) for key in keys])
+        for key in keys:
+            check_key(key)  # a bad key fails at start, not at the first secret
+        self._keys = list(keys)
+
+    @functools.cached_property
+    def _fernet(self) -> MultiFernet:
+        from cryptography.fernet import Fernet, MultiFernet
+
+        return MultiFernet([Fernet(key) for key in self._keys])
 
     @classmethod
     def from_settings(cls, secret_key: str, encryption_keys: list[str]) -> SecretBox:
@@ -39,6 +64,8 @@ class SecretBox:
         return self._fernet.encrypt(plaintext.encode()).decode()
 
     def decrypt(self, ciphertext: str) -> str:
+        from cryptography.fernet import InvalidToken
+
         try:
             return self._fernet.decrypt(ciphertext.encode()).decode()
         except InvalidToken:
@@ -53,6 +80,8 @@ class SecretBox:
 
     def rotate(self, ciphertext: str) -> str:
         """Re-encrypt under the newest key."""
+        from cryptography.fernet import InvalidToken
+
         try:
             return self._fernet.rotate(ciphertext.encode()).decode()
         except InvalidToken:

@@ -11,10 +11,8 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import (
@@ -26,8 +24,12 @@ from sqlalchemy.ext.asyncio import (
 
 from waddlebot.kernel.settings import normalise_database_url
 from waddlebot.kernel.storage import replicas as replica_checks
+from waddlebot.kernel.storage import revisions
 from waddlebot.kernel.storage.replicas import CHECK_EVERY, DEFAULT_MAX_LAG, Replica, WalSamples
 from waddlebot.kernel.supervision import TaskHealth, report_healthy, supervise
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 MIGRATION_LOCK = 0x5741_4444_4C45  # "WADDLE"
@@ -86,12 +88,16 @@ def create_engine(url: str) -> AsyncEngine:
 
 def alembic_config() -> Config:
     """Alembic configuration pointing at the migrations shipped inside the package."""
+    from alembic.config import Config  # Alembic is loaded only when there is work for it
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     return config
 
 
 def _upgrade(connection: Connection, revision: str) -> None:
+    from alembic import command
+
     config = alembic_config()
     config.attributes["connection"] = connection
     command.upgrade(config, revision)
@@ -212,8 +218,24 @@ class Database:
         """Bring the schema to ``revision`` (Alembic upgrade on the primary).
 
         ``heads``: features add their tables on their own branch off the core revision, so
-        every branch head is applied.
+        every branch head is applied. A schema already at the heads is left alone without
+        loading Alembic (:mod:`~waddlebot.kernel.storage.revisions`).
         """
+        if revision != "heads" or not await self._at_heads():
+            await self._upgrade(revision)
+        if self._replicas and self.dialect == "postgresql":
+            # Replicas serve reads only once they have replayed the schema too.
+            self._migrated_at = await replica_checks.primary_lsn(self.engine)
+            for replica in self._replicas:
+                if replica.state == "in use":
+                    replica.state = "unchecked"
+
+    async def _at_heads(self) -> bool:
+        async with self.engine.connect() as connection:
+            applied = await connection.run_sync(revisions.applied)
+        return applied == revisions.shipped_heads(MIGRATIONS_DIR / "versions")
+
+    async def _upgrade(self, revision: str) -> None:
         async with self.engine.begin() as connection:
             if self.dialect == "postgresql":
                 # Several services may start at once: one migrates, the others wait, then no-op.
@@ -221,12 +243,6 @@ class Database:
                     text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK}
                 )
             await connection.run_sync(_upgrade, revision)
-        if self._replicas and self.dialect == "postgresql":
-            # Replicas serve reads only once they have replayed the schema too.
-            self._migrated_at = await replica_checks.primary_lsn(self.engine)
-            for replica in self._replicas:
-                if replica.state == "in use":
-                    replica.state = "unchecked"
 
     async def ping(self, engine: AsyncEngine | None = None) -> bool:
         """True when the primary (or ``engine``, a replica) answers a trivial query."""

@@ -13,7 +13,6 @@ import hashlib
 import secrets
 from datetime import UTC, datetime, timedelta
 
-from icalendar import Calendar, Event
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -121,6 +120,8 @@ def calendar_document(
 ) -> bytes:
     """The feed as RFC 5545 text: one VEVENT per event, times in UTC, UID stable per event;
     the library escapes and folds every text value."""
+    from icalendar import Calendar, Event  # loaded when a feed is first fetched (~3 MiB)
+
     calendar = Calendar()
     calendar.add("prodid", PRODID)
     calendar.add("version", "2.0")
