@@ -7,6 +7,7 @@ sharing Redis (per channel, per account), not just within one.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 
 from waddlebot.kernel.backends import KeyValue, RateWindow
 from waddlebot.kernel.observability.metrics import (
@@ -28,23 +29,37 @@ async def wait_for_slot(
     await wait_for_slots(kv, RateWindow(key, limit, window), max_wait=max_wait)
 
 
-async def wait_for_slots(kv: KeyValue, *windows: RateWindow, max_wait: float = 60.0) -> None:
-    """Take one slot in every window at once (one round trip), waiting until all have room."""
+async def wait_for_slots(
+    kv: KeyValue,
+    *windows: RateWindow,
+    max_wait: float = 60.0,
+    held: Sequence[str] = (),
+) -> None:
+    """Take one slot in every window at once (one round trip), waiting until all have room.
+
+    ``held``: keys :func:`hold_until` may have put on hold; a hold is slept out first, in the
+    same round trip (no separate :func:`wait_if_held` before the send).
+    """
     paced = [RateWindow(f"pace:{w.key}", w.limit, w.window) for w in windows]
+    holds = [f"hold:{key}" for key in held]
     key = windows[0].key
     waited = 0.0
+    counted: set[str] = set()
     while True:
-        decision = await kv.hit_rate_limits(*paced)
+        decision = await kv.hit_rate_limits(*paced, holds=holds)
         if decision.allowed:
             return
+        reason = "hold" if decision.refused_by in holds else "window"
         pause = max(decision.retry_after, 0.01)
-        if waited + pause > max_wait:
+        if reason == "window" and waited + pause > max_wait:
             raise PacingTimeout(f"no slot for {key} within {max_wait:g}s")
-        if not waited:
-            PACING_WAITS.labels(platform_label(key), "window").inc()
+        if reason not in counted:
+            counted.add(reason)
+            PACING_WAITS.labels(platform_label(key), reason).inc()
         await asyncio.sleep(pause)
-        PACING_WAIT_SECONDS.labels(platform_label(key), "window").inc(pause)
-        waited += pause
+        PACING_WAIT_SECONDS.labels(platform_label(key), reason).inc(pause)
+        if reason == "window":
+            waited += pause
 
 
 async def hold_until(kv: KeyValue, key: str, seconds: float, *, rate_limited: bool = True) -> None:

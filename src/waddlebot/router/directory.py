@@ -8,7 +8,7 @@ registered on first sight; concurrent first sightings converge on one row.
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -40,15 +40,25 @@ class Place:
     community_id: str
 
 
+Known = Mapping[str, bytes | None]  # cache values already read (one MGET for several lookups)
+
+
+def entity_cache_key(event: Event) -> str:
+    return f"entity:{event.platform.value}:{event.server_id}:{event.channel_id}"
+
+
 class Directory:
     def __init__(self, db: Database, kv: KeyValue) -> None:
         self.db = db
         self.kv = kv
 
-    async def place(self, event: Event) -> Place:
-        """The entity and community of the event's channel, registering them if new."""
-        key = f"entity:{event.platform.value}:{event.server_id}:{event.channel_id}"
-        cached = await self.kv.get(key)
+    async def place(self, event: Event, known: Known | None = None) -> Place:
+        """The entity and community of the event's channel, registering them if new.
+
+        ``known``: values already read from the cache, by key (see :func:`entity_cache_key`).
+        """
+        key = entity_cache_key(event)
+        cached = await _cached(self.kv, key, known)
         if cached is not None:
             entity_id, _, community_id = cached.decode().partition("|")
             return Place(entity_id, community_id)
@@ -58,7 +68,13 @@ class Directory:
         await self.kv.set(key, f"{place.entity_id}|{place.community_id}", ttl=ENTITY_TTL)
         return place
 
-    async def user_id(self, platform: str, user: UserRef, server_id: str | None = None) -> str:
+    async def user_id(
+        self,
+        platform: str,
+        user: UserRef,
+        server_id: str | None = None,
+        known: Known | None = None,
+    ) -> str:
         """The WaddleBot user behind a platform account, registering them if new.
 
         The stored username (and home server) follow the account: people rename themselves,
@@ -66,7 +82,7 @@ class Directory:
         """
         key = identity_cache_key(platform, user.id)
         seen = [user.name, server_id]
-        cached = await self.kv.get(key)
+        cached = await _cached(self.kv, key, known)
         if cached is not None:
             user_id, *remembered = json.loads(cached)
             if remembered == seen:
@@ -180,3 +196,9 @@ async def _first_sight(
         if found is None:
             raise
         return found
+
+
+async def _cached(kv: KeyValue, key: str, known: Known | None) -> bytes | None:
+    if known is not None and key in known:
+        return known[key]
+    return await kv.get(key)

@@ -172,6 +172,19 @@ async def test_combined_windows_are_hit_together_or_not_at_all(backend: Backend)
     assert (other.allowed, other.refused_by) == (False, wide)
 
 
+async def test_a_live_hold_refuses_the_hit_before_any_window(backend: Backend) -> None:
+    window, hold, absent = RateWindow(unique("rl-held"), 5, 5.0), unique("hold"), unique("hold")
+    await backend.kv.set(hold, "1", ttl=0.5)
+    refused = await backend.kv.hit_rate_limits(window, holds=[absent, hold])
+    assert (refused.allowed, refused.refused_by) == (False, hold)
+    assert 0 < refused.retry_after <= 0.5
+    # The held hit landed in no window: all five slots are still there.
+    assert (await backend.kv.hit_rate_limits(window, holds=[absent])).remaining == 4
+    await asyncio.sleep(0.6)  # the hold expired
+    allowed = await backend.kv.hit_rate_limits(window, holds=[hold])
+    assert (allowed.allowed, allowed.remaining) == (True, 3)
+
+
 async def test_rate_limit_window_slides(backend: Backend) -> None:
     key = unique("rl")
     assert (await backend.kv.hit_rate_limit(key, limit=2, window=0.6)).allowed

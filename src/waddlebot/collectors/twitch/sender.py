@@ -90,6 +90,7 @@ class TwitchSender(OutboundSender):
             if not await self._first_send(message, index):
                 continue
             await self._pace(
+                "chat",
                 RateWindow(f"twitch:chat:{message.channel_id}", limit, self.settings.chat_window),
                 RateWindow(
                     f"twitch:account:{sender_id}",
@@ -121,6 +122,7 @@ class TwitchSender(OutboundSender):
             if not await self._first_send(message, index):
                 continue
             await self._pace(
+                "whisper",
                 RateWindow(f"twitch:whisper-second:{sender_id}", 3, 1.0),
                 RateWindow(
                     f"twitch:whisper:{sender_id}",
@@ -139,11 +141,14 @@ class TwitchSender(OutboundSender):
         json: dict[str, Any],
         params: dict[str, str] | None = None,
     ) -> dict[str, Any]:
-        """POST with the bot's user token: wait out 429s, retry transient errors, then give up."""
-        hold_key = f"twitch:helix:{kind}"
+        """POST with the bot's user token: wait out 429s, retry transient errors, then give up.
+
+        The first attempt follows :meth:`_pace`, which slept out any hold already."""
+        hold_key = _hold_key(kind)
         failures = limited = 0
         while True:
-            await wait_if_held(self.backend.kv, hold_key)
+            if failures or limited:
+                await wait_if_held(self.backend.kv, hold_key)
             outcome = await self._attempt(path, json, params)
             if not isinstance(outcome, HelixError):
                 return outcome
@@ -199,10 +204,11 @@ class TwitchSender(OutboundSender):
         )
         await hold_until(self.backend.kv, hold_key, wait)
 
-    async def _pace(self, *windows: RateWindow) -> None:
-        """Wait for room however long it takes: the sender keeps the message's lease meanwhile,
-        so waiting is never a failed attempt."""
-        await wait_for_slots(self.backend.kv, *windows, max_wait=math.inf)
+    async def _pace(self, kind: str, *windows: RateWindow) -> None:
+        """Wait for room however long it takes, and out any 429 hold on ``kind`` (one round
+        trip for both): the sender keeps the message's lease meanwhile, so waiting is never a
+        failed attempt."""
+        await wait_for_slots(self.backend.kv, *windows, max_wait=math.inf, held=[_hold_key(kind)])
 
     async def _channel_limit(self, channel_id: str, sender_id: str) -> int:
         """100 per window where the bot is broadcaster or moderator, 20 elsewhere."""
@@ -252,3 +258,7 @@ class TwitchSender(OutboundSender):
 
 def _sent_key(message: OutboundMessage, index: int) -> str:
     return f"twitch:sent:{message.id}:{index}"
+
+
+def _hold_key(kind: str) -> str:
+    return f"twitch:helix:{kind}"

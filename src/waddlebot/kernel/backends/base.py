@@ -102,10 +102,16 @@ class KeyValue(abc.ABC):
         return await self.hit_rate_limits(RateWindow(key, limit, window))
 
     @abc.abstractmethod
-    async def hit_rate_limits(self, *windows: RateWindow) -> RateDecision:
+    async def hit_rate_limits(
+        self, *windows: RateWindow, holds: Sequence[str] = ()
+    ) -> RateDecision:
         """Record one hit in every window, or in none: the first window (in the order given)
         that is full refuses the hit (``refused_by``), atomically and in one round trip.
-        ``remaining`` is the least room left among the windows."""
+        ``remaining`` is the least room left among the windows.
+
+        ``holds``: keys of this store that, while they exist, refuse the hit first (their
+        remaining TTL is ``retry_after``, the key ``refused_by``): a platform's back-off,
+        checked in the same round trip."""
 
 
 class WorkQueue(abc.ABC):

@@ -143,8 +143,14 @@ class MemoryKeyValue(KeyValue):
             return None
         return entry.expires_at - now
 
-    async def hit_rate_limits(self, *windows: RateWindow) -> RateDecision:
+    async def hit_rate_limits(
+        self, *windows: RateWindow, holds: Sequence[str] = ()
+    ) -> RateDecision:
         now = self._maybe_sweep()
+        for key in holds:
+            held = self._live(key, now)
+            if held is not None and held.expires_at is not None:
+                return RateDecision(False, 0, held.expires_at - now, refused_by=key)
         states = []
         remaining = None
         for spec in windows:

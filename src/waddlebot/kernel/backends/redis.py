@@ -86,18 +86,26 @@ redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 return false
 """
 
-# KEYS[i] sorted set of hits scored in server microseconds; ARGV[1] unique member, then per
-# key ARGV[2i] window in microseconds, ARGV[2i+1] limit. Every window is checked before any is
-# hit, so a refused hit lands in none. Returns {allowed, remaining, retry_us, refusing index}.
+# KEYS[1..n] sorted sets of hits scored in server microseconds, then hold keys (plain keys
+# whose TTL is a back-off); ARGV[1] unique member, ARGV[2] n, then per window ARGV[2i+1]
+# window in microseconds, ARGV[2i+2] limit. A live hold refuses first (retry = its PTTL);
+# every window is checked before any is hit, so a refused hit lands in none. Returns
+# {allowed, remaining, retry_us, refusing index into KEYS}.
 # Server TIME keeps every client on one clock; scores go through %.0f because Lua's default
 # number formatting would round them to 14 digits.
 _RATE_LUA = """
+local windows = tonumber(ARGV[2])
+for i = windows + 1, #KEYS do
+  local held = redis.call('PTTL', KEYS[i])
+  if held > 0 then return {0, 0, held * 1000, i} end
+end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local remaining = nil
-for i, key in ipairs(KEYS) do
-  local window = tonumber(ARGV[2 * i])
-  local limit = tonumber(ARGV[2 * i + 1])
+for i = 1, windows do
+  local key = KEYS[i]
+  local window = tonumber(ARGV[2 * i + 1])
+  local limit = tonumber(ARGV[2 * i + 2])
   redis.call('ZREMRANGEBYSCORE', key, '-inf', string.format('%.0f', now - window))
   local count = redis.call('ZCARD', key)
   if count >= limit then
@@ -108,9 +116,10 @@ for i, key in ipairs(KEYS) do
   end
   if remaining == nil or limit - count - 1 < remaining then remaining = limit - count - 1 end
 end
-for i, key in ipairs(KEYS) do
-  redis.call('ZADD', key, string.format('%.0f', now), ARGV[1])
-  redis.call('PEXPIRE', key, string.format('%.0f', math.ceil(tonumber(ARGV[2 * i]) / 1000) + 1))
+for i = 1, windows do
+  redis.call('ZADD', KEYS[i], string.format('%.0f', now), ARGV[1])
+  local ms = math.ceil(tonumber(ARGV[2 * i + 1]) / 1000) + 1
+  redis.call('PEXPIRE', KEYS[i], string.format('%.0f', ms))
 end
 return {1, remaining or 0, 0, 0}
 """
@@ -360,13 +369,17 @@ class RedisKeyValue(KeyValue):
         left = int(await self._client.pttl(self._kv + key))
         return None if left < 0 else left / 1000
 
-    async def hit_rate_limits(self, *windows: RateWindow) -> RateDecision:
-        args: list[Any] = [uuid.uuid4().hex]
+    async def hit_rate_limits(
+        self, *windows: RateWindow, holds: Sequence[str] = ()
+    ) -> RateDecision:
+        args: list[Any] = [uuid.uuid4().hex, len(windows)]
         for spec in windows:
             args += [max(1, round(spec.window * 1_000_000)), spec.limit]
-        reply = await self._rate(keys=[self._rl + spec.key for spec in windows], args=args)
+        keys = [self._rl + spec.key for spec in windows] + [self._kv + key for key in holds]
+        reply = await self._rate(keys=keys, args=args)
         allowed, remaining, retry_us, refusing = (int(part) for part in cast("list[int]", reply))
-        refused_by = windows[refusing - 1].key if refusing else ""
+        names = [spec.key for spec in windows] + list(holds)
+        refused_by = names[refusing - 1] if refusing else ""
         return RateDecision(bool(allowed), remaining, retry_us / 1_000_000, refused_by)
 
 
