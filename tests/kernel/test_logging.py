@@ -15,9 +15,11 @@ from fastapi import APIRouter
 from tests.support import kept_logging_state
 from waddlebot.kernel.observability.logging import (
     Category,
+    add_audit_sink,
     configure_logging,
     get_logger,
     log_event,
+    remove_audit_sink,
 )
 from waddlebot.kernel.service import Service
 
@@ -94,6 +96,32 @@ def test_level_argument_and_threshold(capsys: pytest.CaptureFixture[str]) -> Non
 
     records = json_lines(capsys.readouterr().err)
     assert [(r["event"], r["level"]) for r in records] == [("loud", "error")]
+
+
+def test_a_line_below_the_level_is_dropped_before_rendering_but_still_audited(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """AUTHZ decisions are info lines: at WARNING they cost no rendering, yet the audit store
+    (the portal's audit page) still gets every one."""
+    configure_logging("WARNING", "json")
+    rendered: list[str] = []
+
+    def spy(_logger: Any, _method: str, event_dict: Any) -> Any:
+        rendered.append(event_dict["event"])
+        return event_dict
+
+    structlog.get_config()["processors"].insert(1, spy)  # right after the level filter
+    audited: list[dict[str, Any]] = []
+    add_audit_sink(audited.append)
+    try:
+        logger = get_logger("tests.logging.dropped")
+        log_event(logger, Category.AUTHZ, "!ping", "allowed", community="c1", user="u1")
+        log_event(logger, Category.ERROR, "broken", "failed", level="error")
+    finally:
+        remove_audit_sink(audited.append)
+    assert rendered == ["broken"]
+    assert [record["action"] for record in audited] == ["!ping"]
+    assert [r["event"] for r in json_lines(capsys.readouterr().err)] == ["broken"]
 
 
 def test_stdlib_logging_goes_through_the_same_renderer(

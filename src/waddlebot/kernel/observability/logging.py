@@ -60,6 +60,9 @@ def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
     # chain (and be invisible to ``structlog.testing.capture_logs``) after a reconfigure.
     processors = structlog.get_config()["processors"]
     processors[:] = [
+        # A line below the level is dropped here, before any other processor runs (an AUTHZ
+        # decision per command cost ~3 % of the server's CPU at WARNING without this).
+        structlog.stdlib.filter_by_level,
         *shared,
         structlog.processors.StackInfoRenderer(),
         structlog.processors.format_exc_info,
