@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import structlog
 from sqlalchemy import select
 
@@ -161,3 +163,27 @@ async def test_commands_and_subcommands_need_their_permission(stack_settings: Se
         perms = mine.removeprefix("labels= perms=").split(",")
         assert perms == sorted(perms) and {"calendar.approve", "commands.manage"} <= set(perms)
         assert "roles.manage" not in mine
+
+
+async def test_a_channel_session_lives_while_people_talk_and_ends_when_they_stop(
+    stack_settings: Settings,
+) -> None:
+    """The session's TTL is renewed by traffic (at most once a tenth of it per process), so
+    it outlives its TTL while the channel talks and is gone a TTL after the last message."""
+    settings = stack_settings.model_copy(update={"session_ttl": 2})
+    async with live_server(build_app(settings)) as bot:
+        kv = bot.app.state.runtime.backend.kv
+        await bot.texts("!ping")
+        async with bot.app.state.runtime.db.session() as session:
+            entity_id = await session.scalar(select(Entity.id).where(Entity.channel_id == "lobby"))
+        first = await kv.get(f"session:{entity_id}")
+        assert first is not None
+        for _ in range(12):  # 3 s of traffic: longer than the TTL
+            await asyncio.sleep(0.25)
+            assert await bot.texts("!ping") == ["pong"]
+            assert await kv.get(f"session:{entity_id}") == first
+        await asyncio.sleep(2.5)  # quiet for longer than the TTL
+        assert await kv.get(f"session:{entity_id}") is None
+        assert await bot.texts("!ping") == ["pong"]
+        second = await kv.get(f"session:{entity_id}")
+        assert second is not None and second != first

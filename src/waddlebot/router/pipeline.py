@@ -40,6 +40,11 @@ from waddlebot.router.registry import CommandEntry, CommandTable
 
 logger = get_logger(__name__)
 
+# A session this process kept alive is known to live for at least its TTL after that; it is
+# touched again in the shared store only once this share of the TTL has passed.
+SESSION_REFRESH_SHARE = 0.1
+MAX_KNOWN_SESSIONS = 100_000  # entities; the memo starts over beyond it
+
 
 class Pipeline:
     def __init__(
@@ -73,6 +78,7 @@ class Pipeline:
         self.authorizer = Authorizer(directory.db, kv)
         self._loaded_version: bytes | None = None
         self._refresh_lock = asyncio.Lock()
+        self._sessions: dict[str, tuple[str, float]] = {}  # entity → (session id, touched at)
 
     async def handle(self, event: Event) -> EventOutcome:
         started = time.perf_counter()
@@ -365,12 +371,25 @@ class Pipeline:
                 self._loaded_version = version
 
     async def _session(self, entity_id: str) -> str:
-        """The entity's chat session id, opened on first message and kept alive by traffic."""
+        """The entity's chat session id, opened on first message and kept alive by traffic.
+
+        Busy channels cost no round trip per message: the shared TTL is renewed once a tenth
+        of it has passed since this process last did, so a session ends after 0.9–1 × the TTL
+        without traffic.
+        """
+        now = time.monotonic()
+        known = self._sessions.get(entity_id)
+        if known is not None and now - known[1] < self.session_ttl * SESSION_REFRESH_SHARE:
+            return known[0]
         fresh = uuid.uuid4().hex
         current = await self.kv.put_if_absent(
             f"session:{entity_id}", fresh, ttl=self.session_ttl, refresh_ttl=True
         )
-        return current.decode() if current is not None else fresh
+        session_id = current.decode() if current is not None else fresh
+        if len(self._sessions) >= MAX_KNOWN_SESSIONS:
+            self._sessions.clear()
+        self._sessions[entity_id] = (session_id, now)
+        return session_id
 
 
 def _is_speech(event: Event) -> bool:

@@ -214,10 +214,16 @@ class WorkerPool:
         # Its execution row is in the database before the event counts as done: a router
         # killed before this point leaves the event to be processed again, never a lost row.
         await self.pipeline.executions.settled(event.id)
-        await kv.set(state_key, f"done:{outcome.status}", ttl=DONE_TTL)
+        await self.backend.finish(
+            EVENTS_QUEUE,
+            EVENTS_GROUP,
+            delivery.id,
+            mark=state_key,
+            value=f"done:{outcome.status}",
+            ttl=DONE_TTL,
+        )
         if event.outcome_wanted:
             await self._announce(outcome)
-        await queues.ack(EVENTS_QUEUE, EVENTS_GROUP, delivery.id)
         EVENTS_PROCESSED.labels(event.platform.value, outcome.status).inc()
         EVENT_SECONDS.observe(time.perf_counter() - started)
         trace(__name__, "event_done", status=outcome.status, outbound=outcome.outbound)

@@ -292,6 +292,24 @@ async def test_acked_item_is_never_redelivered(backend: Backend) -> None:
     assert await backend.queues.take(queue, "g", "c2", block=0.3, visibility_timeout=0.2) == []
 
 
+async def test_finish_marks_then_acks_in_one_step(backend: Backend) -> None:
+    queue, mark = unique("q"), unique("done")
+    await backend.queues.put(queue, [b"job", b"next"], max_length=10)
+    [delivery] = await backend.queues.take(queue, "g", "c1", visibility_timeout=0.2)
+    await backend.finish(queue, "g", delivery.id, mark=mark, value="done:ok", ttl=0.5)
+    assert await backend.kv.get(mark) == b"done:ok"
+    assert 0 < (await backend.kv.ttl(mark) or 0) <= 0.5
+    assert await backend.queues.depth(queue) == 1  # only "next" is left
+    await asyncio.sleep(0.3)
+    [other] = await backend.queues.take(queue, "g", "c2", block=0.3, visibility_timeout=0.2)
+    assert other.payload == b"next"  # the finished item is never redelivered
+    # An id that is no item still sets the mark (the caller's verdict is kept either way).
+    await backend.finish(queue, "g", "not-an-id", mark=mark, value="done:failed", ttl=5)
+    assert await backend.kv.get(mark) == b"done:failed"
+    with pytest.raises(ValueError):
+        await backend.finish(queue, "g", other.id, mark=mark, value="x", ttl=0)
+
+
 async def test_take_blocks_then_returns_empty(backend: Backend) -> None:
     queue = unique("q")
     started = time.monotonic()

@@ -322,6 +322,15 @@ class Backend(abc.ABC):
     pubsub: PubSub
     leases: Leases
 
+    async def finish(
+        self, queue: str, group: str, item_id: str, *, mark: str, value: str, ttl: float
+    ) -> None:
+        """The end of handling one item: set ``mark`` (a key of :attr:`kv`) to ``value`` for
+        ``ttl`` seconds, then acknowledge the item — in one round trip where the backend can
+        (Redis: one script), so the mark is never missing for an acknowledged item."""
+        await self.kv.set(mark, value, ttl=ttl)
+        await self.queues.ack(queue, group, item_id)
+
     @abc.abstractmethod
     async def ping(self) -> bool:
         """True when the backend is reachable (used by /readyz)."""

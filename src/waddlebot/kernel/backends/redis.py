@@ -205,6 +205,16 @@ end
 return n
 """
 
+# KEYS[1] stream, KEYS[2] a key-value key; ARGV[1] group, ARGV[2] value, ARGV[3] TTL in ms,
+# ARGV[4] id (or "" when it is not a stream id). Sets the mark, then acks (and deletes) the id.
+_FINISH_LUA = """
+redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
+if ARGV[4] ~= '' and redis.call('XACK', KEYS[1], ARGV[1], ARGV[4]) == 1 then
+  redis.call('XDEL', KEYS[1], ARGV[4])
+end
+return 1
+"""
+
 # KEYS[1] stream; ARGV[1] group, ARGV[2] consumer, ARGV[3] "extend" or "release", ARGV[4..] ids.
 # Only entries pending for this consumer are touched. JUSTID keeps the delivery count as it is;
 # extend restarts the idle clock, release makes the entry idle for a day (so the next claim
@@ -324,6 +334,10 @@ class RedisKeyValue(KeyValue):
         self._incr = client.register_script(_INCR_LUA)
         self._rate = client.register_script(_RATE_LUA)
         self._put_if_absent = client.register_script(_PUT_IF_ABSENT_LUA)
+
+    def key(self, key: str) -> str:
+        """``key`` as stored in Redis (under the namespace)."""
+        return self._kv + key
 
     async def get(self, key: str) -> bytes | None:
         return cast("bytes | None", await self._client.get(self._kv + key))
@@ -450,6 +464,9 @@ class RedisWorkQueue(WorkQueue):
                 continue
             if got or time.monotonic() >= deadline:
                 return got
+
+    def stream_key(self, queue: str) -> str:
+        return self._prefix + queue
 
     async def ack(self, queue: str, group: str, *ids: str) -> None:
         valid = [item_id for item_id in ids if _STREAM_ID.match(item_id)]
@@ -1068,6 +1085,16 @@ class RedisBackend(Backend):
         self.queues = RedisWorkQueue(client, namespace)
         self.pubsub = RedisPubSub(client, namespace, listen_client=listen_client)
         self.leases = RedisLeases(client, namespace)
+        self._finish = client.register_script(_FINISH_LUA)
+
+    async def finish(
+        self, queue: str, group: str, item_id: str, *, mark: str, value: str, ttl: float
+    ) -> None:
+        _check_ttl(ttl)
+        await self._finish(
+            keys=[self.queues.stream_key(queue), self.kv.key(mark)],
+            args=[group, value, _ms(ttl), item_id if _STREAM_ID.match(item_id) else ""],
+        )
 
     @classmethod
     def from_url(
