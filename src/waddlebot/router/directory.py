@@ -32,6 +32,7 @@ T = TypeVar("T")
 
 ENTITY_TTL = 3600.0
 IDENTITY_TTL = 600.0
+MAX_KNOWN_PLACES = 100_000  # channels remembered in process; the memo starts over beyond it
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +52,13 @@ class Directory:
     def __init__(self, db: Database, kv: KeyValue) -> None:
         self.db = db
         self.kv = kv
+        # A channel's entity and community never change once registered (nothing moves or
+        # deletes entities), so each process remembers them: no cache read per message.
+        self._places: dict[str, Place] = {}
+
+    def known_place(self, event: Event) -> Place | None:
+        """The event's channel as this process already knows it, without any I/O."""
+        return self._places.get(entity_cache_key(event))
 
     async def place(self, event: Event, known: Known | None = None) -> Place:
         """The entity and community of the event's channel, registering them if new.
@@ -58,14 +66,21 @@ class Directory:
         ``known``: values already read from the cache, by key (see :func:`entity_cache_key`).
         """
         key = entity_cache_key(event)
+        remembered = self._places.get(key)
+        if remembered is not None:
+            return remembered
         cached = await _cached(self.kv, key, known)
         if cached is not None:
             entity_id, _, community_id = cached.decode().partition("|")
-            return Place(entity_id, community_id)
-        place = await _first_sight(
-            lambda: self._find_entity(event), lambda: self._add_entity(event)
-        )
-        await self.kv.set(key, f"{place.entity_id}|{place.community_id}", ttl=ENTITY_TTL)
+            place = Place(entity_id, community_id)
+        else:
+            place = await _first_sight(
+                lambda: self._find_entity(event), lambda: self._add_entity(event)
+            )
+            await self.kv.set(key, f"{place.entity_id}|{place.community_id}", ttl=ENTITY_TTL)
+        if len(self._places) >= MAX_KNOWN_PLACES:
+            self._places.clear()
+        self._places[key] = place
         return place
 
     async def user_id(

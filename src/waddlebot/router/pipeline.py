@@ -28,7 +28,13 @@ from waddlebot.kernel.contracts.names import COMMANDS_VERSION, chat_lines_key, i
 from waddlebot.kernel.contracts.roles import platform_role
 from waddlebot.kernel.observability.logging import Category, get_logger, log_event
 from waddlebot.kernel.observability.metrics import COMMANDS, EXECUTION_SECONDS
-from waddlebot.kernel.security.rbac import Access, Actor, Authorizer, claim_first_owner
+from waddlebot.kernel.security.rbac import (
+    Access,
+    Actor,
+    Authorizer,
+    access_version_key,
+    claim_first_owner,
+)
 from waddlebot.router.activity import MessageCounts
 from waddlebot.router.directory import Directory, Known, Place, entity_cache_key
 from waddlebot.router.dispatch import ActionDispatcher
@@ -140,6 +146,7 @@ class Pipeline:
             action,
             permission=permission,
             min_role=command.min_role,
+            known=known,
         )
         access = decision.access
         assert access is not None  # chat actors are never superusers
@@ -351,9 +358,14 @@ class Pipeline:
             await claim_first_owner(self.directory.db, self.kv, community_id, user_id)
 
     async def _read_ahead(self, event: Event) -> Known:
-        """The cached values most events need — the channel's entity, the speaker's account,
-        the command-table version — in one round trip instead of three."""
-        keys = [entity_cache_key(event), COMMANDS_VERSION]
+        """The cached values most events need — the channel's entity (or, when this process
+        knows the channel, its community's access version), the speaker's account, the
+        command-table version — in one round trip instead of three or four."""
+        place = self.directory.known_place(event)
+        keys = [
+            entity_cache_key(event) if place is None else access_version_key(place.community_id),
+            COMMANDS_VERSION,
+        ]
         if event.user is not None:
             keys.append(identity_cache_key(event.platform.value, event.user.id))
         return dict(zip(keys, await self.kv.get_many(*keys), strict=True))

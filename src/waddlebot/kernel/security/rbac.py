@@ -18,6 +18,7 @@ every process sees the change on its next decision. Every decision is logged (AU
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -211,14 +212,23 @@ class Authorizer:
         self.kv = kv
 
     async def access(
-        self, community_id: str, user_id: str | None, platform_role: Role = Role.everyone
+        self,
+        community_id: str,
+        user_id: str | None,
+        platform_role: Role = Role.everyone,
+        known: Mapping[str, bytes | None] | None = None,
     ) -> Access:
         """Roles, permissions and labels of ``user_id`` in the community.
 
         Two cache round trips when warm: the community's access version, then the role grants
-        and the member's record together.
+        and the member's record together; one when the caller read the version already
+        (``known``, by :func:`access_version_key`).
         """
-        version = await self.kv.get(access_version_key(community_id))
+        version_key = access_version_key(community_id)
+        if known is not None and version_key in known:
+            version = known[version_key]
+        else:
+            version = await self.kv.get(version_key)
         stamp = version.decode() if version else "0"
         grants_key = f"access-grants:{community_id}:{stamp}"
         member_key = f"access-member:{community_id}:{stamp}:{user_id}"
@@ -265,6 +275,7 @@ class Authorizer:
         permission: str | None = None,
         min_role: Role = Role.everyone,
         member: bool = False,
+        known: Mapping[str, bytes | None] | None = None,
     ) -> Decision:
         """Decide whether ``actor`` may do ``action`` in the community, and log it (AUTHZ).
 
@@ -274,7 +285,7 @@ class Authorizer:
         if actor.superuser:
             decision = Decision(True, "superuser")
         else:
-            access = await self.access(community_id, actor.user_id, actor.platform_role)
+            access = await self.access(community_id, actor.user_id, actor.platform_role, known)
             holds = permission is not None and (
                 permission in access.permissions or access.community_role == "owner"
             )
