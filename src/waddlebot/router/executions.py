@@ -166,6 +166,13 @@ class ExecutionLog:
                 report_healthy()
 
     async def _insert(self, rows: list[dict[str, Any]]) -> None:
+        # Shielded: a writer cancelled mid-batch (shutdown, a killed task) would otherwise leave
+        # its transaction open until the connection is collected, and on SQLite every other
+        # writer would wait out busy_timeout behind it. The batch finishes on its own; rows
+        # are idempotent by id, so writing them again after a cancel inserts nothing twice.
+        await asyncio.shield(self._write(rows))
+
+    async def _write(self, rows: list[dict[str, Any]]) -> None:
         # A Core insert on a bare connection: no ORM session to build for every batch.
         async with self.db.engine.begin() as connection:
             await connection.execute(self._statement, rows)
