@@ -9,7 +9,6 @@ JSON Schema. Changing a field's meaning means a new version, not an edit here.
 from __future__ import annotations
 
 import json
-import uuid
 from datetime import UTC, datetime
 from enum import IntEnum, StrEnum
 from typing import Annotated, Any, Final, Literal
@@ -25,6 +24,8 @@ from pydantic import (
     field_serializer,
     model_validator,
 )
+
+from waddlebot.kernel.ids import new_id
 
 CONTRACT_VERSION: Final = "v1"
 MAX_BATCH = 100
@@ -94,10 +95,6 @@ Identifier = Annotated[
     StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
     AfterValidator(_no_nul),
 ]
-
-
-def _new_id() -> str:
-    return uuid.uuid4().hex
 
 
 def _now() -> datetime:
@@ -181,7 +178,7 @@ class UserRef(Strict):
 class Event(Strict):
     """A normalised platform event, as collectors hand it to the router."""
 
-    id: Identifier = Field(default_factory=_new_id, description="platform message id or a uuid")
+    id: Identifier = Field(default_factory=new_id, description="platform message id or a uuid")
     type: EventType = EventType.message
     platform: Platform
     server_id: Identifier = Field(description="Twitch channel id, Discord guild id, Slack team id")
@@ -278,7 +275,7 @@ class ModuleRequest(Strict):
     """What a module is asked to do: one command invocation or one subscribed event."""
 
     version: Literal["v1"] = CONTRACT_VERSION
-    invocation_id: str = Field(default_factory=_new_id)
+    invocation_id: str = Field(default_factory=new_id)
     session_id: str
     community_id: str
     entity_id: str
@@ -317,7 +314,7 @@ class ModuleResponse(Strict):
 class OutboundMessage(Strict):
     """A chat or whisper action on its way to a platform's sender."""
 
-    id: str = Field(default_factory=_new_id)
+    id: str = Field(default_factory=new_id)
     platform: Platform
     kind: Literal["chat", "whisper"]
     server_id: str
@@ -371,7 +368,7 @@ class OverlayMessage(Strict):
         "pong",
         "revoked",
     ]
-    id: str = Field(default_factory=_new_id)
+    id: str = Field(default_factory=new_id)
     content: dict[str, Any] = Field(default_factory=dict)
     duration: float | None = Field(default=None, ge=0, le=3600)
     sent_at: datetime = Field(default_factory=_now)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -21,9 +20,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-
-def new_id() -> str:
-    return uuid.uuid4().hex
+from waddlebot.kernel.ids import new_id as new_id  # re-exported: services import it from here
 
 
 def utcnow() -> datetime:

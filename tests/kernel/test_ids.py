@@ -1,0 +1,39 @@
+"""Ids cut from a pooled random source: valid UUID4s, never repeated, not shared with a fork."""
+
+from __future__ import annotations
+
+import os
+import uuid
+
+from waddlebot.kernel.ids import new_id
+
+
+def test_an_id_is_a_uuid4_in_hex() -> None:
+    for _ in range(300):  # crosses a pool refill (256 ids per pool)
+        value = new_id()
+        parsed = uuid.UUID(hex=value)
+        assert parsed.hex == value
+        assert parsed.version == 4
+        assert parsed.variant == uuid.RFC_4122
+
+
+def test_ids_do_not_repeat() -> None:
+    ids = [new_id() for _ in range(20_000)]
+    assert len(set(ids)) == len(ids)
+
+
+def test_a_forked_child_does_not_hand_out_the_parents_next_ids() -> None:
+    new_id()  # the parent's pool is now partly used
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: write its next ids and leave without running pytest's teardown
+        os.close(read)
+        os.write(write, " ".join(new_id() for _ in range(5)).encode())
+        os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as pipe:
+        child_ids = set(pipe.read().split())
+    os.waitpid(pid, 0)
+    parent_ids = {new_id() for _ in range(5)}
+    assert len(child_ids) == 5
+    assert not child_ids & parent_ids
