@@ -221,8 +221,7 @@ class AuditStore:
 
     async def _insert(self, rows: list[dict[str, Any]]) -> None:
         # A Core executemany on a bare connection: no ORM session per batch.
-        async with self.db.engine.begin() as connection:
-            await connection.execute(insert(AuditRecord), rows)
+        await self.db.insert_rows(insert(AuditRecord), rows)
 
     async def _insert_one_by_one(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """After a refused batch: write rows singly, drop (and count) only the refused ones;

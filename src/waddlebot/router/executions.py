@@ -173,9 +173,8 @@ class ExecutionLog:
         await asyncio.shield(self._write(rows))
 
     async def _write(self, rows: list[dict[str, Any]]) -> None:
-        # A Core insert on a bare connection: no ORM session to build for every batch.
-        async with self.db.engine.begin() as connection:
-            await connection.execute(self._statement, rows)
+        # A Core insert, no ORM session to build for every batch; one thread hop on SQLite.
+        await self.db.insert_rows(self._statement, rows)
 
     async def _insert_one_by_one(self, rows: list[dict[str, Any]]) -> None:
         """After a refused batch: write the rows singly and drop only the refused ones."""

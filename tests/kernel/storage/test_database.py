@@ -17,7 +17,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import delete, func, inspect, select, text
+from sqlalchemy import delete, func, insert, inspect, select, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
@@ -228,6 +228,37 @@ async def test_duplicate_entity_raises_and_rolls_back_the_whole_session(
             ]
         )
     assert await count(database, Entity) == 4
+
+
+async def test_insert_rows_writes_a_batch_in_one_transaction(database: Database) -> None:
+    rows = [{"id": f"c{n}", "name": f"Community {n}"} for n in range(50)]
+    await database.insert_rows(insert(Community), rows)
+    assert await count(database, Community) == 50
+    async with database.read_session(fresh=True) as session:  # seen through the async engine
+        assert (await session.get(Community, "c7")) is not None
+
+    # A refused row refuses the whole batch: nothing half-written.
+    clash = [{"id": "new1", "name": "New"}, {"id": "c3", "name": "Again"}]
+    with pytest.raises(IntegrityError):
+        await database.insert_rows(insert(Community), clash)
+    assert await count(database, Community) == 50
+
+    # The foreign-key pragma holds on the batch writer's connection too.
+    orphan = {"platform": "twitch", "server_id": "s", "channel_id": "c", "community_id": "none"}
+    with pytest.raises(IntegrityError):
+        await database.insert_rows(insert(Entity), [{"id": "e1", **orphan}])
+
+
+async def test_insert_rows_works_again_after_close(database_url: str) -> None:
+    db = Database(database_url)
+    try:
+        await db.migrate()
+        await db.insert_rows(insert(Community), [{"id": "a", "name": "A"}])
+        await db.close()
+        await db.insert_rows(insert(Community), [{"id": "b", "name": "B"}])
+        assert await count(db, Community) == 2
+    finally:
+        await db.close()
 
 
 async def test_foreign_keys_are_enforced_and_deletes_cascade(database: Database) -> None:

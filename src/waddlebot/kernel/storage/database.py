@@ -13,7 +13,7 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import event, text
+from sqlalchemy import Executable, event, text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import (
 from waddlebot.kernel.settings import normalise_database_url
 from waddlebot.kernel.storage import replicas as replica_checks
 from waddlebot.kernel.storage import revisions
+from waddlebot.kernel.storage.batch_writer import SqliteBatchWriter, sqlite_file_url
 from waddlebot.kernel.storage.replicas import CHECK_EVERY, DEFAULT_MAX_LAG, Replica, WalSamples
 from waddlebot.kernel.supervision import TaskHealth, report_healthy, supervise
 
@@ -135,6 +136,8 @@ class Database:
         self._wrote_at: ContextVar[float] = ContextVar(f"waddlebot_db_wrote_{id(self)}")
         self._watcher: asyncio.Task[None] | None = None
         self._migrated_at = 0  # the primary's WAL position after our last migrate()
+        self._sqlite_file = sqlite_file_url(make_url(self.url))
+        self._batch_writer: SqliteBatchWriter | None = None  # made on first insert_rows
 
     @property
     def dialect(self) -> str:
@@ -244,6 +247,19 @@ class Database:
                 )
             await connection.run_sync(_upgrade, revision)
 
+    async def insert_rows(self, statement: Executable, rows: list[dict[str, Any]]) -> None:
+        """Run an INSERT for many rows in one transaction on the primary, the cheapest way the
+        database allows: on a SQLite file in one hop to a writer thread (see
+        ``batch_writer.py``), elsewhere through the async engine. For batched background
+        writers (execution log, audit store); raises what SQLAlchemy raises."""
+        if self._sqlite_file is None:
+            async with self.engine.begin() as connection:
+                await connection.execute(statement, rows)
+            return
+        if self._batch_writer is None:
+            self._batch_writer = SqliteBatchWriter(self._sqlite_file, _enable_sqlite_pragmas)
+        await self._batch_writer.insert(statement, rows)
+
     async def ping(self, engine: AsyncEngine | None = None) -> bool:
         """True when the primary (or ``engine``, a replica) answers a trivial query."""
         try:
@@ -259,5 +275,8 @@ class Database:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._watcher
             self._watcher = None
+        if self._batch_writer is not None:
+            writer, self._batch_writer = self._batch_writer, None
+            await writer.close()
         for engine in (self.engine, *self.replicas):
             await engine.dispose()
