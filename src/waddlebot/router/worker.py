@@ -3,7 +3,8 @@
 At most ``concurrency`` events are in flight. An event is acknowledged only after its outcome
 is published and its execution row is written, so a process that dies mid-event leaves it to
 be redelivered; a finished-event marker makes that redelivery a no-op instead of a second
-reply. An event given up after its attempts gets an execution row with the last error.
+reply. The outcome is published before the row is waited for, so whoever waits for it (the
+playground, a Discord interaction) does not also wait for the row's batch to commit. An event given up after its attempts gets an execution row with the last error.
 """
 
 from __future__ import annotations
@@ -211,6 +212,8 @@ class WorkerPool:
                 exc_info=True,
             )
             return
+        if event.outcome_wanted:
+            await self._announce(outcome)
         # Its execution row is in the database before the event counts as done: a router
         # killed before this point leaves the event to be processed again, never a lost row.
         await self.pipeline.executions.settled(event.id)
@@ -222,8 +225,6 @@ class WorkerPool:
             value=f"done:{outcome.status}",
             ttl=DONE_TTL,
         )
-        if event.outcome_wanted:
-            await self._announce(outcome)
         EVENTS_PROCESSED.labels(event.platform.value, outcome.status).inc()
         EVENT_SECONDS.observe(time.perf_counter() - started)
         trace(__name__, "event_done", status=outcome.status, outbound=outcome.outbound)
