@@ -4,7 +4,8 @@ At most ``concurrency`` events are in flight. An event is acknowledged only afte
 is published and its execution row is written, so a process that dies mid-event leaves it to
 be redelivered; a finished-event marker makes that redelivery a no-op instead of a second
 reply. The outcome is published before the row is waited for, so whoever waits for it (the
-playground, a Discord interaction) does not also wait for the row's batch to commit. An event given up after its attempts gets an execution row with the last error.
+playground, a Discord interaction) does not also wait for the row's batch to commit. An event
+given up after its attempts gets an execution row with the last error.
 """
 
 from __future__ import annotations
