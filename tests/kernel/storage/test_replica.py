@@ -371,9 +371,11 @@ async def test_a_client_reads_the_primary_after_its_own_write_request(
 async def test_after_migrating_a_replica_serves_reads_only_once_it_has_the_schema(
     primary: str, own_replica: OwnReplica
 ) -> None:
-    db = Database(primary, [own_replica.url])
+    # A generous lag allowance: the replica replays every other test's databases too, and on
+    # a busy machine it may fall seconds behind. Here only the schema barrier may keep it out.
+    db = Database(primary, [own_replica.url], replica_max_lag=60.0)
     try:
-        await eventually(lambda: checked_in_use(db))
+        await eventually(lambda: checked_in_use(db), seconds=90)
         await pause_replay(db)
         async with db.engine.begin() as connection:  # a schema change, then migrate()
             await connection.execute(text("CREATE TABLE later_table (id int)"))
@@ -384,7 +386,7 @@ async def test_after_migrating_a_replica_serves_reads_only_once_it_has_the_schem
         assert await in_new_context(lambda: port_read_by(db)) == PRIMARY_PORT
         async with db.replicas[0].connect() as connection:
             await connection.execute(text("SELECT pg_wal_replay_resume()"))
-        await eventually(lambda: checked_in_use(db))
+        await eventually(lambda: checked_in_use(db), seconds=90)
         async with db.read_session() as session:
             assert await session.scalar(text("SELECT count(*) FROM later_table")) == 0
     finally:
