@@ -87,19 +87,28 @@ class OutboundSender(abc.ABC):
         if not deliveries:
             return
         self._held = {delivery.id for delivery in deliveries}
-        keeper = asyncio.create_task(self._keep_leases(), name=f"{self.consumer}:leases")
+        # Most batches are sent long before a lease needs renewing: the renewing task is only
+        # started once a third of the visibility timeout has passed, not for every batch.
+        keeper: list[asyncio.Task[None]] = []
+        timer = asyncio.get_running_loop().call_later(
+            self.visibility_timeout / 3,
+            lambda: keeper.append(
+                asyncio.create_task(self._keep_leases(), name=f"{self.consumer}:leases")
+            ),
+        )
         try:
             await self._send_all(deliveries)
         except asyncio.CancelledError:
             await asyncio.shield(self._release_held())
             raise
         finally:
-            keeper.cancel()
+            timer.cancel()
+            for task in keeper:
+                task.cancel()
 
     async def _keep_leases(self) -> None:
-        """Renew the lease on held messages a few times per visibility timeout."""
+        """Renew the lease on held messages now and then a few times per visibility timeout."""
         while True:
-            await asyncio.sleep(self.visibility_timeout / 3)
             if self._held:
                 try:
                     await self.backend.queues.extend(
@@ -115,6 +124,7 @@ class OutboundSender(abc.ABC):
                         platform=self.platform,
                         reason=repr(error),
                     )
+            await asyncio.sleep(self.visibility_timeout / 3)
 
     async def _release_held(self) -> None:
         held, self._held = self._held, set()

@@ -1,13 +1,15 @@
 """The command execution log: one row per command event, durable before the event is acked.
 
 One INSERT per command would make the database the bottleneck, so rows are written in batches
-(group commit): a writer task inserts whatever rows are waiting, and rows recorded while it
-writes go into the next batch. The router worker waits for its event's row
-(:meth:`ExecutionLog.settled`) before it sets the done marker and acknowledges the event, so a
-killed router never loses a row: an event whose row was not written is still in the queue and
-is processed again. A failed write keeps its rows and is retried with capped backoff; only a
-row the database refuses for good (e.g. its community was deleted meanwhile) is dropped, logged
-and counted. A row's id is derived from its event id, so a re-processed event never gets two.
+(group commit): once a row waits, the writer waits ``BATCH_WINDOW`` (10 ms) more and inserts
+every row waiting by then; rows recorded while it writes go into the next batch. Without the
+window, commands arriving one at a time were one transaction each. The router worker waits for
+its event's row (:meth:`ExecutionLog.settled`) — after it has published the outcome and given
+its slot back — before it sets the done marker and acknowledges the event, so a killed router
+never loses a row: an event whose row was not written is still in the queue and is processed
+again. A failed write keeps its rows and is retried with capped backoff; only a row the
+database refuses for good (e.g. its community was deleted meanwhile) is dropped, logged and
+counted. A row's id is derived from its event id, so a re-processed event never gets two.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from waddlebot.kernel.supervision import TaskHealth, report_healthy, supervise
 logger = get_logger(__name__)
 RETRY_MIN = 0.1
 RETRY_MAX = 5.0
+BATCH_WINDOW = 0.01
 # Every row carries every column, so one batch is one executemany of identical rows.
 _DEFAULTS: dict[str, Any] = {
     "community_id": None,
@@ -58,7 +61,9 @@ def execution_id(event_id: str) -> str:
 
 
 class ExecutionLog:
-    def __init__(self, db: Database, *, interval: float = 0.0, max_pending: int = 5000) -> None:
+    def __init__(
+        self, db: Database, *, interval: float = BATCH_WINDOW, max_pending: int = 5000
+    ) -> None:
         self.db = db
         self.interval = interval  # extra pause before a write, to gather a bigger batch
         self.max_pending = max_pending

@@ -132,8 +132,9 @@ class WorkerPool:
         raise outage
 
     async def _process(self, delivery: Delivery) -> None:
+        slot = _Slot(self._free)
         try:
-            await self._handle(delivery)
+            await self._handle(delivery, slot)
         except Exception as error:
             # Redis or the database went away around the pipeline: the event is unacknowledged
             # (redelivered later) or already put back; the whole pool backs off.
@@ -154,9 +155,9 @@ class WorkerPool:
         else:
             report_healthy()
         finally:
-            self._free.release()
+            slot.free()
 
-    async def _handle(self, delivery: Delivery) -> None:
+    async def _handle(self, delivery: Delivery, slot: _Slot) -> None:
         queues, kv = self.backend.queues, self.backend.kv
         try:
             event = Event.model_validate_json(delivery.payload)
@@ -215,6 +216,9 @@ class WorkerPool:
             return
         if event.outcome_wanted:
             await self._announce(outcome)
+        # The work is done: what is left is waiting for the row's batch, so the slot goes to
+        # the next event (how many wait here is bounded by the execution log's backlog).
+        slot.free()
         # Its execution row is in the database before the event counts as done: a router
         # killed before this point leaves the event to be processed again, never a lost row.
         await self.pipeline.executions.settled(event.id)
@@ -256,3 +260,19 @@ class WorkerPool:
         await self.backend.pubsub.publish(
             outcome_channel(outcome.event_id), outcome.model_dump_json()
         )
+
+
+class _Slot:
+    """One of the pool's concurrency slots, held by one event and given back exactly once:
+    as soon as the event no longer needs it, or when its task ends, whichever comes first."""
+
+    __slots__ = ("_free", "_held")
+
+    def __init__(self, free: asyncio.Semaphore) -> None:
+        self._free = free
+        self._held = True
+
+    def free(self) -> None:
+        if self._held:
+            self._held = False
+            self._free.release()

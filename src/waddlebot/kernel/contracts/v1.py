@@ -75,6 +75,8 @@ def _has_nul(value: Any) -> bool:
 
 def _event_data(value: dict[str, Any]) -> dict[str, Any]:
     """``data`` is stored and queued as JSON: bounded in size and free of NUL characters."""
+    if not value:  # most events carry none; it is checked on every hop
+        return value
     try:
         encoded = json.dumps(value, separators=(",", ":"), allow_nan=False, ensure_ascii=False)
         size = len(encoded.encode())

@@ -249,9 +249,10 @@ class Database:
 
     async def insert_rows(self, statement: Executable, rows: list[dict[str, Any]]) -> None:
         """Run an INSERT for many rows in one transaction on the primary, the cheapest way the
-        database allows: on a SQLite file in one hop to a writer thread (see
-        ``batch_writer.py``), elsewhere through the async engine. For batched background
-        writers (execution log, audit store); raises what SQLAlchemy raises."""
+        database allows: on a SQLite file through ``batch_writer.py`` (on the loop when the
+        write lock is free at once, else on its thread), elsewhere through the async engine.
+        For batched background writers (execution log, audit store); raises what SQLAlchemy
+        raises."""
         if self._sqlite_file is None:
             async with self.engine.begin() as connection:
                 await connection.execute(statement, rows)
