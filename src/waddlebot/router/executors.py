@@ -202,7 +202,10 @@ class InProcessExecutor:
 
     async def execute(self, request: ModuleRequest, timeout: float) -> ModuleResponse:
         try:
-            return await asyncio.wait_for(self.module.handle(request, self.host), timeout)
+            # In the caller's task (no task per call, unlike wait_for); the module's handler
+            # is ours to await, and a cancelled one ends at its next await like any coroutine.
+            async with asyncio.timeout(timeout):
+                return await self.module.handle(request, self.host)
         except TimeoutError:
             raise ModuleTimeout(f"{self.name} took longer than {timeout:g}s") from None
 
@@ -500,14 +503,17 @@ class GuardedExecutor:
         self.timeout = timeout
         self.signature = signature  # what it was built from; rebuilt when that changes
         self._slots = asyncio.Semaphore(max_concurrency)
+        # The labelled metric children, looked up once instead of on every call.
+        self._in_flight = MODULE_IN_FLIGHT.labels(self.name)
+        self._calls: dict[str, Any] = {}
 
     async def execute(self, request: ModuleRequest, timeout: float) -> ModuleResponse:
         budget = self.timeout or timeout
         if not self.breaker.allow():
-            MODULE_CALLS.labels(self.name, self.runtime, "circuit_open").inc()
+            self._counted("circuit_open")
             raise CircuitOpen(f"{self.name} is failing; calls are paused")
         result = "error"
-        MODULE_IN_FLIGHT.labels(self.name).inc()
+        self._in_flight.inc()
         try:
             try:
                 async with asyncio.timeout(budget):
@@ -522,12 +528,18 @@ class GuardedExecutor:
             result = "error" if response.error else "ok"
             return response
         finally:
-            MODULE_IN_FLIGHT.labels(self.name).dec()
-            MODULE_CALLS.labels(self.name, self.runtime, result).inc()
+            self._in_flight.dec()
+            self._counted(result)
             if result == "ok":
                 self.breaker.success()
             else:
                 self.breaker.failure()
+
+    def _counted(self, result: str) -> None:
+        counter = self._calls.get(result)
+        if counter is None:
+            counter = self._calls[result] = MODULE_CALLS.labels(self.name, self.runtime, result)
+        counter.inc()
 
     async def aclose(self) -> None:
         closer = getattr(self.inner, "aclose", None)
