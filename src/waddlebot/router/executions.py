@@ -4,12 +4,12 @@ One INSERT per command would make the database the bottleneck, so rows are writt
 (group commit): once a row waits, the writer waits ``BATCH_WINDOW`` (10 ms) more and inserts
 every row waiting by then; rows recorded while it writes go into the next batch. Without the
 window, commands arriving one at a time were one transaction each. The router worker waits for
-its event's row (:meth:`ExecutionLog.settled`) — after it has published the outcome and given
-its slot back — before it sets the done marker and acknowledges the event, so a killed router
-never loses a row: an event whose row was not written is still in the queue and is processed
-again. A failed write keeps its rows and is retried with capped backoff; only a row the
-database refuses for good (e.g. its community was deleted meanwhile) is dropped, logged and
-counted. A row's id is derived from its event id, so a re-processed event never gets two.
+its event's row (:meth:`ExecutionLog.settled`) — after it has published the outcome — before it
+sets the done marker and acknowledges the event, so a killed router never loses a row: an event
+whose row was not written is still in the queue and is processed again. A failed write keeps
+its rows and is retried with capped backoff; only a row the database refuses for good (e.g. its
+community was deleted meanwhile) is dropped, logged and counted. A row's id is derived from its
+event id, so a re-processed event never gets two.
 """
 
 from __future__ import annotations
