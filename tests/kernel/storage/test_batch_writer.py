@@ -92,3 +92,25 @@ async def test_a_refused_batch_writes_nothing_either_way(
         with pytest.raises(Exception, match="UNIQUE"):
             await db.insert_rows(insert(Community), batch)
     assert await communities(db) == 1
+
+
+async def test_the_thread_checkpoints_what_the_loop_wrote(
+    sqlite_db: tuple[Database, Path], tmp_path: Path
+) -> None:
+    """The loop's connection never checkpoints; once a second after it wrote, the thread
+    moves the WAL into the database file (seen by copying the file alone, without its WAL)."""
+    db, path = sqlite_db
+    await db.insert_rows(insert(Community), rows("e", 5))
+    writer = writer_of(db)
+    writer._checkpointed -= 2.0  # as if the last checkpoint was two seconds ago
+    await db.insert_rows(insert(Community), rows("f", 5))
+    assert writer._checkpoint is not None
+    await writer._checkpoint
+    alone = tmp_path / "alone.db"
+    alone.write_bytes(path.read_bytes())  # the main file only: no -wal beside it
+    copy = sqlite3.connect(alone)
+    try:
+        (count,) = copy.execute("SELECT count(*) FROM communities").fetchone()
+    finally:
+        copy.close()
+    assert count == 10
