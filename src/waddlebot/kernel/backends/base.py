@@ -216,11 +216,14 @@ class InboxSubscription(Subscription):
     async def get(self, timeout: float) -> tuple[str, bytes] | None:
         if self._closed:
             return None
-        try:
-            async with asyncio.timeout(timeout):
-                item = await self._inbox.get()
-        except TimeoutError:
-            return None
+        if not self._inbox.empty():  # already here (a reply right after its outcome): no timer
+            item = self._inbox.get_nowait()
+        else:
+            try:
+                async with asyncio.timeout(timeout):
+                    item = await self._inbox.get()
+            except TimeoutError:
+                return None
         if item is None:  # end() sentinel: pass it on to any other waiter
             self._inbox.put_nowait(None)
         return item
