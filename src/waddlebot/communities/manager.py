@@ -405,7 +405,7 @@ class CommunityManager:
                     row.role = role
         except IntegrityError:
             raise Conflict("the membership changed at the same moment; try again") from None
-        await access_changed(self.kv, community_id)
+        await access_changed(self.kv, community_id, db=self.db)
         log_event(
             logger,
             Category.AUDIT,
@@ -436,7 +436,7 @@ class CommunityManager:
             if current == "owner":
                 await self._keep_an_owner(session, community_id, "removed")
             await session.delete(row)
-        await access_changed(self.kv, community_id)
+        await access_changed(self.kv, community_id, db=self.db)
         log_event(
             logger,
             Category.AUDIT,
@@ -541,7 +541,7 @@ class CommunityManager:
                 overrides = await self._overrides(session, community_id)
         except IntegrityError:
             raise Conflict("the role's grant changed at the same moment; try again") from None
-        await access_changed(self.kv, community_id)
+        await access_changed(self.kv, community_id, db=self.db)
         log_event(
             logger,
             Category.AUDIT,
@@ -570,7 +570,7 @@ class CommunityManager:
                 await session.delete(row)
                 await session.flush()
             overrides = await self._overrides(session, community_id)
-        await access_changed(self.kv, community_id)
+        await access_changed(self.kv, community_id, db=self.db)
         log_event(
             logger,
             Category.AUDIT,

@@ -294,7 +294,7 @@ class IdentityManager:
         if keys:
             await self.kv.delete(*keys)
         for community_id in sorted(communities):
-            await access_changed(self.kv, community_id)
+            await access_changed(self.kv, community_id, db=self.db)
 
     @staticmethod
     def _audit(

@@ -329,7 +329,7 @@ class LabelManager:
                 view = _label_view(row)
         except IntegrityError:
             raise Conflict(f"a label named {name!r} already exists here") from None
-        await access_changed(self.kv, community_id)
+        await access_changed(self.kv, community_id, db=self.db)
         self._audit("label_created", community_id, who, via, label=name, permissions=granted)
         return view
 
@@ -373,7 +373,7 @@ class LabelManager:
                 view = _label_view(row)
         except IntegrityError:
             raise Conflict(f"a label named {new_name!r} already exists here") from None
-        await access_changed(self.kv, community_id)
+        await access_changed(self.kv, community_id, db=self.db)
         self._audit(
             "label_updated",
             community_id,
@@ -398,7 +398,7 @@ class LabelManager:
                 delete(LabelAssignment).where(LabelAssignment.label_id == row.id)
             )
             await session.delete(row)
-        await access_changed(self.kv, community_id)
+        await access_changed(self.kv, community_id, db=self.db)
         self._audit(
             "label_deleted",
             community_id,
@@ -506,7 +506,7 @@ class LabelManager:
                     results.append(_assignment_view(existing, row.name))
         except IntegrityError:
             raise Conflict("the labels changed at the same moment; try again") from None
-        await access_changed(self.kv, community_id)
+        await access_changed(self.kv, community_id, db=self.db)
         for op, view in zip(operations, results, strict=True):
             self._audit(
                 "label_applied" if op.op == "apply" else "label_removed",

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 import structlog
 from sqlalchemy import select
 
+from waddlebot.communities.manager import Acting, CommunityManager
 from waddlebot.kernel.backends import Backend
+from waddlebot.kernel.backends.memory import MemoryBackend
 from waddlebot.kernel.contracts import Role
 from waddlebot.kernel.security.rbac import (
     ACCESS_TTL,
@@ -24,7 +27,7 @@ from waddlebot.kernel.security.rbac import (
     role_permissions,
     validate_permissions,
 )
-from waddlebot.kernel.storage import Database
+from waddlebot.kernel.storage import Database, stamps
 from waddlebot.kernel.storage.models import (
     Community,
     CommunityRoleGrant,
@@ -196,12 +199,47 @@ async def test_a_cached_label_stops_granting_the_moment_it_expires(
 async def test_entries_live_long_only_in_a_store_every_process_shares(
     database: Database, backend: Backend
 ) -> None:
+    """Long where every process's changes reach the cache: a shared store (Redis), or this
+    process's memory beside a SQLite file (other processes touch its access stamp)."""
     community, users = await community_with(database, mel="member")
     await Authorizer(database, backend.kv).access(community, users["mel"])
-    ttl = await backend.kv.ttl(f"access-grants:{community}:0")
-    expected = SHARED_ACCESS_TTL if backend.kv.shared else ACCESS_TTL
+    stamped = not backend.kv.shared and database.access_stamp is not None
+    ttl = await backend.kv.ttl(f"access-grants:{community}:0" + (".0" if stamped else ""))
+    expected = SHARED_ACCESS_TTL if backend.kv.shared or stamped else ACCESS_TTL
     assert ttl is not None and expected - 5 < ttl <= expected
     assert backend.kv.shared == (type(backend).__name__ == "RedisBackend")
+    assert stamped == (not backend.kv.shared and database.dialect == "sqlite")
+
+
+async def test_a_change_made_by_another_process_reaches_this_ones_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Embedded: ``waddlebot up`` and a CLI command share the SQLite file and nothing else.
+    A grant changed through the other process's manager (its own Database and in-memory
+    backend) is seen here within about a second, although this process cached the old one
+    for an hour."""
+    monkeypatch.setattr(stamps, "CHECK_EVERY", 0.2)
+    url = f"sqlite+aiosqlite:///{tmp_path / 'shared.db'}"
+    server_db, cli_db = Database(url), Database(url)
+    server_backend, cli_backend = MemoryBackend(), MemoryBackend()
+    try:
+        await server_db.migrate()
+        community, users = await community_with(server_db, mo="moderator")
+        server = Authorizer(server_db, server_backend.kv)
+        before = await server.access(community, users["mo"])
+        assert "labels.manage" not in before.permissions
+        cli = CommunityManager(cli_db, cli_backend.kv)
+        operator = Acting(who="cli", installation_wide=True, via="cli")
+        await cli.set_role_grant(community, "moderator", ["labels.manage"], operator)
+        deadline = asyncio.get_running_loop().time() + 5
+        while "labels.manage" not in (await server.access(community, users["mo"])).permissions:
+            assert asyncio.get_running_loop().time() < deadline, "the change never arrived"
+            await asyncio.sleep(0.05)
+    finally:
+        for db in (server_db, cli_db):
+            await db.close()
+        for opened in (server_backend, cli_backend):
+            await opened.close()
 
 
 async def test_every_decision_is_logged_with_who_where_what_and_result(

@@ -99,12 +99,15 @@ PLATFORM_COMMUNITY_ROLE: dict[Role, str] = {
 }
 
 # Every change to memberships, role grants or labels bumps the community's access version,
-# which is part of each cached entry's key; the TTL only bounds how long an entry outlives a
-# change nobody could announce: another process writing while this one caches in its own
-# memory (embedded `waddlebot up` and a CLI command), so short there. A member's entry also
-# ends when their first label expires.
-ACCESS_TTL = 60.0  # a process's own memory
-SHARED_ACCESS_TTL = 3600.0  # a store every process shares (Redis)
+# which is part of each cached entry's key. A cache in a process's own memory cannot see
+# another process's bump: embedded (SQLite), the changing process also touches the database's
+# access stamp (kernel/storage/stamps.py), whose generation is part of the key too, so a
+# change made from the command line reaches `waddlebot up` within about a second. The TTL
+# only bounds how long an entry outlives a change nobody could announce: several processes on
+# one PostgreSQL database without Redis, so short there. A member's entry also ends when their
+# first label expires.
+ACCESS_TTL = 60.0  # a process's own memory, no stamp to learn of other processes' changes
+SHARED_ACCESS_TTL = 3600.0  # a store every process shares (Redis), or own memory + a stamp
 
 
 class UnknownPermission(ValueError):
@@ -142,9 +145,12 @@ def access_version_key(community_id: str) -> str:
     return f"access-version:{community_id}"
 
 
-async def access_changed(kv: KeyValue, community_id: str) -> None:
-    """Call after changing memberships, role grants or labels of a community."""
+async def access_changed(kv: KeyValue, community_id: str, *, db: Database | None = None) -> None:
+    """Call after changing memberships, role grants or labels of a community. With ``db``,
+    other processes caching in their own memory hear of it too (its access stamp)."""
     await kv.incr(access_version_key(community_id))
+    if db is not None and not kv.shared and db.access_stamp is not None:
+        db.access_stamp.touch()
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,7 +205,7 @@ async def claim_first_owner(db: Database, kv: KeyValue, community_id: str, user_
     await kv.set(flag, "1", ttl=3600)
     if owner is not None:
         return False
-    await access_changed(kv, community_id)
+    await access_changed(kv, community_id, db=db)
     log_event(logger, Category.AUDIT, "owner_claimed", "ok", community=community_id, user=user_id)
     return True
 
@@ -210,6 +216,8 @@ class Authorizer:
     def __init__(self, db: Database, kv: KeyValue) -> None:
         self.db = db
         self.kv = kv
+        # Other processes' changes, when the cache is this process's own memory.
+        self._stamp = db.access_stamp if not kv.shared else None
 
     async def access(
         self,
@@ -230,6 +238,8 @@ class Authorizer:
         else:
             version = await self.kv.get(version_key)
         stamp = version.decode() if version else "0"
+        if self._stamp is not None:
+            stamp = f"{stamp}.{self._stamp.generation()}"
         grants_key = f"access-grants:{community_id}:{stamp}"
         member_key = f"access-member:{community_id}:{stamp}:{user_id}"
         cached_grants, cached_member = await self.kv.get_many(grants_key, member_key)
@@ -333,7 +343,7 @@ class Authorizer:
 
     @property
     def _ttl(self) -> float:
-        return SHARED_ACCESS_TTL if self.kv.shared else ACCESS_TTL
+        return SHARED_ACCESS_TTL if self.kv.shared or self._stamp is not None else ACCESS_TTL
 
     async def _member(self, community_id: str, user_id: str, key: str) -> dict[str, Any]:
         now = datetime.now(UTC)

@@ -27,6 +27,7 @@ from waddlebot.kernel.storage import replicas as replica_checks
 from waddlebot.kernel.storage import revisions
 from waddlebot.kernel.storage.batch_writer import SqliteBatchWriter, sqlite_file_url
 from waddlebot.kernel.storage.replicas import CHECK_EVERY, DEFAULT_MAX_LAG, Replica, WalSamples
+from waddlebot.kernel.storage.stamps import ChangeStamp
 from waddlebot.kernel.supervision import TaskHealth, report_healthy, supervise
 
 if TYPE_CHECKING:
@@ -138,6 +139,12 @@ class Database:
         self._migrated_at = 0  # the primary's WAL position after our last migrate()
         self._sqlite_file = sqlite_file_url(make_url(self.url))
         self._batch_writer: SqliteBatchWriter | None = None  # made on first insert_rows
+        # Processes sharing a SQLite file tell each other that access changed through this
+        # stamp beside it (kernel/security/rbac.py); nothing shares a PostgreSQL server's disk.
+        self.access_stamp: ChangeStamp | None = None
+        if self._sqlite_file is not None and self._sqlite_file.database:
+            database_file = Path(self._sqlite_file.database)
+            self.access_stamp = ChangeStamp(database_file.with_name(f"{database_file.name}-access"))
 
     @property
     def dialect(self) -> str:
