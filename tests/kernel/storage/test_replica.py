@@ -87,13 +87,29 @@ def as_postgres() -> list[str]:
     return ["runuser", "-u", "postgres", "--"] if os.getuid() == 0 else []
 
 
+REPLICA_ATTEMPTS = 3
+
+
+async def start_replica() -> tuple[Path, subprocess.CompletedProcess[str]]:
+    """Start a replica in a fresh directory, up to ``REPLICA_ATTEMPTS`` times: its base backup
+    now and then loses its WAL stream on a busy CI machine ("terminating connection due to
+    administrator command", seen in 2 of 4 runs while other workers create and drop
+    databases), and a second backup goes through. The last failure is returned as it was."""
+    for attempt in range(1, REPLICA_ATTEMPTS + 1):
+        directory = Path(tempfile.mkdtemp(prefix="wbtest-replica-", dir="/tmp"))
+        started = await asyncio.to_thread(
+            subprocess.run, [str(SCRIPT), "start", str(directory)], capture_output=True, text=True
+        )
+        if started.returncode == 0 or attempt == REPLICA_ATTEMPTS:
+            return directory, started
+        await asyncio.to_thread(subprocess.run, [str(SCRIPT), "stop", str(directory)], check=True)
+    raise AssertionError("unreachable")
+
+
 @pytest.fixture
 async def own_replica(primary: str) -> AsyncIterator[OwnReplica]:
     """A second streaming replica, taken after ``primary``'s database exists."""
-    directory = Path(tempfile.mkdtemp(prefix="wbtest-replica-", dir="/tmp"))
-    started = await asyncio.to_thread(
-        subprocess.run, [str(SCRIPT), "start", str(directory)], capture_output=True, text=True
-    )
+    directory, started = await start_replica()
     try:
         if started.returncode != 0:
             message = f"could not start a replica: {started.stderr.strip()[-500:]}"
