@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import abc
 import asyncio
-import uuid
 from datetime import UTC, datetime
 
 from pydantic import ValidationError
@@ -26,6 +25,7 @@ from pydantic import ValidationError
 from waddlebot.kernel.backends import Backend, Delivery
 from waddlebot.kernel.contracts import OutboundMessage
 from waddlebot.kernel.contracts.names import OUTBOUND_GROUP, outbound_queue
+from waddlebot.kernel.ids import new_id
 from waddlebot.kernel.observability.logging import (
     Category,
     bind_event,
@@ -53,7 +53,7 @@ class OutboundSender(abc.ABC):
         self.backend = backend
         self.visibility_timeout = visibility_timeout
         self.queue = outbound_queue(self.platform)
-        self.consumer = f"{self.platform}-{uuid.uuid4().hex[:8]}"
+        self.consumer = f"{self.platform}-{new_id()[:8]}"
         self._held: set[str] = set()  # taken, not yet acknowledged or left to redelivery
 
     @abc.abstractmethod

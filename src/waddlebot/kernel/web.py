@@ -7,7 +7,6 @@ import math
 import re
 import time
 import traceback
-import uuid
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +20,7 @@ from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from waddlebot.kernel.errors import Refusal
+from waddlebot.kernel.ids import new_id
 from waddlebot.kernel.observability.dependencies import backend_name, probe
 from waddlebot.kernel.observability.logging import Category, get_logger, log_event
 from waddlebot.kernel.observability.metrics import DEPENDENCY_UNAVAILABLE, REGISTRY
@@ -275,7 +275,7 @@ class RequestId:
             (value for name, value in scope["headers"] if name == REQUEST_ID_HEADER.encode()),
             b"",
         ).decode("latin-1")
-        request_id = given if _WELL_FORMED_ID.fullmatch(given) else uuid.uuid4().hex
+        request_id = given if _WELL_FORMED_ID.fullmatch(given) else new_id()
         header = (REQUEST_ID_HEADER.encode(), request_id.encode())
 
         async def stamped(message: Message) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Mapping
 
 from waddlebot.aliases.expand import AliasRefused
@@ -26,6 +25,7 @@ from waddlebot.kernel.contracts import (
 )
 from waddlebot.kernel.contracts.names import COMMANDS_VERSION, chat_lines_key, identity_cache_key
 from waddlebot.kernel.contracts.roles import platform_role
+from waddlebot.kernel.ids import new_id
 from waddlebot.kernel.observability.logging import Category, get_logger, log_event
 from waddlebot.kernel.observability.metrics import COMMANDS, EXECUTION_SECONDS
 from waddlebot.kernel.security.rbac import (
@@ -393,7 +393,7 @@ class Pipeline:
         known = self._sessions.get(entity_id)
         if known is not None and now - known[1] < self.session_ttl * SESSION_REFRESH_SHARE:
             return known[0]
-        fresh = uuid.uuid4().hex
+        fresh = new_id()
         current = await self.kv.put_if_absent(
             f"session:{entity_id}", fresh, ttl=self.session_ttl, refresh_ttl=True
         )

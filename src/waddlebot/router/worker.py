@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 
 from pydantic import ValidationError
 
 from waddlebot.kernel.backends import Backend, Delivery
 from waddlebot.kernel.contracts import Event, EventOutcome
 from waddlebot.kernel.contracts.names import EVENTS_GROUP, EVENTS_QUEUE, outcome_channel
+from waddlebot.kernel.ids import new_id
 from waddlebot.kernel.observability.logging import (
     Category,
     bind_event,
@@ -66,7 +66,7 @@ class WorkerPool:
         if free_slot_before_row is None:
             free_slot_before_row = not backend.kv.shared
         self.free_slot_before_row = free_slot_before_row
-        self.consumer = f"worker-{uuid.uuid4().hex[:8]}"
+        self.consumer = f"worker-{new_id()[:8]}"
         self._free = asyncio.Semaphore(concurrency)
         self._running: set[asyncio.Task[None]] = set()
         self._outage: Exception | None = None  # set by an event that met an outage

@@ -9,7 +9,6 @@ Slack redelivers).
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -28,6 +27,7 @@ from waddlebot.collectors.slack.normalise import (
 from waddlebot.collectors.slack.sender import RESPONSE_URL_TTL, response_url_key
 from waddlebot.collectors.slack.workspace import SlackWorkspaces
 from waddlebot.kernel.errors import DependencyUnavailable
+from waddlebot.kernel.ids import new_id
 from waddlebot.kernel.observability.logging import Category, get_logger, log_event
 from waddlebot.kernel.runtime import Runtime
 
@@ -87,7 +87,7 @@ class SlackIntake:
 
     async def slash(self, form: Mapping[str, str], *, endpoint: str) -> SlashAnswer:
         """A slash command's fields: ack with an ephemeral line, answer via ``response_url``."""
-        command = command_from_slash(form, uuid.uuid4().hex)
+        command = command_from_slash(form, new_id())
         if command is None:
             return SlashAnswer(self._count(endpoint, Outcome.invalid))
         kv = self.runtime.backend.kv

@@ -14,7 +14,6 @@ import logging
 import math
 import re
 import time
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -43,6 +42,7 @@ from waddlebot.kernel.backends.base import (
     WorkQueue,
 )
 from waddlebot.kernel.errors import DependencyUnavailable
+from waddlebot.kernel.ids import new_id
 from waddlebot.kernel.observability.metrics import REDIS_COMMANDS
 
 logger = logging.getLogger(__name__)
@@ -386,7 +386,7 @@ class RedisKeyValue(KeyValue):
     async def hit_rate_limits(
         self, *windows: RateWindow, holds: Sequence[str] = ()
     ) -> RateDecision:
-        args: list[Any] = [uuid.uuid4().hex, len(windows)]
+        args: list[Any] = [new_id(), len(windows)]
         for spec in windows:
             args += [max(1, round(spec.window * 1_000_000)), spec.limit]
         keys = [self._rl + spec.key for spec in windows] + [self._kv + key for key in holds]

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from waddlebot.kernel.backends import PubSub
 from waddlebot.kernel.contracts import Action
+from waddlebot.kernel.ids import new_id
 from waddlebot.kernel.observability.logging import Category, get_logger, log_event
 from waddlebot.kernel.outages import dependency_of
 from waddlebot.kernel.scheduler.models import DONE
@@ -61,7 +61,7 @@ class Scheduler:
         self.pubsub = pubsub
         self.poll_interval = poll_interval
         self.batch = batch
-        self.owner = owner or uuid.uuid4().hex
+        self.owner = owner or new_id()
         self._wake = asyncio.Event()
 
     async def tick(self) -> tuple[list[JobResult], int]:
