@@ -178,7 +178,8 @@ class ExecutionLog:
         await asyncio.shield(self._write(rows))
 
     async def _write(self, rows: list[dict[str, Any]]) -> None:
-        # A Core insert, no ORM session to build for every batch; one thread hop on SQLite.
+        # A Core insert, no ORM session to build for every batch (Database.insert_rows: on a
+        # SQLite file usually on the loop itself, see kernel/storage/batch_writer.py).
         await self.db.insert_rows(self._statement, rows)
 
     async def _insert_one_by_one(self, rows: list[dict[str, Any]]) -> None:

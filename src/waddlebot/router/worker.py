@@ -56,16 +56,13 @@ class WorkerPool:
         *,
         concurrency: int,
         visibility_timeout: float,
-        free_slot_before_row: bool | None = None,
     ) -> None:
         self.backend = backend
         self.pipeline = pipeline
         self.concurrency = concurrency
         self.visibility_timeout = visibility_timeout
-        # See _handle: by default, with the in-memory backend (embedded) but not with Redis.
-        if free_slot_before_row is None:
-            free_slot_before_row = not backend.kv.shared
-        self.free_slot_before_row = free_slot_before_row
+        # See _handle: with the in-memory backend (embedded), not with Redis.
+        self.free_slot_before_row = not backend.kv.shared
         self.consumer = f"worker-{new_id()[:8]}"
         self._free = asyncio.Semaphore(concurrency)
         self._running: set[asyncio.Task[None]] = set()

@@ -19,6 +19,7 @@ once a second after the loop has written.
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -132,5 +133,5 @@ def _begin_immediate(connection: Connection) -> None:
 
 def _locked(error: OperationalError) -> bool:
     """SQLITE_BUSY / SQLITE_LOCKED: another connection holds the write lock."""
-    message = str(error.orig).lower()
-    return "locked" in message or "busy" in message
+    code = getattr(error.orig, "sqlite_errorcode", None)
+    return code is not None and code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)

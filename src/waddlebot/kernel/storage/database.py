@@ -142,8 +142,8 @@ class Database:
         # Processes sharing a SQLite file tell each other that access changed through this
         # stamp beside it (kernel/security/rbac.py); nothing shares a PostgreSQL server's disk.
         self.access_stamp: ChangeStamp | None = None
-        if self._sqlite_file is not None and self._sqlite_file.database:
-            database_file = Path(self._sqlite_file.database)
+        if self._sqlite_file is not None:
+            database_file = Path(str(self._sqlite_file.database))
             self.access_stamp = ChangeStamp(database_file.with_name(f"{database_file.name}-access"))
 
     @property
