@@ -29,6 +29,7 @@ from waddlebot.router.executors import (
     CircuitOpen,
     GuardedExecutor,
     HttpExecutor,
+    InProcessExecutor,
     LambdaClients,
     LambdaExecutor,
     ModuleFailure,
@@ -49,6 +50,12 @@ async def echo_command(ctx: Context, *words: str) -> None:
 @echo.command("crash")
 async def crash(ctx: Context) -> None:
     raise ValueError("the module crashed")
+
+
+@echo.command("dawdle")
+async def dawdle(ctx: Context) -> None:
+    await asyncio.sleep(5)
+    ctx.reply("too late")
 
 
 # --- circuit breaker and guard ----------------------------------------------------------
@@ -124,6 +131,16 @@ def calls(module: str, result: str) -> float:
         "waddlebot_module_calls_total", {"module": module, "runtime": "test", "result": result}
     )
     return value or 0.0
+
+
+async def test_an_in_process_module_is_answered_or_cut_off_at_its_timeout() -> None:
+    executor = InProcessExecutor(echo, host=None)  # type: ignore[arg-type]  # no host service used
+    answer = await executor.execute(module_request("echo", "hi"), timeout=1)
+    assert [action.text for action in answer.actions] == ["hi"]  # type: ignore[union-attr]
+    started = asyncio.get_running_loop().time()
+    with pytest.raises(ModuleTimeout, match=r"echoer took longer than 0\.05s"):
+        await executor.execute(module_request("dawdle"), timeout=0.05)
+    assert asyncio.get_running_loop().time() - started < 1
 
 
 async def test_guard_times_out_counts_and_opens_the_circuit() -> None:
