@@ -41,6 +41,7 @@ from waddlebot.kernel.backends.base import (
     Subscription,
     WorkQueue,
 )
+from waddlebot.kernel.backends.redis_batching import BATCHED, AutoPipeline
 from waddlebot.kernel.errors import DependencyUnavailable
 from waddlebot.kernel.ids import new_id
 from waddlebot.kernel.observability.metrics import REDIS_COMMANDS
@@ -1123,6 +1124,7 @@ class RedisBackend(Backend):
             _BoundedRedis.from_url(url, decode_responses=False, retry=retry, **bounds),
         )
         client.reply_timeout = reply_timeout
+        client.batches = AutoPipeline(client, reply_timeout)
         listen = aioredis.Redis.from_url(url, decode_responses=False, **bounds)
         return cls(client, namespace=namespace, listen_client=listen)
 
@@ -1172,14 +1174,26 @@ class _BoundedRedis(aioredis.Redis):
     """
 
     reply_timeout: float = REPLY_TIMEOUT
+    batches: AutoPipeline | None = None  # set by RedisBackend.from_url
 
     async def execute_command(self, *args: Any, **options: Any) -> Any:
         _count(args)
+        if self.batches is not None and args[0] in BATCHED:
+            # a batch is bounded by the same timeout as a command sent alone
+            return await self.batches.execute(args, options, lambda: self._bounded(args, options))
+        return await self._bounded(args, options)
+
+    async def _bounded(self, args: tuple[Any, ...], options: dict[str, Any]) -> Any:
         try:
             async with asyncio.timeout(self.reply_timeout):
                 return await super().execute_command(*args, **options)  # type: ignore[no-untyped-call]
         except TimeoutError:
             raise RedisTimeoutError(f"no reply from Redis within {self.reply_timeout:g}s") from None
+
+    async def aclose(self, close_connection_pool: bool | None = None) -> None:
+        if self.batches is not None:
+            await self.batches.close()
+        await super().aclose(close_connection_pool)
 
 
 def _script_names() -> dict[bytes | str, str]:
