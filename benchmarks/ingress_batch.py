@@ -119,6 +119,9 @@ def build_batches(count: int, size: int, round_tag: str) -> list[tuple[list[str]
                     "user": {"id": user, "name": user},
                     "text": TEXT,
                     "received_at": now,
+                    # as the Twitch, Slack and Discord gateway collectors send chat: nobody
+                    # waits for the outcome, so the router publishes none
+                    "outcome_wanted": False,
                 }
             )
         batches.append(([e["id"] for e in events], json.dumps(events).encode()))
