@@ -59,7 +59,7 @@ class Settings(BaseSettings):
     playground_history: int = Field(default=100, ge=1, le=10_000, description="per channel")
 
     # Router tuning.
-    router_workers: int = Field(default=8, ge=1, le=256)
+    router_workers: int = Field(default=32, ge=1, le=256)
     router_queue_max: int = Field(default=10_000, ge=1)
     router_visibility_timeout: float = Field(default=30.0, gt=0)
     module_timeout: float = Field(default=5.0, gt=0)
