@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from functools import partial
@@ -79,11 +80,17 @@ def create_app(
     instances: list[Service] | None = None,
     backend: Backend | None = None,
     migrate: bool = True,
+    freeze_heap: bool = False,
 ) -> FastAPI:
     """An app mounting ``services`` (default: all).
 
     ``instances`` overrides how services are built and ``backend`` shares an already open
     backend between apps; tests use both to run several "processes" on one machine.
+    ``freeze_heap`` (``waddlebot up``/``serve``, one app per process): once started, every
+    object start-up made (imported modules, the app, its services: about 240,000) is moved
+    out of the cyclic garbage collector's sight with :func:`gc.freeze`. They live as long as
+    the process, yet each full collection walked them all: 100+ ms on the event loop, about
+    every second under load, 14 % of a router's CPU on PostgreSQL + Redis (measured).
     """
     chosen = (
         instances if instances is not None else [SERVICES[name]() for name in services or SERVICES]
@@ -119,6 +126,8 @@ def create_app(
                 services=sorted(runtime.local_services),
                 version=__version__,
             )
+            if freeze_heap:
+                gc.freeze()
             yield
         finally:
             if prober is not None:

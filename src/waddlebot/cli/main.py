@@ -154,7 +154,7 @@ def _serve(settings: Settings, services: list[str] | None, banner: str = "") -> 
 
     from waddlebot.app import create_app
 
-    application = create_app(settings, services)
+    application = create_app(settings, services, freeze_heap=True)
     sock = listen(settings.host, settings.port)
     if banner:
         typer.echo(banner)
