@@ -18,6 +18,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from tests.conftest import REDIS_URL, require_service
+from tests.kernel.backends.conftest import silent_redis
 from waddlebot.kernel.backends.redis import RedisBackend, RedisPubSub, RedisSubscription
 from waddlebot.kernel.outages import CACHE, dependency_of
 
@@ -35,17 +36,6 @@ async def admin() -> AsyncIterator[aioredis.Redis]:
         yield client
     finally:
         await client.aclose()
-
-
-@pytest.fixture
-async def redis_backend() -> AsyncIterator[RedisBackend]:
-    url = require_service(REDIS_URL, "Redis", "WADDLEBOT_TEST_REDIS_URL")
-    backend = RedisBackend.from_url(url, namespace=f"wbtest-{uuid.uuid4().hex[:12]}")
-    try:
-        yield backend
-    finally:
-        await backend.drop_namespace()
-        await backend.close()
 
 
 async def pubsub_connections(admin: aioredis.Redis, pubsub: RedisPubSub) -> list[dict[str, Any]]:
@@ -340,31 +330,20 @@ async def test_unreachable_redis_fails_the_first_subscribe() -> None:
 async def test_a_redis_that_never_answers_fails_commands_instead_of_hanging() -> None:
     """A half-open link (a partition, a peer gone without a FIN) must not hang a caller, nor
     a shutdown, for good: each command is bounded (10 s by default)."""
-    accepted: list[asyncio.StreamWriter] = []
-
-    async def silent(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        accepted.append(writer)  # reads nothing, answers nothing, never closes
-
-    server = await asyncio.start_server(silent, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    url = f"redis://127.0.0.1:{port}/0"
-    default = RedisBackend.from_url(url, namespace=unique("t"))
-    assert default._client.reply_timeout == 10.0  # type: ignore[attr-defined]
-    await default.close()
-    backend = RedisBackend.from_url(url, namespace=unique("silent"), reply_timeout=0.3)
-    try:
-        started = time.monotonic()
-        with pytest.raises(Exception) as refused:
-            await asyncio.wait_for(backend.queues.depth("events"), timeout=20)
-        assert dependency_of(refused.value) == CACHE  # an outage, as for a Redis that is down
-        assert time.monotonic() - started < 5
-        assert accepted
-    finally:
-        await asyncio.wait_for(backend.close(), timeout=5)
-        for writer in accepted:
-            writer.close()
-        server.close()
-        await server.wait_closed()
+    async with silent_redis() as server:
+        default = RedisBackend.from_url(server.url, namespace=unique("t"))
+        assert default._client.reply_timeout == 10.0  # type: ignore[attr-defined]
+        await default.close()
+        backend = RedisBackend.from_url(server.url, namespace=unique("silent"), reply_timeout=0.3)
+        try:
+            started = time.monotonic()
+            with pytest.raises(Exception) as refused:
+                await asyncio.wait_for(backend.queues.depth("events"), timeout=20)
+            assert dependency_of(refused.value) == CACHE  # an outage, as for a Redis that is down
+            assert time.monotonic() - started < 5
+            assert server.accepted
+        finally:
+            await asyncio.wait_for(backend.close(), timeout=5)
 
 
 async def test_a_task_cancelled_mid_command_stops(redis_backend: RedisBackend) -> None:
