@@ -25,7 +25,6 @@ from redis.asyncio.connection import Connection
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import RedisError, ResponseError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from waddlebot.kernel.backends.base import (
     Backend,
@@ -41,7 +40,7 @@ from waddlebot.kernel.backends.base import (
     Subscription,
     WorkQueue,
 )
-from waddlebot.kernel.backends.redis_batching import BATCHED, AutoPipeline
+from waddlebot.kernel.backends.redis_batching import BATCHED, AutoPipeline, no_reply
 from waddlebot.kernel.errors import DependencyUnavailable
 from waddlebot.kernel.ids import new_id
 from waddlebot.kernel.observability.metrics import REDIS_COMMANDS
@@ -1180,7 +1179,7 @@ class _BoundedRedis(aioredis.Redis):
         _count(args)
         if self.batches is not None and args[0] in BATCHED:
             # a batch is bounded by the same timeout as a command sent alone
-            return await self.batches.execute(args, options, lambda: self._bounded(args, options))
+            return await self.batches.execute(args, options, self._bounded)
         return await self._bounded(args, options)
 
     async def _bounded(self, args: tuple[Any, ...], options: dict[str, Any]) -> Any:
@@ -1188,7 +1187,7 @@ class _BoundedRedis(aioredis.Redis):
             async with asyncio.timeout(self.reply_timeout):
                 return await super().execute_command(*args, **options)  # type: ignore[no-untyped-call]
         except TimeoutError:
-            raise RedisTimeoutError(f"no reply from Redis within {self.reply_timeout:g}s") from None
+            raise no_reply(self.reply_timeout) from None
 
     async def aclose(self, close_connection_pool: bool | None = None) -> None:
         if self.batches is not None:

@@ -61,14 +61,14 @@ class AutoPipeline:
         self,
         args: tuple[Any, ...],
         options: dict[str, Any],
-        alone: Callable[[], Awaitable[Any]],
+        alone: Callable[[tuple[Any, ...], dict[str, Any]], Awaitable[Any]],
     ) -> Any:
         """The command's reply: sent ``alone`` when nothing is on its way, else batched."""
         if self._on_the_way:
             return await self.submit(args, options)
         self._on_the_way += 1
         try:
-            return await alone()
+            return await alone(args, options)
         finally:
             self._on_the_way -= 1
 
@@ -140,8 +140,7 @@ class AutoPipeline:
                 # no reply yet, under the client's retry policy, as redis-py does per command.
                 await connection.retry.call_with_retry(exchange, broken)
         except TimeoutError:
-            late = RedisTimeoutError(f"no reply from Redis within {self.reply_timeout:g}s")
-            await self._give_up(connection, batch[read:], late)
+            await self._give_up(connection, batch[read:], no_reply(self.reply_timeout))
         except asyncio.CancelledError:
             await self._give_up(connection, batch[read:], _closed())
             raise
@@ -158,6 +157,11 @@ class AutoPipeline:
         _fail(unanswered, error)
         if connection is not None:  # its replies were not all read: never use it again
             await connection.disconnect(nowait=True)
+
+
+def no_reply(timeout: float) -> RedisTimeoutError:
+    """What a command, alone or batched, fails with when Redis stays silent."""
+    return RedisTimeoutError(f"no reply from Redis within {timeout:g}s")
 
 
 def _closed() -> RedisConnectionError:
