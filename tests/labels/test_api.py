@@ -4,6 +4,7 @@ bulk, search, expiry, and a label granting ``labels.manage`` to a person's API k
 from __future__ import annotations
 
 import asyncio
+import time
 
 import structlog
 
@@ -19,6 +20,9 @@ from tests.labels.helpers import (
 )
 from waddlebot.kernel.security.rbac import Authorizer
 from waddlebot.kernel.settings import Settings
+
+# seconds bob's label lasts: long enough that a slow machine still sees it before it expires
+BOB_LASTS = 3
 
 
 async def test_label_crud_and_validation(stack_settings: Settings) -> None:
@@ -124,6 +128,7 @@ async def test_assignments_bulk_search_and_expiry(stack_settings: Settings) -> N
         assert bulk.status_code == 404, bulk.text
         blue = await bot.client.get(f"{base}/labels/blue/assignments", headers=auth)
         assert blue.json()["total"] == 0
+        applied = time.monotonic()
         bulk = await bot.client.post(
             f"{base}/assignments:bulk",
             json={
@@ -134,7 +139,7 @@ async def test_assignments_bulk_search_and_expiry(stack_settings: Settings) -> N
                         "label": "blue",
                         "target_type": "user",
                         "target_id": bob,
-                        "expires_in": 1,
+                        "expires_in": BOB_LASTS,
                     },
                     {"op": "remove", "label": "red", "target_type": "module", "target_id": "dice"},
                 ]
@@ -156,7 +161,7 @@ async def test_assignments_bulk_search_and_expiry(stack_settings: Settings) -> N
         ]
         worn = await bot.client.get(f"{base}/targets/user/{bob}/labels", headers=auth)
         assert [a["label"] for a in worn.json()] == ["blue"]
-        await asyncio.sleep(1.2)
+        await asyncio.sleep(max(0.0, applied + BOB_LASTS + 0.2 - time.monotonic()))
         worn = await bot.client.get(f"{base}/targets/user/{bob}/labels", headers=auth)
         assert worn.json() == []
         blue = await bot.client.get(f"{base}/labels/blue/assignments", headers=auth)
