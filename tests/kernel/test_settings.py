@@ -62,8 +62,14 @@ def test_environment_overrides_defaults(monkeypatch: pytest.MonkeyPatch, tmp_pat
     assert settings.redis_namespace == "prod-1"
     assert settings.data_dir == tmp_path / "elsewhere"
     assert settings.router_workers == 3
+    assert settings.worker_slots == 3  # said outright, it wins
     assert settings.module_timeout == 1.5
     assert settings.playground == "off"
+
+
+def test_events_in_flight_default_by_backend(tmp_path: Path) -> None:
+    assert Settings(data_dir=tmp_path).worker_slots == 8  # embedded
+    assert Settings(data_dir=tmp_path, redis_url="redis://cache:6379/0").worker_slots == 32
 
 
 def test_explicit_arguments_beat_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -59,7 +59,8 @@ class Settings(BaseSettings):
     playground_history: int = Field(default=100, ge=1, le=10_000, description="per channel")
 
     # Router tuning.
-    router_workers: int = Field(default=32, ge=1, le=256)
+    # Events in flight per router; unset: 8 embedded, 32 with Redis (see worker_slots).
+    router_workers: int | None = Field(default=None, ge=1, le=256)
     router_queue_max: int = Field(default=10_000, ge=1)
     router_visibility_timeout: float = Field(default=30.0, gt=0)
     module_timeout: float = Field(default=5.0, gt=0)
@@ -239,6 +240,15 @@ class Settings(BaseSettings):
     @classmethod
     def _legacy_playground(cls, value: object) -> object:
         return "on" if value in ("auto", "key") else value
+
+    @property
+    def worker_slots(self) -> int:
+        """Events a router processes at once: ``router_workers``, else 32 with Redis, where
+        more in flight share round trips (auto-pipelining: 2,600 → 3,800 chat lines/s from 8
+        to 32), and 8 embedded, where 32 measured the same."""
+        if self.router_workers is not None:
+            return self.router_workers
+        return 32 if self.redis_url else 8
 
     @cached_property
     def resolved_database_url(self) -> str:

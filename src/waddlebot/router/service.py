@@ -125,7 +125,7 @@ class RouterService(Service):
         workers = WorkerPool(
             runtime.backend,
             pipeline,
-            concurrency=settings.router_workers,
+            concurrency=settings.worker_slots,
             visibility_timeout=settings.router_visibility_timeout,
         )
         self.spawn("workers", workers.run)
@@ -154,7 +154,7 @@ class RouterService(Service):
             "router_started",
             "ok",
             commands=len(self.table),
-            workers=settings.router_workers,
+            workers=settings.worker_slots,
         )
 
     async def stop(self) -> None:
