@@ -407,3 +407,47 @@ async def test_ping_is_false_for_an_unreachable_postgres() -> None:
         assert await db.ping() is False
     finally:
         await db.close()
+
+
+# --- cancellation ---------------------------------------------------------------------------
+
+
+def slow_query(db: Database) -> str:
+    """A read that keeps the database busy for a while (so a cancel lands inside it)."""
+    if db.dialect == "postgresql":
+        return "SELECT pg_sleep(0.5)"
+    return (
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000000)"
+        " SELECT count(*) FROM n"
+    )
+
+
+async def test_a_session_cancelled_mid_query_leaves_the_database_writable(
+    database: Database,
+) -> None:
+    """A task cancelled while its session waits on the database (an in-process module's
+    timeout, shutdown) must not keep that session's write lock: SQLAlchemy closes such a
+    connection without rolling back, and on SQLite a closed connection whose cursor is still
+    referenced (here by the cancelled task's traceback, which the task keeps) held the lock
+    until the garbage collector freed it - every other write failed with 'database is locked'."""
+    started = asyncio.Event()
+
+    async def write_then_wait() -> None:
+        async with database.session() as session:
+            session.add(Community(id="cancelled", name="Never committed"))
+            await session.flush()
+            started.set()
+            await session.execute(text(slow_query(database)))
+
+    task = asyncio.create_task(write_then_wait())
+    await started.wait()
+    await asyncio.sleep(0.05)  # the slow query is running
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+    async with asyncio.timeout(3):  # less than the busy timeout: a held lock fails this
+        async with database.session() as session:
+            session.add(Community(id="after", name="Written"))
+    assert await count(database, Community) == 1
+    assert task.cancelled()  # the task and its traceback lived until here

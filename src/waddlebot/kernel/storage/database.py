@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import sqlite3
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -76,13 +77,33 @@ def _enable_sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+class _RollbackOnClose(sqlite3.Connection):
+    """A SQLite connection that ends its transaction before it closes.
+
+    SQLAlchemy closes a connection whose task was cancelled while it waited on the database
+    (an in-process module's timeout, shutdown) without rolling back, and Python's ``close()``
+    does not roll back either: while any cursor of it is still referenced (the cancelled
+    task's traceback keeps one) the closed connection lives on in SQLite and keeps its write
+    lock, so every other write waits out the busy timeout and fails with "database is locked"
+    until the garbage collector happens to free that cursor.
+    """
+
+    def close(self) -> None:
+        with contextlib.suppress(sqlite3.Error):  # already closed, or nothing to roll back
+            if self.in_transaction:
+                self.rollback()
+        super().close()
+
+
 def create_engine(url: str) -> AsyncEngine:
     """An async engine for ``url`` with settings that suit each database."""
     parsed = make_url(normalise_database_url(url))
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(parsed, connect_args={"timeout": 30})
+        engine = create_async_engine(
+            parsed, connect_args={"timeout": 30, "factory": _RollbackOnClose}
+        )
         event.listen(engine.sync_engine, "connect", _enable_sqlite_pragmas)
         return engine
     return create_async_engine(parsed, pool_size=10, max_overflow=20, pool_pre_ping=True)
