@@ -8,10 +8,12 @@ import asyncio
 import time
 from typing import Any
 
+from prometheus_client import Counter
 from redis.exceptions import ResponseError
 
 from tests.kernel.backends.conftest import silent_redis
 from waddlebot.kernel.backends.redis import RedisBackend
+from waddlebot.kernel.observability.metrics import REDIS_COMMANDS, REDIS_ROUND_TRIPS
 from waddlebot.kernel.outages import CACHE, dependency_of
 
 
@@ -32,6 +34,34 @@ async def test_commands_issued_together_share_one_connection(redis_backend: Redi
     # The first went alone; the 49 issued while it was on its way went as one batch on one
     # more connection. Sent one by one, they would have opened 50.
     assert pooled_connections(redis_backend) <= 2
+
+
+def counted() -> tuple[float, float]:
+    """(commands, round trips) this process has sent to Redis so far."""
+
+    def total(counter: Counter) -> float:
+        return sum(
+            sample.value
+            for metric in counter.collect()
+            for sample in metric.samples
+            if sample.name.endswith("_total")
+        )
+
+    return total(REDIS_COMMANDS), total(REDIS_ROUND_TRIPS)
+
+
+async def test_round_trips_are_counted_per_write_not_per_command(
+    redis_backend: RedisBackend,
+) -> None:
+    await redis_backend.kv.set("key", "value")
+    commands, round_trips = counted()
+
+    await redis_backend.kv.get("key")  # alone: one command, one round trip
+    assert counted() == (commands + 1, round_trips + 1)
+
+    await asyncio.gather(*(redis_backend.kv.get("key") for _ in range(20)))
+    # the first alone, the other 19 together while it was on its way
+    assert counted() == (commands + 21, round_trips + 3)
 
 
 async def test_an_error_reply_fails_only_its_own_command(redis_backend: RedisBackend) -> None:

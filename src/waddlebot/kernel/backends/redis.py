@@ -43,7 +43,7 @@ from waddlebot.kernel.backends.base import (
 from waddlebot.kernel.backends.redis_batching import BATCHED, AutoPipeline, no_reply
 from waddlebot.kernel.errors import DependencyUnavailable
 from waddlebot.kernel.ids import new_id
-from waddlebot.kernel.observability.metrics import REDIS_COMMANDS
+from waddlebot.kernel.observability.metrics import REDIS_COMMANDS, REDIS_ROUND_TRIPS
 
 logger = logging.getLogger(__name__)
 
@@ -1183,6 +1183,7 @@ class _BoundedRedis(aioredis.Redis):
         return await self._bounded(args, options)
 
     async def _bounded(self, args: tuple[Any, ...], options: dict[str, Any]) -> Any:
+        REDIS_ROUND_TRIPS.inc()
         try:
             async with asyncio.timeout(self.reply_timeout):
                 return await super().execute_command(*args, **options)  # type: ignore[no-untyped-call]
@@ -1210,7 +1211,7 @@ _COMMAND_COUNTERS: dict[str, Any] = {}
 
 
 def _count(args: tuple[Any, ...]) -> None:
-    """One more round trip in ``waddlebot_redis_commands_total`` (children cached: this runs
+    """One more command in ``waddlebot_redis_commands_total`` (children cached: this runs
     for every command)."""
     command = args[0] if args else "?"
     if command == "EVALSHA" and len(args) > 1:

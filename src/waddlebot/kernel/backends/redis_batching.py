@@ -26,6 +26,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from waddlebot.kernel.observability.metrics import REDIS_ROUND_TRIPS
+
 # What the backend sends on its hot paths; none of them blocks on the server.
 BATCHED = frozenset(
     {
@@ -117,6 +119,7 @@ class AutoPipeline:
             nonlocal read
             assert connection is not None
             pending = batch[read:]
+            REDIS_ROUND_TRIPS.inc()
             await connection.send_packed_command(connection.pack_commands(q[0] for q in pending))
             for args, options, future in pending:
                 try:

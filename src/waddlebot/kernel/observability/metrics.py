@@ -162,8 +162,14 @@ LOG_LINES = Counter(
 )
 REDIS_COMMANDS = Counter(
     "waddlebot_redis_commands_total",
-    "Commands sent to Redis (each one a round trip), by command; Lua scripts by their name",
+    "Commands sent to Redis, by command; Lua scripts by their name",
     ["command"],
+    registry=REGISTRY,
+)
+REDIS_ROUND_TRIPS = Counter(
+    "waddlebot_redis_round_trips_total",
+    "Writes to Redis that wait for their replies: a command sent alone, or a batch of"
+    " commands sent together (kernel/backends/redis_batching.py)",
     registry=REGISTRY,
 )
 LATE_AFTER = 60.0  # seconds past due: a job claimed later than this counts as late
