@@ -199,11 +199,13 @@ class OutboundSender(abc.ABC):
         if message.received_at is not None:
             latency = (datetime.now(UTC) - message.received_at).total_seconds()
             REPLY_SECONDS.labels(self.platform).observe(max(0.0, latency))
-        await self._ack(delivery)
+        # Sent: the acknowledgement is finished even if the sender is stopped meanwhile, so
+        # the message is not handed back and sent twice.
+        await asyncio.shield(self._ack(delivery))
 
     async def _ack(self, delivery: Delivery) -> None:
+        self._held.discard(delivery.id)  # settled: never renewed or handed back from now on
         await self.backend.queues.ack(self.queue, OUTBOUND_GROUP, delivery.id)
-        self._held.discard(delivery.id)
 
     def _failed(self, result: str, reason: str, delivery: Delivery) -> None:
         OUTBOUND.labels(self.platform, result).inc()

@@ -53,7 +53,6 @@ def split_message(text: str, limit: int = MAX_MESSAGE) -> list[str]:
 
 class TwitchSender(OutboundSender):
     platform = Platform.twitch.value
-    batch = 1  # one message at a time: the next one is not taken while this one waits
 
     def __init__(
         self,
@@ -86,8 +85,9 @@ class TwitchSender(OutboundSender):
     async def _chat(self, message: OutboundMessage, sender_id: str) -> None:
         limit = await self._channel_limit(message.channel_id, sender_id)
         dropped: list[str] = []
-        for index, part in enumerate(split_message(message.text)):
-            if not await self._first_send(message, index):
+        parts = split_message(message.text)
+        for index, part in enumerate(parts):
+            if not await self._first_send(message, index, len(parts)):
                 continue
             await self._pace(
                 "chat",
@@ -106,7 +106,7 @@ class TwitchSender(OutboundSender):
             if self.settings.reply_in_thread and message.reply_to and index == 0:
                 body["reply_parent_message_id"] = message.reply_to
             answer = await self._post("chat", "/chat/messages", json=body)
-            await self._sent(message, index)
+            await self._sent(message, index, len(parts))
             result = (answer.get("data") or [{}])[0]
             if result.get("is_sent") is False:
                 dropped.append(self._dropped(message, result.get("drop_reason") or {}))
@@ -118,8 +118,9 @@ class TwitchSender(OutboundSender):
             self._count("whisper", "no_recipient")
             raise PermanentDeliveryError("a whisper needs a recipient user id")
         params = {"from_user_id": sender_id, "to_user_id": message.user_id}
-        for index, part in enumerate(split_message(message.text)):
-            if not await self._first_send(message, index):
+        parts = split_message(message.text)
+        for index, part in enumerate(parts):
+            if not await self._first_send(message, index, len(parts)):
                 continue
             await self._pace(
                 "whisper",
@@ -131,7 +132,7 @@ class TwitchSender(OutboundSender):
                 ),
             )
             await self._post("whisper", "/whispers", params=params, json={"message": part})
-            await self._sent(message, index)
+            await self._sent(message, index, len(parts))
 
     async def _post(
         self,
@@ -229,11 +230,19 @@ class TwitchSender(OutboundSender):
         self._moderates[channel_id] = (bool(flag), time.monotonic() + MODERATOR_CACHE)
         return bool(flag)
 
-    async def _first_send(self, message: OutboundMessage, index: int) -> bool:
+    # Parts already sent are remembered so that a message delivered again does not repeat
+    # them. The last part needs no mark: the queue's acknowledgement follows it at once and
+    # is finished even if the sender is stopped meanwhile (``OutboundSender._send``), so a
+    # single-part message - nearly every reply - costs no round trip for this.
+
+    async def _first_send(self, message: OutboundMessage, index: int, parts: int) -> bool:
+        if index == parts - 1:
+            return True
         return await self.backend.kv.get(_sent_key(message, index)) is None
 
-    async def _sent(self, message: OutboundMessage, index: int) -> None:
-        await self.backend.kv.set(_sent_key(message, index), "1", ttl=SENT_TTL)
+    async def _sent(self, message: OutboundMessage, index: int, parts: int) -> None:
+        if index < parts - 1:
+            await self.backend.kv.set(_sent_key(message, index), "1", ttl=SENT_TTL)
 
     def _dropped(self, message: OutboundMessage, reason: dict[str, Any]) -> str:
         code = str(reason.get("code") or "unknown")
