@@ -133,6 +133,44 @@ async def test_the_local_port_refuses_as_the_http_route_does(stack_settings: Set
         )
 
 
+async def test_events_submitted_together_share_a_post(stack_settings: Settings) -> None:
+    paths: list[str] = []
+    app = create_app(stack_settings, instances=[IngressOnly()])
+    app.add_middleware(PathRecorder, paths=paths)
+    async with live_server(app):
+        runtime = app.state.runtime  # no router in this process's ingress: HTTP
+        ingress = RouterIngress(runtime, collector="test")
+        callers = [[_event(f"{n}a"), _event(f"{n}b")] for n in range(60)]
+
+        accepted = await asyncio.gather(*(ingress.submit(events) for events in callers))
+
+        assert accepted == [[event.id for event in events] for events in callers]
+        assert await runtime.backend.queues.depth(EVENTS_QUEUE) == 120
+    posts = paths.count("/api/router/v1/events")
+    # 120 events in batches of at most 100, never splitting a caller's two
+    assert posts == 2
+
+
+async def test_a_bad_event_fails_only_its_own_caller(stack_settings: Settings) -> None:
+    app = create_app(stack_settings, instances=[IngressOnly()])
+    async with live_server(app):
+        runtime = app.state.runtime
+        ingress = RouterIngress(runtime, collector="test")
+        bad = Event.model_construct(**{**_event("x").model_dump(), "text": "a\x00b"})
+        good = [_event(str(n)) for n in range(5)]
+
+        results = await asyncio.gather(
+            *(ingress.submit([event]) for event in good[:3]),
+            ingress.submit([bad]),
+            *(ingress.submit([event]) for event in good[3:]),
+            return_exceptions=True,
+        )
+
+        assert isinstance(results[3], IngressRefused) and results[3].status == 422
+        assert [r for n, r in enumerate(results) if n != 3] == [[event.id] for event in good]
+        assert await runtime.backend.queues.depth(EVENTS_QUEUE) == 5
+
+
 def _event(text: str) -> Event:
     return Event(platform=Platform.twitch, server_id="s", channel_id="c", text=text)
 
