@@ -9,6 +9,7 @@ import httpx
 
 from waddlebot.kernel.backends import Backend, open_backend
 from waddlebot.kernel.contracts import EventIngress
+from waddlebot.kernel.http_clients import http_client
 from waddlebot.kernel.objects import ObjectStore, open_object_store
 from waddlebot.kernel.security.key_cache import VerifiedKeys
 from waddlebot.kernel.security.service_tokens import service_headers
@@ -77,7 +78,7 @@ class Runtime:
         headers = service_headers(self.settings.resolved_secret_key, caller)
         url = getattr(self.settings, f"{service}_url", None)
         if url:
-            client = httpx.AsyncClient(base_url=url, headers=headers, timeout=10.0)
+            client = http_client(base_url=url, headers=headers, timeout=10.0)
         elif service in self.local_services and self.local_app is not None:
             client = httpx.AsyncClient(
                 transport=httpx.ASGITransport(app=self.local_app),

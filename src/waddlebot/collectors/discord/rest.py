@@ -12,6 +12,7 @@ from waddlebot import __version__
 from waddlebot.collectors.discord.config import DiscordSettings
 from waddlebot.collectors.pacing import hold_until, wait_for_slot, wait_if_held
 from waddlebot.kernel.backends import KeyValue
+from waddlebot.kernel.http_clients import http_client
 
 MAX_RATE_LIMITED = 5
 GLOBAL_HOLD = "discord:global"
@@ -33,7 +34,7 @@ class DiscordRest:
         self.kv = kv
         self.settings = settings
         headers = {"User-Agent": f"DiscordBot (https://github.com/waddlebot, {__version__})"}
-        self.client = httpx.AsyncClient(base_url=settings.api_base, headers=headers, timeout=10)
+        self.client = http_client(base_url=settings.api_base, headers=headers, timeout=10)
 
     async def close(self) -> None:
         await self.client.aclose()

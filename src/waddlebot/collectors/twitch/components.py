@@ -10,6 +10,7 @@ from waddlebot.collectors.twitch.auth import TwitchAuth
 from waddlebot.collectors.twitch.helix import HelixClient
 from waddlebot.collectors.twitch.settings import TwitchSettings
 from waddlebot.collectors.twitch.subscriptions import Subscriptions
+from waddlebot.kernel.http_clients import http_client
 from waddlebot.kernel.settings import Settings
 from waddlebot.kernel.storage import Database
 
@@ -27,7 +28,7 @@ class Twitch:
 
     @classmethod
     def build(cls, settings: TwitchSettings, core: Settings, db: Database) -> Twitch:
-        http = httpx.AsyncClient(timeout=settings.http_timeout, follow_redirects=False)
+        http = http_client(timeout=settings.http_timeout, follow_redirects=False)
         auth = TwitchAuth(settings, db, core.secret_box, http)
         helix = HelixClient(settings, auth, http)
         subscriptions = Subscriptions(settings, core.public_url, db, helix, auth)

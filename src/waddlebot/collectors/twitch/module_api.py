@@ -27,6 +27,7 @@ from waddlebot.collectors.twitch.auth import (
 from waddlebot.collectors.twitch.helix import HelixClient
 from waddlebot.collectors.twitch.models import TwitchChannel as ChannelRow
 from waddlebot.collectors.twitch.settings import TwitchSettings
+from waddlebot.kernel.http_clients import http_client
 from waddlebot.kernel.runtime import Runtime
 from waddlebot.kernel.storage import Database
 from waddlebot.sdk.twitch import (
@@ -174,7 +175,7 @@ def module_twitch(
         chosen = settings or TwitchSettings()
         if not chosen.configured:
             return None
-        http = httpx.AsyncClient(timeout=chosen.http_timeout, follow_redirects=False)
+        http = http_client(timeout=chosen.http_timeout, follow_redirects=False)
         auth = TwitchAuth(chosen, runtime.db, runtime.settings.secret_box, http)
         return HelixOperations(HelixClient(chosen, auth, http), runtime.db, http)
 
