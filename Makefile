@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 RUNTIME := $(VENV)/.installed-runtime
 DEV     := $(VENV)/.installed-dev
 
-.PHONY: run test lint lock kong-config bench bench-compare clean
+.PHONY: run test lint lock kong-config bench bench-twitch bench-compare clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +50,10 @@ kong-config: $(RUNTIME)
 ## bench: the playground throughput benchmark (results in the README)
 bench: $(DEV)
 	$(BIN)/python benchmarks/playground_throughput.py $(ARGS)
+
+## bench-twitch: signed EventSub !ping -> Helix reply on PostgreSQL + Redis, two routers (results in the README)
+bench-twitch: $(DEV)
+	$(BIN)/python benchmarks/twitch_eventsub.py $(ARGS)
 
 ## bench-compare: ours and the peers (../shared/peer-bench) side by side in one run, with ratios
 bench-compare: $(DEV)

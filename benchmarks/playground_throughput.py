@@ -143,9 +143,10 @@ async def distributed_env(
 
 @contextmanager
 def server_process(
-    port: int, data_dir: Path, extra_env: dict[str, str]
+    port: int, data_dir: Path, extra_env: dict[str, str], command: tuple[str, ...] = ("up",)
 ) -> Iterator[subprocess.Popen[bytes]]:
-    """Run ``waddlebot up`` on ``port``; yield the process; always terminate and reap it."""
+    """Run ``waddlebot up`` (or another ``command``: ``("serve", "router")``) on ``port``, its
+    output in ``data_dir/server.log``; yield the process; always terminate and reap it."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("WADDLEBOT_")}
     env.update(
         {
@@ -159,7 +160,7 @@ def server_process(
     log_path = data_dir / "server.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [str(WADDLEBOT), "up", "--host", HOST, "--port", str(port)],
+            [str(WADDLEBOT), *command, "--host", HOST, "--port", str(port)],
             env=env,
             cwd=data_dir,
             stdin=subprocess.DEVNULL,

@@ -7,7 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import compare, ingress_batch, overlay_fanout, playground_throughput, startup
+from benchmarks import (
+    compare,
+    ingress_batch,
+    overlay_fanout,
+    playground_throughput,
+    startup,
+    twitch_eventsub,
+)
 from tests.conftest import DATABASE_URL, REDIS_URL, require_service
 
 
@@ -108,3 +115,18 @@ def test_the_overlay_benchmark_checks_every_client(tmp_path: Path) -> None:
     result = json.loads(out.read_text())["result"]
     assert (result["connected"], result["received"], result["errors"]) == (5, 10, 0)
     assert [r["received"] for r in result["rounds"]] == [5, 5]
+
+
+def test_the_twitch_benchmark_checks_every_reply(tmp_path: Path) -> None:
+    redis = require_service(REDIS_URL, "Redis", "WADDLEBOT_TEST_REDIS_URL")
+    database = require_service(DATABASE_URL, "PostgreSQL", "WADDLEBOT_TEST_DATABASE_URL")
+    out = tmp_path / "twitch.json"
+    argv = ["--messages", "6", "--concurrency", "2", "--rate", "20", "--channels", "3"]
+    argv += ["--routers", "2", "--redis", redis, "--database", database, "--json", str(out)]
+    assert twitch_eventsub.main(argv) == 0  # every notification answered once, with pong
+    results = json.loads(out.read_text())["results"]
+    assert [(r["mode"], r["messages"], r["errors"]) for r in results] == [
+        ("most in flight", 6, 0),
+        ("fixed rate", 6, 0),
+    ]
+    assert set(results[0]["cpu_ms_per_message"]) == {"router-1", "router-2", "twitch"}
