@@ -14,9 +14,28 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
-from httpx_aiohttp import AiohttpTransport
 
 
 def http_client(**options: Any) -> httpx.AsyncClient:
     """An ``httpx.AsyncClient`` (``options`` as httpx takes them) sending through aiohttp."""
-    return httpx.AsyncClient(transport=AiohttpTransport(), **options)
+    return httpx.AsyncClient(transport=_AiohttpOnFirstUse(), **options)
+
+
+class _AiohttpOnFirstUse(httpx.AsyncBaseTransport):
+    """``httpx-aiohttp``'s transport, made - and aiohttp imported, ~10 MiB - on the first
+    request: collectors make their clients at start, configured or not, and an embedded
+    installation that talks to no platform never needs aiohttp."""
+
+    def __init__(self) -> None:
+        self._transport: httpx.AsyncBaseTransport | None = None
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if self._transport is None:
+            from httpx_aiohttp import AiohttpTransport
+
+            self._transport = AiohttpTransport()
+        return await self._transport.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        if self._transport is not None:
+            await self._transport.aclose()
