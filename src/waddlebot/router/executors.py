@@ -28,6 +28,7 @@ from pydantic import ValidationError
 from waddlebot.kernel.backends import KeyValue, PubSub
 from waddlebot.kernel.backends.announce import commands_changed
 from waddlebot.kernel.contracts import CommandInfo, Manifest, ModuleRequest, ModuleResponse, Role
+from waddlebot.kernel.http_clients import http_client
 from waddlebot.kernel.observability.logging import Category, get_logger, log_event
 from waddlebot.kernel.observability.metrics import REGISTRY
 from waddlebot.kernel.settings import Settings
@@ -554,7 +555,7 @@ class ExecutorFactory:
     def __init__(self, settings: Settings, host: RouterHost) -> None:
         self.settings = settings
         self.host = host
-        self.http = httpx.AsyncClient(follow_redirects=False)
+        self.http = http_client(follow_redirects=False)  # every remote module call
         self.lambdas = LambdaClients(settings)
         self.grants = HostGrants.from_settings(settings)
 
