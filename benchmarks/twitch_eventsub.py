@@ -52,7 +52,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run as a script: `benchmarks` and `tests` are importable too
 
 from tests.collectors.twitch.fake_twitch import BOT, CLIENT_ID, CLIENT_SECRET, FakeTwitch  # noqa: E402
-from tests.collectors.twitch.twitch_support import WEBHOOK, chat_event, rfc3339  # noqa: E402
+from tests.collectors.twitch.twitch_support import WEBHOOK, chat_event, signed_headers  # noqa: E402
 
 from benchmarks.playground_throughput import (  # noqa: E402
     GENEROUS_LIMIT,
@@ -65,7 +65,6 @@ from benchmarks.playground_throughput import (  # noqa: E402
     server_process,
     wait_healthy,
 )
-from waddlebot.collectors.twitch.signature import sign  # noqa: E402
 from waddlebot.kernel.security.service_tokens import service_headers  # noqa: E402
 
 EVENTSUB_SECRET = "bench-eventsub-secret-0123"
@@ -114,25 +113,11 @@ def notification(chatter: int, channel: int) -> Notification:
     """A ``!ping`` from chatter ``chatter`` in channel ``channel``, signed as Twitch signs it,
     timestamped now."""
     who = {"id": str(900000 + chatter), "login": f"bench{chatter}", "display_name": f"b{chatter}"}
+    where = {"id": str(800000 + channel), "login": f"channel{channel}", "display_name": "c"}
     chat_id = str(uuid.uuid4())
-    payload = chat_event("!ping", chatter=who, message_id=chat_id)
-    payload["event"] |= {
-        "broadcaster_user_id": str(800000 + channel),
-        "broadcaster_user_login": f"channel{channel}",
-        "broadcaster_user_name": f"Channel{channel}",
-    }
+    payload = chat_event("!ping", chatter=who, message_id=chat_id, channel=where)
     body = json.dumps(payload).encode()
-    message_id, timestamp = str(uuid.uuid4()), rfc3339()
-    headers = {
-        "Content-Type": "application/json",
-        "Twitch-Eventsub-Message-Id": message_id,
-        "Twitch-Eventsub-Message-Retry": "0",
-        "Twitch-Eventsub-Message-Type": "notification",
-        "Twitch-Eventsub-Message-Signature": sign(EVENTSUB_SECRET, message_id, timestamp, body),
-        "Twitch-Eventsub-Message-Timestamp": timestamp,
-        "Twitch-Eventsub-Subscription-Type": "channel.chat.message",
-        "Twitch-Eventsub-Subscription-Version": "1",
-    }
+    headers = signed_headers(body, "channel.chat.message", secret=EVENTSUB_SECRET)
     return Notification(chat_id, body, headers)
 
 
@@ -221,7 +206,6 @@ class Stack:
         self.webhook = aiohttp.ClientSession(
             base_url=str(self.twitch.base_url), connector=aiohttp.TCPConnector(limit=0)
         )
-        self.channels = 1
         self.idle_round_trips = self.idle_commands = 0.0  # per second, all processes
 
     async def counters(self) -> tuple[float, float, dict[str, float]]:
@@ -250,10 +234,12 @@ async def post(session: aiohttp.ClientSession, item: Notification) -> bool:
         return False
 
 
-async def run_mode(stack: Stack, mode: str, messages: int, concurrency: int, rate: float) -> Result:
+async def run_mode(
+    stack: Stack, mode: str, messages: int, concurrency: int, rate: float, channels: int
+) -> Result:
     """Send ``messages`` notifications (``concurrency`` in flight, or ``rate`` per second)
-    and wait for every reply."""
-    items = [notification(n % CHATTERS, n % stack.channels) for n in range(messages)]
+    spread over ``channels``, and wait for every reply."""
+    items = [notification(n % CHATTERS, n % channels) for n in range(messages)]
     expected = {item.chat_id for item in items}
     replies = Replies(stack.fake)
     await replies.collect(set())  # earlier replies are not this mode's
@@ -358,23 +344,24 @@ async def stack_running(routers: int, base_env: dict[str, str]) -> AsyncIterator
         ports["twitch"] = free_port()
         router_url = f"http://127.0.0.1:{ports['router-1']}"
         processes = {}
-        for name, port in ports.items():
-            data_dir = Path(tmp) / name
-            data_dir.mkdir()
-            if name == "twitch":
-                extra = {**env, "WADDLEBOT_ROUTER_URL": router_url}
-                extra |= twitch_env(fake_url, f"http://127.0.0.1:{port}")
-                command: tuple[str, ...] = ("serve", "twitch")
-            else:
-                extra, command = env, ("serve", "router")
-            processes[name] = stack.enter_context(server_process(port, data_dir, extra, command))
-            if name == "router-1":  # it migrates the fresh database; the rest need not wait
-                await _healthy_client(ports[name], processes[name])
-        clients = {
-            name: await _healthy_client(port, processes[name]) for name, port in ports.items()
-        }
+        clients: dict[str, httpx.AsyncClient] = {}
         fake = httpx.AsyncClient(base_url=fake_url, timeout=REQUEST_TIMEOUT)
         try:
+            for name, port in ports.items():
+                data_dir = Path(tmp) / name
+                data_dir.mkdir()
+                if name == "twitch":
+                    extra = {**env, "WADDLEBOT_ROUTER_URL": router_url}
+                    extra |= twitch_env(fake_url, f"http://127.0.0.1:{port}")
+                    command: tuple[str, ...] = ("serve", "twitch")
+                else:
+                    extra, command = env, ("serve", "router")
+                process = stack.enter_context(server_process(port, data_dir, extra, command))
+                processes[name], clients[name] = process, _client(port)
+                if name == "router-1":  # it migrates the fresh database; the rest need not wait
+                    await wait_healthy(clients[name], process)
+            for name, client in clients.items():
+                await wait_healthy(client, processes[name])
             await _wait_for_fake(fake, fake_process)
             await authorise_bot(clients["twitch"], fake)
             running = Stack(fake, clients, {name: p.pid for name, p in processes.items()})
@@ -415,15 +402,13 @@ async def _wait_for_fake(fake: httpx.AsyncClient, process: subprocess.Popen[byte
     raise Failed("the fake Twitch did not start")
 
 
-async def _healthy_client(port: int, process: Any) -> httpx.AsyncClient:
+def _client(port: int) -> httpx.AsyncClient:
     limits = httpx.Limits(
         max_connections=MAX_CONCURRENCY, max_keepalive_connections=MAX_CONCURRENCY
     )
-    client = httpx.AsyncClient(
+    return httpx.AsyncClient(
         base_url=f"http://127.0.0.1:{port}", timeout=REQUEST_TIMEOUT, limits=limits
     )
-    await wait_healthy(client, process)
-    return client
 
 
 async def run(args: argparse.Namespace) -> list[Result]:
@@ -435,13 +420,14 @@ async def run(args: argparse.Namespace) -> list[Result]:
         distributed_env(args.database, args.redis) as env,
         stack_running(args.routers, {**base_env, **env}) as stack,
     ):
-        stack.channels = args.channels
         warmup = min(args.messages, max(CHATTERS, args.channels))
-        await run_mode(stack, "most in flight", warmup, min(args.concurrency, 10), 0)
+        await run_mode(stack, "most in flight", warmup, min(args.concurrency, 10), 0, args.channels)
         await stack.measure_idle()
         return [
-            await run_mode(stack, "most in flight", args.messages, args.concurrency, 0),
-            await run_mode(stack, "fixed rate", args.messages, 0, args.rate),
+            await run_mode(
+                stack, "most in flight", args.messages, args.concurrency, 0, args.channels
+            ),
+            await run_mode(stack, "fixed rate", args.messages, 0, args.rate, args.channels),
         ]
 
 
@@ -525,6 +511,9 @@ def main(argv: list[str] | None = None) -> int:
         return 3
     except Failed as failure:
         print(f"benchmark failed: {failure}", file=sys.stderr)
+        return 4
+    except (OSError, RuntimeError) as error:  # PostgreSQL away, a server did not start
+        print(f"benchmark failed: {error}", file=sys.stderr)
         return 4
     print(markdown(results))
     if args.json is not None:

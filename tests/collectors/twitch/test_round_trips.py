@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
+from typing import Any
 
 import pytest
 
@@ -91,16 +92,11 @@ def round_trips() -> float:
     )
 
 
-def channel_ping(n: int) -> dict[str, object]:
+def channel_ping(n: int) -> dict[str, Any]:
     """``!ping`` number ``n``: one of 50 chatters, in one of 10 channels."""
     chatter = {"id": str(710000 + n % 50), "login": f"c{n % 50}", "display_name": f"c{n % 50}"}
-    body = chat_event("!ping", chatter=chatter)
-    body["event"] |= {  # type: ignore[operator]
-        "broadcaster_user_id": str(720000 + n % 10),
-        "broadcaster_user_login": f"channel{n % 10}",
-        "broadcaster_user_name": f"channel{n % 10}",
-    }
-    return body
+    channel = {"id": str(720000 + n % 10), "login": f"ch{n % 10}", "display_name": f"ch{n % 10}"}
+    return chat_event("!ping", chatter=chatter, channel=channel)
 
 
 @pytest.mark.parametrize("stack_settings", ["distributed"], indirect=True)

@@ -45,17 +45,19 @@ def chat_event(
     chatter: dict[str, str] | None = None,
     badges: tuple[str, ...] = (),
     message_id: str | None = None,
+    channel: dict[str, str] = STREAMER,
 ) -> dict[str, Any]:
-    """A ``channel.chat.message`` notification body in the documented shape."""
+    """A ``channel.chat.message`` notification body in the documented shape, in ``channel``
+    (``{"id", "login", "display_name"}``; the fake's streamer by default)."""
     who = chatter or {"id": "4145994", "login": "viewer32", "display_name": "viewer32"}
     return {
         "subscription": subscription(
-            "channel.chat.message", broadcaster_user_id=STREAMER["id"], user_id=BOT["id"]
+            "channel.chat.message", broadcaster_user_id=channel["id"], user_id=BOT["id"]
         ),
         "event": {
-            "broadcaster_user_id": STREAMER["id"],
-            "broadcaster_user_login": STREAMER["login"],
-            "broadcaster_user_name": STREAMER["display_name"],
+            "broadcaster_user_id": channel["id"],
+            "broadcaster_user_login": channel["login"],
+            "broadcaster_user_name": channel["display_name"],
             "chatter_user_id": who["id"],
             "chatter_user_login": who["login"],
             "chatter_user_name": who["display_name"],
@@ -95,10 +97,29 @@ async def deliver(
 ) -> httpx.Response:
     """POST a delivery signed as Twitch signs it (HMAC over id + timestamp + raw body)."""
     raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+    subscription_type = "" if isinstance(body, bytes) else body["subscription"]["type"]
+    headers = signed_headers(
+        raw, subscription_type, kind=kind, secret=secret, message_id=message_id, timestamp=timestamp
+    )
+    for name in omit:
+        headers.pop(name)
+    sent = tamper(raw) if tamper else raw
+    return await client.post(WEBHOOK, content=sent, headers=headers)
+
+
+def signed_headers(
+    raw: bytes,
+    subscription_type: str,
+    *,
+    kind: str = "notification",
+    secret: str = SECRET,
+    message_id: str | None = None,
+    timestamp: str | None = None,
+) -> dict[str, str]:
+    """The headers Twitch sends with ``raw``: its message id, timestamp and signature."""
     message_id = message_id or str(uuid.uuid4())
     timestamp = timestamp or rfc3339()
-    subscription_type = "" if isinstance(body, bytes) else body["subscription"]["type"]
-    headers = {
+    return {
         "Content-Type": "application/json",
         "Twitch-Eventsub-Message-Id": message_id,
         "Twitch-Eventsub-Message-Retry": "0",
@@ -108,10 +129,6 @@ async def deliver(
         "Twitch-Eventsub-Subscription-Type": subscription_type,
         "Twitch-Eventsub-Subscription-Version": "1",
     }
-    for name in omit:
-        headers.pop(name)
-    sent = tamper(raw) if tamper else raw
-    return await client.post(WEBHOOK, content=sent, headers=headers)
 
 
 def stale(minutes: int = 11) -> str:
