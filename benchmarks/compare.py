@@ -30,6 +30,10 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # run as a script: `benchmarks` is importable too
+
+from benchmarks.cli import parser_for, write_json  # noqa: E402
+
 PYTHON = ROOT / ".venv" / "bin" / "python"
 DEFAULT_PEERS = ROOT.parent / "shared" / "peer-bench"
 DEFAULT_SCRATCH = Path(tempfile.gettempdir()) / "waddlebot-peer-bench"
@@ -158,7 +162,7 @@ def markdown(rows: list[Row]) -> str:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser = parser_for(__doc__, timeout=None)
     parser.add_argument("--messages", type=int, default=2000, help="measured messages per run")
     parser.add_argument("--reps", type=int, default=3, help="runs per scenario (median)")
     parser.add_argument("--peers", type=Path, default=DEFAULT_PEERS, help="the peer benchmark")
@@ -171,7 +175,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default="socket",
         help="ours over the playground WebSocket (default: like opsdroid's websocket) or HTTP",
     )
-    parser.add_argument("--json", type=Path, default=None, help="also write the rows here")
     args = parser.parse_args(argv)
     if not 1 <= args.messages <= 100_000:
         parser.error("--messages must be between 1 and 100000")
@@ -190,8 +193,7 @@ def main(argv: list[str] | None = None) -> int:
         ours = run_ours(args.messages, args.reps, args.transport, Path(tmp))
     rows = compare(ours, peers)
     print(markdown(rows))
-    if args.json is not None:
-        args.json.write_text(json.dumps([asdict(row) for row in rows], indent=2) + "\n")
+    write_json(args.json, [asdict(row) for row in rows])
     return 0
 
 

@@ -22,8 +22,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import platform
 import sys
 import tempfile
 import time
@@ -41,6 +39,7 @@ from prometheus_client.parser import text_string_to_metric_families
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run as a script: `benchmarks` is importable too
 
+from benchmarks.cli import add_distributed_options, checked, parser_for, run_benchmark  # noqa: E402
 from benchmarks.playground_throughput import (  # noqa: E402
     HOST,
     REQUEST_TIMEOUT,
@@ -321,18 +320,11 @@ def markdown(results: list[Result]) -> str:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser = parser_for(__doc__)
     parser.add_argument("--events", type=int, default=50_000, help="measured events")
     parser.add_argument("--batch", type=int, default=100, help="events per request (≤ 100)")
     parser.add_argument("--concurrency", type=int, default=10, help="clients posting at once")
-    parser.add_argument(
-        "--redis", default=None, help="Redis URL: run distributed (needs --database)"
-    )
-    parser.add_argument(
-        "--database",
-        default=None,
-        help="PostgreSQL URL of a database to connect to and create a fresh one beside it",
-    )
+    add_distributed_options(parser)
     parser.add_argument(
         "--queue-max",
         type=int,
@@ -345,8 +337,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=None,
         help="WADDLEBOT_ROUTER_WORKERS, events in flight (default: the product's default)",
     )
-    parser.add_argument("--json", type=Path, default=None, help="also write the result here")
-    parser.add_argument("--timeout", type=float, default=600.0, help="hard limit, seconds")
     args = parser.parse_args(argv)
     if not 1 <= args.events <= MAX_EVENTS:
         parser.error(f"--events must be between 1 and {MAX_EVENTS}")
@@ -354,46 +344,25 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error(f"--batch must be between 1 and {MAX_BATCH}")
     if not 1 <= args.concurrency <= MAX_CONCURRENCY:
         parser.error(f"--concurrency must be between 1 and {MAX_CONCURRENCY}")
-    if bool(args.redis) != bool(args.database):
-        parser.error("--redis and --database go together (the distributed variant)")
     if args.queue_max is not None and args.queue_max < 1:
         parser.error("--queue-max must be at least 1")
     if args.workers is not None and not 1 <= args.workers <= 256:
         parser.error("--workers must be between 1 and 256")
-    if not 0 < args.timeout <= 3600:
-        parser.error("--timeout must be in (0, 3600]")
-    return args
-
-
-async def main_async(args: argparse.Namespace) -> Result:
-    async with asyncio.timeout(args.timeout):
-        return await run(args)
+    return checked(parser, args)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark, print the table, optionally write JSON; non-zero exit on errors."""
-    args = parse_args(argv)
-    if not WADDLEBOT.exists():
-        print(f"{WADDLEBOT} not found: run `make run` or install the venv first", file=sys.stderr)
-        return 2
-    try:
-        result = asyncio.run(main_async(args))
-    except TimeoutError:
-        print(f"benchmark did not finish within --timeout {args.timeout:g}s", file=sys.stderr)
-        return 3
-    except (Failed, RuntimeError, httpx.HTTPError) as failed:  # the server log's tail is above
-        print(f"ingress benchmark failed: {failed}", file=sys.stderr)
-        return 1
-    print(markdown([result]))
-    if args.json is not None:
-        payload: dict[str, Any] = {
-            "python": platform.python_version(),
-            "machine": platform.machine(),
-            "cpus": os.cpu_count(),
-            "result": asdict(result),
-        }
-        args.json.write_text(json.dumps(payload, indent=2) + "\n")
-    return 1 if result.errors else 0
+    return run_benchmark(
+        parse_args(argv),
+        run,
+        name="ingress",
+        waddlebot=WADDLEBOT,
+        markdown=lambda result: markdown([result]),
+        errors=lambda result: result.errors,
+        as_json=lambda result: {"result": asdict(result)},
+        failures=(Failed, RuntimeError, httpx.HTTPError),
+    )
 
 
 if __name__ == "__main__":

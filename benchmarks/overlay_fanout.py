@@ -22,8 +22,6 @@ import argparse
 import asyncio
 import contextlib
 import json
-import os
-import platform
 import resource
 import sys
 import tempfile
@@ -32,7 +30,6 @@ import uuid
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -42,6 +39,7 @@ from websockets.asyncio.client import ClientConnection
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run as a script: `benchmarks` is importable too
 
+from benchmarks.cli import add_distributed_options, checked, parser_for, run_benchmark  # noqa: E402
 from benchmarks.ingress_batch import Failed, backend_env  # noqa: E402
 from benchmarks.playground_throughput import (  # noqa: E402
     HOST,
@@ -339,7 +337,7 @@ def markdown(result: Result) -> str:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser = parser_for(__doc__)
     parser.add_argument("--clients", type=int, default=1000, help="overlay sockets")
     parser.add_argument("--rounds", type=int, default=5, help="ticker lines pushed, one by one")
     parser.add_argument("--gap", type=float, default=0.5, help="seconds between two rounds")
@@ -352,16 +350,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default="deflate",
         help="offer permessage-deflate as browsers do (default) or not",
     )
-    parser.add_argument(
-        "--redis", default=None, help="Redis URL: run distributed (needs --database)"
-    )
-    parser.add_argument(
-        "--database",
-        default=None,
-        help="PostgreSQL URL of a database to connect to and create a fresh one beside it",
-    )
-    parser.add_argument("--json", type=Path, default=None, help="also write the result here")
-    parser.add_argument("--timeout", type=float, default=600.0, help="hard limit, seconds")
+    add_distributed_options(parser)
     args = parser.parse_args(argv)
     if not 1 <= args.clients <= MAX_CLIENTS:
         parser.error(f"--clients must be between 1 and {MAX_CLIENTS}")
@@ -369,42 +358,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error(f"--rounds must be between 1 and {MAX_ROUNDS}")
     if not 0 <= args.gap <= 60 or not 0 < args.wait <= 120:
         parser.error("--gap must be in [0, 60] and --wait in (0, 120]")
-    if bool(args.redis) != bool(args.database):
-        parser.error("--redis and --database go together (the distributed variant)")
-    if not 0 < args.timeout <= 3600:
-        parser.error("--timeout must be in (0, 3600]")
-    return args
-
-
-async def main_async(args: argparse.Namespace) -> Result:
-    async with asyncio.timeout(args.timeout):
-        return await run(args)
+    return checked(parser, args)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark, print the table, optionally write JSON; non-zero exit on errors."""
-    args = parse_args(argv)
-    if not WADDLEBOT.exists():
-        print(f"{WADDLEBOT} not found: run `make run` or install the venv first", file=sys.stderr)
-        return 2
-    try:
-        result = asyncio.run(main_async(args))
-    except TimeoutError:
-        print(f"benchmark did not finish within --timeout {args.timeout:g}s", file=sys.stderr)
-        return 3
-    except (Failed, RuntimeError, httpx.HTTPError) as failed:
-        print(f"overlay benchmark failed: {failed}", file=sys.stderr)
-        return 1
-    print(markdown(result))
-    if args.json is not None:
-        payload: dict[str, Any] = {
-            "python": platform.python_version(),
-            "machine": platform.machine(),
-            "cpus": os.cpu_count(),
-            "result": asdict(result),
-        }
-        args.json.write_text(json.dumps(payload, indent=2) + "\n")
-    return 1 if result.errors else 0
+    return run_benchmark(
+        parse_args(argv),
+        run,
+        name="overlay",
+        waddlebot=WADDLEBOT,
+        markdown=markdown,
+        errors=lambda result: result.errors,
+        as_json=lambda result: {"result": asdict(result)},
+        failures=(Failed, RuntimeError, httpx.HTTPError),
+    )
 
 
 if __name__ == "__main__":

@@ -18,7 +18,6 @@ import asyncio
 import json
 import math
 import os
-import platform
 import signal
 import socket
 import subprocess
@@ -30,14 +29,16 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager, suppress
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
 
 import httpx
 import websockets
 
-from waddlebot.kernel.security.service_tokens import service_headers
-
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # run as a script: `benchmarks` is importable too
+
+from benchmarks.cli import checked, parser_for, run_benchmark  # noqa: E402
+from waddlebot.kernel.security.service_tokens import service_headers  # noqa: E402
+
 WADDLEBOT = ROOT / ".venv" / "bin" / "waddlebot"
 HOST = "127.0.0.1"
 POSTGRES_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -409,7 +410,7 @@ def markdown(results: list[Result]) -> str:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser = parser_for(__doc__)
     parser.add_argument("--messages", type=int, default=2000, help="measured messages per mode")
     parser.add_argument(
         "--concurrency", type=int, default=None, help="in-flight requests (default: 1 and 10)"
@@ -440,10 +441,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=1,
         help="communities the messages are spread over, each registered first (default 1)",
     )
-    parser.add_argument("--json", type=Path, default=None, help="also write results here")
-    parser.add_argument(
-        "--timeout", type=float, default=600.0, help="hard limit for the whole run, in seconds"
-    )
     args = parser.parse_args(argv)
     if not 1 <= args.messages <= MAX_MESSAGES:
         parser.error(f"--messages must be between 1 and {MAX_MESSAGES}")
@@ -455,38 +452,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error(f"--communities must be between 1 and {MAX_COMMUNITIES}")
     if not 0 <= args.warmup <= MAX_MESSAGES:
         parser.error(f"--warmup must be between 0 and {MAX_MESSAGES}")
-    if not 0 < args.timeout <= 3600:
-        parser.error("--timeout must be in (0, 3600]")
-    return args
-
-
-async def main_async(args: argparse.Namespace) -> list[Result]:
-    async with asyncio.timeout(args.timeout):
-        return await run(args)
+    return checked(parser, args)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark, print the table, optionally write JSON; non-zero exit on errors."""
     args = parse_args(argv)
-    if not WADDLEBOT.exists():
-        print(f"{WADDLEBOT} not found: run `make run` or install the venv first", file=sys.stderr)
-        return 2
-    try:
-        results = asyncio.run(main_async(args))
-    except TimeoutError:
-        print(f"benchmark did not finish within --timeout {args.timeout:g}s", file=sys.stderr)
-        return 3
-    print(markdown(results))
-    if args.json is not None:
-        payload: dict[str, Any] = {
-            "python": platform.python_version(),
-            "machine": platform.machine(),
-            "cpus": os.cpu_count(),
-            "warmup": args.warmup,
-            "results": [asdict(r) for r in results],
-        }
-        args.json.write_text(json.dumps(payload, indent=2) + "\n")
-    return 1 if any(r.errors for r in results) else 0
+    return run_benchmark(
+        args,
+        run,
+        name="playground",
+        waddlebot=WADDLEBOT,
+        markdown=markdown,
+        errors=lambda results: sum(r.errors for r in results),
+        as_json=lambda results: {"warmup": args.warmup, "results": [asdict(r) for r in results]},
+    )
 
 
 if __name__ == "__main__":

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import statistics
 import sys
 import tempfile
@@ -27,6 +26,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run as a script: `benchmarks` is importable too
 
+from benchmarks.cli import parser_for, venv_missing, write_json  # noqa: E402
 from benchmarks.playground_throughput import (  # noqa: E402
     HOST,
     STARTUP_TIMEOUT,
@@ -94,10 +94,9 @@ def markdown(starts: list[Start]) -> str:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser = parser_for(__doc__, timeout=None)
     parser.add_argument("--runs", type=int, default=3, help="data directories to start (median)")
     parser.add_argument("--idle", type=float, default=5.0, help="seconds idle before RSS")
-    parser.add_argument("--json", type=Path, default=None, help="also write the starts here")
     args = parser.parse_args(argv)
     if not 1 <= args.runs <= 20:
         parser.error("--runs must be between 1 and 20")
@@ -108,8 +107,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    if not WADDLEBOT.exists():
-        print(f"{WADDLEBOT} not found: run `make run` or install the venv first", file=sys.stderr)
+    if venv_missing(WADDLEBOT):
         return 2
     starts: list[Start] = []
     try:
@@ -121,8 +119,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"start-up benchmark failed: {failed}", file=sys.stderr)
         return 1
     print(markdown(starts))
-    if args.json is not None:
-        args.json.write_text(json.dumps([asdict(s) for s in starts], indent=2) + "\n")
+    write_json(args.json, [asdict(s) for s in starts])
     return 0
 
 

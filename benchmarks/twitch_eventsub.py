@@ -28,8 +28,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -54,6 +52,7 @@ sys.path.insert(0, str(ROOT))  # run as a script: `benchmarks` and `tests` are i
 from tests.collectors.twitch.fake_twitch import BOT, CLIENT_ID, CLIENT_SECRET, FakeTwitch  # noqa: E402
 from tests.collectors.twitch.twitch_support import WEBHOOK, chat_event, signed_headers  # noqa: E402
 
+from benchmarks.cli import checked, parser_for, run_benchmark  # noqa: E402
 from benchmarks.playground_throughput import (  # noqa: E402
     GENEROUS_LIMIT,
     REQUEST_TIMEOUT,
@@ -452,7 +451,7 @@ def markdown(results: list[Result]) -> str:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser = parser_for(__doc__)
     parser.add_argument("--messages", type=int, default=3000, help="notifications per mode")
     parser.add_argument("--concurrency", type=int, default=50, help="in flight, first mode")
     parser.add_argument("--rate", type=float, default=300.0, help="per second, second mode")
@@ -474,10 +473,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default="redis://127.0.0.1:6379/14",
         help="Redis URL: a fresh namespace is used and cleared after",
     )
-    parser.add_argument("--json", type=Path, default=None, help="also write results here")
-    parser.add_argument(
-        "--timeout", type=float, default=600.0, help="hard limit for the whole run, in seconds"
-    )
     args = parser.parse_args(argv)
     if not 1 <= args.messages <= MAX_MESSAGES:
         parser.error(f"--messages must be between 1 and {MAX_MESSAGES}")
@@ -489,9 +484,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("--channels must be between 1 and 10000")
     if not 1 <= args.routers <= 8:
         parser.error("--routers must be between 1 and 8")
-    if not 0 < args.timeout <= 3600:
-        parser.error("--timeout must be in (0, 3600]")
-    return args
+    return checked(parser, args)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -501,31 +494,21 @@ def main(argv: list[str] | None = None) -> int:
         serve_fake(int(argv[1]))
         return 0
     args = parse_args(argv)
-    if not WADDLEBOT.exists():
-        print(f"{WADDLEBOT} not found: run `make run` or install the venv first", file=sys.stderr)
-        return 2
-    try:
-        results = asyncio.run(asyncio.wait_for(run(args), timeout=args.timeout))
-    except TimeoutError:
-        print(f"benchmark did not finish within --timeout {args.timeout:g}s", file=sys.stderr)
-        return 3
-    except Failed as failure:
-        print(f"benchmark failed: {failure}", file=sys.stderr)
-        return 4
-    except (OSError, RuntimeError) as error:  # PostgreSQL away, a server did not start
-        print(f"benchmark failed: {error}", file=sys.stderr)
-        return 4
-    print(markdown(results))
-    if args.json is not None:
-        payload: dict[str, Any] = {
-            "python": platform.python_version(),
-            "machine": platform.machine(),
-            "cpus": os.cpu_count(),
+    return run_benchmark(
+        args,
+        run,
+        name="Twitch",
+        waddlebot=WADDLEBOT,
+        markdown=markdown,
+        errors=lambda results: sum(r.errors for r in results),
+        as_json=lambda results: {
             "routers": args.routers,
             "results": [asdict(r) for r in results],
-        }
-        args.json.write_text(json.dumps(payload, indent=2) + "\n")
-    return 1 if any(r.errors for r in results) else 0
+        },
+        # PostgreSQL away, a server that did not start
+        failures=(Failed, OSError, RuntimeError),
+        failure_code=4,
+    )
 
 
 if __name__ == "__main__":
