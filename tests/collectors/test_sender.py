@@ -1,11 +1,14 @@
 """OutboundSender pacing and lease semantics on both backends: a message waiting for its rate
 window is neither handed to another sender nor counted as a failed attempt, and a sender
-stopped mid-batch hands its unsent messages back so its successor sends them first, in order."""
+stopped mid-batch hands its unsent messages back so its successor sends them first, in order;
+a sender stopped while acknowledging a sent message finishes the acknowledgement."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+
+import pytest
 
 from waddlebot.collectors.pacing import wait_for_slot
 from waddlebot.collectors.sender import OutboundSender
@@ -94,3 +97,39 @@ async def test_a_stopped_sender_hands_its_messages_to_the_next_in_order(
         with contextlib.suppress(asyncio.CancelledError):
             await running
     assert sent == texts
+
+
+async def test_a_sender_stopped_while_acknowledging_a_sent_message_never_sends_it_again(
+    backend: Backend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The stop lands while the queue acknowledges a message already sent: the acknowledgement
+    still completes, so the message is not handed out again after its lease runs out."""
+    sent: list[str] = []
+    first = PacedSender(backend, sent, visibility_timeout=1.0)
+    acknowledging = asyncio.Event()
+    real_ack = backend.queues.ack
+
+    async def slow_ack(queue: str, group: str, *ids: str) -> None:
+        acknowledging.set()
+        await asyncio.sleep(0.3)  # the stop arrives during this round trip
+        await real_ack(queue, group, *ids)
+
+    monkeypatch.setattr(backend.queues, "ack", slow_ack)
+    await queue_texts(backend, first, ["only once"])
+    running = asyncio.create_task(first.run())
+    async with asyncio.timeout(20):
+        await acknowledging.wait()
+    running.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await running
+    assert sent == ["only once"]
+    successor = PacedSender(backend, sent, visibility_timeout=1.0)
+    running = asyncio.create_task(successor.run())
+    try:
+        await asyncio.sleep(2.5)  # past the first sender's lease: a lost ack shows up here
+    finally:
+        running.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running
+    assert sent == ["only once"]
+    assert await backend.queues.depth(first.queue) == 0
