@@ -8,13 +8,23 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import SchemaError
 from pydantic import ValidationError
 
 from waddlebot.kernel.contracts import Manifest
+
+if TYPE_CHECKING:
+    from jsonschema.protocols import Validator
+
+
+def _validator(schema: dict[str, Any]) -> Validator:
+    """A JSON Schema (2020-12) validator. jsonschema (~10 MiB with its dependencies) is
+    imported on the first config schema checked: a start whose modules declare none, or whose
+    catalogue is already stored, never needs it."""
+    from jsonschema import Draft202012Validator
+
+    return Draft202012Validator(schema)
 
 
 class ManifestInvalid(Exception):
@@ -45,6 +55,9 @@ def check_manifest(data: Any) -> Manifest:
 def config_schema_problems(schema: dict[str, Any]) -> list[str]:
     if not schema:
         return []
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import SchemaError
+
     try:
         Draft202012Validator.check_schema(schema)
     except SchemaError as error:
@@ -54,7 +67,7 @@ def config_schema_problems(schema: dict[str, Any]) -> list[str]:
     problems = []
     for key, prop in (schema.get("properties") or {}).items():
         if isinstance(prop, dict) and "default" in prop:
-            for problem in Draft202012Validator(prop).iter_errors(prop["default"]):
+            for problem in _validator(prop).iter_errors(prop["default"]):
                 problems.append(f"config_schema.properties.{key}.default: {problem.message}")
     return problems
 
@@ -63,7 +76,7 @@ def config_errors(schema: dict[str, Any], config: dict[str, Any]) -> list[dict[s
     """Every way ``config`` breaks ``schema``: ``[{"path": "/sides", "message": …}]``."""
     if not schema:
         return []
-    validator = Draft202012Validator(schema)
+    validator = _validator(schema)
     return [
         {
             "path": "/" + "/".join(str(part) for part in error.absolute_path),

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from waddlebot.kernel.lean_imports import extras_hidden
 from waddlebot.kernel.settings import normalise_database_url
 from waddlebot.kernel.storage import replicas as replica_checks
 from waddlebot.kernel.storage import revisions
@@ -111,7 +112,8 @@ def create_engine(url: str) -> AsyncEngine:
 
 def alembic_config() -> Config:
     """Alembic configuration pointing at the migrations shipped inside the package."""
-    from alembic.config import Config  # Alembic is loaded only when there is work for it
+    with extras_hidden():  # Alembic is loaded only when there is work for it
+        from alembic.config import Config
 
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
@@ -119,7 +121,8 @@ def alembic_config() -> Config:
 
 
 def _upgrade(connection: Connection, revision: str) -> None:
-    from alembic import command
+    with extras_hidden():
+        from alembic import command
 
     config = alembic_config()
     config.attributes["connection"] = connection
