@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import uuid
+from datetime import UTC, datetime
 
 import structlog.testing
 from sqlalchemy import func, select, text
@@ -17,7 +20,7 @@ from waddlebot.kernel.contracts.names import EVENTS_QUEUE, outbound_queue
 from waddlebot.kernel.settings import Settings
 from waddlebot.kernel.storage import Database
 from waddlebot.kernel.storage.models import CommandExecution
-from waddlebot.router.executions import ExecutionLog
+from waddlebot.router.executions import ExecutionLog, execution_id
 from waddlebot.router.worker import event_state_key
 
 
@@ -30,6 +33,10 @@ def ping(n: int) -> Event:
         user=UserRef(id=f"u{n % 7}", name=f"viewer{n % 7}"),
         text="!ping",
     )
+
+
+def event_called(event_id: str) -> Event:
+    return Event(id=event_id, platform=Platform.twitch, server_id="s1", channel_id="c1")
 
 
 async def rows_by_event(db: Database) -> dict[str, int]:
@@ -129,7 +136,8 @@ async def test_a_failed_write_keeps_its_rows_and_retries(database: Database) -> 
     try:
         async with database.session() as session:  # the table goes away for a while
             await session.execute(text("ALTER TABLE command_executions RENAME TO away"))
-        await log.record(event_id="e1", trigger="!ping", status="ok")
+        first = event_called("e1")
+        await log.record(first, trigger="!ping", status="ok")
         waiting = asyncio.create_task(log.settled("e1"))
         await asyncio.sleep(0.5)  # a few failed writes
         assert not waiting.done()
@@ -137,7 +145,7 @@ async def test_a_failed_write_keeps_its_rows_and_retries(database: Database) -> 
             await session.execute(text("ALTER TABLE away RENAME TO command_executions"))
         await asyncio.wait_for(waiting, timeout=20)
         assert await rows_by_event(database) == {"e1": 1}
-        await log.record(event_id="e1", trigger="!ping", status="ok")  # processed again
+        await log.record(first, trigger="!ping", status="ok")  # processed again
         await asyncio.wait_for(log.settled("e1"), timeout=20)
         assert await rows_by_event(database) == {"e1": 1}
     finally:
@@ -151,9 +159,9 @@ async def test_a_row_the_database_refuses_is_dropped_loudly_not_retried_forever(
     log.start()
     try:
         with structlog.testing.capture_logs() as logs:
-            await log.record(event_id="good", trigger="!ping", status="ok")
+            await log.record(event_called("good"), trigger="!ping", status="ok")
             await log.record(
-                event_id="bad", trigger="!ping", status="ok", community_id="no-such-community"
+                event_called("bad"), trigger="!ping", status="ok", community_id="no-such-community"
             )
             await asyncio.wait_for(
                 asyncio.gather(log.settled("good"), log.settled("bad")), timeout=20
@@ -163,3 +171,14 @@ async def test_a_row_the_database_refuses_is_dropped_loudly_not_retried_forever(
         assert refused["event_id"] == "bad" and log.dropped == 1
     finally:
         await log.stop()
+
+
+def test_an_events_execution_row_has_one_id_ordered_by_when_it_arrived() -> None:
+    arrived = datetime(2026, 12, 1, 17, 0, 0, 123000, tzinfo=UTC)
+    first = execution_id("evt-1", arrived)
+    assert execution_id("evt-1", arrived) == first  # every attempt: the same row
+    assert execution_id("evt-2", arrived) != first
+    assert int(first[:12], 16) == 1796144400123  # 2026-12-01T17:00:00.123Z in Unix ms
+    assert uuid.UUID(hex=first).version == 7
+    digest = hashlib.sha256(b"execution:evt-1").hexdigest()
+    assert first[12:16][1:] == digest[:4][1:]  # after the version nibble: the digest

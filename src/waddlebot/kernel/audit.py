@@ -23,6 +23,7 @@ from sqlalchemy import delete, func, insert, select
 from sqlalchemy import exc as sa_exc
 
 from waddlebot.kernel.errors import Invalid
+from waddlebot.kernel.ids import new_ordered_id
 from waddlebot.kernel.observability.logging import (
     AUDITED,
     Category,
@@ -33,7 +34,7 @@ from waddlebot.kernel.observability.logging import (
 )
 from waddlebot.kernel.observability.metrics import REGISTRY
 from waddlebot.kernel.storage import Database
-from waddlebot.kernel.storage.models import AuditRecord, new_id, utcnow
+from waddlebot.kernel.storage.models import AuditRecord, utcnow
 
 logger = get_logger(__name__)
 
@@ -75,7 +76,7 @@ def _refused(error: BaseException) -> bool:
 def _row(record: dict[str, Any]) -> dict[str, Any]:
     """A table row from a log record, every value cut to its column."""
     return {
-        "id": new_id(),
+        "id": new_ordered_id(),  # appended to the key's index, not on a random page
         "at": record.get("at") or utcnow(),
         "category": str(record["category"])[:10],
         "action": _plain(str(record["action"])[:200]),

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import exc as sa_exc
@@ -24,6 +25,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from waddlebot.kernel.contracts import Event
+from waddlebot.kernel.ids import ordered_id
 from waddlebot.kernel.observability.logging import Category, get_logger, log_event
 from waddlebot.kernel.outages import dependency_of
 from waddlebot.kernel.storage import Database
@@ -55,9 +57,11 @@ def rows_refused(error: BaseException) -> bool:
     return isinstance(error, sa_exc.StatementError) and not isinstance(error, sa_exc.DBAPIError)
 
 
-def execution_id(event_id: str) -> str:
-    """The row id of an event's execution: the same on every attempt, so at most one row."""
-    return hashlib.sha256(f"execution:{event_id}".encode()).hexdigest()[:32]
+def execution_id(event_id: str, received_at: datetime) -> str:
+    """The row id of an event's execution: the same on every attempt, so at most one row;
+    ordered by when the event arrived (a UUIDv7, see ``kernel/ids.py``)."""
+    digest = hashlib.sha256(f"execution:{event_id}".encode()).digest()
+    return ordered_id(int(received_at.timestamp() * 1000), digest)
 
 
 class ExecutionLog:
@@ -82,9 +86,15 @@ class ExecutionLog:
         health = TaskHealth("router:execution-log")
         self._task = asyncio.create_task(supervise(health, self.run), name=health.name)
 
-    async def record(self, **row: Any) -> None:
-        """Queue a row (``event_id`` required) for the next batch; waits when too many wait."""
-        row = {**_DEFAULTS, "id": execution_id(row["event_id"]), "started_at": utcnow(), **row}
+    async def record(self, event: Event, **row: Any) -> None:
+        """Queue ``event``'s row for the next batch; waits when too many wait."""
+        row = {
+            **_DEFAULTS,
+            "id": execution_id(event.id, event.received_at),
+            "event_id": event.id,
+            "started_at": utcnow(),
+            **row,
+        }
         if row["event_id"] not in self._waiting:
             self._waiting[row["event_id"]] = asyncio.get_running_loop().create_future()
         self._rows.append(row)
@@ -97,7 +107,7 @@ class ExecutionLog:
         words = (event.text or "").split()
         trigger = words[0][:101] if words and words[0][:1] in "!#" else f"event:{event.type.value}"
         await self.record(
-            event_id=event.id,
+            event,
             community_id=None,
             entity_id=None,
             user_id=None,

@@ -154,7 +154,6 @@ class Pipeline:
         role = access.ladder
         user = event.user.model_copy(update={"role": role})
         record = {
-            "event_id": event.id,
             "community_id": place.community_id,
             "entity_id": place.entity_id,
             "user_id": user_id,
@@ -340,7 +339,7 @@ class Pipeline:
         outbound = await self.dispatcher.dispatch(event, place.community_id, actions)
         record["total_ms"] = (time.perf_counter() - started) * 1000
         COMMANDS.labels(str(record.get("module") or "unknown"), status).inc()
-        await self.executions.record(status=status, **record)
+        await self.executions.record(event, status=status, **record)
         outcome_status = (
             "ok" if status == "ok" else "refused" if status in ("refused", "limited") else "failed"
         )
