@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 RUNTIME := $(VENV)/.installed-runtime
 DEV     := $(VENV)/.installed-dev
 
-.PHONY: run test lint lock kong-config bench bench-twitch bench-compare clean
+.PHONY: run test lint lock kong-config bench bench-playground bench-twitch bench-compare clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -47,8 +47,12 @@ lock: $(DEV)
 kong-config: $(RUNTIME)
 	$(BIN)/waddlebot gateway kong-config --output deploy/compose/kong/kong.yml
 
-## bench: the playground throughput benchmark (results in the README)
+## bench: every goal of issue #16, one benchmark after another, each printing its table (results in the README)
 bench: $(DEV)
+	$(BIN)/python benchmarks/goals.py $(ARGS)
+
+## bench-playground: the playground throughput benchmark alone (ARGS="--backend distributed", ...)
+bench-playground: $(DEV)
 	$(BIN)/python benchmarks/playground_throughput.py $(ARGS)
 
 ## bench-twitch: signed EventSub !ping -> Helix reply on PostgreSQL + Redis, two routers (results in the README)

@@ -9,6 +9,7 @@ import pytest
 
 from benchmarks import (
     compare,
+    goals,
     ingress_batch,
     overlay_fanout,
     playground_throughput,
@@ -130,3 +131,22 @@ def test_the_twitch_benchmark_checks_every_reply(tmp_path: Path) -> None:
         ("fixed rate", 6, 0),
     ]
     assert set(results[0]["cpu_ms_per_message"]) == {"router-1", "router-2", "twitch"}
+
+
+def test_every_goal_runs_quick(capsys: pytest.CaptureFixture[str]) -> None:
+    redis = require_service(REDIS_URL, "Redis", "WADDLEBOT_TEST_REDIS_URL")
+    database = require_service(DATABASE_URL, "PostgreSQL", "WADDLEBOT_TEST_DATABASE_URL")
+    assert goals.main(["--quick", "--redis", redis, "--database", database]) == 0
+    printed = capsys.readouterr().out
+    headings = [line for line in printed.splitlines() if line.startswith("## Goal ")]
+    assert [heading.split(":")[0] for heading in headings] == [
+        "## Goal 1",
+        "## Goal 2",
+        "## Goal 2",
+        "## Goal 2",
+        "## Goal 3",
+        "## Goal 4",
+        "## Goal 5",
+        "## Goal 6",
+    ]
+    assert printed.count("|---") >= len(headings)  # a table under every heading
