@@ -66,3 +66,8 @@ def test_ids_made_later_sort_later() -> None:
 def test_an_ordered_id_needs_ten_bytes_after_its_time() -> None:
     with pytest.raises(ValueError, match="10 bytes"):
         ordered_id(1, b"short")
+
+
+def test_a_time_outside_what_fits_sorts_at_an_end_instead_of_failing() -> None:
+    assert ordered_id(-5, bytes(10))[:12] == "000000000000"
+    assert ordered_id(2**60, bytes(10))[:12] == "ffffffffffff"

@@ -182,3 +182,9 @@ def test_an_events_execution_row_has_one_id_ordered_by_when_it_arrived() -> None
     assert uuid.UUID(hex=first).version == 7
     digest = hashlib.sha256(b"execution:evt-1").hexdigest()
     assert first[12:16][1:] == digest[:4][1:]  # after the version nibble: the digest
+
+
+def test_an_execution_id_from_any_arrival_time_an_event_can_carry() -> None:
+    long_ago = datetime(1, 1, 1, tzinfo=UTC)
+    far_ahead = datetime(9999, 12, 31, tzinfo=UTC)
+    assert execution_id("evt-1", long_ago) < execution_id("evt-1", far_ahead)

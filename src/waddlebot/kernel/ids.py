@@ -23,6 +23,7 @@ import time
 _POOL_BYTES = 4096
 _ID_BYTES = 16
 _TAIL_BYTES = 10  # after a UUIDv7's 6 bytes of time
+_LAST_MS = 2**48 - 1
 
 _lock = threading.Lock()
 _pool = b""
@@ -47,6 +48,8 @@ def ordered_id(unix_ms: int, tail: bytes) -> str:
     or a digest when the same thing must always get the same id."""
     if len(tail) < _TAIL_BYTES:
         raise ValueError(f"a UUIDv7 needs {_TAIL_BYTES} bytes after its time")
+    # A time from a payload may be anything: before 1970 or after 10889 sorts at an end.
+    unix_ms = min(max(unix_ms, 0), _LAST_MS)
     raw = bytearray(unix_ms.to_bytes(6, "big") + tail[:_TAIL_BYTES])
     raw[6] = (raw[6] & 0x0F) | 0x70  # version 7
     raw[8] = (raw[8] & 0x3F) | 0x80  # RFC 4122 variant
