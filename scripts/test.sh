@@ -32,4 +32,7 @@ echo "== import layers (import-linter: kernel <- sdk <- modules, collectors -/->
 echo "== pytest (database: ${WADDLEBOT_TEST_DATABASE_URL:-sqlite only}, replica: ${WADDLEBOT_TEST_REPLICA_URL:-none}, redis: ${WADDLEBOT_TEST_REDIS_URL:-memory only})"
 # In parallel (pytest-xdist): the tests wait on sockets, processes and browsers far more than
 # they compute, so more workers than cores pays. Tests in one xdist_group share a worker.
-"$BIN/pytest" -n "${WADDLEBOT_TEST_WORKERS:-4}" --dist loadgroup --durations=25 "$@"
+# Failures are reported with Python's own traceback format: pytest's default re-parses source
+# with ast, and CPython 3.11.7 can then raise "AST constructor recursion depth mismatch" (fixed
+# in 3.11.8), which crashed a worker and hid the failure it was reporting.
+"$BIN/pytest" -n "${WADDLEBOT_TEST_WORKERS:-4}" --dist loadgroup --durations=25 --tb=native "$@"
