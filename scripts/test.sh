@@ -33,6 +33,7 @@ echo "== pytest (database: ${WADDLEBOT_TEST_DATABASE_URL:-sqlite only}, replica:
 # In parallel (pytest-xdist): the tests wait on sockets, processes and browsers far more than
 # they compute, so more workers than cores pays. Tests in one xdist_group share a worker.
 # Failures are reported with Python's own traceback format: pytest's default re-parses source
-# with ast, and CPython 3.11.7 can then raise "AST constructor recursion depth mismatch" (fixed
-# in 3.11.8), which crashed a worker and hid the failure it was reporting.
+# with ast, and CPython 3.11 can then raise "AST constructor recursion depth mismatch"
+# (python/cpython#106905, pytest-dev/pytest#10763), which crashed a worker and hid the failure
+# it was reporting.
 "$BIN/pytest" -n "${WADDLEBOT_TEST_WORKERS:-4}" --dist loadgroup --durations=25 --tb=native "$@"
