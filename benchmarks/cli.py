@@ -3,8 +3,9 @@
 Python version and the machine beside the results) and the exit code.
 
 Exit codes: 0 every message answered as expected, 1 some were not (or the run failed where the
-script says so), 2 the venv is missing, 3 the run passed ``--timeout``, 4 the script's own
-"could not even start" failures (PostgreSQL away, a server that did not start).
+script says so), 2 the venv is missing, 3 the run passed ``--timeout``, 4 a dependency the run
+needs is away (PostgreSQL, Redis: judged by the kernel's ``dependency_of``, as the services
+judge an outage) or the script's own "could not even start" failures.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import sys
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
+
+from waddlebot.kernel.outages import dependency_of, describe
 
 T = TypeVar("T")
 
@@ -112,6 +115,12 @@ def run_benchmark(
     except failures as failed:
         print(f"{name} benchmark failed: {failed}", file=sys.stderr)
         return failure_code
+    except Exception as error:
+        away = dependency_of(error)
+        if away is None:
+            raise  # a bug in the benchmark or the server: its traceback is the report
+        print(f"{name} benchmark failed: {away} unreachable ({describe(error)})", file=sys.stderr)
+        return 4
     print(markdown(outcome))
     write_json(args.json, {**about_this_machine(), **as_json(outcome)})
     return 1 if errors(outcome) else 0

@@ -150,3 +150,17 @@ def test_every_goal_runs_quick(capsys: pytest.CaptureFixture[str]) -> None:
         "## Goal 6",
     ]
     assert printed.count("|---") >= len(headings)  # a table under every heading
+
+
+def test_a_database_that_is_away_is_one_line_not_a_traceback(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    redis = require_service(REDIS_URL, "Redis", "WADDLEBOT_TEST_REDIS_URL")
+    away = "postgresql://postgres@127.0.0.1:1/postgres"  # nothing listens on port 1
+    argv = ["--events", "10", "--batch", "5", "--redis", redis, "--database", away]
+    assert ingress_batch.main(argv) == 4
+    said = capsys.readouterr().err.strip().splitlines()
+    assert said == [
+        "ingress benchmark failed: database unreachable (ConnectionRefusedError: "
+        "[Errno 111] Connect call failed ('127.0.0.1', 1))"
+    ]
