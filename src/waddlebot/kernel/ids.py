@@ -32,10 +32,7 @@ _offset = 0
 
 def new_id() -> str:
     """A random UUID4 as 32 lowercase hex digits (what ``uuid.uuid4().hex`` returns)."""
-    raw = bytearray(_random_bytes(_ID_BYTES))
-    raw[6] = (raw[6] & 0x0F) | 0x40  # version 4
-    raw[8] = (raw[8] & 0x3F) | 0x80  # RFC 4122 variant
-    return raw.hex()
+    return _uuid_hex(_random_bytes(_ID_BYTES), version=4)
 
 
 def new_ordered_id() -> str:
@@ -50,9 +47,14 @@ def ordered_id(unix_ms: int, tail: bytes) -> str:
         raise ValueError(f"a UUIDv7 needs {_TAIL_BYTES} bytes after its time")
     # A time from a payload may be anything: before 1970 or after 10889 sorts at an end.
     unix_ms = min(max(unix_ms, 0), _LAST_MS)
-    raw = bytearray(unix_ms.to_bytes(6, "big") + tail[:_TAIL_BYTES])
-    raw[6] = (raw[6] & 0x0F) | 0x70  # version 7
-    raw[8] = (raw[8] & 0x3F) | 0x80  # RFC 4122 variant
+    return _uuid_hex(unix_ms.to_bytes(6, "big") + tail[:_TAIL_BYTES], version=7)
+
+
+def _uuid_hex(value: bytes, *, version: int) -> str:
+    """16 bytes as a UUID of ``version`` (its nibble and the RFC 4122 variant set), in hex."""
+    raw = bytearray(value)
+    raw[6] = (raw[6] & 0x0F) | (version << 4)
+    raw[8] = (raw[8] & 0x3F) | 0x80
     return raw.hex()
 
 

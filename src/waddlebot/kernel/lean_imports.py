@@ -34,6 +34,7 @@ def extras_hidden() -> Iterator[None]:
 
 
 def import_everywhere_libraries() -> None:
+    """Import :data:`EVERYWHERE` without the extras, once, before anyone else imports them."""
     with extras_hidden():
         for name in EVERYWHERE:
             importlib.import_module(name)

@@ -18,13 +18,14 @@ if TYPE_CHECKING:
     from jsonschema.protocols import Validator
 
 
-def _validator(schema: dict[str, Any]) -> Validator:
-    """A JSON Schema (2020-12) validator. jsonschema (~10 MiB with its dependencies) is
+def _draft() -> type[Validator]:
+    """The JSON Schema (2020-12) validator class. jsonschema (~10 MiB with its dependencies) is
     imported on the first config schema checked: a start whose modules declare none, or whose
     catalogue is already stored, never needs it."""
     from jsonschema import Draft202012Validator
 
-    return Draft202012Validator(schema)
+    draft: type[Validator] = Draft202012Validator
+    return draft
 
 
 class ManifestInvalid(Exception):
@@ -55,11 +56,11 @@ def check_manifest(data: Any) -> Manifest:
 def config_schema_problems(schema: dict[str, Any]) -> list[str]:
     if not schema:
         return []
-    from jsonschema import Draft202012Validator
-    from jsonschema.exceptions import SchemaError
+    draft = _draft()
+    from jsonschema.exceptions import SchemaError  # loaded by _draft() already
 
     try:
-        Draft202012Validator.check_schema(schema)
+        draft.check_schema(schema)
     except SchemaError as error:
         return [f"config_schema: not a valid JSON Schema: {error.message}"]
     if schema.get("type", "object") != "object":
@@ -67,7 +68,7 @@ def config_schema_problems(schema: dict[str, Any]) -> list[str]:
     problems = []
     for key, prop in (schema.get("properties") or {}).items():
         if isinstance(prop, dict) and "default" in prop:
-            for problem in _validator(prop).iter_errors(prop["default"]):
+            for problem in draft(prop).iter_errors(prop["default"]):
                 problems.append(f"config_schema.properties.{key}.default: {problem.message}")
     return problems
 
@@ -76,7 +77,7 @@ def config_errors(schema: dict[str, Any], config: dict[str, Any]) -> list[dict[s
     """Every way ``config`` breaks ``schema``: ``[{"path": "/sides", "message": …}]``."""
     if not schema:
         return []
-    validator = _validator(schema)
+    validator = _draft()(schema)
     return [
         {
             "path": "/" + "/".join(str(part) for part in error.absolute_path),
