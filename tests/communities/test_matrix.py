@@ -3,6 +3,7 @@ endpoint, allowed or refused (a short reply in chat, 403 over REST), on both sta
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import pytest
@@ -19,6 +20,8 @@ from tests.communities.helpers import (
     set_role,
 )
 from waddlebot.kernel.settings import Settings
+
+RBAC_LOGGER = "waddlebot.kernel.security.rbac"
 
 ROLES = ["owner", "admin", "moderator", "member", None]
 # Default grants: admins hold commands.manage and members.manage; roles.manage is the owner's.
@@ -62,9 +65,10 @@ REST: dict[str, tuple[str, str, dict[str, Any], str]] = {
 @pytest.mark.parametrize("command", list(CHAT))
 @pytest.mark.parametrize("role", ROLES)
 async def test_chat_command_by_role(
-    stack_settings: Settings, role: str | None, command: str
+    stack_settings: Settings, role: str | None, command: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     text, permission, allowed_reply, action = CHAT[command]
+    caplog.set_level(logging.DEBUG, RBAC_LOGGER)  # an allowed chat command's line is DEBUG
     async with community_bot(stack_settings) as bot:
         community = await community_of(bot)
         actor = await chatter(bot, "actor")

@@ -3,6 +3,9 @@ that grants ``labels.manage`` to a plain member."""
 
 from __future__ import annotations
 
+import logging
+
+import pytest
 import structlog
 
 from tests.labels.helpers import API, bearer, chatter, community_of, key_for, label_bot, set_role
@@ -54,7 +57,10 @@ async def test_label_commands(stack_settings: Settings) -> None:
         assert await bot.texts("!label list", user="carol") == ["This community has no labels yet."]
 
 
-async def test_a_label_can_grant_labels_manage(stack_settings: Settings) -> None:
+async def test_a_label_can_grant_labels_manage(
+    stack_settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, "waddlebot.kernel.security.rbac")  # allowed chat: DEBUG
     async with label_bot(stack_settings) as bot:
         community = await community_of(bot)
         bob = await chatter(bot, "bob")

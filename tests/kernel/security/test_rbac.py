@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import structlog
@@ -14,6 +16,7 @@ from waddlebot.communities.manager import Acting, CommunityManager
 from waddlebot.kernel.backends import Backend
 from waddlebot.kernel.backends.memory import MemoryBackend
 from waddlebot.kernel.contracts import Role
+from waddlebot.kernel.observability.logging import add_audit_sink, remove_audit_sink
 from waddlebot.kernel.security.rbac import (
     ACCESS_TTL,
     DEFAULT_GRANTS,
@@ -259,6 +262,37 @@ async def test_every_decision_is_logged_with_who_where_what_and_result(
     ]
     assert authz[0]["community"] == community and authz[0]["user"] == users["mel"]
     assert authz[0]["permission"] == "roles.manage" and authz[0]["via"] == "rest"
+
+
+async def test_an_allowed_chat_command_is_a_debug_line_and_not_audited(
+    database: Database, backend: Backend, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Its execution row records it; refusals and REST decisions stay INFO and audited."""
+    community, users = await community_with(database, mel="member")
+    authorizer = Authorizer(database, backend.kv)
+    audited: list[dict[str, Any]] = []
+    add_audit_sink(audited.append)
+    chat = Actor(users["mel"], via="chat")
+    try:
+        caplog.set_level(logging.INFO, "waddlebot.kernel.security.rbac")
+        with structlog.testing.capture_logs() as at_info:
+            await authorizer.check(chat, community, "!ping")
+            await authorizer.check(chat, community, "!mod", min_role=Role.moderator)
+            await authorizer.check(Actor(users["mel"], via="rest"), community, "GET /z")
+        caplog.set_level(logging.DEBUG, "waddlebot.kernel.security.rbac")
+        with structlog.testing.capture_logs() as at_debug:
+            await authorizer.check(chat, community, "!ping")
+    finally:
+        remove_audit_sink(audited.append)
+    assert [(e["action"], e["result"], e["log_level"]) for e in at_info] == [
+        ("!mod", "denied", "info"),
+        ("GET /z", "allowed", "info"),
+    ]
+    assert [(e["action"], e["log_level"]) for e in at_debug] == [("!ping", "debug")]
+    assert [(r["action"], r["result"]) for r in audited] == [
+        ("!mod", "denied"),
+        ("GET /z", "allowed"),
+    ]
 
 
 async def test_the_first_broadcaster_claims_an_unowned_community_once(

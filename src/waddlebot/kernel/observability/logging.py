@@ -143,16 +143,18 @@ def log_event(
     community: str | None = None,
     user: str | None = None,
     level: str = "info",
+    audited: bool = True,
     **fields: Any,
 ) -> None:
     """Emit one AAA log line with the fields every category shares.
 
     ``event`` is structlog's name for the message itself, so a field of that name is renamed
-    ``event_id`` instead of breaking the call.
+    ``event_id`` instead of breaking the call. ``audited=False`` keeps an AUTH/AUTHZ/AUDIT line
+    out of the audit store (a routine decision recorded elsewhere).
     """
     if "event" in fields:
         fields["event_id"] = fields.pop("event")
-    if _audit_sinks and community and category in AUDITED:
+    if audited and _audit_sinks and community and category in AUDITED:
         _offer_audit(category, action, result, community, user, fields)
     getattr(logger, level)(
         action,

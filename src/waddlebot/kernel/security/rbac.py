@@ -12,12 +12,15 @@ A member's permissions in a community come from three places:
 Owners hold every permission, so a community can never lock itself out. Answers are cached in
 the shared key-value store under a per-community *access version*; anything that changes
 memberships, role grants or labels calls :func:`access_changed`, which bumps the version so
-every process sees the change on its next decision. Every decision is logged (AUTHZ).
+every process sees the change on its next decision. Every decision is logged (AUTHZ): at INFO
+and in the audit store, except a chat command allowed to run (DEBUG only; its execution row
+records it).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -39,6 +42,7 @@ from waddlebot.kernel.storage.models import (
 )
 
 logger = get_logger(__name__)
+_DECISIONS = logging.getLogger(__name__)  # its level decides whether a routine line is made
 
 PERMISSIONS: dict[str, str] = {
     "commands.manage": "enable, disable and tune commands; reload the command table",
@@ -314,6 +318,12 @@ class Authorizer:
                 decision = Decision(False, f"needs {permission}", access, [permission])
             else:
                 decision = Decision(True, "granted", access)
+        # A chat command that is allowed runs next, and its execution row (the command log)
+        # records who ran what: its decision is a DEBUG line, kept out of the audit store.
+        # Refusals, and every decision over REST or the portal, are INFO lines and audited.
+        routine = decision.allowed and actor.via == "chat"
+        if routine and not _DECISIONS.isEnabledFor(logging.DEBUG):
+            return decision
         log_event(
             logger,
             Category.AUTHZ,
@@ -321,6 +331,8 @@ class Authorizer:
             "allowed" if decision.allowed else "denied",
             community=community_id,
             user=actor.user_id,
+            level="debug" if routine else "info",
+            audited=not routine,
             via=actor.via,
             permission=permission,
             min_role=min_role.name if min_role > Role.everyone else None,
