@@ -110,16 +110,17 @@ async def test_the_local_port_refuses_as_the_http_route_does(stack_settings: Set
         http = RouterIngress(runtime, collector="test", busy_retry_for=0.2)
         runtime.event_ingress = LocalIngress(runtime)
         local = RouterIngress(runtime, collector="test", busy_retry_for=0.2)
-        # NUL in the text: built without validation, as a buggy collector might
-        bad = Event.model_construct(**{**_event("x").model_dump(), "text": "a\x00b"})
-        refusals = []
-        for ingress in (local, http):
-            runtime.event_ingress = LocalIngress(runtime) if ingress is local else None
-            with pytest.raises(IngressRefused) as refused:
-                await ingress.submit([_event("fine"), bad])
-            refusals.append((refused.value.status, refused.value.detail))
-        assert refusals[0] == refusals[1]
-        assert refusals[0][0] == 422 and "NUL" in refusals[0][1]
+        # NUL in the text, a lone surrogate: built without validation, as a buggy collector might
+        for text, said in (("a\x00b", "NUL"), ("a\ud800b", "not writable as JSON")):
+            bad = Event.model_construct(**{**_event("x").model_dump(), "text": text})
+            refusals = []
+            for ingress in (local, http):
+                runtime.event_ingress = LocalIngress(runtime) if ingress is local else None
+                with pytest.raises(IngressRefused) as refused:
+                    await ingress.submit([_event("fine"), bad])
+                refusals.append((refused.value.status, refused.value.detail))
+            assert refusals[0] == refusals[1]
+            assert refusals[0][0] == 422 and said in refusals[0][1], refusals
         assert await runtime.backend.queues.depth(EVENTS_QUEUE) == 0  # nothing of the batch
         runtime.event_ingress = LocalIngress(runtime)
         events = [_event(str(n)) for n in range(2)]

@@ -23,7 +23,7 @@ from collections.abc import Awaitable, Callable, Sequence
 import httpx
 
 from waddlebot.kernel.contracts import Event, IngressRefused
-from waddlebot.kernel.contracts.ingress import BUSY
+from waddlebot.kernel.contracts.ingress import BUSY, events_json
 from waddlebot.kernel.contracts.v1 import MAX_BATCH
 from waddlebot.kernel.errors import DependencyUnavailable
 from waddlebot.kernel.observability.logging import bind_event, trace
@@ -74,7 +74,7 @@ class RouterIngress:
     async def _post(self, events: Sequence[Event]) -> list[str]:
         """The HTTP port: ``POST`` the batch; refusals as :class:`IngressRefused`."""
         client = self.runtime.client("router", caller=self.collector)
-        body = "[" + ",".join(event.model_dump_json() for event in events) + "]"
+        body = b"[" + b",".join(events_json(events)) + b"]"
         try:
             answer = await client.post(
                 INGRESS_PATH, content=body, headers={"content-type": "application/json"}

@@ -29,6 +29,7 @@ from waddlebot.kernel.ids import new_id
 from waddlebot.kernel.observability.logging import (
     Category,
     bind_event,
+    forget_event,
     get_logger,
     log_event,
     trace,
@@ -158,6 +159,12 @@ class OutboundSender(abc.ABC):
                 await self._ack(delivery)
                 continue
             lanes.setdefault(self.lane(message), []).append((delivery, message))
+        if len(lanes) == 1:  # the usual batch: sent in this task, no task per lane
+            try:
+                await self._send_lane(next(iter(lanes.values())))
+            finally:
+                forget_event()  # bound by _send; this task goes on to other batches
+            return
         await asyncio.gather(*(self._send_lane(lane) for lane in lanes.values()))
 
     async def _send_lane(self, lane: list[tuple[Delivery, OutboundMessage]]) -> None:
@@ -165,7 +172,7 @@ class OutboundSender(abc.ABC):
             await self._send(delivery, message)
 
     async def _send(self, delivery: Delivery, message: OutboundMessage) -> None:
-        bind_event(message.event_id)  # each lane runs in its own task (gather)
+        bind_event(message.event_id)  # a lane runs in its own task (gather), or forgets it
         try:
             await self.deliver(message)
         except PermanentDeliveryError as error:

@@ -19,7 +19,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from waddlebot.kernel.backends import QueueFull
 from waddlebot.kernel.contracts import Event, EventBatch, IngressAccepted, IngressRefused
-from waddlebot.kernel.contracts.ingress import BUSY, INVALID
+from waddlebot.kernel.contracts.ingress import BUSY, INVALID, events_json
 from waddlebot.kernel.contracts.names import EVENTS_QUEUE
 from waddlebot.kernel.errors import DependencyUnavailable
 from waddlebot.kernel.observability.metrics import EVENTS_IN, EVENTS_REJECTED
@@ -60,13 +60,19 @@ def _body_errors(error: ValidationError) -> list[dict[str, Any]]:
     ]
 
 
-async def enqueue(runtime: Runtime, events: list[Event]) -> list[str]:
-    """Put validated events on the router queue, all or none; ``QueueFull`` when full."""
+async def enqueue(
+    runtime: Runtime, events: list[Event], payloads: list[bytes] | None = None
+) -> list[str]:
+    """Put validated events on the router queue, all or none; ``QueueFull`` when full.
+
+    ``payloads``: their JSON, when the caller has it already (the worker validates what it
+    takes again, so JSON that validated to these events is as good as their own dump).
+    """
+    if payloads is None:
+        payloads = [event.model_dump_json().encode() for event in events]
     try:
         await runtime.backend.queues.put(
-            EVENTS_QUEUE,
-            [event.model_dump_json().encode() for event in events],
-            max_length=runtime.settings.router_queue_max,
+            EVENTS_QUEUE, payloads, max_length=runtime.settings.router_queue_max
         )
     except QueueFull:
         EVENTS_REJECTED.labels("queue_full").inc(len(events))
@@ -90,14 +96,20 @@ class LocalIngress:
 
     async def accept(self, events: Sequence[Event]) -> list[str]:
         try:
-            batch = _batch.validate_python([event.model_dump(mode="json") for event in events])
+            payloads = events_json(events)
+        except IngressRefused:
+            EVENTS_REJECTED.labels("invalid").inc()
+            raise
+        try:
+            # the very JSON the HTTP route would receive, validated as it would be
+            batch = _batch.validate_json(b"[" + b",".join(payloads) + b"]")
         except ValidationError as error:
             EVENTS_REJECTED.labels("invalid").inc()
             problems = _body_errors(error)
             detail = validation_detail(validation_problems(problems), len(problems))
             raise IngressRefused(INVALID, detail) from None
         try:
-            return await enqueue(self.runtime, batch.root)
+            return await enqueue(self.runtime, batch.root, payloads)
         except QueueFull:
             raise IngressRefused(BUSY, QUEUE_FULL) from None
         except Exception as error:

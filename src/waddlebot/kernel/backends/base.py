@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import abc
 import asyncio
+from collections import deque
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import ClassVar
+
+from waddlebot.kernel.backends.wakeup import Wakeup
 
 
 class QueueFull(Exception):
@@ -196,7 +199,9 @@ class InboxSubscription(Subscription):
     """
 
     def __init__(self, buffer: int) -> None:
-        self._inbox: asyncio.Queue[tuple[str, bytes] | None] = asyncio.Queue(maxsize=buffer)
+        self._inbox: deque[tuple[str, bytes]] = deque()
+        self._buffer = max(1, buffer)
+        self._arrived = Wakeup()
         self._closed = False
         self.dropped = 0
 
@@ -208,40 +213,39 @@ class InboxSubscription(Subscription):
         """Enqueue without ever blocking: on overflow the oldest message is discarded."""
         if self._closed:
             return
-        if self._inbox.full():
-            self._inbox.get_nowait()
+        if len(self._inbox) >= self._buffer:
+            self._inbox.popleft()
             self.dropped += 1
-        self._inbox.put_nowait((channel, message))
+        self._inbox.append((channel, message))
+        self._arrived.wake()
 
     async def get(self, timeout: float) -> tuple[str, bytes] | None:
-        if self._closed:
-            return None
-        if not self._inbox.empty():  # already here (a reply right after its outcome): no timer
-            item = self._inbox.get_nowait()
-        else:
-            try:
-                async with asyncio.timeout(timeout):
-                    item = await self._inbox.get()
-            except TimeoutError:
+        if self._inbox and not self._closed:  # already here (a reply right after its outcome)
+            return self._inbox.popleft()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not self._inbox:
+            left = deadline - loop.time()
+            if self._closed or left <= 0:
                 return None
-        if item is None:  # end() sentinel: pass it on to any other waiter
-            self._inbox.put_nowait(None)
-        return item
+            await self._arrived.wait(left)
+        return None if self._closed else self._inbox.popleft()
 
     async def __aiter__(self) -> AsyncIterator[tuple[str, bytes]]:
-        while not self._closed:
-            item = await self._inbox.get()
-            if item is None:
-                self._inbox.put_nowait(None)
+        while True:
+            while not self._inbox:
+                if self._closed:
+                    return
+                await self._arrived.wait(None)
+            if self._closed:
                 return
-            yield item
+            yield self._inbox.popleft()
 
     def end(self) -> None:
         """Stop delivery and wake every reader."""
         self._closed = True
-        while not self._inbox.empty():
-            self._inbox.get_nowait()
-        self._inbox.put_nowait(None)
+        self._inbox.clear()
+        self._arrived.wake()
 
     async def close(self) -> None:
         if self._closed:

@@ -7,8 +7,6 @@ which gives the same all-or-nothing guarantees the Redis backend gets from Lua s
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import math
 import time
 from collections import deque
@@ -30,6 +28,7 @@ from waddlebot.kernel.backends.base import (
     Subscription,
     WorkQueue,
 )
+from waddlebot.kernel.backends.wakeup import Wakeup
 
 DEFAULT_SWEEP_INTERVAL = 60.0
 DEFAULT_SUBSCRIBER_BUFFER = 1000
@@ -230,12 +229,11 @@ class _Queue:
     put_at: dict[int, float] = field(default_factory=dict)  # id → time.time() of its put
     groups: dict[str, _Group] = field(default_factory=dict)
     last_id: int = 0
-    changed: asyncio.Event = field(default_factory=asyncio.Event)
+    changed: Wakeup = field(default_factory=Wakeup)
 
     def notify(self) -> None:
-        """Wake every waiting ``take``; waiters hold the old event, so swap in a fresh one."""
-        self.changed.set()
-        self.changed = asyncio.Event()
+        """Wake every waiting ``take``."""
+        self.changed.wake()
 
 
 class MemoryWorkQueue(WorkQueue):
@@ -407,10 +405,7 @@ class MemoryWorkQueue(WorkQueue):
 
     @staticmethod
     async def _wait(q: _Queue, seconds: float) -> None:
-        event = q.changed
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(seconds):
-                await event.wait()
+        await q.changed.wait(seconds)
 
 
 def _own(state: _Group, consumer: str, ids: Sequence[str]) -> list[int]:

@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
+from pydantic_core import PydanticSerializationError
+
 from waddlebot.kernel.contracts.v1 import Event
 
 INVALID = 422
@@ -25,6 +27,15 @@ class IngressRefused(Exception):
         super().__init__(f"router ingress answered {status}: {detail}")
         self.status = status
         self.detail = detail
+
+
+def events_json(events: Sequence[Event]) -> list[bytes]:
+    """Each event as the JSON either port carries; an event that cannot be written as JSON
+    (changed after it was validated, e.g. a lone surrogate) is refused as invalid."""
+    try:
+        return [event.model_dump_json().encode() for event in events]
+    except PydanticSerializationError as error:
+        raise IngressRefused(INVALID, f"body: not writable as JSON ({error})") from None
 
 
 class EventIngress(Protocol):

@@ -107,6 +107,11 @@ def bind_event(event_id: str) -> None:
     structlog.contextvars.bind_contextvars(event_id=event_id)
 
 
+def forget_event() -> None:
+    """Undo :func:`bind_event` in a task that goes on to handle other events."""
+    structlog.contextvars.unbind_contextvars("event_id")
+
+
 def trace(name: str, action: str, **fields: Any) -> None:
     """A DEBUG line marking one step of an event's path (queued, done, reply sent).
 
