@@ -257,31 +257,46 @@ async def drive_socket(
     errors = 0
     window = asyncio.Semaphore(concurrency)
     sent: dict[str, float] = {}
+
+    def frame(index: int) -> str:
+        sent[str(index)] = time.perf_counter()
+        return json.dumps(
+            {
+                "id": str(index),
+                "channel": channel_of(index, communities),
+                "user": f"bench{index % USERS}",
+                "text": text,
+            }
+        )
+
+    def check(raw: str | bytes) -> None:
+        nonlocal errors
+        answer = json.loads(raw)
+        started = sent.pop(answer["id"])
+        result = answer.get("result") or {}
+        if result.get("replies") == expected:
+            latencies.append(time.perf_counter() - started)
+        else:
+            errors += 1
+
     async with websockets.connect(url, additional_headers=headers, max_queue=None) as socket:
+        if concurrency == 1:  # send, wait, repeat in one task: the peers' serial client
+            for n in range(count):
+                await socket.send(frame(offset + n))
+                async with asyncio.timeout(REQUEST_TIMEOUT):
+                    check(await socket.recv())
+            return latencies, errors
 
         async def reader() -> None:
-            nonlocal errors
             for _ in range(count):
-                answer = json.loads(await asyncio.wait_for(socket.recv(), REQUEST_TIMEOUT))
-                started = sent.pop(answer["id"])
-                result = answer.get("result") or {}
-                if result.get("replies") == expected:
-                    latencies.append(time.perf_counter() - started)
-                else:
-                    errors += 1
+                async with asyncio.timeout(REQUEST_TIMEOUT):
+                    check(await socket.recv())
                 window.release()
 
         reading = asyncio.create_task(reader())
         for n in range(count):
             await window.acquire()
-            index = offset + n
-            frame = {
-                "id": str(index),
-                "channel": channel_of(index, communities),
-                "user": f"bench{index % USERS}",
-            }
-            sent[str(index)] = time.perf_counter()
-            await socket.send(json.dumps({**frame, "text": text}))
+            await socket.send(frame(offset + n))
         await reading
     return latencies, errors
 

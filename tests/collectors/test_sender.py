@@ -115,6 +115,7 @@ async def test_a_sender_stopped_while_acknowledging_a_sent_message_never_sends_i
         await real_ack(queue, group, *ids)
 
     monkeypatch.setattr(backend.queues, "ack", slow_ack)
+    monkeypatch.setattr(backend.queues, "settles_at_once", False)  # its ack waits now
     await queue_texts(backend, first, ["only once"])
     running = asyncio.create_task(first.run())
     async with asyncio.timeout(20):

@@ -12,6 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support import build_app, live_server
 from waddlebot.kernel.observability.logging import configure_logging, get_logger
+from waddlebot.kernel.observability.metrics import OUTBOUND, labelled
 from waddlebot.kernel.settings import Settings
 
 OBSERVABILITY = Path(__file__).resolve().parents[2] / "deploy" / "observability"
@@ -72,3 +73,13 @@ def test_warning_and_error_lines_are_counted() -> None:
     get_logger("test").info("fine")
     after = REGISTRY.get_sample_value("waddlebot_log_lines_total", {"level": "error"})
     assert after == before + 1
+
+
+def test_labelled_is_the_series_labels_names_and_remembers_it() -> None:
+    before = OUTBOUND.labels("test-platform", "sent")._value.get()
+    child = labelled(OUTBOUND, "test-platform", "sent")
+    assert child is OUTBOUND.labels("test-platform", "sent")
+    assert labelled(OUTBOUND, "test-platform", "sent") is child
+    child.inc()
+    assert OUTBOUND.labels("test-platform", "sent")._value.get() == before + 1
+    assert labelled(OUTBOUND, "test-platform", "rejected") is not child

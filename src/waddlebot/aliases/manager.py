@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
@@ -205,7 +206,7 @@ class AliasManager:
         return user_id
 
     async def _changed(
-        self, community_id: str, user_id: str | None, action: str, **fields: str
+        self, community_id: str, user_id: str | None, action: str, **fields: Any
     ) -> None:
         log_event(
             logger, Category.AUDIT, action, "ok", community=community_id, user=user_id, **fields

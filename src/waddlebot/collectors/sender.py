@@ -34,7 +34,7 @@ from waddlebot.kernel.observability.logging import (
     log_event,
     trace,
 )
-from waddlebot.kernel.observability.metrics import OUTBOUND, REPLY_SECONDS
+from waddlebot.kernel.observability.metrics import OUTBOUND, REPLY_SECONDS, labelled
 from waddlebot.kernel.observability.platforms import PLATFORM_HEALTH
 from waddlebot.kernel.supervision import report_healthy
 
@@ -200,15 +200,19 @@ class OutboundSender(abc.ABC):
                     reason=repr(error),
                 )
             return
-        OUTBOUND.labels(self.platform, "sent").inc()
+        labelled(OUTBOUND, self.platform, "sent").inc()
         PLATFORM_HEALTH.message_sent(self.platform)
         trace(__name__, "reply_sent", platform=self.platform, kind=message.kind)
         if message.received_at is not None:
             latency = (datetime.now(UTC) - message.received_at).total_seconds()
-            REPLY_SECONDS.labels(self.platform).observe(max(0.0, latency))
+            labelled(REPLY_SECONDS, self.platform).observe(max(0.0, latency))
         # Sent: the acknowledgement is finished even if the sender is stopped meanwhile, so
-        # the message is not handed back and sent twice.
-        await asyncio.shield(self._ack(delivery))
+        # the message is not handed back and sent twice. An ack that never waits (in memory)
+        # cannot be interrupted, and is spared the task a shield costs.
+        if self.backend.queues.settles_at_once:
+            await self._ack(delivery)
+        else:
+            await asyncio.shield(self._ack(delivery))
 
     async def _ack(self, delivery: Delivery) -> None:
         self._held.discard(delivery.id)  # settled: never renewed or handed back from now on

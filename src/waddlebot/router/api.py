@@ -22,7 +22,7 @@ from waddlebot.kernel.contracts import Event, EventBatch, IngressAccepted, Ingre
 from waddlebot.kernel.contracts.ingress import BUSY, INVALID, events_json
 from waddlebot.kernel.contracts.names import EVENTS_QUEUE
 from waddlebot.kernel.errors import DependencyUnavailable
-from waddlebot.kernel.observability.metrics import EVENTS_IN, EVENTS_REJECTED
+from waddlebot.kernel.observability.metrics import EVENTS_IN, EVENTS_REJECTED, labelled
 from waddlebot.kernel.observability.platforms import PLATFORM_HEALTH
 from waddlebot.kernel.outages import dependency_of, describe
 from waddlebot.kernel.runtime import Runtime
@@ -78,7 +78,7 @@ async def enqueue(
         EVENTS_REJECTED.labels("queue_full").inc(len(events))
         raise
     for event in events:
-        EVENTS_IN.labels(event.platform.value, event.type.value).inc()
+        labelled(EVENTS_IN, event.platform.value, event.type.value).inc()
         PLATFORM_HEALTH.event_received(event.platform.value)
     return [event.id for event in events]
 

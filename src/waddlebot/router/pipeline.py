@@ -27,7 +27,7 @@ from waddlebot.kernel.contracts.names import COMMANDS_VERSION, chat_lines_key, i
 from waddlebot.kernel.contracts.roles import platform_role
 from waddlebot.kernel.ids import new_id
 from waddlebot.kernel.observability.logging import Category, get_logger, log_event
-from waddlebot.kernel.observability.metrics import COMMANDS, EXECUTION_SECONDS
+from waddlebot.kernel.observability.metrics import COMMANDS, EXECUTION_SECONDS, labelled
 from waddlebot.kernel.security.rbac import (
     Access,
     Actor,
@@ -222,7 +222,7 @@ class Pipeline:
         except Exception as error:
             status, detail = "failed", f"{type(error).__name__}: {error}"
         module_ms = (time.perf_counter() - module_started) * 1000
-        EXECUTION_SECONDS.labels(command.module, status).observe(module_ms / 1000)
+        labelled(EXECUTION_SECONDS, command.module, status).observe(module_ms / 1000)
         if status != "ok":
             log_event(
                 logger,
@@ -338,7 +338,7 @@ class Pipeline:
     ) -> EventOutcome:
         outbound = await self.dispatcher.dispatch(event, place.community_id, actions)
         record["total_ms"] = (time.perf_counter() - started) * 1000
-        COMMANDS.labels(str(record.get("module") or "unknown"), status).inc()
+        labelled(COMMANDS, str(record.get("module") or "unknown"), status).inc()
         await self.executions.record(event, status=status, **record)
         outcome_status = (
             "ok" if status == "ok" else "refused" if status in ("refused", "limited") else "failed"

@@ -26,7 +26,7 @@ from waddlebot.kernel.observability.logging import (
     log_event,
     trace,
 )
-from waddlebot.kernel.observability.metrics import EVENT_SECONDS, EVENTS_PROCESSED
+from waddlebot.kernel.observability.metrics import EVENT_SECONDS, EVENTS_PROCESSED, labelled
 from waddlebot.kernel.outages import as_unavailable, dependency_of, describe
 from waddlebot.kernel.supervision import report_healthy
 from waddlebot.router.pipeline import Pipeline
@@ -236,7 +236,7 @@ class WorkerPool:
             value=f"done:{outcome.status}",
             ttl=DONE_TTL,
         )
-        EVENTS_PROCESSED.labels(event.platform.value, outcome.status).inc()
+        labelled(EVENTS_PROCESSED, event.platform.value, outcome.status).inc()
         EVENT_SECONDS.observe(time.perf_counter() - started)
         trace(__name__, "event_done", status=outcome.status, outbound=outcome.outbound)
 

@@ -120,6 +120,10 @@ class KeyValue(abc.ABC):
 class WorkQueue(abc.ABC):
     """Durable, bounded work queues with consumer groups, acknowledgement and redelivery."""
 
+    # True when ack/put/extend/release finish without ever suspending (in process memory):
+    # a caller then needs no shield to finish one despite a cancellation.
+    settles_at_once: ClassVar[bool] = False
+
     @abc.abstractmethod
     async def put(self, queue: str, payloads: Sequence[bytes], *, max_length: int) -> list[str]:
         """Append all ``payloads`` or none: raise :class:`QueueFull` if they would not fit."""

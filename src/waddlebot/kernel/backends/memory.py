@@ -246,6 +246,8 @@ class MemoryWorkQueue(WorkQueue):
     Ids are decimal strings of a per-queue counter, increasing with every put.
     """
 
+    settles_at_once = True  # nothing here awaits: see WorkQueue.settles_at_once
+
     def __init__(self) -> None:
         self._queues: dict[str, _Queue] = {}
         self._closed = False

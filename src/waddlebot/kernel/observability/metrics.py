@@ -7,9 +7,26 @@ touches the database or Redis per message (queue gauges are sampled by ``queue_g
 
 from __future__ import annotations
 
+from typing import Any, TypeVar
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 REGISTRY = CollectorRegistry(auto_describe=True)
+
+_Metric = TypeVar("_Metric", Counter, Gauge, Histogram)
+_CHILDREN: dict[tuple[int, tuple[str, ...]], Any] = {}
+
+
+def labelled(metric: _Metric, *values: str) -> _Metric:
+    """``metric.labels(*values)``, remembered: the per-message metrics are updated several
+    times per command, and ``labels()`` checks, converts and locks each time (labels are
+    bounded sets, and no metric here is ever ``remove()``d, so the memo stays small and true)."""
+    key = (id(metric), values)
+    child = _CHILDREN.get(key)
+    if child is None:
+        child = _CHILDREN[key] = metric.labels(*values)
+    return child
+
 
 EVENTS_IN = Counter(
     "waddlebot_events_in_total",
