@@ -13,6 +13,7 @@ import pytest
 from tests.scheduling_support import announcer_app
 from tests.support import LiveServer, bearer, live_server
 from waddlebot.collectors.playground.history import ChannelHistory
+from waddlebot.collectors.playground.service import PlaygroundSender, replies_channel
 from waddlebot.kernel.backends import Backend
 from waddlebot.kernel.contracts import OutboundMessage, Platform
 from waddlebot.kernel.security.api_keys import ADMIN_SCOPE, create_api_key
@@ -76,6 +77,23 @@ async def test_history_is_bounded_per_channel(backend: Backend) -> None:
     assert [m.text for m in (await history.read("lobby", after=4)).messages] == ["m4"]
     assert (await history.read("lobby", after=9)).messages == []
     assert [m.text for m in (await history.read("other", after=None)).messages] == ["elsewhere"]
+
+
+async def test_a_reply_goes_to_its_waiting_request_else_into_the_history(
+    backend: Backend,
+) -> None:
+    """Whether anyone listens on the event's reply channel decides (any replica's request)."""
+    history = ChannelHistory(backend.kv, limit=10)
+    sender = PlaygroundSender(backend, history)
+    async with backend.pubsub.subscribe(replies_channel("job-x-1")) as waiting:
+        await sender.deliver(outbound("for the request"))
+        received = await waiting.get(timeout=2)
+        assert received is not None
+        assert OutboundMessage.model_validate_json(received[1]).text == "for the request"
+    assert (await history.read("lobby", after=None)).messages == []
+    await sender.deliver(outbound("after it gave up"))  # nobody listens any more
+    kept = await history.read("lobby", after=None)
+    assert [m.text for m in kept.messages] == ["after it gave up"]
 
 
 def outbound(text: str, channel: str = "lobby") -> OutboundMessage:

@@ -523,6 +523,15 @@ async def test_messages_before_subscribe_are_not_delivered(backend: Backend) -> 
         assert await subscription.get(timeout=0.2) is None
 
 
+async def test_publish_says_whether_anyone_heard(backend: Backend) -> None:
+    """What the playground's sender decides by: a reply nobody waits for goes to history."""
+    channel = unique("ch")
+    assert await backend.pubsub.publish(channel, b"nobody") == 0
+    async with backend.pubsub.subscribe(channel):
+        assert await backend.pubsub.publish(channel, b"someone") >= 1
+    assert await backend.pubsub.publish(channel, b"gone again") == 0
+
+
 # --------------------------------------------------------------------------- lifecycle
 
 

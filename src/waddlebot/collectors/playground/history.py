@@ -15,11 +15,6 @@ from waddlebot.kernel.contracts import OutboundMessage
 MESSAGE_TTL = 24 * 3600.0
 
 
-def waiting_key(event_id: str) -> str:
-    """Set while a playground request waits for the replies to ``event_id``."""
-    return f"playground:waiting:{event_id}"
-
-
 def _sequence_key(channel: str) -> str:
     return f"playground:channel:{channel}:seq"
 

@@ -14,7 +14,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, WebSocket, status
 
 from waddlebot.collectors.ingress import IngressRefused, RouterIngress
-from waddlebot.collectors.playground.history import ChannelHistory, waiting_key
+from waddlebot.collectors.playground.history import ChannelHistory
 from waddlebot.collectors.playground.models import (
     ChannelMessages,
     PlaygroundMessage,
@@ -58,12 +58,13 @@ class PlaygroundSender(OutboundSender):
         return f"channel:{message.server_id}:{message.channel_id}"
 
     async def deliver(self, message: OutboundMessage) -> None:
-        if await self.backend.kv.get(waiting_key(message.event_id)) is None:
-            await self.history.append(message)
-            return
-        await self.backend.pubsub.publish(
+        """To the request waiting for it, in whichever replica it waits; nobody heard it (no
+        request, or it gave up): into the channel's history."""
+        heard = await self.backend.pubsub.publish(
             replies_channel(message.event_id), message.model_dump_json()
         )
+        if not heard:
+            await self.history.append(message)
 
 
 async def authorise_playground(request: Request) -> None:
@@ -126,12 +127,7 @@ async def converse(runtime: Runtime, event: Event) -> PlaygroundResult:
     """Submit ``event`` to the router and wait (bounded) for its outcome and every reply."""
     timeout = runtime.settings.playground_reply_timeout
     channels = (outcome_channel(event.id), replies_channel(event.id))
-    waiting = waiting_key(event.id)
-    await runtime.backend.kv.set(waiting, "1", ttl=timeout + 5)
-    try:
-        return await _collect(runtime, event, channels, timeout)
-    finally:
-        await runtime.backend.kv.delete(waiting)
+    return await _collect(runtime, event, channels, timeout)
 
 
 async def _collect(

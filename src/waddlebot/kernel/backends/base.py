@@ -266,7 +266,9 @@ class PubSub(abc.ABC):
     """Fire-and-forget fan-out to every subscriber in every process."""
 
     @abc.abstractmethod
-    async def publish(self, channel: str, message: bytes | str) -> None: ...
+    async def publish(self, channel: str, message: bytes | str) -> int:
+        """Send ``message`` to everyone subscribed to ``channel`` now; how many heard it
+        (subscriptions in memory, subscribed processes on Redis): 0 means nobody listens."""
 
     @abc.abstractmethod
     def subscribe(self, *channels: str) -> AbstractAsyncContextManager[Subscription]:

@@ -451,10 +451,14 @@ class MemoryPubSub(PubSub):
         self._subscribers: dict[str, set[MemorySubscription]] = {}
         self._buffer = buffer
 
-    async def publish(self, channel: str, message: bytes | str) -> None:
+    async def publish(self, channel: str, message: bytes | str) -> int:
+        subscriptions = self._subscribers.get(channel)
+        if not subscriptions:
+            return 0
         data = _to_bytes(message)
-        for subscription in list(self._subscribers.get(channel, ())):
+        for subscription in list(subscriptions):
             subscription.deliver(channel, data)
+        return len(subscriptions)
 
     @asynccontextmanager
     async def subscribe(self, *channels: str) -> AsyncIterator[Subscription]:

@@ -688,8 +688,8 @@ class RedisPubSub(PubSub):
         self._background: set[asyncio.Task[None]] = set()
         self._closed = False
 
-    async def publish(self, channel: str, message: bytes | str) -> None:
-        await self._client.publish(self._prefix + channel, message)
+    async def publish(self, channel: str, message: bytes | str) -> int:
+        return int(await self._client.publish(self._prefix + channel, message))
 
     @asynccontextmanager
     async def subscribe(self, *channels: str) -> AsyncIterator[Subscription]:
