@@ -143,6 +143,29 @@ async def test_an_in_process_module_is_answered_or_cut_off_at_its_timeout() -> N
     assert asyncio.get_running_loop().time() - started < 1
 
 
+async def test_a_guarded_in_process_module_is_cut_off_in_the_call_and_in_the_wait() -> None:
+    """The guard adds no timeout of its own around a free slot (the executor bounds the
+    call), but bounds the wait for a slot."""
+    inner = InProcessExecutor(echo, host=None)  # type: ignore[arg-type]  # no host service used
+    breaker = CircuitBreaker(inner.name, failures=100, clock=Clock())
+    executor = GuardedExecutor(inner, runtime="test", max_concurrency=1, breaker=breaker)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    with pytest.raises(ModuleTimeout, match=r"longer than 0\.05s"):
+        await executor.execute(module_request("dawdle"), timeout=0.05)
+    assert loop.time() - started < 1
+    holding = asyncio.create_task(executor.execute(module_request("dawdle"), timeout=0.5))
+    await asyncio.sleep(0.01)  # the only slot is taken
+    started = loop.time()
+    with pytest.raises(ModuleTimeout, match=r"longer than 0\.05s"):
+        await executor.execute(module_request("echo", "late"), timeout=0.05)
+    assert loop.time() - started < 0.4  # cut off while waiting, not after the holder
+    with pytest.raises(ModuleTimeout):
+        await holding
+    answer = await executor.execute(module_request("echo", "hi"), timeout=1)
+    assert [action.text for action in answer.actions] == ["hi"]  # type: ignore[union-attr]
+
+
 async def test_guard_times_out_counts_and_opens_the_circuit() -> None:
     inner = Scripted("guard-timeout")
     executor = guarded(inner)

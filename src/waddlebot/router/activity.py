@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import time
 from collections import Counter, defaultdict
 from datetime import UTC, date, datetime
 from typing import Any
@@ -49,6 +50,7 @@ class MessageCounts:
         self._chatters: defaultdict[DayKey, set[str]] = defaultdict(set)  # not written yet
         self._written: defaultdict[DayKey, set[str]] = defaultdict(set)  # written by us
         self._lock = asyncio.Lock()
+        self._clock: tuple[int, datetime, date] = (-1, datetime.min, date.min)  # see _now
         insert = pg_insert if db.dialect == "postgresql" else sqlite_insert
         statement = insert(MessageCount)
         self._statement = statement.on_conflict_do_update(
@@ -61,13 +63,22 @@ class MessageCounts:
 
     def count(self, community_id: str, when: datetime | None = None) -> None:
         """One chat message in the community now (no I/O)."""
-        self._counts[(community_id, hour_of(when or utcnow()))] += 1
+        hour = self._now()[0] if when is None else hour_of(when)
+        self._counts[(community_id, hour)] += 1
 
     def spoke(self, community_id: str, account: str, when: datetime | None = None) -> None:
         """``account`` (``platform:id``) said something in the community today (no I/O)."""
-        key = (community_id, (when or utcnow()).astimezone(UTC).date())
+        key = (community_id, self._now()[1] if when is None else when.astimezone(UTC).date())
         if account not in self._written.get(key, ()):
             self._chatters[key].add(account)
+
+    def _now(self) -> tuple[datetime, date]:
+        """The current UTC hour and day, made once an hour rather than twice per message."""
+        hour = int(time.time() // 3600)
+        if hour != self._clock[0]:
+            start = datetime.fromtimestamp(hour * 3600, UTC)
+            self._clock = (hour, start, start.date())
+        return self._clock[1], self._clock[2]
 
     @property
     def pending(self) -> int:

@@ -195,6 +195,7 @@ class InProcessExecutor:
     """Calls an SDK module in this process, bounded by a timeout."""
 
     runtime = "builtin"
+    bounds_whole_call = True  # its timeout covers the whole call: a guard need not add one
 
     def __init__(self, module: Module, host: RouterHost) -> None:
         self.name = module.name
@@ -517,7 +518,12 @@ class GuardedExecutor:
         self._in_flight.inc()
         try:
             try:
-                async with asyncio.timeout(budget):
+                if self._slots.locked() or not getattr(self.inner, "bounds_whole_call", False):
+                    # the wait for a slot, and a remote call whose own timeouts are per phase
+                    async with asyncio.timeout(budget):
+                        async with self._slots:
+                            response = await self.inner.execute(request, budget)
+                else:  # a slot is free and the executor bounds the call itself
                     async with self._slots:
                         response = await self.inner.execute(request, budget)
             except TimeoutError:

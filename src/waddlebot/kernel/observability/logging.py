@@ -112,13 +112,19 @@ def forget_event() -> None:
     structlog.contextvars.unbind_contextvars("event_id")
 
 
+_TRACED: dict[str, logging.Logger] = {}  # the stdlib logger of each module that traces
+
+
 def trace(name: str, action: str, **fields: Any) -> None:
     """A DEBUG line marking one step of an event's path (queued, done, reply sent).
 
     Checked against the stdlib level first, so at INFO it costs one cached comparison and
     nothing is rendered: per-message lines only for ``WADDLEBOT_LOG_LEVEL=DEBUG``.
     """
-    if logging.getLogger(name).isEnabledFor(logging.DEBUG):
+    stdlib = _TRACED.get(name)
+    if stdlib is None:  # logging.getLogger takes the logging module's lock on every call
+        stdlib = _TRACED[name] = logging.getLogger(name)
+    if stdlib.isEnabledFor(logging.DEBUG):
         structlog.get_logger(name).debug(
             action, category=Category.SYSTEM.value, action=action, **fields
         )

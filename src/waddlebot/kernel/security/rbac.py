@@ -42,6 +42,7 @@ from waddlebot.kernel.storage.models import (
 )
 
 logger = get_logger(__name__)
+MAX_DECODED = 4096  # distinct (grants, member record, platform role) kept decoded; then anew
 _DECISIONS = logging.getLogger(__name__)  # its level decides whether a routine line is made
 
 PERMISSIONS: dict[str, str] = {
@@ -222,6 +223,9 @@ class Authorizer:
         self.kv = kv
         # Other processes' changes, when the cache is this process's own memory.
         self._stamp = db.access_stamp if not kv.shared else None
+        # Access decoded from cached records, keyed by those records' bytes (so never stale):
+        # most members of a community share their role, labels and grants.
+        self._decoded: dict[tuple[bytes, bytes | None, Role], Access] = {}
 
     async def access(
         self,
@@ -247,6 +251,12 @@ class Authorizer:
         grants_key = f"access-grants:{community_id}:{stamp}"
         member_key = f"access-member:{community_id}:{stamp}:{user_id}"
         cached_grants, cached_member = await self.kv.get_many(grants_key, member_key)
+        memo = None
+        if cached_grants is not None and (user_id is None or cached_member is not None):
+            memo = (cached_grants, cached_member, platform_role)
+            decoded = self._decoded.get(memo)
+            if decoded is not None:
+                return decoded
         grants: dict[str, list[str]] = (
             json.loads(cached_grants)
             if cached_grants is not None
@@ -271,7 +281,7 @@ class Authorizer:
             platform_role,
             COMMUNITY_ROLE_LADDER.get(community_role or "", Role.everyone),
         )
-        return Access(
+        access = Access(
             membership_role=membership_role,
             community_role=community_role,
             ladder=ladder,
@@ -279,6 +289,11 @@ class Authorizer:
             | frozenset(label_permissions),
             labels=tuple(label_names),
         )
+        if memo is not None:
+            if len(self._decoded) >= MAX_DECODED:
+                self._decoded.clear()
+            self._decoded[memo] = access
+        return access
 
     async def check(
         self,
