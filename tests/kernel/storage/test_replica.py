@@ -323,7 +323,8 @@ async def test_a_lagging_replica_is_skipped_and_comes_back(
         # whole cluster's; once it stayed over 0.5 s behind for 30 s): the lag that is tested
         # is the one made below, by pausing replay.
         db.replica_max_lag = 600.0
-        await eventually(lambda: checked_in_use(db))
+        # A fresh replica under a full parallel suite once needed over 30 s to be usable.
+        await eventually(lambda: checked_in_use(db), seconds=90.0)
         assert await in_new_context(lambda: port_read_by(db)) != PRIMARY_PORT
         await pause_replay(db)
         db.replica_max_lag = 0.5
