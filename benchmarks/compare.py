@@ -2,8 +2,10 @@
 
 Numbers from different days or machines do not compare, so this runs the peers' benchmark
 (``../shared/peer-bench``: opsdroid 0.31 over its websocket, errbot 6.2's test backend) and
-ours one after the other and prints the ratios. The peers are installed once into a scratch
-folder (two venvs, from the package index); later runs reuse them::
+ours in alternating rounds — the peers once, ours once, ``--reps`` times — and prints the
+medians' ratios: a shared machine whose speed drifts over minutes slows both alike. The peers
+are installed once into a scratch folder (two venvs, from the package index); later runs reuse
+them::
 
     make bench-compare                       # N=2000 REPS=3 (about 8 minutes on 2 cores)
     .venv/bin/python benchmarks/compare.py --messages 500 --reps 1
@@ -188,9 +190,12 @@ def main(argv: list[str] | None = None) -> int:
     if shutil.which("bash") is None or not PYTHON.exists():
         print("needs bash and the venv (make run or make test first)", file=sys.stderr)
         return 2
-    peers = run_peers(args.peers, args.scratch, args.messages, args.reps)
+    peers: list[dict[str, Any]] = []
+    ours: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="waddlebot-compare-") as tmp:
-        ours = run_ours(args.messages, args.reps, args.transport, Path(tmp))
+        for _ in range(args.reps):  # alternated: see the module docstring
+            peers += run_peers(args.peers, args.scratch, args.messages, 1)
+            ours += run_ours(args.messages, 1, args.transport, Path(tmp))
     rows = compare(ours, peers)
     print(markdown(rows))
     write_json(args.json, [asdict(row) for row in rows])
