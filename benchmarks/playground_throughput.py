@@ -30,8 +30,8 @@ from contextlib import asynccontextmanager, contextmanager, suppress
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import aiohttp
 import httpx
-import websockets
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run as a script: `benchmarks` is importable too
@@ -279,24 +279,26 @@ async def drive_socket(
         else:
             errors += 1
 
-    async with websockets.connect(url, additional_headers=headers, max_queue=None) as socket:
+    # aiohttp's WebSocket client, as the peers' benchmark uses (../shared/peer-bench)
+    async with (
+        aiohttp.ClientSession() as session,
+        session.ws_connect(url, headers=headers, max_msg_size=0) as socket,
+    ):
         if concurrency == 1:  # send, wait, repeat in one task: the peers' serial client
             for n in range(count):
-                await socket.send(frame(offset + n))
-                async with asyncio.timeout(REQUEST_TIMEOUT):
-                    check(await socket.recv())
+                await socket.send_str(frame(offset + n))
+                check(await socket.receive_str(timeout=REQUEST_TIMEOUT))
             return latencies, errors
 
         async def reader() -> None:
             for _ in range(count):
-                async with asyncio.timeout(REQUEST_TIMEOUT):
-                    check(await socket.recv())
+                check(await socket.receive_str(timeout=REQUEST_TIMEOUT))
                 window.release()
 
         reading = asyncio.create_task(reader())
         for n in range(count):
             await window.acquire()
-            await socket.send(frame(offset + n))
+            await socket.send_str(frame(offset + n))
         await reading
     return latencies, errors
 
