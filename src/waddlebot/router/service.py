@@ -6,6 +6,7 @@ from functools import partial
 
 from fastapi import APIRouter
 
+from waddlebot.kernel.backends.announce import changes
 from waddlebot.kernel.contracts import Platform
 from waddlebot.kernel.contracts.names import COMMANDS_CHANGED, EVENTS_QUEUE, outbound_queue
 from waddlebot.kernel.observability.logging import Category, get_logger, log_event
@@ -175,7 +176,7 @@ class RouterService(Service):
 
     async def _reload_on_change(self, runtime: Runtime) -> None:
         async with runtime.backend.pubsub.subscribe(COMMANDS_CHANGED) as subscription:
-            async for _ in subscription:
+            async for _ in changes(subscription):
                 await self._refresh(runtime)
 
     async def _refresh(self, runtime: Runtime) -> None:

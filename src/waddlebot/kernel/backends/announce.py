@@ -7,7 +7,9 @@ fire-and-forget), the message is what makes the routers reload at once."""
 
 from __future__ import annotations
 
-from waddlebot.kernel.backends.base import KeyValue, PubSub
+from collections.abc import AsyncIterator
+
+from waddlebot.kernel.backends.base import KeyValue, PubSub, Subscription
 from waddlebot.kernel.contracts.names import COMMANDS_CHANGED, COMMANDS_VERSION
 
 
@@ -17,3 +19,13 @@ async def commands_changed(kv: KeyValue | None, pubsub: PubSub | None, source: s
         await kv.incr(COMMANDS_VERSION)
     if pubsub is not None:
         await pubsub.publish(COMMANDS_CHANGED, source)
+
+
+async def changes(subscription: Subscription) -> AsyncIterator[None]:
+    """Once per burst of announcements: those that arrived while the listener was busy
+    reloading are folded into one more reload, not one each (installing 1,000 commands one by
+    one was 1,000 reloads of up to 1,000 rows, still running long after the last install)."""
+    async for _ in subscription:
+        while await subscription.get(timeout=0) is not None:
+            pass
+        yield
