@@ -73,7 +73,14 @@ class OwnReplica:
             command += ["-m", "fast"]
         else:
             command += ["-l", str(self.directory / "replica.log")]
-        subprocess.run([*as_postgres(), *command, action], check=True, capture_output=True)
+        done = subprocess.run([*as_postgres(), *command, action], capture_output=True, text=True)
+        if done.returncode != 0:  # say why: a CI run once failed here with only the exit code
+            log = self.directory / "replica.log"
+            tail = log.read_text(errors="replace")[-2000:] if log.exists() else "(no log)"
+            raise AssertionError(
+                f"pg_ctl {action} failed ({done.returncode}): {done.stderr.strip()[-500:]}\n"
+                f"replica.log ends:\n{tail}"
+            )
 
 
 def pg_bindir() -> Path:
